@@ -1,0 +1,162 @@
+"""Shared building blocks: the hourglass and its up/down blocks, residual blocks, anti-aliased
+downsampling and the image pyramid. Submodule names match the original checkpoints."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def channels(block_expansion: int, max_features: int, level: int) -> int:
+    """Width at a given depth: ``min(max_features, block_expansion * 2**level)``."""
+    return min(max_features, block_expansion * (2 ** level))
+
+
+class ResBlock2d(nn.Module):
+    """Pre-activation residual block: (BN, ReLU, conv) twice, plus the identity."""
+
+    def __init__(self, in_features: int, kernel_size=3, padding=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_features, in_features, kernel_size, padding=padding)
+        self.conv2 = nn.Conv2d(in_features, in_features, kernel_size, padding=padding)
+        self.norm1 = nn.BatchNorm2d(in_features, affine=True)
+        self.norm2 = nn.BatchNorm2d(in_features, affine=True)
+
+    def forward(self, x):
+        out = self.conv1(F.relu(self.norm1(x)))
+        out = self.conv2(F.relu(self.norm2(out)))
+        return out + x
+
+
+class UpBlock2d(nn.Module):
+    """Nearest x2 upsampling, then conv, BN, ReLU."""
+
+    def __init__(self, in_features: int, out_features: int, kernel_size=3, padding=1):
+        super().__init__()
+        self.conv = nn.Conv2d(in_features, out_features, kernel_size, padding=padding)
+        self.norm = nn.BatchNorm2d(out_features, affine=True)
+
+    def forward(self, x):
+        out = F.interpolate(x, scale_factor=2)
+        return F.relu(self.norm(self.conv(out)))
+
+
+class DownBlock2d(nn.Module):
+    """Conv, BN, ReLU, then 2x2 average pooling."""
+
+    def __init__(self, in_features: int, out_features: int, kernel_size=3, padding=1):
+        super().__init__()
+        self.conv = nn.Conv2d(in_features, out_features, kernel_size, padding=padding)
+        self.norm = nn.BatchNorm2d(out_features, affine=True)
+
+    def forward(self, x):
+        return F.avg_pool2d(F.relu(self.norm(self.conv(x))), kernel_size=2)
+
+
+class SameBlock2d(nn.Module):
+    """Conv, BN, ReLU at the same resolution."""
+
+    def __init__(self, in_features: int, out_features: int, kernel_size=3, padding=1):
+        super().__init__()
+        self.conv = nn.Conv2d(in_features, out_features, kernel_size, padding=padding)
+        self.norm = nn.BatchNorm2d(out_features, affine=True)
+
+    def forward(self, x):
+        return F.relu(self.norm(self.conv(x)))
+
+
+class Encoder(nn.Module):
+    """Hourglass encoder: returns the input and every down block's output (the skips)."""
+
+    def __init__(self, block_expansion: int, in_features: int, num_blocks: int = 3, max_features: int = 256):
+        super().__init__()
+        self.down_blocks = nn.ModuleList(
+            DownBlock2d(in_features if i == 0 else channels(block_expansion, max_features, i),
+                        channels(block_expansion, max_features, i + 1))
+            for i in range(num_blocks)
+        )
+
+    def forward(self, x) -> list[torch.Tensor]:
+        skips = [x]
+        for down in self.down_blocks:
+            skips.append(down(skips[-1]))
+        return skips
+
+
+class Decoder(nn.Module):
+    """Hourglass decoder: upsample and concatenate the matching skip, deepest first."""
+
+    def __init__(self, block_expansion: int, in_features: int, num_blocks: int = 3, max_features: int = 256):
+        super().__init__()
+        blocks = []
+        for i in reversed(range(num_blocks)):
+            in_filters = (1 if i == num_blocks - 1 else 2) * channels(block_expansion, max_features, i + 1)
+            blocks.append(UpBlock2d(in_filters, channels(block_expansion, max_features, i)))
+        self.up_blocks = nn.ModuleList(blocks)
+        self.out_filters = block_expansion + in_features
+
+    def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
+        out = skips[-1]
+        for up, skip in zip(self.up_blocks, reversed(skips[:-1])):
+            out = torch.cat([up(out), skip], dim=1)
+        return out
+
+
+class Hourglass(nn.Module):
+    """U-Net style encoder-decoder; output has ``block_expansion + in_features`` channels."""
+
+    def __init__(self, block_expansion: int, in_features: int, num_blocks: int = 3, max_features: int = 256):
+        super().__init__()
+        self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features)
+        self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features)
+        self.out_filters = self.decoder.out_filters
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+
+class AntiAliasInterpolation2d(nn.Module):
+    """Gaussian blur then stride-slice downsampling by ``scale`` (e.g. 0.25).
+
+    sigma = (1/scale - 1) / 2, kernel size 2 * round(4 sigma) + 1, zero padding. The kernel is a
+    buffer named ``weight`` and is stored in checkpoints, as in the original.
+    """
+
+    def __init__(self, channels_: int, scale: float):
+        super().__init__()
+        sigma = (1 / scale - 1) / 2
+        kernel_size = 2 * round(sigma * 4) + 1
+        self.ka = kernel_size // 2
+        self.kb = self.ka - 1 if kernel_size % 2 == 0 else self.ka
+        coords = torch.arange(kernel_size, dtype=torch.float32)
+        mean = (kernel_size - 1) / 2
+        g = torch.exp(-((coords - mean) ** 2) / (2 * sigma ** 2))
+        kernel = g.view(-1, 1) * g.view(1, -1)
+        kernel = kernel / torch.sum(kernel)
+        self.register_buffer("weight", kernel.view(1, 1, kernel_size, kernel_size).repeat(channels_, 1, 1, 1))
+        self.groups = channels_
+        self.scale = scale
+        self.int_inv_scale = int(1 / scale)
+
+    def forward(self, x):
+        if self.scale == 1.0:
+            return x
+        out = F.pad(x, (self.ka, self.kb, self.ka, self.kb))
+        out = F.conv2d(out, weight=self.weight, groups=self.groups)
+        return out[:, :, :: self.int_inv_scale, :: self.int_inv_scale]
+
+
+def scale_key(scale: float) -> str:
+    """Module-dict key for a pyramid scale: ``0.5 -> '0-5'`` (the original naming)."""
+    return str(scale).replace(".", "-")
+
+
+class ImagePyramid(nn.Module):
+    """Anti-aliased copies of an image at several scales: ``{'prediction_<scale>': (B, C, h, w)}``."""
+
+    def __init__(self, scales, num_channels: int):
+        super().__init__()
+        self.downs = nn.ModuleDict({scale_key(s): AntiAliasInterpolation2d(num_channels, s) for s in scales})
+
+    def forward(self, x) -> dict[str, torch.Tensor]:
+        return {"prediction_" + key.replace("-", "."): down(x) for key, down in self.downs.items()}

@@ -1,0 +1,57 @@
+"""Keypoint detector: an hourglass predicts K heatmaps; soft-argmax gives the keypoints and a
+heatmap-weighted 2x2 Jacobian per keypoint models the motion around it as a local affine map."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fomm.models.blocks import AntiAliasInterpolation2d, Hourglass
+from fomm.models.geometry import heatmap_to_keypoints
+
+
+class KPDetector(nn.Module):
+    """``kp_detector(image (B, C, H, W))`` returns ``{'value': (B, K, 2), 'jacobian': (B, K, 2, 2)}``.
+
+    The heatmap grid spans the valid 7x7-conv output (``H * scale_factor - 6`` cells when
+    ``pad == 0``), not the image: that is the original convention and checkpoints depend on it.
+    """
+
+    def __init__(self, block_expansion: int, num_kp: int, num_channels: int, max_features: int,
+                 num_blocks: int, temperature: float, estimate_jacobian: bool = False,
+                 scale_factor: float = 1, single_jacobian_map: bool = False, pad: int = 0):
+        super().__init__()
+        self.predictor = Hourglass(block_expansion, in_features=num_channels,
+                                   max_features=max_features, num_blocks=num_blocks)
+        self.kp = nn.Conv2d(self.predictor.out_filters, num_kp, kernel_size=(7, 7), padding=pad)
+        if estimate_jacobian:
+            self.num_jacobian_maps = 1 if single_jacobian_map else num_kp
+            self.jacobian = nn.Conv2d(self.predictor.out_filters, 4 * self.num_jacobian_maps,
+                                      kernel_size=(7, 7), padding=pad)
+            self.jacobian.weight.data.zero_()
+            self.jacobian.bias.data.copy_(torch.tensor([1, 0, 0, 1] * self.num_jacobian_maps, dtype=torch.float))
+        else:
+            self.jacobian = None
+        self.num_kp = num_kp
+        self.temperature = temperature
+        self.scale_factor = scale_factor
+        if scale_factor != 1:
+            self.down = AntiAliasInterpolation2d(num_channels, scale_factor)
+
+    def heatmap_logits(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw heatmap logits ``(B, K, h, w)`` and the hourglass feature map."""
+        if self.scale_factor != 1:
+            image = self.down(image)
+        feature_map = self.predictor(image)
+        return self.kp(feature_map), feature_map
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits, feature_map = self.heatmap_logits(image)
+        bs, num_kp, h, w = logits.shape
+        heatmap = F.softmax(logits.view(bs, num_kp, -1) / self.temperature, dim=2).view(bs, num_kp, h, w)
+        out = {"value": heatmap_to_keypoints(heatmap)}
+        if self.jacobian is not None:
+            jacobian_map = self.jacobian(feature_map).reshape(bs, self.num_jacobian_maps, 4, h, w)
+            jacobian = (heatmap.unsqueeze(2) * jacobian_map).view(bs, num_kp, 4, -1).sum(dim=-1)
+            out["jacobian"] = jacobian.view(bs, num_kp, 2, 2)
+        return out
