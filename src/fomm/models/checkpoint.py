@@ -1,0 +1,228 @@
+"""Checkpoints: the original ``.pth.tar`` format, DataParallel (``module.``) state dicts and our own.
+
+All loading goes through ``torch.load(weights_only=True)``: a checkpoint is never allowed to
+unpickle arbitrary Python objects.
+
+Formats read:
+- original: ``{'generator', 'kp_detector', 'discriminator'?, 'optimizer_*'?, 'epoch'?}``, each a
+  state dict (keys may carry a ``module.`` prefix from ``DataParallel``);
+- ours: the same keys plus ``'fomm_format': 1`` and ``'config'`` (the YAML schema as a dict), so
+  no config is needed to load it, and training state (step, schedulers, RNG) for ``--resume``.
+"""
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fomm.config import Config, load_preset, preset_names, resolve_config
+from fomm.errors import FommError
+from fomm.models.first_order_model import FirstOrderModel
+
+FORMAT_VERSION = 1
+INFERENCE_PARTS = ("kp_detector", "generator")
+ORIGINAL_KEYS = ("generator", "discriminator", "kp_detector", "optimizer_generator",
+                 "optimizer_discriminator", "optimizer_kp_detector", "epoch")
+
+
+def resolve_device(device: str | torch.device = "cpu") -> torch.device:
+    """``'auto'`` picks CUDA, then MPS, then CPU; other names are checked to exist."""
+    name = str(device)
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise FommError("device 'cuda' was asked for but PyTorch sees no CUDA GPU; use --device cpu or auto")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise FommError("device 'mps' was asked for but it is not available here; use --device cpu or auto")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise FommError(f"unknown device '{name}'; use cpu, cuda, mps or auto") from None
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint file safely (``weights_only``) into a dict on the CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise FommError(f"checkpoint not found: {path}; check the path (e.g. vox-cpk.pth.tar)")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower() or "weights_only" in str(exc):
+            raise FommError(f"checkpoint {path} holds Python objects besides tensors and plain values, which "
+                            f"fomm refuses to unpickle; re-save its state dicts with torch.save") from None
+        raise FommError(f"checkpoint {path} is corrupt ({exc}); download or copy it again") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FommError(f"checkpoint {path} is truncated or corrupt ({reason}); download or copy it again") from None
+    if not isinstance(data, dict):
+        raise FommError(f"checkpoint {path} is not a FOMM checkpoint (it holds a {type(data).__name__}, "
+                        f"not a dict with 'generator' and 'kp_detector')")
+    return data
+
+
+def strip_module_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Remove the ``module.`` prefix that ``DataParallel``/DDP adds to every key."""
+    if state and all(k.startswith("module.") for k in state):
+        return {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def model_states(data: dict[str, Any], path: str | Path = "checkpoint") -> dict[str, dict]:
+    """The module state dicts of a checkpoint dict, keyed by part name."""
+    missing = [p for p in INFERENCE_PARTS if not isinstance(data.get(p), dict)]
+    if missing:
+        raise FommError(f"{path} has no {' or '.join(missing)} state dict (top-level keys: "
+                        f"{', '.join(map(str, list(data)[:8]))}); it is not a FOMM checkpoint")
+    parts = {p: strip_module_prefix(data[p]) for p in INFERENCE_PARTS}
+    if isinstance(data.get("discriminator"), dict):
+        parts["discriminator"] = strip_module_prefix(data["discriminator"])
+    return parts
+
+
+def expected_shapes(config: Config, part: str) -> dict[str, tuple]:
+    """State-dict key -> shape of a model part built from ``config``, without allocating weights."""
+    with torch.device("meta"):
+        model = FirstOrderModel(config, with_discriminator=(part == "discriminator"))
+    return {k: tuple(v.shape) for k, v in getattr(model, part).state_dict().items()}
+
+
+def compare_state(expected: dict[str, tuple], state: dict[str, torch.Tensor]) -> dict[str, list]:
+    """Keys missing from ``state``, unexpected in it, and present with another shape."""
+    return {
+        "missing": [k for k in expected if k not in state],
+        "unexpected": [k for k in state if k not in expected],
+        "shape": [k for k in expected if k in state and tuple(state[k].shape) != expected[k]],
+    }
+
+
+def _mismatch_count(diff: dict[str, list]) -> int:
+    return sum(len(v) for v in diff.values())
+
+
+def describe_mismatch(diff: dict[str, list], state: dict, expected: dict) -> str:
+    parts = []
+    for label, keys in (("missing", diff["missing"]), ("unexpected", diff["unexpected"])):
+        if keys:
+            parts.append(f"{len(keys)} {label} keys (e.g. {', '.join(keys[:3])})")
+    if diff["shape"]:
+        k = diff["shape"][0]
+        parts.append(f"{len(diff['shape'])} keys of another shape (e.g. {k}: checkpoint "
+                     f"{tuple(state[k].shape)} vs config {expected[k]})")
+    return "; ".join(parts)
+
+
+def match_presets(states: dict[str, dict]) -> list[tuple[int, int, str]]:
+    """Rank presets by how well their generator and kp detector fit the state dicts.
+
+    Returns ``(mismatches in G+KP, mismatches in the discriminator, name)`` sorted best first.
+    """
+    ranked = []
+    for name in preset_names():
+        cfg = load_preset(name)
+        gk = sum(_mismatch_count(compare_state(expected_shapes(cfg, p), states[p])) for p in INFERENCE_PARTS)
+        disc = (_mismatch_count(compare_state(expected_shapes(cfg, "discriminator"), states["discriminator"]))
+                if "discriminator" in states else 0)
+        ranked.append((gk, disc, name))
+    return sorted(ranked)
+
+
+def load_model(checkpoint: str | Path | dict, config: Config | str | Path | dict | None = None,
+               device: str | torch.device = "cpu", align_corners: bool | None = None,
+               with_discriminator: bool = False) -> FirstOrderModel:
+    """Build a model and load a checkpoint into it, in eval mode.
+
+    ``checkpoint``: a path (original ``.pth.tar`` or ours) or an already loaded dict.
+    ``config``: a :class:`Config`, a YAML path, a preset name (``'vox-256'``) or None; with None,
+    the config stored in our checkpoints is used, else the preset whose tensor shapes match.
+    ``align_corners`` overrides the config's grid-sampling convention.
+    """
+    path = checkpoint if not isinstance(checkpoint, dict) else "checkpoint"
+    data = checkpoint if isinstance(checkpoint, dict) else read_checkpoint(checkpoint)
+    states = model_states(data, path)
+    if config is None and isinstance(data.get("config"), dict):
+        cfg = Config.from_dict(data["config"])
+        cfg.name = data.get("config_name") or Path(str(path)).stem
+    elif config is None:
+        gk, _, name = match_presets(states)[0]
+        if gk:
+            cfg = load_preset(name)
+            detail = describe_mismatch(*_first_mismatch(cfg, states))
+            raise FommError(f"{path} fits no bundled preset (closest: {name}: {detail}); pass --config with "
+                            f"the YAML it was trained with")
+        cfg = load_preset(name)
+    else:
+        cfg = resolve_config(config).copy()
+    if align_corners is not None:
+        cfg.model_params.align_corners = bool(align_corners)
+
+    model = FirstOrderModel(cfg, with_discriminator=with_discriminator and "discriminator" in states)
+    parts = INFERENCE_PARTS + (("discriminator",) if model.discriminator is not None else ())
+    for part in parts:
+        expected = {k: tuple(v.shape) for k, v in getattr(model, part).state_dict().items()}
+        diff = compare_state(expected, states[part])
+        if _mismatch_count(diff):
+            closest = match_presets(states)[0][2]
+            raise FommError(f"{path} does not fit config '{cfg.name or 'given'}' ({part}: "
+                            f"{describe_mismatch(diff, states[part], expected)}); closest preset: {closest}; "
+                            f"pass the matching --config")
+        getattr(model, part).load_state_dict(states[part])
+    return model.to(resolve_device(device)).eval()
+
+
+def _first_mismatch(cfg: Config, states: dict) -> tuple[dict, dict, dict]:
+    for part in INFERENCE_PARTS:
+        expected = expected_shapes(cfg, part)
+        diff = compare_state(expected, states[part])
+        if _mismatch_count(diff):
+            return diff, states[part], expected
+    return {"missing": [], "unexpected": [], "shape": []}, {}, {}
+
+
+def checkpoint_dict(model: FirstOrderModel, **extra: Any) -> dict[str, Any]:
+    """Our checkpoint format: model state dicts, the config, and any training state."""
+    data: dict[str, Any] = {"fomm_format": FORMAT_VERSION, "config": model.config.to_dict(),
+                            "config_name": model.config.name}
+    for part in ("generator", "kp_detector", "discriminator"):
+        module = getattr(model, part, None)
+        if module is not None:
+            data[part] = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    data.update(extra)
+    return data
+
+
+def save_checkpoint(path: str | Path, model: FirstOrderModel, **extra: Any) -> Path:
+    """Write our checkpoint format atomically (temp file, fsync, rename)."""
+    return _atomic_save(checkpoint_dict(model, **extra), path)
+
+
+def to_original_format(data: dict[str, Any]) -> dict[str, Any]:
+    """Keep only what the original code reads: the module and optimizer state dicts and ``epoch``."""
+    out = {k: data[k] for k in ORIGINAL_KEYS if k in data}
+    out.setdefault("epoch", 0)
+    return out
+
+
+def export_original(src: str | Path, dst: str | Path) -> Path:
+    """Convert one of our checkpoints to the original ``.pth.tar`` layout."""
+    return _atomic_save(to_original_format(read_checkpoint(src)), dst)
+
+
+def _atomic_save(obj: Any, path: str | Path) -> Path:
+    import os
+
+    from fomm.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(path)
