@@ -1,0 +1,314 @@
+"""Animation: move a source image with the motion of a driving video.
+
+Keypoints of the source, of the first (or best) driving frame and of each driving frame give the
+motion; in relative mode the driving motion since its first frame is applied to the source
+keypoints, optionally scaled by the ratio of the keypoint convex hulls (``normalize_kp``).
+
+The :class:`AnimationEngine` computes everything that depends only on the source once per clip
+(source keypoints, encoder features, the downsampled source), processes driving frames in
+batches under ``torch.inference_mode``, and streams: frames go in and out one batch at a time, so
+memory does not grow with the clip's length. ``precision="fast"`` runs the generator under bf16
+autocast (CPUs with bf16 support and GPUs) or fp16 on GPUs without bf16.
+"""
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+
+from fomm.errors import FommError
+from fomm.models.first_order_model import FirstOrderModel
+from fomm.models.geometry import convex_hull_area
+
+PRECISIONS = ("exact", "fast")
+
+
+# ----------------------------------------------------------------------------------------------
+# Keypoint normalisation
+# ----------------------------------------------------------------------------------------------
+def movement_scale(kp_source: dict, kp_driving_initial: dict) -> float:
+    """sqrt(area(hull(source kp)) / area(hull(first driving kp))), on batch element 0."""
+    source_area = convex_hull_area(kp_source["value"][0].detach().float().cpu().numpy())
+    driving_area = convex_hull_area(kp_driving_initial["value"][0].detach().float().cpu().numpy())
+    if driving_area <= 0:
+        return 1.0
+    return float(np.sqrt(source_area) / np.sqrt(driving_area))
+
+
+def normalize_kp(kp_source: dict, kp_driving: dict, kp_driving_initial: dict,
+                 adapt_movement_scale: bool | float = False, use_relative_movement: bool = False,
+                 use_relative_jacobian: bool = False) -> dict:
+    """Keypoints to drive the source with.
+
+    Relative: ``value = (d - d0) * scale + s`` and ``jacobian = J_d @ J_d0^-1 @ J_s``; absolute:
+    the driving keypoints unchanged. ``adapt_movement_scale`` may be a precomputed float scale.
+    Values ``(B, K, 2)``, jacobians ``(B, K, 2, 2)``; a model without Jacobians works in relative
+    mode too (only the values move).
+    """
+    if adapt_movement_scale is True:
+        scale = movement_scale(kp_source, kp_driving_initial)
+    elif adapt_movement_scale is False:
+        scale = 1.0
+    else:
+        scale = float(adapt_movement_scale)
+    kp_new = dict(kp_driving)
+    if use_relative_movement:
+        kp_new["value"] = (kp_driving["value"] - kp_driving_initial["value"]) * scale + kp_source["value"]
+        if use_relative_jacobian and "jacobian" in kp_driving:
+            jacobian_diff = torch.matmul(kp_driving["jacobian"], torch.inverse(kp_driving_initial["jacobian"]))
+            kp_new["jacobian"] = torch.matmul(jacobian_diff, kp_source["jacobian"])
+    return kp_new
+
+
+# ----------------------------------------------------------------------------------------------
+# Input handling
+# ----------------------------------------------------------------------------------------------
+def as_float_frames(frames, what: str = "image") -> np.ndarray:
+    """``(..., H, W, C)`` uint8 / float / gray / RGBA -> float32 RGB in [0, 1].
+
+    Gray (no channel axis, or 1 channel) is replicated to RGB; an alpha channel is dropped (with a
+    warning); uint8 and uint16 are scaled to [0, 1]; float input must already be in [0, 1].
+    """
+    arr = frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
+    if arr.dtype == np.uint8:
+        arr = arr.astype(np.float32) / 255.0
+    elif arr.dtype == np.uint16:
+        arr = arr.astype(np.float32) / 65535.0
+    elif arr.dtype == bool:
+        arr = arr.astype(np.float32)
+    elif np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float32, copy=False)
+        if arr.size and (np.nanmin(arr) < -1e-3 or np.nanmax(arr) > 1 + 1e-3):
+            raise FommError(f"{what} has float values outside [0, 1] (min {np.nanmin(arr):.3g}, max "
+                            f"{np.nanmax(arr):.3g}); pass uint8 or floats scaled to [0, 1]")
+    else:
+        raise FommError(f"{what} has dtype {arr.dtype}; pass uint8 or float32 values in [0, 1]")
+    return arr
+
+
+def prepare_frames(frames, frame_shape: tuple[int, int], what: str, ndim: int) -> np.ndarray:
+    """Validate and convert to float32 ``(..., H, W, 3)`` at the model's ``frame_shape``.
+
+    ``ndim`` is 3 for one image ``(H, W, C)`` and 4 for a clip ``(T, H, W, C)``. Frames of another
+    size are resized (area interpolation when shrinking, bilinear when growing).
+    """
+    arr = as_float_frames(frames, what)
+    if arr.ndim == ndim - 1:  # gray without a channel axis
+        arr = arr[..., None]
+    if arr.ndim != ndim:
+        expected = "(H, W, 3)" if ndim == 3 else "(T, H, W, 3)"
+        raise FommError(f"{what} has shape {tuple(arr.shape)}; expected {expected}")
+    channels = arr.shape[-1]
+    if channels == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    elif channels == 4:
+        warnings.warn(f"{what} has an alpha channel; it is dropped (RGB kept)", stacklevel=3)
+        arr = arr[..., :3]
+    elif channels != 3:
+        raise FommError(f"{what} has {channels} channels; expected 1 (gray), 3 (RGB) or 4 (RGBA)")
+    if ndim == 4 and arr.shape[0] == 0:
+        raise FommError(f"{what} has no frames; pass a video with at least one frame")
+    if tuple(arr.shape[-3:-1]) != tuple(frame_shape):
+        arr = _resize(arr, frame_shape)
+    return np.ascontiguousarray(arr)
+
+
+def _resize(arr: np.ndarray, frame_shape: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    h, w = frame_shape
+    shrink = arr.shape[-3] > h or arr.shape[-2] > w
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    flat = arr.reshape(-1, *arr.shape[-3:])
+    out = np.stack([cv2.resize(f, (w, h), interpolation=interp) for f in flat])
+    return np.clip(out, 0, 1).reshape(*arr.shape[:-3], h, w, 3)
+
+
+def to_tensor(frames: np.ndarray, device) -> torch.Tensor:
+    """``(T, H, W, 3)`` float32 -> ``(T, 3, H, W)`` on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).contiguous()
+
+
+# ----------------------------------------------------------------------------------------------
+# Engine
+# ----------------------------------------------------------------------------------------------
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The low-precision dtype ``fast`` mode uses on ``device`` (None: stay in fp32)."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu":
+        return torch.bfloat16 if torch.backends.mkldnn.is_available() else None
+    return torch.float16 if device.type == "mps" else None
+
+
+class AnimationEngine:
+    """Animates driving frames against one source image, batch by batch.
+
+    >>> engine = AnimationEngine(model, relative=True, adapt_movement_scale=True)
+    >>> engine.set_source(source_hwc)
+    >>> for frame in engine.run(driving_frames_iterable): ...
+    """
+
+    def __init__(self, model: FirstOrderModel, relative: bool = True, adapt_movement_scale: bool = True,
+                 batch_size: int = 8, precision: str = "exact", compile: bool = False,
+                 channels_last: bool | None = None):
+        if precision not in PRECISIONS:
+            raise FommError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
+        if batch_size < 1:
+            raise FommError(f"batch size must be at least 1 (got {batch_size})")
+        self.model = model.eval()
+        self.device = model.device
+        self.relative = relative
+        self.adapt_movement_scale = adapt_movement_scale
+        self.batch_size = batch_size
+        self.precision = precision
+        self.low_dtype = autocast_dtype(self.device) if precision == "fast" else None
+        self.channels_last = (self.device.type == "cuda") if channels_last is None else channels_last
+        self.kp_detector = model.kp_detector
+        self.generator = model.generator
+        if compile:
+            self.kp_detector = torch.compile(self.kp_detector)
+            self._animate = torch.compile(self.generator.animate)
+        else:
+            self._animate = self.generator.animate
+        self.kp_source = None
+        self.source_state = None
+        self.kp_initial = None
+        self.scale = 1.0
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _autocast(self):
+        if self.low_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.low_dtype)
+
+    def _prepare(self, frames_hwc: np.ndarray) -> torch.Tensor:
+        x = to_tensor(frames_hwc, self.device)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    @torch.inference_mode()
+    def keypoints(self, frames_hwc: np.ndarray) -> dict[str, torch.Tensor]:
+        """Keypoints of ``(T, H, W, 3)`` frames at the model size (always in fp32)."""
+        out = [self.kp_detector(self._prepare(frames_hwc[i:i + self.batch_size]))
+               for i in range(0, len(frames_hwc), self.batch_size)]
+        return {k: torch.cat([o[k] for o in out]).float() for k in out[0]}
+
+    # -- state -------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def set_source(self, source_image) -> None:
+        """Cache everything that depends only on the source ``(H, W, C)`` image."""
+        source = prepare_frames(source_image, self.model.frame_shape, "source image", ndim=3)
+        x = self._prepare(source[None])
+        self.kp_source = self.keypoints(source[None])
+        with self._autocast():
+            self.source_state = self.generator.encode_source(x)
+        self.kp_initial = None
+
+    def set_initial(self, kp_initial: dict[str, torch.Tensor]) -> None:
+        """The driving keypoints relative motion is measured from (the first or best frame)."""
+        self.kp_initial = {k: v[:1] for k, v in kp_initial.items()}
+        self.scale = (movement_scale(self.kp_source, self.kp_initial)
+                      if self.relative and self.adapt_movement_scale else 1.0)
+
+    # -- running -----------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def animate_batch(self, driving_hwc: np.ndarray, outputs: tuple[str, ...] = ("prediction",)) -> dict:
+        """Animate a batch ``(B, H, W, 3)`` of model-sized float frames; returns tensors."""
+        if self.source_state is None:
+            raise FommError("no source image set; call set_source first")
+        kp_driving = self.keypoints(driving_hwc)
+        if self.kp_initial is None:
+            self.set_initial(kp_driving)
+        batch = len(driving_hwc)
+        kp_source = {k: v.expand(batch, *v.shape[1:]) for k, v in self.kp_source.items()}
+        kp_initial = {k: v.expand(batch, *v.shape[1:]) for k, v in self.kp_initial.items()}
+        kp_norm = normalize_kp(kp_source, kp_driving, kp_initial, adapt_movement_scale=self.scale,
+                               use_relative_movement=self.relative, use_relative_jacobian=self.relative)
+        with self._autocast():
+            out = self._animate(self.source_state.expand(batch), kp_driving=kp_norm, kp_source=kp_source)
+        result = {k: out[k].float() for k in outputs if k in out}
+        result["kp_driving"] = kp_driving
+        result["kp_norm"] = kp_norm
+        return result
+
+    def run(self, driving_frames: Iterable, outputs: tuple[str, ...] = ("prediction",)) -> Iterator[dict]:
+        """Stream driving frames (any size, uint8 or float) in, batches of results out.
+
+        Yields dicts holding ``prediction`` as float32 ``(B, H, W, 3)`` numpy arrays and the
+        keypoints used, one dict per batch.
+        """
+        for chunk in _chunks(driving_frames, self.batch_size):
+            frames = prepare_frames(np.stack(chunk), self.model.frame_shape, "driving video", ndim=4)
+            out = self.animate_batch(frames, outputs)
+            yield {k: (v.permute(0, 2, 3, 1).cpu().numpy() if k in ("prediction", "deformed") else v)
+                   for k, v in out.items()}
+
+
+def _chunks(frames: Iterable, size: int) -> Iterator[list]:
+    chunk: list = []
+    for frame in frames:
+        chunk.append(frame)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def best_frame_index(engine: AnimationEngine, driving_frames: Iterable) -> int:
+    """Index of the driving frame whose pose best matches the source.
+
+    Poses are compared with the model's own keypoints, each set normalised for translation (centred
+    on its mean) and scale (divided by its RMS radius); the frame with the smallest mean squared
+    distance wins. Works for any category, no face-landmark library needed.
+    """
+    def normalise(kp: torch.Tensor) -> torch.Tensor:
+        kp = kp - kp.mean(dim=-2, keepdim=True)
+        return kp / kp.pow(2).sum(-1).mean(-1, keepdim=True).sqrt().clamp_min(1e-8).unsqueeze(-1)
+
+    source = normalise(engine.kp_source["value"][0])
+    best, best_dist, index = 0, float("inf"), 0
+    for chunk in _chunks(driving_frames, engine.batch_size):
+        frames = prepare_frames(np.stack(chunk), engine.model.frame_shape, "driving video", ndim=4)
+        dist = (normalise(engine.keypoints(frames)["value"]) - source).pow(2).sum(-1).mean(-1)
+        i = int(torch.argmin(dist))
+        if float(dist[i]) < best_dist:
+            best, best_dist = index + i, float(dist[i])
+        index += len(chunk)
+    return best
+
+
+def animate(model: FirstOrderModel, source_image, driving_frames, relative: bool = True,
+            adapt_movement_scale: bool = True, batch_size: int = 8, precision: str = "exact",
+            best_frame: int | str | None = None, compile: bool = False) -> np.ndarray:
+    """Animate ``source_image`` with ``driving_frames``; returns float32 ``(T, H, W, 3)`` in [0, 1].
+
+    ``source_image``: ``(H, W, 3)`` (gray and RGBA accepted), ``driving_frames``: ``(T, H, W, 3)``
+    or any iterable of frames; uint8 or float in [0, 1]. Inputs of another size are resized to the
+    model's frame size, and the output has that size. ``relative`` applies the driving motion since
+    the initial frame to the source keypoints (with ``adapt_movement_scale`` scaling it by the
+    keypoint hull ratio); ``relative=False`` uses the driving keypoints as they are. ``best_frame``
+    (``'auto'`` or an index) measures relative motion from that driving frame instead of the first,
+    which equals the original's backward-then-forward animation from it.
+    """
+    engine = AnimationEngine(model, relative=relative, adapt_movement_scale=adapt_movement_scale,
+                             batch_size=batch_size, precision=precision, compile=compile)
+    engine.set_source(source_image)
+    frames = driving_frames if isinstance(driving_frames, (list, tuple)) else driving_frames
+    if isinstance(frames, (np.ndarray, torch.Tensor)) and len(frames) == 0:
+        raise FommError("driving video has no frames; pass a video with at least one frame")
+    if best_frame is not None:
+        if not isinstance(frames, (np.ndarray, list, tuple, torch.Tensor)):
+            frames = list(frames)
+        index = best_frame_index(engine, frames) if best_frame == "auto" else int(best_frame)
+        if not 0 <= index < len(frames):
+            raise FommError(f"best frame {index} is outside the driving video (0..{len(frames) - 1})")
+        initial = prepare_frames(np.asarray(frames[index])[None], model.frame_shape, "driving video", ndim=4)
+        engine.set_initial(engine.keypoints(initial))
+    results = [out["prediction"] for out in engine.run(frames)]
+    if not results:
+        raise FommError("driving video has no frames; pass a video with at least one frame")
+    return np.concatenate(results)

@@ -1,0 +1,50 @@
+"""Small helpers for tests, benchmarks and examples: seeded random models and checkpoints.
+
+A random model is built from a preset with a fixed seed and then perturbed (BatchNorm affine
+parameters and statistics, a non-zero Jacobian head, a sharper keypoint head), the way the parity
+fixture does it, so that its outputs are not trivially flat.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from fomm.config import Config, resolve_config
+from fomm.models.checkpoint import save_checkpoint
+from fomm.models.first_order_model import FirstOrderModel
+
+
+def random_model(config: Config | str = "tiny-64", seed: int = 0, with_discriminator: bool = False) -> FirstOrderModel:
+    """A seeded random model in eval mode."""
+    cfg = resolve_config(config).copy()
+    torch.manual_seed(seed)
+    model = FirstOrderModel(cfg, with_discriminator=with_discriminator)
+    gen = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.add_(0.1 * torch.randn(module.weight.shape, generator=gen))
+                module.bias.add_(0.1 * torch.randn(module.bias.shape, generator=gen))
+                module.running_mean.copy_(0.1 * torch.randn(module.running_mean.shape, generator=gen))
+                module.running_var.copy_(1 + 0.5 * torch.rand(module.running_var.shape, generator=gen))
+        if model.kp_detector.jacobian is not None:
+            model.kp_detector.jacobian.weight.copy_(
+                0.02 * torch.randn(model.kp_detector.jacobian.weight.shape, generator=gen))
+        model.kp_detector.kp.weight.mul_(5)
+        model.generator.final.weight.mul_(10)
+    return model.eval()
+
+
+def random_checkpoint(path: str | Path, config: Config | str = "tiny-64", seed: int = 0,
+                      original_format: bool = False) -> Path:
+    """Write a seeded random model as a checkpoint (ours, or the original layout)."""
+    model = random_model(config, seed, with_discriminator=True)
+    if original_format:
+        data = {part: getattr(model, part).state_dict() for part in ("generator", "kp_detector", "discriminator")}
+        data["epoch"] = 0
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(data, path)
+        return path
+    return save_checkpoint(path, model)

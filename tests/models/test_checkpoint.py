@@ -1,0 +1,101 @@
+"""Checkpoint formats, preset detection and clear errors for bad checkpoints."""
+import numpy as np
+import pytest
+import torch
+
+import fomm
+from fomm.errors import FommError
+from fomm.models.checkpoint import export_original, load_model, read_checkpoint
+from fomm.testing import random_checkpoint, random_model
+
+
+def test_our_format_round_trip_needs_no_config(tmp_path):
+    path = random_checkpoint(tmp_path / "ours.pth", seed=3)
+    model = load_model(path)
+    reference = random_model(seed=3)
+    for key, value in reference.generator.state_dict().items():
+        assert torch.equal(model.generator.state_dict()[key], value)
+    assert model.config.frame_shape == (64, 64)
+    assert not model.training
+
+
+def test_original_and_dataparallel_formats(tmp_path):
+    path = random_checkpoint(tmp_path / "orig.pth.tar", original_format=True)
+    model = load_model(path, config="tiny-64")
+    data = torch.load(path, weights_only=True)
+    wrapped = {part: {f"module.{k}": v for k, v in data[part].items()} for part in ("generator", "kp_detector")}
+    torch.save(wrapped, tmp_path / "dp.pth.tar")
+    model_dp = load_model(tmp_path / "dp.pth.tar", config="tiny-64")
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model.kp_detector(x)["value"], model_dp.kp_detector(x)["value"])
+
+
+def test_preset_is_detected_from_shapes(tmp_path):
+    path = random_checkpoint(tmp_path / "tiny.pth.tar", original_format=True)
+    assert load_model(path).config.name == "tiny-64"
+
+
+def test_export_to_original_format(tmp_path):
+    ours = random_checkpoint(tmp_path / "ours.pth")
+    out = export_original(ours, tmp_path / "exported.pth.tar")
+    data = torch.load(out, weights_only=True)
+    assert {"generator", "kp_detector", "discriminator", "epoch"} <= set(data)
+    assert "config" not in data
+    load_model(out, config="tiny-64")
+
+
+def test_missing_checkpoint():
+    with pytest.raises(FommError, match="checkpoint not found"):
+        load_model("/nonexistent/vox-cpk.pth.tar")
+
+
+def test_truncated_checkpoint(tmp_path):
+    path = random_checkpoint(tmp_path / "ok.pth")
+    data = path.read_bytes()
+    (tmp_path / "bad.pth").write_bytes(data[: len(data) // 2])
+    with pytest.raises(FommError, match="truncated or corrupt"):
+        load_model(tmp_path / "bad.pth")
+
+
+def test_not_a_checkpoint(tmp_path):
+    (tmp_path / "x.pth").write_bytes(b"hello, not a checkpoint")
+    with pytest.raises(FommError, match="corrupt"):
+        read_checkpoint(tmp_path / "x.pth")
+    torch.save({"foo": torch.zeros(1)}, tmp_path / "y.pth")
+    with pytest.raises(FommError, match="not a FOMM checkpoint"):
+        load_model(tmp_path / "y.pth")
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    import argparse  # any class outside torch's allow-list stands for arbitrary code
+
+    torch.save({"generator": {}, "kp_detector": {}, "obj": argparse.Namespace(a=1)}, tmp_path / "evil.pth")
+    with pytest.raises(FommError, match="refuses to unpickle"):
+        load_model(tmp_path / "evil.pth")
+
+
+def test_checkpoint_of_another_config(tmp_path):
+    path = random_checkpoint(tmp_path / "tiny.pth.tar", original_format=True)
+    with pytest.raises(FommError) as info:
+        load_model(path, config="vox-256")
+    message = str(info.value)
+    assert "does not fit config 'vox-256'" in message and "closest preset: tiny-64" in message
+    assert "\n" not in message
+
+
+def test_checkpoint_fitting_no_preset(parity_dir):
+    with pytest.raises(FommError, match="fits no bundled preset"):
+        load_model(parity_dir / "variants" / "vox" / "checkpoint.pth.tar")
+
+
+def test_align_corners_option_changes_sampling(parity_dir):
+    d = parity_dir / "variants" / "vox"
+    default = load_model(d / "checkpoint.pth.tar", config=d / "config.yaml")
+    old = load_model(d / "checkpoint.pth.tar", config=d / "config.yaml", align_corners=True)
+    assert default.config.model_params.align_corners is False
+    assert old.generator.dense_motion_network.align_corners is True
+    src = np.load(parity_dir / "inputs" / "source.npy")[0].transpose(1, 2, 0)
+    drv = np.load(parity_dir / "inputs" / "driving.npy").transpose(0, 2, 3, 1)[:2]
+    a, b = fomm.animate(default, src, drv), fomm.animate(old, src, drv)
+    assert np.abs(a - b).max() > 1e-3
