@@ -1,0 +1,323 @@
+"""Tests for fomm.crop: face detection, square boxes, video segment planning, file and CLI crops.
+
+All test images are drawn here: a synthetic cartoon face (light oval, dark brows and eyes, nose
+shading, mouth, blurred) that OpenCV's frontal Haar cascade detects reliably, pasted at known boxes
+on a blurred-noise background on which it detects nothing.
+"""
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from fomm import crop
+from fomm.crop import CropPlan, crop_image, crop_inputs, detect_faces, plan_video_crop, square_box
+from fomm.errors import FommError
+
+FACE = 80  # side of the synthetic face in the videos
+
+
+def make_face(side: int) -> np.ndarray:
+    """A (side, side, 3) uint8 cartoon face filling its square like a Haar detection box."""
+    s = side
+    img = np.full((s, s), 60, np.float32)
+    c = s / 2
+    cv2.ellipse(img, (int(c), int(c * 1.05)), (int(s * 0.36), int(s * 0.46)), 0, 0, 360, 200, -1)
+    for sx in (-1, 1):
+        ex = int(c + sx * s * 0.17)
+        cv2.ellipse(img, (ex, int(s * 0.31)), (int(s * 0.10), int(s * 0.025)), 0, 0, 360, 70, -1)  # brow
+        cv2.ellipse(img, (ex, int(s * 0.40)), (int(s * 0.085), int(s * 0.045)), 0, 0, 360, 50, -1)  # eye
+    cv2.ellipse(img, (int(c), int(s * 0.62)), (int(s * 0.06), int(s * 0.03)), 0, 0, 360, 120, -1)  # nostrils
+    cv2.line(img, (int(c - s * 0.03), int(s * 0.45)), (int(c - s * 0.04), int(s * 0.6)), 150, max(1, int(s * 0.02)))
+    cv2.ellipse(img, (int(c), int(s * 0.76)), (int(s * 0.14), int(s * 0.035)), 0, 0, 360, 60, -1)  # mouth
+    img = cv2.GaussianBlur(img, (0, 0), s * 0.015)
+    g = np.clip(img, 0, 255)
+    return np.stack([g, g * 0.85, g * 0.7], axis=-1).astype(np.uint8)
+
+
+def make_background(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    bg = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3)).astype(np.uint8), (0, 0), 4)
+    return cv2.normalize(bg, None, 40, 180, cv2.NORM_MINMAX)
+
+
+def no_face(h: int, w: int) -> np.ndarray:
+    """A smooth colour gradient: nothing a face detector could fire on."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.stack([xx * 200 // max(w, 1), yy * 200 // max(h, 1), np.full_like(xx, 90)], -1).astype(np.uint8)
+
+
+def paste(bg: np.ndarray, face: np.ndarray, x: int, y: int) -> tuple[np.ndarray, tuple]:
+    out = bg.copy()
+    out[y:y + face.shape[0], x:x + face.shape[1]] = face
+    return out, (x, y, x + face.shape[1], y + face.shape[0])
+
+
+def moving_face_frames(n: int, jump_at: int | None, seed: int = 1, h: int = 240, w: int = 320):
+    """Frames with the face jittering by up to 3 px around one place, jumping once at ``jump_at``."""
+    rng = np.random.default_rng(seed)
+    bg, face = make_background(h, w), make_face(FACE)
+    frames, truth = [], []
+    for i in range(n):
+        x, y = (40, 60) if jump_at is None or i < jump_at else (190, 90)
+        f, box = paste(bg, face, x + int(rng.integers(-3, 4)), y + int(rng.integers(-3, 4)))
+        frames.append(f)
+        truth.append(box)
+    return frames, truth
+
+
+def contains(outer, inner, slack: int = 0) -> bool:
+    return (outer[0] <= inner[0] + slack and outer[1] <= inner[1] + slack
+            and outer[2] >= inner[2] - slack and outer[3] >= inner[3] - slack)
+
+
+# ------------------------------------------------------------------------------------------------
+# Array level
+# ------------------------------------------------------------------------------------------------
+def test_synthetic_face_is_detected_where_pasted():
+    image, box = paste(make_background(360, 480), make_face(120), 250, 90)
+    faces = detect_faces(image)
+    assert len(faces) == 1
+    assert crop.iou(faces[0], box) > 0.7
+    assert detect_faces(make_background(360, 480)) == []
+
+
+def test_detect_faces_on_a_large_frame_uses_a_downscaled_copy():
+    image, box = paste(make_background(1080, 1440, seed=3), make_face(400), 700, 300)
+    faces = detect_faces(image)
+    assert len(faces) == 1 and crop.iou(faces[0], box) > 0.7
+    # float input in [0, 1] and grey input are accepted
+    assert len(detect_faces(image.astype(np.float32) / 255)) == 1
+    assert len(detect_faces(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))) == 1
+
+
+def test_square_box_enlarges_shifts_up_and_clamps():
+    x0, y0, x1, y1 = square_box((100, 100, 200, 200), (1000, 1000), margin=0.8, shift_up=0.1)
+    assert x1 - x0 == y1 - y0 == 180
+    assert (x0 + x1) / 2 == 150 and (y0 + y1) / 2 == 140  # shifted up by 0.1 face
+    # near the corner: moved inside, same size
+    assert square_box((0, 0, 100, 100), (1000, 1000)) == (0, 0, 180, 180)
+    assert square_box((900, 900, 1000, 1000), (1000, 1000)) == (820, 820, 1000, 1000)
+    # larger than the frame: shrunk to the frame's shorter side
+    box = square_box((50, 20, 250, 220), (240, 320))
+    assert box[2] - box[0] == box[3] - box[1] == 240
+    assert 0 <= box[0] and box[2] <= 320 and box[1] == 0 and box[3] == 240
+
+
+def test_crop_image_contains_face_with_sensible_fraction():
+    image, box = paste(make_background(360, 480), make_face(120), 250, 90)
+    cropped, crop_box = crop_image(image, size=256)
+    assert cropped.shape == (256, 256, 3) and cropped.dtype == np.uint8
+    assert contains(crop_box, box, slack=4)
+    side = crop_box[2] - crop_box[0]
+    assert 0.45 < 120 / side < 0.65  # the face is about 1 / 1.8 of the crop side
+    # the crop shows the face: detection in the crop finds it roughly centred
+    faces = detect_faces(cropped)
+    assert faces and abs((faces[0][0] + faces[0][2]) / 2 - 128) < 20
+
+
+def test_crop_image_astronaut():
+    data = pytest.importorskip("skimage.data")
+    image = data.astronaut()  # face at about x 177-272, y 66-161
+    cropped, box = crop_image(image, size=128)
+    assert cropped.shape == (128, 128, 3)
+    assert contains(box, (177, 66, 272, 161), slack=4)
+    assert 150 < box[2] - box[0] < 200
+
+
+def test_crop_image_without_face():
+    image = no_face(200, 300)
+    out, box = crop_image(image, size=64)
+    assert box is None and out is not None and np.array_equal(out, image)
+    with pytest.raises(FommError, match=r"no face found in photo\.jpg; pass an already cropped image or drop --crop"):
+        crop_image(image, required=True, name="photo.jpg")
+
+
+def test_face_jump_gives_two_segments_cut_on_the_right_frame():
+    frames, truth = moving_face_frames(40, jump_at=23)  # 23 is between two detections (every 5)
+    segments = plan_video_crop(iter(frames), detect_every=5)
+    assert [(s.start, s.end) for s in segments] == [(0, 23), (23, 40)]
+    for s in segments:
+        assert s.box[2] - s.box[0] == s.box[3] - s.box[1]
+        for i in range(s.start, s.end):
+            assert contains(s.box, truth[i]), (i, s, truth[i])
+
+
+def test_small_jitter_gives_one_segment():
+    frames, truth = moving_face_frames(30, jump_at=None, seed=2)
+    segments = plan_video_crop(frames, detect_every=3)
+    assert len(segments) == 1
+    (s,) = segments
+    assert (s.start, s.end) == (0, 30)
+    assert all(contains(s.box, t) for t in truth)
+
+
+def test_plan_from_detections_ignores_stray_boxes_and_gaps():
+    a, b = (10, 10, 60, 60), (200, 100, 250, 150)
+    dets = [a, a, None, [], [a, (0, 0, 5, 5)], b, a, a, None, b, b, b, None]
+    segments = plan_video_crop(detections=dets, frame_hw=(240, 320), confirm=2)
+    # the lone b on frame 5 is ignored; b from frame 9 on is confirmed by frame 10
+    assert [(s.start, s.end) for s in segments] == [(0, 9), (9, 13)]
+    assert segments[0].face == a and segments[1].face == b
+    assert plan_video_crop(detections=[None, []], frame_hw=(10, 10)) == []
+
+
+def test_crop_plan_applies_segment_boxes_and_streams():
+    frames, truth = moving_face_frames(30, jump_at=12)
+    plan = CropPlan.from_frames(iter(frames), size=64)
+    assert plan.found and plan.num_frames == 30 and plan.frame_hw == (240, 320)
+    assert [(s.start, s.end) for s in plan.segments] == [(0, 12), (12, 30)]
+    out = list(plan.crop_frames(iter(frames)))
+    assert len(out) == 30 and all(f.shape == (64, 64, 3) for f in out)
+    assert plan.box_at(5) == plan.segments[0].box and plan.box_at(99) == plan.segments[1].box
+    with pytest.raises(FommError, match="planned on 320x240"):
+        plan.apply(0, frames[0][:100])
+    empty = CropPlan([], (240, 320), 64)
+    assert empty.apply(0, frames[0]).shape == (64, 64, 3) and not empty.found
+
+
+def test_crop_inputs():
+    frames, _ = moving_face_frames(10, jump_at=None)
+    source, _ = paste(make_background(300, 300, seed=5), make_face(100), 120, 120)
+    src, plan = crop_inputs(source, frames, size=64)
+    assert src.shape == (64, 64, 3) and len(plan.segments) == 1
+    with pytest.raises(TypeError, match="one-shot iterator"):
+        crop_inputs(source, iter(frames), size=64)
+    with pytest.raises(FommError, match="no face found in the source image"):
+        crop_inputs(no_face(300, 300), frames, size=64)
+    blank = [no_face(240, 320)] * 3
+    with pytest.raises(FommError, match="no face found in the driving video"):
+        crop_inputs(source, blank, size=64)
+    src, plan = crop_inputs(no_face(300, 300), blank, size=64, required=False)
+    assert src.shape == (64, 64, 3) and not plan.found
+
+
+# ------------------------------------------------------------------------------------------------
+# Files and command line (need fomm.data.video_io)
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture
+def video_io():
+    return pytest.importorskip("fomm.data.video_io")
+
+
+def _write(video_io, path, frames, fps=25):
+    video_io.write_video(path, np.stack(frames), fps)
+    return path
+
+
+def test_crop_video_file_two_segments(video_io, tmp_path):
+    frames, truth = moving_face_frames(30, jump_at=14)
+    src = _write(video_io, tmp_path / "in.mp4", frames, fps=25)
+    out = tmp_path / "out.mp4"
+    segments = crop.crop_video_file(src, out, size=64, progress=False, split_dir=tmp_path / "segs")
+    assert [(s.start, s.end) for s in segments] == [(0, 14), (14, 30)]
+    result, fps = video_io.read_frames(out)
+    assert result.shape == (30, 64, 64, 3) and fps == pytest.approx(25)
+    assert video_io.probe(out).fps == pytest.approx(video_io.probe(src).fps)
+    parts = sorted(p.name for p in (tmp_path / "segs").iterdir())
+    assert parts == ["out_000_0-13.mp4", "out_001_14-29.mp4"]
+    assert len(video_io.read_frames(tmp_path / "segs" / parts[1])[0]) == 16
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4", "segs"]
+
+
+def test_crop_video_file_is_atomic(video_io, tmp_path, monkeypatch):
+    frames, _ = moving_face_frames(12, jump_at=None)
+    src = _write(video_io, tmp_path / "in.mp4", frames)
+    real_apply = CropPlan.apply
+
+    def failing_apply(self, index, frame):
+        if index == 6:
+            raise RuntimeError("disk full")
+        return real_apply(self, index, frame)
+
+    monkeypatch.setattr(CropPlan, "apply", failing_apply)
+    with pytest.raises(RuntimeError, match="disk full"):
+        crop.crop_video_file(src, tmp_path / "out.mp4", size=64, progress=False)
+    assert sorted(os.listdir(tmp_path)) == ["in.mp4"]
+
+
+def test_crop_video_file_without_face_copies_input(video_io, tmp_path):
+    src = _write(video_io, tmp_path / "in.mp4", [no_face(120, 160)] * 6)
+    out = tmp_path / "out.mp4"
+    assert crop.crop_video_file(src, out, size=64, progress=False) == []
+    assert out.read_bytes() == src.read_bytes()
+
+
+def test_cli_crop_video(video_io, tmp_path, capsys):
+    from fomm.cli import main
+
+    frames, _ = moving_face_frames(20, jump_at=10)
+    src = _write(video_io, tmp_path / "in.mp4", frames, fps=10)
+    out = tmp_path / "out.mp4"
+    assert main(["crop", str(src), "--out", str(out), "--size", "96", "--detect-every", "4", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert f"wrote {out}" in text and "2 segments" in text
+    assert "frames 0-9:" in text and "frames 10-19:" in text
+    result, fps = video_io.read_frames(out)
+    assert result.shape == (20, 96, 96, 3) and fps == pytest.approx(10)
+
+
+def test_cli_crop_image_and_errors(video_io, tmp_path, capsys):
+    from fomm.cli import main
+
+    image, box = paste(make_background(360, 480), make_face(120), 250, 90)
+    src = tmp_path / "photo.png"
+    video_io.write_image(src, image)
+    out = tmp_path / "crop.png"
+    assert main(["crop", "--source", str(src), "--out", str(out), "--size", "128"]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert video_io.read_image(out).shape == (128, 128, 3)
+
+    blank = tmp_path / "blank.png"
+    video_io.write_image(blank, no_face(100, 120))
+    out2 = tmp_path / "blank_out.png"
+    assert main(["crop", str(blank), "--out", str(out2)]) == 0
+    assert "warning: no face found" in capsys.readouterr().err
+    assert out2.read_bytes() == blank.read_bytes()
+
+    assert main(["crop", str(tmp_path / "missing.mp4"), "--out", str(out)]) == 2
+    assert "missing.mp4 not found" in capsys.readouterr().err
+    assert main(["crop", "--out", str(out)]) == 2
+    assert "no input given" in capsys.readouterr().err
+    assert main(["crop", str(src), "--out", str(out), "--size", "0"]) == 2
+
+
+def _write_with_audio(path, frames, fps=25):
+    """An .mp4 with an AAC sine tone, written with PyAV (video_io copies audio, it does not make it)."""
+    import av
+    from fractions import Fraction
+
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=Fraction(fps))
+        video.width, video.height, video.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        audio = container.add_stream("aac", rate=44100)
+        audio.layout = "mono"
+        for frame in frames:
+            for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        n = int(44100 * len(frames) / fps)
+        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 44100)).astype(np.float32)[None]
+        for start in range(0, n, 1024):
+            chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, start:start + 1024]), format="fltp", layout="mono")
+            chunk.sample_rate = 44100
+            for packet in audio.encode(chunk):
+                container.mux(packet)
+        for stream in (video, audio):
+            for packet in stream.encode(None):
+                container.mux(packet)
+    return path
+
+
+def test_crop_video_file_keeps_audio_and_shows_progress(video_io, tmp_path, capsys):
+    frames, _ = moving_face_frames(25, jump_at=None)
+    src = _write_with_audio(tmp_path / "talk.mp4", frames)
+    assert video_io.probe(src).has_audio
+    out = tmp_path / "talk_crop.mp4"
+    segments = crop.crop_video_file(src, out, size=64, progress=True)
+    assert len(segments) == 1
+    info = video_io.probe(out)
+    assert info.has_audio and (info.width, info.height) == (64, 64)
+    assert len(video_io.read_frames(out)[0]) == 25
+    assert "frame" in capsys.readouterr().err  # the tqdm bars
