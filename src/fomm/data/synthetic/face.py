@@ -1,0 +1,507 @@
+"""Cartoon talking heads (the VoxCeleb stand-in).
+
+A face is described in *face units*: x across (the face's half-width at eye level is 1), y down,
+origin at the face centre; the half-height is ``aspect``. Features (eyes, pupils, brows, nose,
+mouth) sit on an ellipsoid surface so that a small yaw/pitch shifts and foreshortens them
+(``x' = x cos(yaw) + z sin(yaw)``, then pitch), while the head outline, skin and hair are a rigid
+textured sprite. Face units map to frame units by the head transform
+``translation + scale * face_hw * Rot(rotation) @ (x', y')``; the shoulders follow the
+translation and a third of the rotation.
+
+Per frame the pose holds head translation / scale / in-plane rotation / yaw / pitch, per-eye
+openness (blinks), gaze, per-brow raise, mouth opening and smile. Side names are the subject's
+own: ``l_eye`` appears on the image's right.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import render as R
+
+PART_NAMES = (
+    "body", "l_ear", "r_ear", "hair", "face",
+    "l_eye", "r_eye", "l_iris", "r_iris", "l_brow", "r_brow", "nose", "mouth",
+)
+PART_INDEX = {name: i for i, name in enumerate(PART_NAMES)}
+
+KEYPOINT_NAMES = (
+    "l_brow_outer", "l_brow_inner", "r_brow_inner", "r_brow_outer",
+    "l_eye_outer", "l_eye_top", "l_eye_inner", "l_pupil",
+    "r_eye_inner", "r_eye_top", "r_eye_outer", "r_pupil",
+    "nose_tip", "mouth_left", "mouth_right", "mouth_top", "mouth_bottom", "chin",
+)
+
+# Parts a keypoint is drawn on when nothing hides it (pupils / eye tops need open eyes).
+KEYPOINT_PARTS = {
+    "l_brow_outer": ("l_brow",), "l_brow_inner": ("l_brow",),
+    "r_brow_inner": ("r_brow",), "r_brow_outer": ("r_brow",),
+    "l_eye_outer": ("l_eye", "face", "l_iris"), "l_eye_inner": ("l_eye", "face", "l_iris"),
+    "r_eye_outer": ("r_eye", "face", "r_iris"), "r_eye_inner": ("r_eye", "face", "r_iris"),
+    "l_eye_top": ("l_eye", "l_iris", "face"), "r_eye_top": ("r_eye", "r_iris", "face"),
+    "l_pupil": ("l_iris",), "r_pupil": ("r_iris",),
+    "nose_tip": ("nose",), "mouth_left": ("mouth", "face"), "mouth_right": ("mouth", "face"),
+    "mouth_top": ("mouth",), "mouth_bottom": ("mouth",), "chin": ("face",),
+}
+
+POSE_KEYS = ("translation", "scale", "rotation", "yaw", "pitch", "eye_open", "gaze", "brow",
+             "mouth_open", "smile")
+
+_MAX_SCALE = 1.15
+_UNIT_CIRCLE = R.ellipse_points(0.0, 0.0, 1.0, 1.0, 20)
+_SURFACE_DEPTH = 0.9
+
+
+# --------------------------------------------------------------------------------------------
+# Sampling
+# --------------------------------------------------------------------------------------------
+_SKIN_TONES = ((0.07, 0.35, 0.95), (0.07, 0.45, 0.85), (0.06, 0.55, 0.7), (0.06, 0.6, 0.5),
+               (0.05, 0.6, 0.36), (0.09, 0.3, 0.9), (0.08, 0.5, 0.62))
+
+
+def sample_identity(rng: np.random.Generator) -> dict:
+    """Face shape, feature geometry, colours/textures and a background for one head."""
+    u = rng.uniform
+    ident: dict = {
+        "face_hw": u(0.235, 0.275), "aspect": u(1.15, 1.38), "roundness": u(2.0, 2.9), "jaw": u(0.05, 0.6),
+        "eye_y": u(-0.2, -0.02), "eye_dx": u(0.36, 0.46), "eye_w": u(0.2, 0.27), "eye_h": u(0.12, 0.17),
+        "eye_tilt": u(-0.08, 0.15), "iris_scale": u(0.85, 1.1), "pupil_scale": u(0.38, 0.55),
+        "brow_gap": u(0.17, 0.25), "brow_len": u(0.17, 0.25), "brow_thick": u(0.045, 0.075),
+        "brow_tilt": u(-0.12, 0.15), "brow_arch": u(0.0, 0.06),
+        "nose_y": u(0.17, 0.3), "nose_w": u(0.08, 0.13), "nose_len": u(0.18, 0.3), "nose_depth": u(0.25, 0.45),
+        "mouth_y": u(0.5, 0.66), "mouth_hw": u(0.22, 0.33), "lip_thick": u(0.04, 0.065), "mouth_max_open": u(0.12, 0.2),
+        "ear_y": u(-0.05, 0.1), "ear_size": u(0.18, 0.26),
+        "hair_top": u(0.5, 0.78), "hair_volume": u(0.04, 0.2), "hair_len": u(-0.2, 0.9),
+        "fringe_wave": u(0.0, 0.12), "fringe_freq": u(4.0, 10.0), "fringe_phase": u(0, 2 * math.pi),
+    }
+    ident = {k: float(v) for k, v in ident.items()}
+    if rng.random() < 0.85:
+        h, s, v = _SKIN_TONES[int(rng.integers(0, len(_SKIN_TONES)))]
+        skin = R.hsv(h + u(-0.02, 0.02), s * u(0.85, 1.15), v * u(0.9, 1.08))
+    else:  # a cartoon colour
+        skin = R.hsv(rng.random(), u(0.25, 0.5), u(0.6, 0.9))
+    ident["skin_color"] = skin
+    ident["skin_color2"] = R.shade(skin, u(0.86, 0.93))
+    ident["skin_tex_freq"] = u(5.0, 10.0)
+    ident["blush"] = u(0.0, 0.35)
+    ident["freckles"] = u(0.0, 1.0) if rng.random() < 0.3 else 0.0
+    hair = R.hsv(u(0.02, 0.12), u(0.3, 0.9), u(0.08, 0.65)) if rng.random() < 0.75 else R.hsv(rng.random(), u(0.4, 0.9), u(0.4, 0.9))
+    ident["hair_color"] = hair
+    ident["hair_color2"] = R.shade(hair, u(1.4, 1.9)) if hair.max() < 0.5 else R.shade(hair, u(0.55, 0.75))
+    ident["hair_tex_freq"] = u(18.0, 34.0)
+    ident["brow_color"] = R.shade(hair, 0.7)
+    ident["iris_color"] = R.hsv(rng.choice([0.08, 0.3, 0.55, 0.6, 0.1]) + u(-0.03, 0.03), u(0.4, 0.9), u(0.3, 0.8))
+    ident["lip_color"] = R.hsv(u(-0.03, 0.03), u(0.35, 0.65), u(0.45, 0.85)) * 0.5 + skin * 0.5
+    ident["shirt_color1"] = R.hsv(rng.random(), u(0.35, 0.9), u(0.35, 0.9))
+    ident["shirt_color2"] = R.contrasting(rng, ident["shirt_color1"])
+    ident["shirt_tex_kind"] = np.int64(rng.integers(0, len(R.TEXTURE_KINDS)))
+    ident["shirt_tex_freq"] = u(3.0, 7.0)
+    ident["shirt_tex_angle"] = u(0, math.pi)
+    h = rng.random()
+    ident["bg_color1"] = R.hsv(h, u(0.1, 0.5), u(0.4, 0.9))
+    ident["bg_color2"] = R.hsv(h + u(-0.15, 0.15), u(0.1, 0.5), u(0.3, 0.8))
+    ident["bg_tex_kind"] = np.int64(rng.integers(0, len(R.TEXTURE_KINDS)))
+    ident["bg_tex_freq"] = u(3.0, 9.0)
+    ident["bg_tex_angle"] = u(0, math.pi)
+    ident["bg_tex_phase"] = u(0, 2 * math.pi)
+    ident["bg_vignette"] = u(0.0, 0.5)
+    ident["texture_seed"] = np.int64(rng.integers(0, 2**31 - 1))
+    return ident
+
+
+def _blinks(rng: np.random.Generator, T: int) -> np.ndarray:
+    """Closure in 0..1 per frame from blinks at random times (about every 1-2.5 s at 25 fps)."""
+    t = np.arange(T, dtype=np.float64)
+    closed = np.zeros(T)
+    mean_gap = rng.uniform(25.0, 60.0)
+    tb = rng.uniform(-5.0, mean_gap)
+    while tb < T + 5:
+        w = rng.uniform(1.0, 1.8)
+        closed = np.maximum(closed, np.exp(-(((t - tb) / w) ** 2)))
+        tb += max(8.0, rng.exponential(mean_gap))
+    return closed
+
+
+def sample_trajectory(num_frames: int, rng: np.random.Generator) -> dict:
+    """Smooth head motion with blinks, gaze shifts, brow raises and talking-like mouth motion."""
+    T = int(num_frames)
+    u = rng.uniform
+
+    def sig(fmin, fmax):
+        return R.smooth_signal(rng, T, fmin, fmax)
+
+    pose: dict = {}
+    centre = np.array([0.5, 0.43]) + u(-0.03, 0.03, 2)
+    pose["translation"] = centre[None] + 0.035 * np.stack([sig(0.004, 0.025), sig(0.004, 0.025)], axis=1)
+    pose["scale"] = u(0.92, 1.04) * np.exp(0.05 * sig(0.004, 0.025))
+    pose["rotation"] = u(-0.06, 0.06) + 0.11 * sig(0.005, 0.03)
+    pose["yaw"] = 0.3 * np.tanh(u(-0.5, 0.5) + 0.8 * sig(0.005, 0.03))
+    pose["pitch"] = 0.12 * np.tanh(u(-0.3, 0.3) + 0.8 * sig(0.005, 0.03))
+    base = R.bounded(u(0.5, 2.0) + 0.6 * sig(0.004, 0.02), 0.6, 1.0)
+    closed = _blinks(np.random.default_rng(int(rng.integers(0, 2**62))), T)  # own stream: prefix-stable
+    wink = 0.08 * sig(0.004, 0.02)
+    pose["eye_open"] = np.clip(np.stack([base * (1 - closed) + wink, base * (1 - closed) - wink], axis=1), 0.0, 1.0)
+    pose["gaze"] = np.stack([np.tanh(u(-0.4, 0.4) + 0.9 * sig(0.01, 0.05)),
+                             0.7 * np.tanh(u(-0.3, 0.3) + 0.7 * sig(0.01, 0.04))], axis=1)
+    raise_ = u(-0.4, 0.4) + 0.9 * sig(0.006, 0.04)
+    asym = 0.2 * sig(0.006, 0.03)
+    pose["brow"] = np.tanh(np.stack([raise_ + asym, raise_ - asym], axis=1))
+    pose["mouth_open"] = np.maximum(0.0, np.tanh(u(-0.6, 0.3) + u(0.7, 1.4) * sig(0.02, 0.09)))
+    pose["smile"] = np.tanh(u(-0.4, 0.8) + 0.6 * sig(0.004, 0.025))
+    return {k: np.asarray(pose[k], np.float64) for k in POSE_KEYS}
+
+
+def pose_at(poses: dict, t: int) -> dict:
+    return {k: np.asarray(v)[t] for k, v in poses.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry (face units)
+# --------------------------------------------------------------------------------------------
+def _surface_z(ident: dict, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    r2 = x ** 2 + (y / ident["aspect"]) ** 2
+    return _SURFACE_DEPTH * np.sqrt(np.clip(1.0 - r2, 0.0, 1.0))
+
+
+class _Projector:
+    """Face units (x, y, optional extra depth) -> frame units for one pose."""
+
+    def __init__(self, ident: dict, pose: dict):
+        self.ident = ident
+        yaw, pitch = float(pose["yaw"]), float(pose["pitch"])
+        self.cy, self.sy = math.cos(yaw), math.sin(yaw)
+        self.cp, self.sp = math.cos(pitch), math.sin(pitch)
+        self.lin = R.rotation(float(pose["rotation"])) * float(pose["scale"]) * ident["face_hw"]
+        self.trans = np.asarray(pose["translation"], np.float64)
+
+    def __call__(self, pts: np.ndarray, extra_z: np.ndarray | float = 0.0, z: np.ndarray | None = None) -> np.ndarray:
+        pts = np.asarray(pts, np.float64).reshape(-1, 2)
+        x, y = pts[:, 0], pts[:, 1]
+        if z is None:
+            z = _surface_z(self.ident, x, y)
+        z = z + extra_z
+        x1 = x * self.cy + z * self.sy
+        z1 = -x * self.sy + z * self.cy
+        y1 = y * self.cp + z1 * self.sp
+        return np.stack([x1, y1], axis=1) @ self.lin.T + self.trans
+
+
+def _face_inside(ident: dict, x: np.ndarray, y: np.ndarray, grow: float = 0.0) -> np.ndarray:
+    a = ident["aspect"] * (1 + grow)
+    n = ident["roundness"]
+    narrow = 1.0 - ident["jaw"] * 0.45 * (np.clip(y, 0, None) / a) ** 2
+    return np.abs(x / ((1 + grow) * narrow)) ** n + np.abs(y / a) ** n <= 1.0
+
+
+_TS: dict = {}
+
+
+def _ts(n: int) -> np.ndarray:
+    if n not in _TS:
+        _TS[n] = np.linspace(0.0, 1.0, n)
+    return _TS[n]
+
+
+def _eye(ident: dict, side: float, openness: float, n: int = 13):
+    """Upper and lower lid curves (inner -> outer corner, (n,2)) and the eye centre."""
+    dx, w, h = ident["eye_dx"], ident["eye_w"], ident["eye_h"]
+    t = _ts(n)
+    inner = np.array([side * (dx - w), ident["eye_y"]])
+    outer = np.array([side * (dx + w), ident["eye_y"] - ident["eye_tilt"] * w])
+    line = inner[None] + t[:, None] * (outer - inner)[None]
+    bump = np.sin(math.pi * t)
+    k = 0.7 - 1.7 * float(np.clip(openness, 0.0, 1.0))
+    upper = line + np.stack([np.zeros(n), k * h * bump ** 0.8], axis=1)
+    lower = line + np.stack([np.zeros(n), 0.7 * h * bump ** 0.9], axis=1)
+    upper = np.minimum(upper, lower - [0.0, 0.004])  # a closed eye is a thin slit, never inverted
+    upper[[0, -1]] = lower[[0, -1]] = line[[0, -1]]
+    centre = 0.5 * (inner + outer) + np.array([0.0, 0.05 * h])
+    return upper, lower, centre, inner, outer
+
+
+def _brow(ident: dict, side: float, raise_: float, n: int = 10):
+    """Brow centre line (inner -> outer, (n,2)) and half-thickness per point."""
+    dx, L = ident["eye_dx"], ident["brow_len"]
+    t = _ts(n)
+    x = side * (dx - L + 2 * L * t)
+    base = ident["eye_y"] - ident["eye_h"] * 0.6 - ident["brow_gap"]
+    y = base - ident["brow_arch"] * np.sin(math.pi * t) - ident["brow_tilt"] * (t - 0.5) * 0.5
+    r = float(raise_)
+    y = y - 0.07 * r + 0.05 * max(-r, 0.0) * (1 - t)  # frowning pulls the inner end down
+    half = ident["brow_thick"] * (1.0 - 0.45 * t) * 0.5
+    return np.stack([x, y], axis=1), half
+
+
+def _mouth(ident: dict, opening: float, smile: float, n: int = 15):
+    w, y0 = ident["mouth_hw"], ident["mouth_y"]
+    o = float(np.clip(opening, 0, 1)) * ident["mouth_max_open"]
+    s = float(smile)
+    t = _ts(n)
+    bump = np.sin(math.pi * t)
+    half_w = w * (1.0 + 0.12 * s - 0.1 * o / max(ident["mouth_max_open"], 1e-6))
+    x = -half_w + 2 * half_w * t  # image left -> right (r corner -> l corner)
+    corner_y = y0 - 0.07 * s
+    line = corner_y + 0.07 * s * bump  # a smile bends the lips' line up at the corners
+    upper_in = line - 0.15 * o * bump
+    lower_in = line + 0.85 * o * bump
+    lt = ident["lip_thick"]
+    bow = 1.0 - 0.35 * np.exp(-((t - 0.5) / 0.08) ** 2)  # cupid's bow dip
+    upper_out = upper_in - lt * bump ** 0.7 * bow
+    lower_out = lower_in + 1.3 * lt * bump ** 0.7
+    P = lambda yy: np.stack([x, yy], axis=1)  # noqa: E731
+    return P(upper_out), P(upper_in), P(lower_in), P(lower_out), o
+
+
+def _features(ident: dict, pose: dict) -> dict:
+    """Per-frame feature geometry in face units: eyes, pupils, brows, mouth."""
+    eye_open = np.asarray(pose["eye_open"], np.float64)
+    gaze = np.asarray(pose["gaze"], np.float64)
+    brow = np.asarray(pose["brow"], np.float64)
+    feats: dict = {}
+    for side, s, i in (("l", 1.0, 0), ("r", -1.0, 1)):
+        upper, lower, centre, inner, outer = _eye(ident, s, eye_open[i])
+        pupil = centre + gaze * [ident["eye_w"] * 0.4, ident["eye_h"] * 0.3]
+        feats[f"{side}_eye"] = (upper, lower, inner, outer, pupil, float(eye_open[i]))
+        feats[f"{side}_brow"] = _brow(ident, s, brow[i])
+    feats["mouth"] = _mouth(ident, float(pose["mouth_open"]), float(pose["smile"]))
+    return feats
+
+
+def _keypoints_from(ident: dict, feats: dict) -> tuple[np.ndarray, np.ndarray]:
+    pts: dict = {}
+    extra = np.zeros(len(KEYPOINT_NAMES))
+    for side in ("l", "r"):
+        upper, lower, inner, outer, pupil, _ = feats[f"{side}_eye"]
+        mid = len(upper) // 2
+        pts[f"{side}_eye_inner"] = inner
+        pts[f"{side}_eye_outer"] = outer
+        pts[f"{side}_eye_top"] = upper[mid] + [0.0, 0.25 * (lower[mid, 1] - upper[mid, 1])]
+        pts[f"{side}_pupil"] = pupil
+        line, _ = feats[f"{side}_brow"]
+        pts[f"{side}_brow_inner"] = line[1]
+        pts[f"{side}_brow_outer"] = line[-2]
+    pts["nose_tip"] = np.array([0.0, ident["nose_y"]])
+    extra[KEYPOINT_NAMES.index("nose_tip")] = 0.9 * ident["nose_depth"]
+    uo, ui, li, lo, _ = feats["mouth"]
+    m = len(uo) // 2
+    pts["mouth_right"] = ui[0] + [0.02, 0.0]  # subject's right is the image's left
+    pts["mouth_left"] = ui[-1] - [0.02, 0.0]
+    pts["mouth_top"] = 0.5 * (uo[m] + ui[m])
+    pts["mouth_bottom"] = 0.5 * (li[m] + lo[m])
+    pts["chin"] = np.array([0.0, ident["aspect"] * 0.93])
+    return np.stack([pts[k] for k in KEYPOINT_NAMES]), extra
+
+
+def keypoints_face_units(ident: dict, pose: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints (J,2) in face units (before projection) and their extra depth (J,)."""
+    return _keypoints_from(ident, _features(ident, pose))
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------------
+def _head_sprites(ident: dict, density: float) -> dict:
+    a, vol = ident["aspect"], ident["hair_volume"]
+    top = -(a * (1 + vol)) - 0.05
+    bottom = max(a, a * ident["hair_len"]) + 0.05
+    side = 1 + vol + 0.05
+    xx, yy, u0, v0 = R.sprite_grid(-side, side, top, bottom, density)
+    seed = int(ident["texture_seed"])
+    face = _face_inside(ident, xx, yy)
+    # Skin: soft blotches, shading toward the outline, optional blush and freckles.
+    mottle = R.value_noise(xx, yy, ident["skin_tex_freq"], seed + 11)[..., None]
+    c1, c2 = np.asarray(ident["skin_color"], np.float32), np.asarray(ident["skin_color2"], np.float32)
+    skin = c1 + (c2 - c1) * mottle
+    skin = skin * (1.0 + 0.08 * (R.value_noise(xx, yy, 40.0, seed + 14)[..., None] - 0.5))
+    r2 = np.clip(xx ** 2 + (yy / a) ** 2, 0, 1)
+    skin = skin * (1.0 - 0.22 * r2 ** 2)[..., None]
+    for s in (-1.0, 1.0):
+        d2 = ((xx - s * 0.5) / 0.2) ** 2 + ((yy - ident["nose_y"] - 0.08) / 0.14) ** 2
+        blush = ident["blush"] * np.exp(-d2)
+        skin = skin * (1 - blush[..., None]) + np.array([0.9, 0.35, 0.4], np.float32) * blush[..., None]
+    if ident["freckles"] > 0:
+        fr = R.value_noise(xx, yy, 40.0, seed + 12)
+        mask = (fr > 0.78) & (np.abs(yy - ident["nose_y"]) < 0.25) & (np.abs(xx) < 0.8)
+        skin = np.where(mask[..., None], skin * (1 - 0.3 * ident["freckles"]), skin)
+    hair_tex = R.texture(xx * (1 + 0.2 * yy), yy, ident["hair_color"], ident["hair_color2"], R.TEX_STRIPES,
+                         ident["hair_tex_freq"], 0.0, 0.0, seed + 13, grain=0.1)
+    back = _face_inside(ident, xx, yy, grow=vol) & (yy < a * ident["hair_len"])
+    fringe_y = -a * ident["hair_top"] + ident["fringe_wave"] * np.abs(np.sin(ident["fringe_freq"] * xx + ident["fringe_phase"]))
+    fringe = face & (yy < fringe_y + 0.1 * xx ** 2 * a)
+    layers = {
+        "hair_back": R.make_sprite(hair_tex * 0.85, back, u0, v0, density, outline=0.03),
+        "face": R.make_sprite(skin, face, u0, v0, density, outline=0.025, outline_dark=0.7),
+        "fringe": R.make_sprite(hair_tex, fringe, u0, v0, density, outline=0.02, outline_dark=0.75),
+    }
+    # The three layers share one transform: pre-composite them into a single sprite.
+    rgba = layers["hair_back"].rgba.copy()
+    for key in ("face", "fringe"):
+        top = layers[key].rgba
+        rgba = rgba * (1.0 - top[..., 3:4]) + top
+    layers["all"] = R.Sprite(np.ascontiguousarray(rgba, np.float32), u0, v0, density)
+    return layers
+
+
+def _body_sprite(ident: dict, density: float) -> R.Sprite:
+    a = ident["aspect"]
+    xx, yy, u0, v0 = R.sprite_grid(-2.8, 2.8, 0.2 * a, a + 2.6, density)
+    neck = (np.abs(xx) < 0.5 + 0.08 * np.clip(yy - a, 0, None)) & (yy < a + 0.9)
+    sy = a + 0.55
+    shoulders = ((xx / 2.5) ** 2 + ((yy - sy - 1.2) / 1.2) ** 2 <= 1.0) | (yy > sy + 1.2) & (np.abs(xx) < 2.5)
+    seed = int(ident["texture_seed"]) + 17
+    shirt = R.texture(xx, yy, ident["shirt_color1"], ident["shirt_color2"], int(ident["shirt_tex_kind"]),
+                      ident["shirt_tex_freq"], ident["shirt_tex_angle"], 0.0, seed)
+    collar = (yy > sy - 0.05) & (np.abs(xx) < 0.5 - (yy - sy) * 0.9)  # V-neck
+    mottle = R.value_noise(xx, yy, ident["skin_tex_freq"], seed + 1)[..., None]
+    c1, c2 = R.shade(ident["skin_color"], 0.8).astype(np.float32), R.shade(ident["skin_color2"], 0.8).astype(np.float32)
+    neck_rgb = c1 + (c2 - c1) * mottle
+    rgb = np.where((shoulders & ~collar)[..., None], shirt, neck_rgb)
+    return R.make_sprite(rgb, neck | shoulders, u0, v0, density, outline=0.03)
+
+
+class FaceRenderer:
+    """Renders one face identity at one size; sprites and background are built once."""
+
+    def __init__(self, identity: dict, size: int):
+        identity = R.canonical_params(identity)
+        self.identity = identity
+        self.size = int(size)
+        self.ss = R.supersample_factor(self.size)
+        self.scale_px = float(self.size * self.ss)
+        self.background = R.background_canvas(identity, self.size, self.ss)
+        density = self.scale_px * identity["face_hw"] * _MAX_SCALE
+        self.head = _head_sprites(identity, density)
+        self.body = _body_sprite(identity, density)
+        self._static = self._static_shapes()
+
+    def _to_canvas(self, pts_frame: np.ndarray) -> np.ndarray:
+        return pts_frame * self.scale_px - 0.5
+
+    def _static_shapes(self) -> list:
+        """Per-identity shapes in face units: (points, z or None, extra_z, colour, part)."""
+        ident = self.identity
+        skin = ident["skin_color"]
+        shapes = []
+        for part, s in (("l_ear", 1.0), ("r_ear", -1.0)):  # behind the head, receding
+            ear = R.ellipse_points(s * 0.97, ident["ear_y"], 0.16, ident["ear_size"], 20)
+            shapes.append((ear, np.full(len(ear), -0.25), 0.0, R.shade(skin, 0.8), part))
+            inner = R.ellipse_points(s * 1.0, ident["ear_y"], 0.07, ident["ear_size"] * 0.6, 16)
+            shapes.append((inner, np.full(len(inner), -0.25), 0.0, R.shade(skin, 0.6), part))
+        ny, nw, nl, nd = ident["nose_y"], ident["nose_w"], ident["nose_len"], ident["nose_depth"]
+        bridge = np.array([[-0.035, ny - nl], [0.035, ny - nl], [nw * 0.9, ny + 0.02], [-nw * 0.9, ny + 0.02]])
+        shapes.append((bridge, None, np.array([0.25, 0.25, 0.7, 0.7]) * nd, R.shade(skin, 0.84), "nose"))
+        tip = R.ellipse_points(0.0, ny - 0.01, nw * 0.75, nw * 0.55, 18)
+        shapes.append((tip, None, np.full(len(tip), 0.9 * nd), R.shade(skin, 0.95), "nose"))
+        for s in (-1.0, 1.0):
+            nostril = R.ellipse_points(s * nw * 0.55, ny + 0.045, nw * 0.25, nw * 0.14, 12)
+            shapes.append((nostril, None, np.full(len(nostril), 0.6 * nd), R.shade(skin, 0.35), "nose"))
+        return shapes
+
+    def render(self, pose: dict, with_labels: bool = False):
+        """(uint8 image, keypoints_px (J,2) float32[, part-id map (size,size) int32, -1 = none])."""
+        ident = self.identity
+        proj = _Projector(ident, pose)
+        canvas = self.background.copy()
+        n = canvas.shape[0]
+        labels = np.full((n, n), -1, np.int32) if with_labels else None
+        hw_s = ident["face_hw"] * float(pose["scale"])
+        px_per_unit = hw_s * self.scale_px  # canvas pixels per face unit
+
+        # 1) Geometry in face units. Each item: (op, points, z or None, extra_z, colour, part, arg).
+        items: list = []
+        ears, nose = self._static[:4], self._static[4:]
+        items += [("fill", pts, z, ez, col, part, None) for pts, z, ez, col, part in ears]
+        items.append(("head",) + (None,) * 6)
+        items += [("fill", pts, z, ez, col, part, None) for pts, z, ez, col, part in nose]
+        feats = _features(ident, pose)
+        ir = ident["eye_h"] * ident["iris_scale"]
+        for side in ("l", "r"):
+            upper, lower, _, _, pc, openness = feats[f"{side}_eye"]
+            if openness > 0.08:
+                opening = np.concatenate([upper, lower[::-1][1:-1]])
+                items.append(("fill", opening, None, 0.0, (0.95, 0.94, 0.9), f"{side}_eye", None))
+                discs = ((pc, ir, ident["iris_color"]), (pc, ir * 0.72, R.shade(ident["iris_color"], 0.7)),
+                         (pc, ir * ident["pupil_scale"], (0.03, 0.03, 0.04)),
+                         (pc - 0.3 * ir, ir * 0.18, (1.0, 1.0, 1.0)))  # iris, ring, pupil, highlight
+                for (cx, cy), r, color in discs:
+                    # "clip": drawn only inside the most recent "fill" (the eye opening).
+                    items.append(("clip", _UNIT_CIRCLE * r + [cx, cy], None, 0.0, color, f"{side}_iris", None))
+            items.append(("stroke", upper, None, 0.0, (0.08, 0.06, 0.06), None, 0.035))
+            items.append(("stroke", lower[2:-2], None, 0.0, R.shade(ident["skin_color"], 0.7), None, 0.012))
+        for side in ("l", "r"):
+            line, half = feats[f"{side}_brow"]
+            d = np.gradient(line, axis=0)
+            nrm = np.stack([-d[:, 1], d[:, 0]], axis=1)
+            nrm /= np.sqrt((nrm ** 2).sum(axis=1, keepdims=True))
+            outline = np.concatenate([line + nrm * half[:, None], (line - nrm * half[:, None])[::-1]])
+            items.append(("fill", outline, None, 0.0, ident["brow_color"], f"{side}_brow", None))
+        uo, ui, li, lo, o = feats["mouth"]
+        items.append(("fill", np.concatenate([uo, lo[::-1][1:-1]]), None, 0.0, ident["lip_color"], "mouth", None))
+        if o > 0.004:
+            items.append(("fill", np.concatenate([ui, li[::-1][1:-1]]), None, 0.0, (0.25, 0.05, 0.07), "mouth", None))
+            teeth_low = ui + (li - ui) * 0.35
+            items.append(("fill", np.concatenate([ui, teeth_low[::-1][1:-1]]), None, 0.0, (0.96, 0.95, 0.9), "mouth", None))
+        else:
+            items.append(("stroke", ui, None, 0.0, R.shade(ident["lip_color"], 0.45), None, 0.02))
+        kp_units, kp_extra = _keypoints_from(ident, feats)
+        items.append(("keypoints", kp_units, None, kp_extra, None, None, None))
+
+        # 2) One projection for every point.
+        geo = [it for it in items if it[0] != "head"]
+        pts = np.concatenate([it[1] for it in geo])
+        zs = _surface_z(ident, pts[:, 0], pts[:, 1])
+        start = 0
+        for it in geo:  # explicit depths (ears) replace the surface; extra depths add to it
+            end = start + len(it[1])
+            if it[2] is not None:
+                zs[start:end] = it[2]
+            zs[start:end] += it[3]
+            start = end
+        frame_pts = proj(pts, z=zs)
+        canvas_pts = self._to_canvas(frame_pts)
+        splits = np.cumsum([len(it[1]) for it in geo])[:-1]
+        projected = iter(np.split(canvas_pts, splits))
+
+        # 3) Draw, back to front.
+        rb = R.rotation(float(pose["rotation"]) / 3.0) * hw_s  # shoulders: a third of the roll
+        m = R.sprite_matrix(self.body, proj.trans, rb[:, 0], rb[:, 1], self.scale_px)
+        R.paste_sprite(canvas, self.body, m, labels, PART_INDEX["body"])
+        last_fill = None
+        clip_group: list = []
+
+        def flush_clip():
+            if clip_group:
+                R.fill_polygons_clipped(canvas, last_fill, [(p, c) for p, c, _ in clip_group], labels,
+                                        PART_INDEX[clip_group[0][2]])
+                clip_group.clear()
+
+        kp_canvas = None
+        for op, _, _, _, color, part, arg in items:
+            if op != "clip":
+                flush_clip()
+            if op == "head":
+                fx = 0.6 + 0.4 * proj.cy  # slight horizontal foreshortening with yaw
+                m = R.sprite_matrix(self.head["all"], proj.trans, proj.lin[:, 0] * fx, proj.lin[:, 1], self.scale_px)
+                R.paste_sprite(canvas, self.head["all"], m)
+                if labels is not None:
+                    scratch = np.zeros_like(canvas)
+                    for key, lab in (("hair_back", "hair"), ("face", "face"), ("fringe", "hair")):
+                        R.paste_sprite(scratch, self.head[key], m, labels, PART_INDEX[lab])
+                continue
+            cpts = next(projected)
+            if op == "fill":
+                R.fill_polygon(canvas, cpts, color, labels, PART_INDEX[part])
+                last_fill = cpts
+            elif op == "clip":
+                clip_group.append((cpts, color, part))
+            elif op == "stroke":
+                R.stroke_polyline(canvas, cpts, color, max(1.0, arg * px_per_unit))
+            elif op == "keypoints":
+                kp_canvas = cpts
+        flush_clip()
+        image = R.downsample(canvas, self.size)
+        kp = ((kp_canvas + 0.5) / self.ss - 0.5).astype(np.float32)  # canvas -> output pixels
+        if with_labels:
+            return image, kp, R.sample_labels(labels, self.size, self.ss)
+        return image, kp
