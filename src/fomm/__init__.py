@@ -3,16 +3,39 @@
 >>> import fomm
 >>> model = fomm.load_model("vox-cpk.pth.tar", config="vox-256")
 >>> frames = fomm.animate(model, source_image, driving_frames)   # (T, H, W, 3) float32 in [0, 1]
+
+Names are imported lazily, so ``import fomm`` (and worker processes that only need the data
+tools) does not pay for importing torch until a model is used.
 """
-from fomm.animation import AnimationEngine, animate, normalize_kp
-from fomm.config import Config, load_preset, preset_names
-from fomm.errors import FommError
-from fomm.models.checkpoint import load_model, save_checkpoint
-from fomm.models.first_order_model import FirstOrderModel
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AnimationEngine", "Config", "FirstOrderModel", "FommError", "animate", "load_model", "load_preset",
-    "normalize_kp", "preset_names", "save_checkpoint", "__version__",
-]
+_EXPORTS = {
+    "AnimationEngine": "fomm.animation",
+    "animate": "fomm.animation",
+    "normalize_kp": "fomm.animation",
+    "Config": "fomm.config",
+    "load_preset": "fomm.config",
+    "preset_names": "fomm.config",
+    "FommError": "fomm.errors",
+    "load_model": "fomm.models.checkpoint",
+    "save_checkpoint": "fomm.models.checkpoint",
+    "FirstOrderModel": "fomm.models.first_order_model",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'fomm' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -22,6 +22,7 @@ import torch
 from fomm.errors import FommError
 from fomm.models.first_order_model import FirstOrderModel
 from fomm.models.geometry import convex_hull_area
+from fomm.models.inference import optimize_for_inference
 
 PRECISIONS = ("exact", "fast")
 
@@ -154,7 +155,7 @@ class AnimationEngine:
 
     def __init__(self, model: FirstOrderModel, relative: bool = True, adapt_movement_scale: bool = True,
                  batch_size: int = 8, precision: str = "exact", compile: bool = False,
-                 channels_last: bool | None = None):
+                 channels_last: bool = True, optimize: bool = True):
         if precision not in PRECISIONS:
             raise FommError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
         if batch_size < 1:
@@ -166,9 +167,10 @@ class AnimationEngine:
         self.batch_size = batch_size
         self.precision = precision
         self.low_dtype = autocast_dtype(self.device) if precision == "fast" else None
-        self.channels_last = (self.device.type == "cuda") if channels_last is None else channels_last
-        self.kp_detector = model.kp_detector
-        self.generator = model.generator
+        self.channels_last = channels_last
+        # eval-mode copies with BatchNorm folded and sub-pixel up-sampling (fomm.models.inference)
+        self.kp_detector = optimize_for_inference(model.kp_detector) if optimize else model.kp_detector
+        self.generator = optimize_for_inference(model.generator) if optimize else model.generator
         if compile:
             self.kp_detector = torch.compile(self.kp_detector)
             self._animate = torch.compile(self.generator.animate)

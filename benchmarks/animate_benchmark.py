@@ -1,0 +1,199 @@
+"""Animation speed: fomm's engine against a plain per-frame loop that follows the original.
+
+Full-size vox-256 at 256x256 with seeded random weights. Each mode runs in its own process (so its
+peak memory is its own); the ratio to the per-frame loop is measured in this one run.
+
+    python benchmarks/animate_benchmark.py                 # CPU (and CUDA when present)
+    python benchmarks/animate_benchmark.py --frames 32 --batch-size 8 --threads 2
+
+Modes:
+  loop         the original's make_animation algorithm: per frame, kp_detector + the whole generator
+               (source encoder included), batch 1, fp32
+  exact        AnimationEngine, fp32: source work once per clip, batched frames, BatchNorm folded,
+               sub-pixel up-sampling, channels-last (outputs equal the loop within 1e-4)
+  fast         the same under bf16 autocast (fp16/bf16 on GPUs); PSNR against exact is reported
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def driving_clip(num_frames: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth moving pattern (source, driving frames), float32 in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / (size - 1)
+    freq = rng.uniform(3, 7, size=3)
+    frames = []
+    for t in range(num_frames + 1):
+        dx, dy = 0.05 * np.sin(0.2 * t), 0.04 * np.cos(0.15 * t)
+        frames.append(np.stack([0.5 + 0.4 * np.sin(freq[c] * (xx + dx) + 2 * (yy + dy) * c) for c in range(3)], -1))
+    frames = np.clip(np.stack(frames), 0, 1).astype(np.float32)
+    return frames[0], frames[1:]
+
+
+def per_frame_loop(model, source: np.ndarray, driving: np.ndarray, device) -> np.ndarray:
+    """The original make_animation: relative + adapt, one frame at a time, full generator each time."""
+    from fomm.animation import normalize_kp
+
+    with torch.no_grad():
+        src = torch.from_numpy(source).permute(2, 0, 1)[None].to(device)
+        kp_source = model.kp_detector(src)
+        kp_initial = model.kp_detector(torch.from_numpy(driving[0]).permute(2, 0, 1)[None].to(device))
+        out = []
+        for frame in driving:
+            x = torch.from_numpy(frame).permute(2, 0, 1)[None].to(device)
+            kp_norm = normalize_kp(kp_source, model.kp_detector(x), kp_initial, adapt_movement_scale=True,
+                                   use_relative_movement=True, use_relative_jacobian=True)
+            pred = model.generator(src, kp_driving=kp_norm, kp_source=kp_source)["prediction"]
+            out.append(pred[0].permute(1, 2, 0).cpu().numpy())
+    return np.stack(out)
+
+
+def run_mode(mode: str, args: dict, result_file: str) -> None:
+    """Child process: build the model, warm up, time the mode, save outputs and figures."""
+    torch.set_num_threads(args["threads"])
+    from fomm.animation import AnimationEngine
+    from fomm.testing import random_model
+
+    device = torch.device(args["device"])
+    model = random_model(args["config"], seed=0).to(device)
+    source, driving = driving_clip(args["frames"], model.frame_shape[0])
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    if mode == "loop":
+        per_frame_loop(model, source, driving[:2], device)  # warm-up
+        sync()
+        start = time.perf_counter()
+        out = per_frame_loop(model, source, driving, device)
+        sync()
+    else:
+        engine = AnimationEngine(model, batch_size=args["batch_size"], precision=mode,
+                                 compile=args["compile"])
+        engine.set_source(source)
+        for _ in engine.run(driving[: args["batch_size"]]):  # warm-up (and compile)
+            pass
+        sync()
+        start = time.perf_counter()
+        engine.set_source(source)
+        out = np.concatenate([o["prediction"] for o in engine.run(iter(driving))])
+        sync()
+    seconds = time.perf_counter() - start
+    peak_gpu = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
+    np.save(result_file + ".npy", out)
+    Path(result_file).write_text(json.dumps({
+        "mode": mode, "seconds": seconds, "frames": len(driving), "fps": len(driving) / seconds,
+        "s_per_frame": seconds / len(driving),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_gpu_mb": peak_gpu,
+    }))
+
+
+def flops_per_frame(config: str, batch_size: int) -> dict[str, float]:
+    """Convolution/matmul FLOPs per frame of the loop and of the engine (fp32 exact path)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from fomm.animation import AnimationEngine
+    from fomm.testing import random_model
+
+    model = random_model(config, seed=0)
+    source, driving = driving_clip(batch_size, model.frame_shape[0])
+    with FlopCounterMode(display=False) as counter:
+        per_frame_loop(model, source, driving[:1], "cpu")
+    loop = counter.get_total_flops()
+    engine = AnimationEngine(model, batch_size=batch_size)
+    engine.set_source(source)
+    with FlopCounterMode(display=False) as counter:
+        for _ in engine.run(driving):
+            pass
+    return {"loop": loop / 1e9, "engine": counter.get_total_flops() / batch_size / 1e9}
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
+
+
+def bench_device(device: str, args: argparse.Namespace) -> list[dict]:
+    ctx = mp.get_context("spawn")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        params = dict(device=device, threads=args.threads, config=args.config, frames=args.frames,
+                      batch_size=args.batch_size, compile=args.compile)
+        if device == "cuda":
+            params.update(frames=args.cuda_frames, batch_size=args.cuda_batch_size)
+        outputs = {}
+        for mode in ("loop", "exact", "fast"):
+            result = os.path.join(tmp, f"{device}-{mode}.json")
+            proc = ctx.Process(target=run_mode, args=(mode, params, result))
+            proc.start()
+            proc.join()
+            if proc.exitcode != 0:
+                print(f"{device}/{mode}: failed (exit {proc.exitcode})", file=sys.stderr)
+                continue
+            row = json.loads(Path(result).read_text())
+            row["device"] = device
+            outputs[mode] = np.load(result + ".npy")
+            rows.append(row)
+        base = next((r for r in rows if r["mode"] == "loop"), None)
+        for row in rows:
+            row["speedup"] = base["s_per_frame"] / row["s_per_frame"] if base else None
+            if row["mode"] != "loop" and "loop" in outputs:
+                row["max_abs_vs_loop"] = float(np.abs(outputs[row["mode"]] - outputs["loop"]).max())
+            if row["mode"] == "fast" and "exact" in outputs:
+                row["psnr_vs_exact_db"] = psnr(outputs["fast"], outputs["exact"])
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="vox-256")
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--cuda-frames", type=int, default=512)
+    parser.add_argument("--cuda-batch-size", type=int, default=32)
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--no-cuda", action="store_true")
+    parser.add_argument("--json", help="also write the rows to this JSON file")
+    args = parser.parse_args()
+
+    print(f"fomm animation benchmark: {args.config}, torch {torch.__version__}, {args.threads} CPU threads, "
+          f"{args.frames} frames, batch {args.batch_size}")
+    flops = flops_per_frame(args.config, args.batch_size)
+    print(f"FLOPs per frame (conv/matmul): loop {flops['loop']:.1f} G, engine {flops['engine']:.1f} G")
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() and not args.no_cuda else [])
+    rows = []
+    for device in devices:
+        rows += bench_device(device, args)
+    header = f"{'device':6} {'mode':6} {'frames/s':>9} {'s/frame':>8} {'speedup':>8} {'GFLOP/s':>8} " \
+             f"{'peak RSS MB':>11} {'peak GPU MB':>11} {'max|d| loop':>11} {'PSNR vs exact':>13}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        gflops = (flops["loop"] if r["mode"] == "loop" else flops["engine"]) * r["fps"]
+        print(f"{r['device']:6} {r['mode']:6} {r['fps']:9.2f} {r['s_per_frame']:8.3f} "
+              f"{(r['speedup'] or 0):7.2f}x {gflops:8.1f} {r['peak_rss_mb']:11.0f} "
+              f"{(r['peak_gpu_mb'] or 0):11.0f} {r.get('max_abs_vs_loop', 0):11.2e} "
+              f"{r.get('psnr_vs_exact_db', float('nan')):13.1f}")
+    print("goals (CPU, ratio to the loop in this run): exact >= 1.3x with max|d| <= 1e-4; "
+          "fast >= 2.5x with PSNR >= 35 dB; H100: >= 500 frames/s")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"flops_g_per_frame": flops, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
