@@ -81,6 +81,9 @@ def run_mode(mode: str, args: dict, result_file: str) -> None:
         out = per_frame_loop(model, source, driving, device)
         sync()
     else:
+        import warnings
+
+        warnings.simplefilter("ignore")
         engine = AnimationEngine(model, batch_size=args["batch_size"], precision=mode,
                                  compile=args["compile"])
         engine.set_source(source)
@@ -173,6 +176,10 @@ def main() -> None:
 
     print(f"fomm animation benchmark: {args.config}, torch {torch.__version__}, {args.threads} CPU threads, "
           f"{args.frames} frames, batch {args.batch_size}")
+    from fomm.animation import cpu_has_fast_bf16
+
+    print(f"CPU capability {torch.backends.cpu.get_cpu_capability()}, native bf16 kernels: {cpu_has_fast_bf16()} "
+          "(without them 'fast' runs in fp32 on the CPU and equals 'exact')")
     flops = flops_per_frame(args.config, args.batch_size)
     print(f"FLOPs per frame (conv/matmul): loop {flops['loop']:.1f} G, engine {flops['engine']:.1f} G")
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() and not args.no_cuda else [])

@@ -136,12 +136,21 @@ def to_tensor(frames: np.ndarray, device) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 # Engine
 # ----------------------------------------------------------------------------------------------
+def cpu_has_fast_bf16() -> bool:
+    """Whether oneDNN has native bf16 kernels here (AVX-512 BF16 / AMX); emulated bf16 is slower
+    than fp32, e.g. on AVX2-only CPUs."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """The low-precision dtype ``fast`` mode uses on ``device`` (None: stay in fp32)."""
+    """The low-precision dtype ``fast`` mode uses on ``device`` (None: no fast kernels, stay fp32)."""
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "cpu":
-        return torch.bfloat16 if torch.backends.mkldnn.is_available() else None
+        return torch.bfloat16 if cpu_has_fast_bf16() else None
     return torch.float16 if device.type == "mps" else None
 
 
@@ -155,7 +164,7 @@ class AnimationEngine:
 
     def __init__(self, model: FirstOrderModel, relative: bool = True, adapt_movement_scale: bool = True,
                  batch_size: int = 8, precision: str = "exact", compile: bool = False,
-                 channels_last: bool = True, optimize: bool = True):
+                 channels_last: bool = True, optimize: bool = True, fast_dtype: torch.dtype | None = None):
         if precision not in PRECISIONS:
             raise FommError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
         if batch_size < 1:
@@ -166,7 +175,12 @@ class AnimationEngine:
         self.adapt_movement_scale = adapt_movement_scale
         self.batch_size = batch_size
         self.precision = precision
-        self.low_dtype = autocast_dtype(self.device) if precision == "fast" else None
+        self.low_dtype = None
+        if precision == "fast":
+            self.low_dtype = fast_dtype or autocast_dtype(self.device)
+            if self.low_dtype is None:
+                warnings.warn(f"precision 'fast' has no low-precision kernels on this {self.device.type} "
+                              "(bf16 needs AVX-512 BF16 or AMX on a CPU); running in fp32", stacklevel=2)
         self.channels_last = channels_last
         # eval-mode copies with BatchNorm folded and sub-pixel up-sampling (fomm.models.inference)
         self.kp_detector = optimize_for_inference(model.kp_detector) if optimize else model.kp_detector

@@ -1,0 +1,114 @@
+"""``fomm train`` and ``fomm export``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fomm.errors import FommError
+
+TRAIN_EPILOG = """\
+examples:
+  fomm synth --category puppet --out data/puppet64            # 200 training videos at 64x64
+  fomm train --config puppet-64 --data data/puppet64 --out runs/puppet64
+  fomm train --out runs/puppet64 --resume                     # continue exactly where it stopped
+  torchrun --nproc_per_node=2 -m fomm.cli train --config face-64 --data data/face64 --out runs/face64
+
+RUN_DIR gets checkpoints/step-XXXXXXXX.pt (the last --keep) and checkpoints/best.pt (load with
+fomm.load_model(path); convert with fomm export), log.csv, run.json, vis/*.png and tensorboard/
+(tensorboard --logdir RUN_DIR/tensorboard). Without VGG19 ImageNet weights (torchvision's
+vgg19-*.pth via --vgg19-weights, train_params.vgg19_weights, FOMM_VGG19_WEIGHTS or the torch hub
+cache) the perceptual loss uses a fixed random-weight VGG19 and says so.
+"""
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a model on a folder of videos (original FOMM losses; resumable; torchrun-ready)",
+        description="Train the First Order Motion Model (keypoint detector, generator, discriminator) with the "
+                    "original losses: multi-scale VGG19 perceptual, equivariance, and the GAN terms when the "
+                    "config enables them.",
+        epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="preset name (e.g. puppet-64, face-64, vox-256) or YAML path; optional with "
+                                    "--resume (the run's stored config is used)")
+    p.add_argument("--data", help="dataset folder (root/train/<video>...); overrides dataset_params.root_dir")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (checkpoints, logs, images)")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its latest checkpoint")
+    p.add_argument("--max-steps", type=int, metavar="N", help="stop when the global step count reaches N")
+    p.add_argument("--batch-size", type=int, metavar="B", help="global batch size (split over processes)")
+    p.add_argument("--epochs", type=int, metavar="E", help="number of epochs (train_params.num_epochs)")
+    p.add_argument("--num-repeats", type=int, metavar="R", help="passes over the videos per epoch")
+    p.add_argument("--lr-scale", type=_positive_float, metavar="X", help="multiply the three learning rates by X")
+    p.add_argument("--seed", type=int, help="seed for initialisation, shuffling and augmentation (default 0; "
+                                          "a resumed run keeps its own)")
+    p.add_argument("--workers", type=int, default=0, metavar="W",
+                   help="DataLoader worker processes (default 0: load in the training process, best on 2 cores)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: cores / local processes)")
+    p.add_argument("--checkpoint-every", type=int, default=500, metavar="N",
+                   help="also write a checkpoint every N steps (epoch ends always; 0: epoch ends only)")
+    p.add_argument("--vis-every", type=int, default=250, metavar="N",
+                   help="write a visualisation image every N steps (0: never)")
+    p.add_argument("--log-every", type=int, default=10, metavar="N", help="log losses every N steps")
+    p.add_argument("--keep", type=int, default=3, metavar="K", help="step checkpoints kept (best.pt is extra)")
+    p.add_argument("--vgg19-weights", metavar="PATH", help="torchvision vgg19-*.pth for the perceptual loss")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the keypoint detector and generator (for GPUs; compiling takes minutes on a CPU)")
+    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--allow-resize", action="store_true",
+                   help="resize frames of another size than frame_shape instead of stopping")
+    p.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard events")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_train)
+
+    if "export" not in getattr(subparsers, "choices", {}):
+        e = subparsers.add_parser(
+            "export", help="convert one of our checkpoints to the original .pth.tar format",
+            description="Write the original FOMM checkpoint layout (generator, kp_detector, discriminator, "
+                        "optimizer_* and epoch), readable by the original demo.py / train.py.",
+            epilog="example: fomm export runs/puppet64/checkpoints/best.pt puppet64-cpk.pth.tar")
+        e.add_argument("checkpoint", help="our checkpoint (RUN_DIR/checkpoints/*.pt)")
+        e.add_argument("out", help="output .pth.tar path")
+        e.set_defaults(func=run_export)
+
+
+def run_train(args) -> int:
+    from fomm.training.trainer import TrainOptions, Trainer
+
+    if args.config is None and not args.resume:
+        raise FommError("no config: pass --config NAME_OR_YAML (e.g. puppet-64), or --resume an existing RUN_DIR")
+    opts = TrainOptions(
+        out=args.out, data=args.data, resume=args.resume, max_steps=args.max_steps, batch_size=args.batch_size,
+        epochs=args.epochs, num_repeats=args.num_repeats, lr_scale=args.lr_scale, seed=args.seed,
+        workers=args.workers, device=args.device, checkpoint_every=args.checkpoint_every,
+        vis_every=args.vis_every, log_every=args.log_every, keep=args.keep, vgg19_weights=args.vgg19_weights,
+        compile=args.compile, amp=False if args.no_amp else None, allow_resize=args.allow_resize,
+        threads=args.threads, progress=not args.quiet, tensorboard=not args.no_tensorboard,
+        command=list(sys.argv))
+    Trainer(args.config, opts).run()
+    return 0
+
+
+def run_export(args) -> int:
+    from fomm.models.checkpoint import export_original, read_checkpoint
+
+    src, dst = Path(args.checkpoint), Path(args.out)
+    if src.resolve() == dst.resolve():
+        raise FommError("the output path is the input checkpoint; choose another output path")
+    data = read_checkpoint(src)
+    if "generator" not in data or "kp_detector" not in data:
+        raise FommError(f"{src} has no generator/kp_detector state dicts; it is not a FOMM checkpoint")
+    export_original(src, dst)
+    print(f"wrote {dst} (original format: {', '.join(k for k in ('generator', 'kp_detector', 'discriminator') if k in data)}"
+          f", optimizers, epoch {int(data.get('epoch', 0))})")
+    return 0

@@ -1,0 +1,182 @@
+"""Multi-process training helpers: process group setup (torchrun), synchronised BatchNorm, and
+small collectives.
+
+``torchrun --nproc_per_node=N -m fomm.cli train ...`` sets ``RANK``, ``WORLD_SIZE``,
+``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``; :func:`init_distributed` reads them and starts
+the process group with NCCL on CUDA and gloo on the CPU.
+
+BatchNorm becomes synchronised (statistics over the whole global batch, as the original's
+``SynchronizedBatchNorm2d``): on CUDA with :class:`torch.nn.SyncBatchNorm`; on the CPU, where
+PyTorch's SyncBatchNorm refuses CPU tensors, with :class:`CpuSyncBatchNorm2d` below, which
+all-reduces per-channel sums with a differentiable all-reduce.
+Both keep BatchNorm's state-dict keys, so checkpoints load into the plain model.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from fomm.errors import FommError
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def env_world_size() -> int:
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 1
+
+
+def init_distributed(device_type: str) -> DistInfo:
+    """Start the process group when launched by torchrun with more than one process."""
+    world = env_world_size()
+    if world <= 1:
+        return DistInfo()
+    if dist.is_initialized():
+        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)),
+                        dist.get_backend())
+    if not dist.is_available():
+        raise FommError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed; run a single process")
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    backend = "nccl" if device_type == "cuda" else "gloo"
+    if backend == "nccl":
+        if local_rank >= torch.cuda.device_count():
+            raise FommError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPU(s); use "
+                            f"--nproc_per_node <= the GPU count")
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend=backend, rank=rank, world_size=world)
+    return DistInfo(rank, world, local_rank, backend)
+
+
+def shutdown_distributed(info: DistInfo) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over processes; the gradient of a sum is the sum of the gradients (all-reduced too)."""
+
+    @staticmethod
+    def forward(ctx, tensor):
+        out = tensor.clone()
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
+class CpuSyncBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d whose training statistics cover every process's batch (gloo, CPU tensors).
+
+    Forward all-reduces ``[sum, sum of squares, count]`` per channel with an autograd-aware
+    all-reduce, so gradients also flow through the global
+    statistics, as in :class:`torch.nn.SyncBatchNorm`. Without a process group, or in eval mode,
+    it is a plain BatchNorm2d.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        c = x.shape[1]
+        count = torch.full((1,), float(x.numel() // c), dtype=x.dtype, device=x.device)
+        local = torch.cat([x.sum(dim=(0, 2, 3)), (x * x).sum(dim=(0, 2, 3)), count])
+        total = _AllReduceSum.apply(local)
+        n = total[-1]
+        mean = total[:c] / n
+        var = (total[c:2 * c] / n - mean * mean).clamp_min(0)
+        if self.track_running_stats and self.running_mean is not None:
+            with torch.no_grad():
+                momentum = 0.1 if self.momentum is None else self.momentum
+                unbiased = var.detach() * (n.detach() / (n.detach() - 1).clamp_min(1))
+                self.running_mean.mul_(1 - momentum).add_(mean.detach() * momentum)
+                self.running_var.mul_(1 - momentum).add_(unbiased * momentum)
+                self.num_batches_tracked.add_(1)
+        out = (x - mean.view(1, c, 1, 1)) * torch.rsqrt(var.view(1, c, 1, 1) + self.eps)
+        if self.affine:
+            out = out * self.weight.view(1, c, 1, 1) + self.bias.view(1, c, 1, 1)
+        return out
+
+
+def convert_sync_batchnorm(module: nn.Module, device_type: str) -> nn.Module:
+    """Replace every BatchNorm2d of ``module`` by its synchronised version (state kept)."""
+    if device_type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    return _convert_cpu(module)
+
+
+def _convert_cpu(module: nn.Module) -> nn.Module:
+    if type(module) is nn.BatchNorm2d:
+        new = CpuSyncBatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
+                                 module.track_running_stats)
+        new.load_state_dict(module.state_dict())
+        new.train(module.training)
+        return new.to(next(iter(module.state_dict().values())).device)
+    for name, child in list(module.named_children()):
+        setattr(module, name, _convert_cpu(child))
+    return module
+
+
+def all_true(flag: bool, info: DistInfo, device) -> bool:
+    """True when ``flag`` holds on every process."""
+    if not info.enabled:
+        return bool(flag)
+    t = torch.tensor([0.0 if flag else 1.0], device=device)
+    dist.all_reduce(t)
+    return bool(t.item() == 0)
+
+
+def broadcast_object(obj, info: DistInfo):
+    if not info.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather_objects(obj, info: DistInfo) -> list:
+    """Every process's ``obj``, in rank order (on every rank)."""
+    if not info.enabled:
+        return [obj]
+    out = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()
+
+
+def sum_tensor(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    if info.enabled:
+        t = t.clone()
+        dist.all_reduce(t)
+    return t
+
+
+__all__ = ["CpuSyncBatchNorm2d", "DistInfo", "all_true", "barrier", "broadcast_object", "convert_sync_batchnorm",
+           "gather_objects", "init_distributed", "shutdown_distributed", "sum_tensor"]

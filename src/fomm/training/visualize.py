@@ -1,0 +1,92 @@
+"""Training visualisation: one image per logged batch, like the original ``Visualizer``.
+
+Columns, one row per sample (at most ``max_rows``): the source with its keypoints, the driving
+frame with its keypoints, the equivariance-warped driving frame with its keypoints (when the loss
+computed it), the deformed source (source warped by the dense flow), the occlusion map, the
+prediction with the driving keypoints, and the prediction alone. Keypoints are drawn with cv2 as
+filled circles coloured along a rainbow (keypoint k has the same colour everywhere). Small frames
+are enlarged (nearest neighbour) to at least ``min_size`` pixels so the keypoints stay legible.
+"""
+from __future__ import annotations
+
+import colorsys
+from pathlib import Path
+from typing import Mapping
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fomm.atomic import atomic_path
+
+
+def keypoint_colors(num_kp: int) -> np.ndarray:
+    """``(K, 3)`` uint8 RGB colours spread along the hue circle (like gist_rainbow)."""
+    return np.array([[int(255 * c) for c in colorsys.hsv_to_rgb(0.85 * k / max(1, num_kp - 1), 1.0, 1.0)]
+                     for k in range(num_kp)], dtype=np.uint8)
+
+
+def _to_hwc_uint8(image: torch.Tensor, size: int) -> np.ndarray:
+    """``(C, h, w)`` float in [0, 1] (C = 1 or 3) -> ``(size, size, 3)`` uint8."""
+    image = image.detach().float().cpu()
+    if image.shape[0] == 1:
+        image = image.expand(3, *image.shape[1:])
+    if image.shape[1] != size or image.shape[2] != size:
+        image = F.interpolate(image[None], size=(size, size), mode="nearest")[0]
+    arr = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+def draw_keypoints(image: np.ndarray, kp: np.ndarray, radius: int = 3) -> np.ndarray:
+    """Draw ``(K, 2)`` keypoints in [-1, 1] (x, y) on an ``(H, W, 3)`` uint8 image (a copy)."""
+    out = image.copy()
+    h, w = out.shape[:2]
+    colors = keypoint_colors(len(kp))
+    for k, (x, y) in enumerate(np.asarray(kp, dtype=np.float64)):
+        if not (np.isfinite(x) and np.isfinite(y)):
+            continue
+        cx = int(round((x + 1) / 2 * (w - 1)))
+        cy = int(round((y + 1) / 2 * (h - 1)))
+        cv2.circle(out, (cx, cy), int(radius), tuple(int(c) for c in colors[k]), thickness=-1, lineType=cv2.LINE_AA)
+    return out
+
+
+def make_visualization(batch: Mapping[str, torch.Tensor], generated: Mapping, max_rows: int = 4,
+                       min_size: int = 128, kp_size: int | None = None) -> np.ndarray:
+    """The grid image ``(rows * S, columns * S, 3)`` uint8 described in the module doc."""
+    source, driving = batch["source"], batch["driving"]
+    rows = min(int(max_rows), source.shape[0])
+    size = max(int(min_size), int(source.shape[-1]))
+    radius = int(kp_size) if kp_size else max(2, size // 48)
+
+    def kp(name, i):
+        d = generated.get(name)
+        return None if d is None else d["value"][i].detach().float().cpu().numpy()
+
+    lines = []
+    for i in range(rows):
+        cols = [draw_keypoints(_to_hwc_uint8(source[i], size), kp("kp_source", i), radius),
+                draw_keypoints(_to_hwc_uint8(driving[i], size), kp("kp_driving", i), radius)]
+        if "transformed_frame" in generated:
+            cols.append(draw_keypoints(_to_hwc_uint8(generated["transformed_frame"][i], size),
+                                       kp("transformed_kp", i), radius))
+        if "deformed" in generated:
+            cols.append(_to_hwc_uint8(generated["deformed"][i], size))
+        if "occlusion_map" in generated:
+            cols.append(_to_hwc_uint8(generated["occlusion_map"][i], size))
+        pred = _to_hwc_uint8(generated["prediction"][i], size)
+        cols.append(draw_keypoints(pred, kp("kp_driving", i), radius))
+        cols.append(pred)
+        lines.append(np.concatenate(cols, axis=1))
+    return np.concatenate(lines, axis=0)
+
+
+def save_png(path: str | Path, image: np.ndarray) -> Path:
+    """Write an RGB uint8 image as PNG atomically."""
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
+    if not ok:  # pragma: no cover
+        raise OSError(f"could not encode {path}")
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.tobytes())
+    return Path(path)
