@@ -27,7 +27,7 @@ def run_demo(out_dir: str | Path = "fomm-demo", device: str = "cpu", progress: b
                           layout="side-by-side", show_keypoints=True, device=device, progress=progress)
     frames, _ = read_frames(video)
     picks = np.linspace(0, len(frames) - 1, num=min(8, len(frames))).round().astype(int)
-    sheet = contact_sheet([frames[i] for i in picks], columns=2, labels=[f"frame {i}" for i in picks])
+    sheet = contact_sheet([frames[i] for i in picks], columns=2)
     sheet_path = write_image(out_dir / "demo-sheet.png", sheet)
     return {"video": video, "sheet": Path(sheet_path), **stats}
 

@@ -199,7 +199,7 @@ def checkpoint_dict(model: FirstOrderModel, **extra: Any) -> dict[str, Any]:
 
 def save_checkpoint(path: str | Path, model: FirstOrderModel, **extra: Any) -> Path:
     """Write our checkpoint format atomically (temp file, fsync, rename)."""
-    return _atomic_save(checkpoint_dict(model, **extra), path)
+    return atomic_torch_save(checkpoint_dict(model, **extra), path)
 
 
 def to_original_format(data: dict[str, Any]) -> dict[str, Any]:
@@ -211,10 +211,10 @@ def to_original_format(data: dict[str, Any]) -> dict[str, Any]:
 
 def export_original(src: str | Path, dst: str | Path) -> Path:
     """Convert one of our checkpoints to the original ``.pth.tar`` layout."""
-    return _atomic_save(to_original_format(read_checkpoint(src)), dst)
+    return atomic_torch_save(to_original_format(read_checkpoint(src)), dst)
 
 
-def _atomic_save(obj: Any, path: str | Path) -> Path:
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     import os
 
     from fomm.atomic import atomic_path

@@ -1,0 +1,44 @@
+"""Turn a training checkpoint into the bundled model shipped in src/fomm/assets/bundled/.
+
+Keeps only what inference needs (kp_detector and generator state dicts, the config, and where it
+came from), stored in float16 to halve the size; fomm.load_model loads it back into float32.
+
+    python scripts/make_bundled_model.py runs/puppet64/checkpoints/best.pt
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from fomm.bundled import BUNDLED_MODEL
+from fomm.models.checkpoint import atomic_torch_save, read_checkpoint
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint")
+    parser.add_argument("--out", default=str(Path("src/fomm/assets/bundled") / BUNDLED_MODEL))
+    args = parser.parse_args()
+    data = read_checkpoint(args.checkpoint)
+
+    def half(state):
+        return {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+
+    bundled = {
+        "fomm_format": data["fomm_format"], "config": data["config"], "config_name": data.get("config_name"),
+        "generator": half(data["generator"]), "kp_detector": half(data["kp_detector"]),
+        "epoch": data.get("epoch", 0), "step": data.get("step", 0),
+        "source": {"checkpoint": Path(args.checkpoint).name, "step": data.get("step", 0),
+                   "epoch": data.get("epoch", 0), "dtype": "float16"},
+    }
+    atomic_torch_save(bundled, args.out)
+    size = Path(args.out).stat().st_size / 2**20
+    print(f"wrote {args.out} ({size:.1f} MB) from {args.checkpoint} (step {bundled['step']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
