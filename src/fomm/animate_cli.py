@@ -24,6 +24,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from fomm.errors import FommError
+from fomm.cli import positive_int
 
 LAYOUTS = ("result", "side-by-side")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -316,16 +317,6 @@ def _best_frame_arg(text: str):
     return value
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
-    return value
-
-
 def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "animate",
@@ -375,7 +366,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     run_group = parser.add_argument_group("running")
     run_group.add_argument("--device", choices=DEVICES, default="auto",
                            help="where to run the model (default: auto: CUDA, then MPS, then CPU)")
-    run_group.add_argument("--batch-size", type=_positive_int, default=8, metavar="N",
+    run_group.add_argument("--batch-size", type=positive_int, default=8, metavar="N",
                            help="frames animated at once (default: 8)")
     run_group.add_argument("--precision", choices=PRECISIONS, default="exact",
                            help="exact: float32; fast: bf16/fp16 autocast where supported (default: exact)")

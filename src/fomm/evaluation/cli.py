@@ -6,6 +6,7 @@ import shlex
 import sys
 
 from fomm.errors import FommError
+from fomm.cli import positive_int, positive_float
 
 EVALUATE_EPILOG = """\
 examples:
@@ -30,26 +31,6 @@ was trained, and its AKD on the dataset's test split). scripts/train_landmarks.s
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate", help="measure a model: reconstruction (and cross-identity animation on procedural data) "
@@ -65,10 +46,10 @@ def register(subparsers) -> None:
     p.add_argument("--tasks", default="reconstruction,cross_identity",
                    help="comma-separated: reconstruction, cross_identity (default both; cross_identity needs "
                         "procedural data)")
-    p.add_argument("--max-videos", type=_positive_int, metavar="N", help="evaluate at most N videos per task")
-    p.add_argument("--batch-size", type=_positive_int, default=16, metavar="B", help="frames per batch (16)")
+    p.add_argument("--max-videos", type=positive_int, metavar="N", help="evaluate at most N videos per task")
+    p.add_argument("--batch-size", type=positive_int, default=16, metavar="B", help="frames per batch (16)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps or auto")
-    p.add_argument("--threads", type=_positive_int, help="CPU threads for PyTorch (default: PyTorch's)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch (default: PyTorch's)")
     p.add_argument("--landmarks", metavar="PT", help="landmark detector file to use instead of the shipped one")
     p.add_argument("--save", metavar="DIR", help="also write the model's outputs to DIR/<task>/<video>.mp4")
     p.add_argument("--save-format", choices=("mp4", "png"), default="mp4",
@@ -83,12 +64,12 @@ def register(subparsers) -> None:
         epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--data", required=True, metavar="DIR", help="procedural dataset made by fomm synth")
     t.add_argument("--out", required=True, metavar="FILE.pt", help="detector weights (FILE.json beside)")
-    t.add_argument("--steps", type=_positive_int, default=2000, help="training steps (2000)")
+    t.add_argument("--steps", type=positive_int, default=2000, help="training steps (2000)")
     t.add_argument("--seed", type=int, default=0, help="seed (0)")
-    t.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (32)")
-    t.add_argument("--lr", type=_positive_float, default=2e-3, help="Adam learning rate (0.002)")
-    t.add_argument("--width", type=_positive_int, default=8, help="network width (8)")
-    t.add_argument("--threads", type=_positive_int, default=1,
+    t.add_argument("--batch-size", type=positive_int, default=32, help="batch size (32)")
+    t.add_argument("--lr", type=positive_float, default=2e-3, help="Adam learning rate (0.002)")
+    t.add_argument("--width", type=positive_int, default=8, help="network width (8)")
+    t.add_argument("--threads", type=positive_int, default=1,
                    help="CPU threads (1: deterministic and light on shared machines)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=run_train_landmarks)
