@@ -127,7 +127,9 @@ def test_checkpoints_rotate_and_load_without_config(finished_run, tmp_path):
     assert data["step"] == 5 and latest_checkpoint(out)[0] == result.last_checkpoint
 
     exported = tmp_path / "orig.pth.tar"
-    assert cli_main(["export", str(result.last_checkpoint), str(exported)]) == 0
+    assert cli_main(["export", str(result.last_checkpoint), "--out", str(exported)]) == 0
+    assert cli_main(["export", str(result.last_checkpoint)]) == 2  # no output path
+    assert cli_main(["export", str(tmp_path / "missing.pt"), str(tmp_path / "x.pth.tar")]) == 2
     orig = torch.load(exported, map_location="cpu", weights_only=True)
     assert set(orig) == {"generator", "kp_detector", "discriminator", "optimizer_generator",
                          "optimizer_discriminator", "optimizer_kp_detector", "epoch"}

@@ -22,45 +22,37 @@ cache) the perceptual loss uses a fixed random-weight VGG19 and says so.
 """
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def register(subparsers) -> None:
+    from fomm.cli import positive_float, positive_int
+
     p = subparsers.add_parser(
         "train", help="train a model on a folder of videos (original FOMM losses; resumable; torchrun-ready)",
-        description="Train the First Order Motion Model (keypoint detector, generator, discriminator) with the "
-                    "original losses: multi-scale VGG19 perceptual, equivariance, and the GAN terms when the "
-                    "config enables them.",
+        description="Train the First Order Motion Model (keypoint detector, generator, discriminator) with\n"
+                    "the original losses: multi-scale VGG19 perceptual, equivariance, and the GAN terms when\n"
+                    "the config enables them. Resumable (--resume), and multi-process with torchrun.",
         epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="preset name (e.g. puppet-64, face-64, vox-256) or YAML path; optional with "
                                     "--resume (the run's stored config is used)")
     p.add_argument("--data", help="dataset folder (root/train/<video>...); overrides dataset_params.root_dir")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (checkpoints, logs, images)")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its latest checkpoint")
-    p.add_argument("--max-steps", type=int, metavar="N", help="stop when the global step count reaches N")
-    p.add_argument("--batch-size", type=int, metavar="B", help="global batch size (split over processes)")
-    p.add_argument("--epochs", type=int, metavar="E", help="number of epochs (train_params.num_epochs)")
-    p.add_argument("--num-repeats", type=int, metavar="R", help="passes over the videos per epoch")
-    p.add_argument("--lr-scale", type=_positive_float, metavar="X", help="multiply the three learning rates by X")
+    p.add_argument("--max-steps", type=positive_int, metavar="N", help="stop when the global step count reaches N")
+    p.add_argument("--batch-size", type=positive_int, metavar="B", help="global batch size (split over processes)")
+    p.add_argument("--epochs", type=positive_int, metavar="E", help="number of epochs (train_params.num_epochs)")
+    p.add_argument("--num-repeats", type=positive_int, metavar="R", help="passes over the videos per epoch")
+    p.add_argument("--lr-scale", type=positive_float, metavar="X", help="multiply the three learning rates by X")
     p.add_argument("--seed", type=int, help="seed for initialisation, shuffling and augmentation (default 0; "
                                           "a resumed run keeps its own)")
     p.add_argument("--workers", type=int, default=0, metavar="W",
                    help="DataLoader worker processes (default 0: load in the training process, best on 2 cores)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
-    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: cores / local processes)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch (default: cores / local processes)")
     p.add_argument("--checkpoint-every", type=int, default=500, metavar="N",
                    help="also write a checkpoint every N steps (epoch ends always; 0: epoch ends only)")
     p.add_argument("--vis-every", type=int, default=250, metavar="N",
                    help="write a visualisation image every N steps (0: never)")
     p.add_argument("--log-every", type=int, default=10, metavar="N", help="log losses every N steps")
-    p.add_argument("--keep", type=int, default=3, metavar="K", help="step checkpoints kept (best.pt is extra)")
+    p.add_argument("--keep", type=positive_int, default=3, metavar="K", help="step checkpoints kept (best.pt is extra)")
     p.add_argument("--vgg19-weights", metavar="PATH", help="torchvision vgg19-*.pth for the perceptual loss")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the keypoint detector and generator (for GPUs; compiling takes minutes on a CPU)")
@@ -76,9 +68,10 @@ def register(subparsers) -> None:
             "export", help="convert one of our checkpoints to the original .pth.tar format",
             description="Write the original FOMM checkpoint layout (generator, kp_detector, discriminator, "
                         "optimizer_* and epoch), readable by the original demo.py / train.py.",
-            epilog="example: fomm export runs/puppet64/checkpoints/best.pt puppet64-cpk.pth.tar")
+            epilog="example: fomm export runs/puppet64/checkpoints/best.pt --out puppet64-cpk.pth.tar")
         e.add_argument("checkpoint", help="our checkpoint (RUN_DIR/checkpoints/*.pt)")
-        e.add_argument("out", help="output .pth.tar path")
+        e.add_argument("out", nargs="?", help="output .pth.tar path (or --out)")
+        e.add_argument("--out", dest="out_option", metavar="OUT", help="output .pth.tar path")
         e.set_defaults(func=run_export)
 
 
@@ -102,7 +95,9 @@ def run_train(args) -> int:
 def run_export(args) -> int:
     from fomm.models.checkpoint import export_original, read_checkpoint
 
-    src, dst = Path(args.checkpoint), Path(args.out)
+    if (args.out is None) == (args.out_option is None):
+        raise FommError("give the output path once: fomm export CHECKPOINT --out OUT.pth.tar")
+    src, dst = Path(args.checkpoint), Path(args.out or args.out_option)
     if src.resolve() == dst.resolve():
         raise FommError("the output path is the input checkpoint; choose another output path")
     data = read_checkpoint(src)

@@ -599,7 +599,7 @@ class Trainer:
             return self.last_checkpoint
         finite = all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
         if not D.all_true(finite, self.dist, self.device):
-            raise FommError(self._nan_message("the weights"))
+            raise FommError(self._nan_message("the weights", self.step))
         metric = self._best_metric_value()
         is_best = metric < self.best_metric
         if is_best:
@@ -628,10 +628,11 @@ class Trainer:
         self.last_checkpoint = path
         return path
 
-    def _nan_message(self, what: str) -> str:
+    def _nan_message(self, what: str, step: int | None = None) -> str:
         last = self.last_checkpoint
         keep = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
-        return (f"{what} became NaN/inf at step {self.step + 1} (epoch {self.epoch + 1}); training stopped and {keep}; "
+        step = self.step + 1 if step is None else step
+        return (f"{what} became NaN/inf at step {step} (epoch {self.epoch + 1}); training stopped and {keep}; "
                 f"lower the learning rate (e.g. --lr-scale 0.5) and continue with --resume, or check the data")
 
     # -- logging --------------------------------------------------------------------------------
