@@ -114,7 +114,7 @@ def time_trainer(config_name: str, steps: int) -> dict:
                              num_cross_pairs=0, progress=False)
         out = Path(tmp) / "run"
         train(config_name, data=data, out=out, max_steps=steps + 1, num_repeats=8, log_every=1, vis_every=0,
-              checkpoint_every=0, progress=False, tensorboard=False)
+              checkpoint_every=0, progress=False, tensorboard=False, threads=torch.get_num_threads())
         rows = list(csv.DictReader(open(out / "log.csv")))[1:]  # the first step is the warm-up
         batch = json.loads((out / "run.json").read_text())["data"]["batch_size"]
     med = statistics.median(float(r["seconds"]) for r in rows)
@@ -149,9 +149,10 @@ def main(argv=None) -> int:
         slow = yard / ref_frame
         print(f"vox-256 batch 2: ours {ours:.2f} s/step vs the original {ref:.2f} s/step on this machine "
               f"(ratio {ref / ours:.2f}x; >1 means we are faster)")
-        print(f"machine speed now: one vox-256 generator frame takes {yard:.2f} s vs {ref_frame:.2f} s when the "
-              f"baseline was taken ({slow:.2f}x slower); scaled to the baseline's speed: ours "
-              f"{ours / slow:.2f} s/step vs {ref:.2f} (ratio {ref * slow / ours:.2f}x)")
+        print(f"machine speed now: one vox-256 generator frame takes {yard:.2f} s ({torch.get_num_threads()} "
+              f"threads) vs {ref_frame:.2f} s when the baseline was taken (2 threads, idle): {slow:.2f}x slower; "
+              f"scaled to the baseline's speed: ours {ours / slow:.2f} s/step vs {ref:.2f} "
+              f"(ratio {ref * slow / ours:.2f}x; a rough estimate when the machine is shared)")
     small = results[1]
     print(f"{args.preset} at batch {small['batch']}: {small['median_s']:.2f} s/step -> "
           f"{3600 / small['median_s']:.0f} steps/hour ({3600 * small['samples_per_s']:.0f} samples/hour)")
