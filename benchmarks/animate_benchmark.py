@@ -60,6 +60,18 @@ def per_frame_loop(model, source: np.ndarray, driving: np.ndarray, device) -> np
     return np.stack(out)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM starts afresh at exec, unlike ru_maxrss, which
+    would also count the parent's memory at the time it forked the child."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run_mode(mode: str, args: dict, result_file: str) -> None:
     """Child process: build the model, warm up, time the mode, save outputs and figures."""
     torch.set_num_threads(args["threads"])
@@ -100,7 +112,7 @@ def run_mode(mode: str, args: dict, result_file: str) -> None:
     Path(result_file).write_text(json.dumps({
         "mode": mode, "seconds": seconds, "frames": len(driving), "fps": len(driving) / seconds,
         "s_per_frame": seconds / len(driving),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "peak_gpu_mb": peak_gpu,
     }))
 
