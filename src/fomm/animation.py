@@ -313,7 +313,7 @@ def animate(model: FirstOrderModel, source_image, driving_frames, relative: bool
     engine = AnimationEngine(model, relative=relative, adapt_movement_scale=adapt_movement_scale,
                              batch_size=batch_size, precision=precision, compile=compile)
     engine.set_source(source_image)
-    frames = driving_frames if isinstance(driving_frames, (list, tuple)) else driving_frames
+    frames = driving_frames
     if isinstance(frames, (np.ndarray, torch.Tensor)) and len(frames) == 0:
         raise FommError("driving video has no frames; pass a video with at least one frame")
     if best_frame is not None:
