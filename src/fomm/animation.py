@@ -7,8 +7,13 @@ keypoints, optionally scaled by the ratio of the keypoint convex hulls (``normal
 The :class:`AnimationEngine` computes everything that depends only on the source once per clip
 (source keypoints, encoder features, the downsampled source), processes driving frames in
 batches under ``torch.inference_mode``, and streams: frames go in and out one batch at a time, so
-memory does not grow with the clip's length. ``precision="fast"`` runs the generator under bf16
-autocast (CPUs with bf16 support and GPUs) or fp16 on GPUs without bf16.
+memory does not grow with the clip's length.
+
+``precision="fast"`` trades exact rounding for speed: on GPUs the generator runs under bf16
+autocast (fp16 where bf16 is missing); on CPUs with native bf16 (AVX-512 BF16 / AMX) under bf16
+autocast; on other CPUs (AVX2) bf16 is emulated and slower than fp32, so it stays in fp32 and
+computes the wide 3x3 convolutions with Winograd F(4x4, 3x3) instead (4x fewer multiplies,
+about 1e-5 relative rounding per conv; see ``fomm.models.inference``).
 """
 from __future__ import annotations
 
@@ -176,15 +181,19 @@ class AnimationEngine:
         self.batch_size = batch_size
         self.precision = precision
         self.low_dtype = None
+        self.winograd = False
         if precision == "fast":
             self.low_dtype = fast_dtype or autocast_dtype(self.device)
-            if self.low_dtype is None:
-                warnings.warn(f"precision 'fast' has no low-precision kernels on this {self.device.type} "
-                              "(bf16 needs AVX-512 BF16 or AMX on a CPU); running in fp32", stacklevel=2)
+            self.winograd = self.low_dtype is None and self.device.type == "cpu"
+            if self.low_dtype is None and not self.winograd:
+                warnings.warn(f"precision 'fast' has no faster kernels on this {self.device.type}; "
+                              "running in fp32", stacklevel=2)
         self.channels_last = channels_last
         # eval-mode copies with BatchNorm folded and sub-pixel up-sampling (fomm.models.inference)
-        self.kp_detector = optimize_for_inference(model.kp_detector) if optimize else model.kp_detector
-        self.generator = optimize_for_inference(model.generator) if optimize else model.generator
+        self.kp_detector, self.generator = model.kp_detector, model.generator
+        if optimize or self.winograd:
+            self.kp_detector = optimize_for_inference(model.kp_detector, winograd=self.winograd)
+            self.generator = optimize_for_inference(model.generator, winograd=self.winograd)
         if compile:
             self.kp_detector = torch.compile(self.kp_detector)
             self._animate = torch.compile(self.generator.animate)

@@ -5,7 +5,8 @@
 ``animate_params``, ``visualizer_params``); ``to_dict()`` gives it back. Keys this code does not
 know are kept in ``extra`` and written back unchanged, so a round trip loses nothing.
 
-Our one addition to the schema is ``model_params.align_corners`` (default ``false``): the
+Our additions to the schema are ``train_params.loss_weights.pixel`` (default 0, a multi-scale
+pixel L1 term for training without ImageNet VGG weights; written only when set) and ``model_params.align_corners`` (default ``false``): the
 ``grid_sample`` corner convention. The original ran under PyTorch 1.0, whose ``grid_sample``
 behaved like ``align_corners=True``; the same code under today's PyTorch runs with ``False``.
 Published checkpoints were trained under the old behaviour, so ``true`` matches the numbers of the
@@ -160,6 +161,9 @@ class LossWeights(_Section):
     perceptual: list = field(default_factory=lambda: [10, 10, 10, 10, 10])
     equivariance_value: float = 10
     equivariance_jacobian: float = 10
+    # Our addition (default 0, written only when set): weight of the mean absolute pixel
+    # difference between prediction and driving frame, averaged over the pyramid scales.
+    pixel: float = field(default=0, metadata=_omit_default())
     extra: dict = field(default_factory=dict)
 
 

@@ -115,3 +115,30 @@ def test_perceptual_loss_uses_pyramid_and_weights(tiny_config):
         fp, fr = vgg(pred[key]), vgg(real[key])
         expected += sum(w * float((fp[i] - fr[i]).abs().mean()) for i, w in enumerate(lw.perceptual) if w)
     np.testing.assert_allclose(float(losses["perceptual"]), expected, rtol=1e-5)
+
+
+def test_pixel_loss_is_the_mean_l1_over_the_pyramid(tiny_config):
+    """Our optional pixel term: w * mean over scales of mean|pred_s - real_s|; absent (and not
+    written back to YAML) when its weight is 0."""
+    from fomm.models.blocks import ImagePyramid
+    from fomm.models.first_order_model import FirstOrderModel
+
+    cfg = Config.from_dict(tiny_config)
+    assert "pixel" not in cfg.to_dict()["train_params"]["loss_weights"]
+    lw = cfg.train_params.loss_weights
+    lw.generator_gan, lw.equivariance_value, lw.equivariance_jacobian = 0, 0, 0
+    lw.perceptual = [0, 0, 0, 0, 0]
+    lw.pixel = 7
+    assert Config.from_dict(cfg.to_dict()).train_params.loss_weights.pixel == 7
+    torch.manual_seed(0)
+    model = FirstOrderModel(cfg).train()
+    gen_full = GeneratorFullModel(model.kp_detector, model.generator, None, cfg.train_params)
+    x = {"source": torch.rand(2, 3, 32, 32), "driving": torch.rand(2, 3, 32, 32)}
+    losses, generated = gen_full(x)
+    assert set(losses) == {"pixel"}
+    pyramid = ImagePyramid([1, 0.5], 3)
+    pred, real = pyramid(generated["prediction"].detach()), pyramid(x["driving"])
+    expected = 7 * np.mean([float((pred[k] - real[k]).abs().mean()) for k in pred])
+    np.testing.assert_allclose(float(losses["pixel"]), expected, rtol=1e-5)
+    losses["pixel"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.kp_detector.parameters())

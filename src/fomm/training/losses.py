@@ -6,6 +6,8 @@
 * ``perceptual``: for each scale s of ``train_params.scales``, the anti-aliased pyramid level of the
   prediction and of the driving frame go through VGG19; the loss is
   ``sum_s sum_i w_i * mean|f_i(pred_s) - f_i(real_s)|`` (real features carry no gradient);
+* ``pixel`` (our addition, when ``loss_weights.pixel != 0``): ``w * mean_s mean|pred_s - real_s|``
+  over the same pyramid levels, a direct signal for training without ImageNet VGG weights;
 * ``gen_gan`` (when ``generator_gan != 0``): least squares, ``w * mean((1 - D(pred))^2)`` per
   discriminator scale, and ``feature_matching``: ``w_i * mean|D_i(real) - D_i(pred)|`` per
   discriminator layer i; the discriminator sees the driving keypoints, detached, when it uses them;
@@ -202,6 +204,11 @@ class GeneratorFullModel(nn.Module):
                     value = torch.abs(x_vgg[i] - y_vgg[i].detach()).mean()
                     value_total = value_total + weight * value
             loss_values["perceptual"] = value_total
+
+        if lw.get("pixel", 0) != 0:
+            value = sum(torch.abs(pyramide_generated["prediction_" + str(scale)] - pyramide_real["prediction_" + str(scale)]).mean()
+                        for scale in self.scales) / len(self.scales)
+            loss_values["pixel"] = lw["pixel"] * value
 
         if lw.get("generator_gan", 0) != 0:
             kp_d = detach_kp(kp_driving)

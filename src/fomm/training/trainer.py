@@ -74,7 +74,7 @@ from fomm.training.losses import DiscriminatorFullModel, GeneratorFullModel, per
 BEST_WINDOW = 100
 CHECKPOINT_RE = re.compile(r"^step-(\d{8,})\.pt$")
 ADVERSARIAL = ("gen_gan", "feature_matching")
-LOSS_ORDER = ("perceptual", "gen_gan", "feature_matching", "equivariance_value", "equivariance_jacobian", "disc_gan")
+LOSS_ORDER = ("perceptual", "pixel", "gen_gan", "feature_matching", "equivariance_value", "equivariance_jacobian", "disc_gan")
 
 
 @dataclass
@@ -646,6 +646,8 @@ class Trainer:
         active = []
         if sum(lw.perceptual):
             active.append("perceptual")
+        if lw.pixel:
+            active.append("pixel")
         if self.use_gan:
             active.append("gen_gan")
             if sum(lw.feature_matching):
