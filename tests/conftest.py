@@ -27,12 +27,3 @@ def parity_dir() -> Path:
         pytest.fail("the parity fixture (shared/reference/fomm-parity) was not found; set FOMM_PARITY_DIR")
     return root
 
-
-@pytest.fixture
-def wide_config():
-    """tiny-64 with a 64-channel generator bottleneck, so that Winograd convolutions apply."""
-    from fomm.config import resolve_config
-    cfg = resolve_config("tiny-64").copy()
-    cfg.model_params.generator_params.block_expansion = 16
-    cfg.model_params.generator_params.max_features = 64
-    return cfg

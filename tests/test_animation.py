@@ -74,21 +74,6 @@ def test_fast_precision_psnr(model, clip):
     assert psnr >= 35
 
 
-def test_fast_precision_without_bf16_uses_winograd(clip, wide_config, monkeypatch):
-    """On CPUs without native bf16 (this machine kind: AVX2), fast mode is fp32 + Winograd."""
-    monkeypatch.setattr("fomm.animation.cpu_has_fast_bf16", lambda: False)
-    wide = random_model(wide_config, seed=1)
-    source, driving = clip
-    exact = fomm.animate(wide, source, driving, precision="exact")
-    engine = AnimationEngine(wide, precision="fast")
-    assert engine.winograd and engine.low_dtype is None
-    engine.set_source(source)
-    fast = np.concatenate([o["prediction"] for o in engine.run(driving)])
-    assert 0 < np.abs(fast - exact).max() < 1e-4
-    psnr = 10 * np.log10(1.0 / np.mean((exact - fast) ** 2))
-    assert psnr >= 35
-
-
 def test_uint8_gray_rgba_and_other_sizes(model, clip):
     source, driving = clip
     as_uint8 = fomm.animate(model, (source * 255).round().astype(np.uint8), (driving * 255).round().astype(np.uint8))

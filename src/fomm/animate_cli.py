@@ -128,7 +128,7 @@ class _Tee:
 def animate_video(source, driving, checkpoint=None, model=None, out=None, config=None, relative: bool = True,
                   adapt_movement_scale: bool = True, best_frame=None, crop: bool = False,
                   layout: str = "result", show_keypoints: bool = False, save_frames=None, audio: bool = True,
-                  device: str = "cpu", batch_size: int = 8, precision: str = "exact", progress: bool = True,
+                  device: str = "cpu", batch_size: int | None = None, precision: str = "exact", progress: bool = True,
                   compile: bool = False) -> dict:
     """Animate the image ``source`` with the video ``driving`` and write the result to ``out``.
 
@@ -159,7 +159,7 @@ def animate_video(source, driving, checkpoint=None, model=None, out=None, config
         raise FommError(f"unknown layout '{layout}'; use one of {', '.join(LAYOUTS)}")
     if precision not in PRECISIONS:
         raise FommError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+    if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1):
         raise FommError(f"batch size must be a whole number >= 1 (got {batch_size}); use e.g. --batch-size 8")
     best_frame = _check_best_frame(best_frame)
     out = Path(out)
@@ -221,7 +221,7 @@ def animate_video(source, driving, checkpoint=None, model=None, out=None, config
         return frames if (crop_size, crop_size) == frame_shape else _resized(frames, frame_shape)
 
     engine = AnimationEngine(model, relative=relative, adapt_movement_scale=adapt_movement_scale,
-                             batch_size=int(batch_size), precision=precision, compile=compile)
+                             batch_size=None if batch_size is None else int(batch_size), precision=precision, compile=compile)
     engine.set_source(source_img)
 
     # -- best frame ------------------------------------------------------------------------------
@@ -366,10 +366,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     run_group = parser.add_argument_group("running")
     run_group.add_argument("--device", choices=DEVICES, default="auto",
                            help="where to run the model (default: auto: CUDA, then MPS, then CPU)")
-    run_group.add_argument("--batch-size", type=positive_int, default=8, metavar="N",
-                           help="frames animated at once (default: 8)")
+    run_group.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
+                           help="frames animated at once (default: 4 on a CPU, 16 on a GPU)")
     run_group.add_argument("--precision", choices=PRECISIONS, default="exact",
-                           help="exact: float32; fast: bf16/fp16 autocast where supported (default: exact)")
+                           help="exact: float32 (default); fast: bf16/fp16 on GPUs and CPUs with bf16 units, "
+                                "int8 convolutions on other x86 CPUs (PSNR ~58 dB vs exact on vox-256)")
     run_group.add_argument("--compile", action="store_true", help="torch.compile the networks (slow start)")
     run_group.add_argument("--no-progress", dest="progress", action="store_false", default=True,
                            help="no progress bar")

@@ -11,9 +11,9 @@ memory does not grow with the clip's length.
 
 ``precision="fast"`` trades exact rounding for speed: on GPUs the generator runs under bf16
 autocast (fp16 where bf16 is missing); on CPUs with native bf16 (AVX-512 BF16 / AMX) under bf16
-autocast; on other CPUs (AVX2) bf16 is emulated and slower than fp32, so it stays in fp32 and
-computes the wide 3x3 convolutions with Winograd F(4x4, 3x3) instead (4x fewer multiplies,
-about 1e-5 relative rounding per conv; see ``fomm.models.inference``).
+autocast; on other x86 CPUs (AVX2) bf16 is emulated and slower than fp32, so the per-frame convolutions
+of the generator run in int8 instead, calibrated on the first driving frame of each source (see
+``fomm.models.quantized``).
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from fomm.errors import FommError
 from fomm.models.first_order_model import FirstOrderModel
 from fomm.models.geometry import convex_hull_area
 from fomm.models.inference import optimize_for_inference
+from fomm.models.quantized import int8_supported, is_calibrating, quantize_per_frame_convs, set_calibration
 
 PRECISIONS = ("exact", "fast")
 
@@ -159,6 +160,12 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return torch.float16 if device.type == "mps" else None
 
 
+def default_batch_size(device: torch.device) -> int:
+    """Frames per batch when none is given: 4 on a CPU (measured fastest for vox-256 on 2 cores:
+    the activations of larger batches fall out of cache), 16 on a GPU."""
+    return 4 if torch.device(device).type == "cpu" else 16
+
+
 class AnimationEngine:
     """Animates driving frames against one source image, batch by batch.
 
@@ -168,32 +175,35 @@ class AnimationEngine:
     """
 
     def __init__(self, model: FirstOrderModel, relative: bool = True, adapt_movement_scale: bool = True,
-                 batch_size: int = 8, precision: str = "exact", compile: bool = False,
+                 batch_size: int | None = None, precision: str = "exact", compile: bool = False,
                  channels_last: bool = True, optimize: bool = True, fast_dtype: torch.dtype | None = None):
         if precision not in PRECISIONS:
             raise FommError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
-        if batch_size < 1:
-            raise FommError(f"batch size must be at least 1 (got {batch_size})")
         self.model = model.eval()
         self.device = model.device
+        batch_size = default_batch_size(self.device) if batch_size is None else batch_size
+        if batch_size < 1:
+            raise FommError(f"batch size must be at least 1 (got {batch_size})")
         self.relative = relative
         self.adapt_movement_scale = adapt_movement_scale
         self.batch_size = batch_size
         self.precision = precision
         self.low_dtype = None
-        self.winograd = False
+        self.int8 = False
         if precision == "fast":
             self.low_dtype = fast_dtype or autocast_dtype(self.device)
-            self.winograd = self.low_dtype is None and self.device.type == "cpu"
-            if self.low_dtype is None and not self.winograd:
+            self.int8 = self.low_dtype is None and self.device.type == "cpu" and int8_supported()
+            if self.low_dtype is None and not self.int8:
                 warnings.warn(f"precision 'fast' has no faster kernels on this {self.device.type}; "
                               "running in fp32", stacklevel=2)
         self.channels_last = channels_last
         # eval-mode copies with BatchNorm folded and sub-pixel up-sampling (fomm.models.inference)
         self.kp_detector, self.generator = model.kp_detector, model.generator
-        if optimize or self.winograd:
-            self.kp_detector = optimize_for_inference(model.kp_detector, winograd=self.winograd)
-            self.generator = optimize_for_inference(model.generator, winograd=self.winograd)
+        if optimize or self.int8:
+            self.kp_detector = optimize_for_inference(model.kp_detector)
+            self.generator = optimize_for_inference(model.generator)
+        if self.int8:
+            quantize_per_frame_convs(self.generator)
         if compile:
             self.kp_detector = torch.compile(self.kp_detector)
             self._animate = torch.compile(self.generator.animate)
@@ -231,6 +241,8 @@ class AnimationEngine:
         with self._autocast():
             self.source_state = self.generator.encode_source(x)
         self.kp_initial = None
+        if self.int8:
+            set_calibration(self.generator, True)  # the next frame runs fp32 and sets the int8 ranges
 
     def set_initial(self, kp_initial: dict[str, torch.Tensor]) -> None:
         """The driving keypoints relative motion is measured from (the first or best frame)."""
@@ -252,12 +264,30 @@ class AnimationEngine:
         kp_initial = {k: v.expand(batch, *v.shape[1:]) for k, v in self.kp_initial.items()}
         kp_norm = normalize_kp(kp_source, kp_driving, kp_initial, adapt_movement_scale=self.scale,
                                use_relative_movement=self.relative, use_relative_jacobian=self.relative)
-        with self._autocast():
-            out = self._animate(self.source_state.expand(batch), kp_driving=kp_norm, kp_source=kp_source)
+        if self.int8 and is_calibrating(self.generator):
+            out = self._animate_calibrating(kp_norm, kp_source, batch)
+        else:
+            with self._autocast():
+                out = self._animate(self.source_state.expand(batch), kp_driving=kp_norm, kp_source=kp_source)
         result = {k: out[k].float() for k in outputs if k in out}
         result["kp_driving"] = kp_driving
         result["kp_norm"] = kp_norm
         return result
+
+    def _animate_calibrating(self, kp_norm: dict, kp_source: dict, batch: int) -> dict:
+        """int8 mode, first batch of a source: frame 0 in fp32 while the int8 convs record their
+        ranges (its result is kept), the rest of the batch in int8."""
+        def frames(kp, sl):
+            return {k: v[sl] for k, v in kp.items()}
+
+        first = self._animate(self.source_state, kp_driving=frames(kp_norm, slice(0, 1)),
+                              kp_source=frames(kp_source, slice(0, 1)))
+        set_calibration(self.generator, False)
+        if batch == 1:
+            return first
+        rest = self._animate(self.source_state.expand(batch - 1), kp_driving=frames(kp_norm, slice(1, None)),
+                             kp_source=frames(kp_source, slice(1, None)))
+        return {k: torch.cat([first[k], rest[k]]) for k in first if k in rest}
 
     def run(self, driving_frames: Iterable, outputs: tuple[str, ...] = ("prediction",)) -> Iterator[dict]:
         """Stream driving frames (any size, uint8 or float) in, batches of results out.
@@ -307,7 +337,7 @@ def best_frame_index(engine: AnimationEngine, driving_frames: Iterable) -> int:
 
 
 def animate(model: FirstOrderModel, source_image, driving_frames, relative: bool = True,
-            adapt_movement_scale: bool = True, batch_size: int = 8, precision: str = "exact",
+            adapt_movement_scale: bool = True, batch_size: int | None = None, precision: str = "exact",
             best_frame: int | str | None = None, compile: bool = False) -> np.ndarray:
     """Animate ``source_image`` with ``driving_frames``; returns float32 ``(T, H, W, 3)`` in [0, 1].
 
