@@ -124,14 +124,12 @@ def prepare_frames(frames, frame_shape: tuple[int, int], what: str, ndim: int) -
 
 
 def _resize(arr: np.ndarray, frame_shape: tuple[int, int]) -> np.ndarray:
-    import cv2
+    """``(..., H, W, 3)`` float frames resized to ``frame_shape`` (``fomm.data.image_ops.resize_frame``)."""
+    from fomm.data.image_ops import resize_frame
 
-    h, w = frame_shape
-    shrink = arr.shape[-3] > h or arr.shape[-2] > w
-    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
     flat = arr.reshape(-1, *arr.shape[-3:])
-    out = np.stack([cv2.resize(f, (w, h), interpolation=interp) for f in flat])
-    return np.clip(out, 0, 1).reshape(*arr.shape[:-3], h, w, 3)
+    out = np.stack([resize_frame(f, frame_shape) for f in flat])
+    return np.clip(out, 0, 1).reshape(*arr.shape[:-3], *frame_shape, 3)
 
 
 def to_tensor(frames: np.ndarray, device) -> torch.Tensor:

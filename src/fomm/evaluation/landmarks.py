@@ -113,11 +113,9 @@ class LandmarkNet(nn.Module):
 
 
 def _resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
-    import cv2
+    from fomm.data.image_ops import resize_frame
 
-    h, w = frames.shape[1:3]
-    interp = cv2.INTER_AREA if (h > size or w > size) else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(f, (size, size), interpolation=interp) for f in frames])
+    return np.stack([resize_frame(f, (size, size)) for f in frames])
 
 
 def _as_uint8_or_float(frames) -> np.ndarray:

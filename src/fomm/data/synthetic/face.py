@@ -127,15 +127,8 @@ def sample_trajectory(num_frames: int, rng: np.random.Generator) -> dict:
     """Smooth head motion with blinks, gaze shifts, brow raises and talking-like mouth motion."""
     T = int(num_frames)
     u = rng.uniform
-
-    def sig(fmin, fmax):
-        return R.smooth_signal(rng, T, fmin, fmax)
-
-    pose: dict = {}
-    centre = np.array([0.5, 0.43]) + u(-0.03, 0.03, 2)
-    pose["translation"] = centre[None] + 0.035 * np.stack([sig(0.004, 0.025), sig(0.004, 0.025)], axis=1)
-    pose["scale"] = u(0.92, 1.04) * np.exp(0.05 * sig(0.004, 0.025))
-    pose["rotation"] = u(-0.06, 0.06) + 0.11 * sig(0.005, 0.03)
+    pose, sig = R.global_motion(rng, T, centre=(0.5, 0.43), jitter=0.03, shift=0.035, scale=(0.92, 1.04),
+                                tilt=0.06, sway=0.11, band=(0.004, 0.025), rotation_band=(0.005, 0.03))
     pose["yaw"] = 0.3 * np.tanh(u(-0.5, 0.5) + 0.8 * sig(0.005, 0.03))
     pose["pitch"] = 0.12 * np.tanh(u(-0.3, 0.3) + 0.8 * sig(0.005, 0.03))
     base = R.bounded(u(0.5, 2.0) + 0.6 * sig(0.004, 0.02), 0.6, 1.0)

@@ -185,15 +185,8 @@ def sample_trajectory(num_frames: int, rng: np.random.Generator) -> dict:
     """Smooth per-frame pose parameters: sums of random sinusoids squashed into joint limits."""
     T = int(num_frames)
     u = rng.uniform
-
-    def sig(fmin, fmax):
-        return R.smooth_signal(rng, T, fmin, fmax)
-
-    pose: dict = {}
-    centre = np.array([0.5, 0.52]) + u(-0.04, 0.04, 2)
-    pose["translation"] = centre[None] + 0.03 * np.stack([sig(0.004, 0.02), sig(0.004, 0.02)], axis=1)
-    pose["scale"] = u(0.92, 1.06) * np.exp(0.05 * sig(0.004, 0.02))
-    pose["rotation"] = u(-0.08, 0.08) + 0.05 * sig(0.004, 0.02)
+    pose, sig = R.global_motion(rng, T, centre=(0.5, 0.52), jitter=0.04, shift=0.03, scale=(0.92, 1.06),
+                                tilt=0.08, sway=0.05, band=(0.004, 0.02), rotation_band=(0.004, 0.02))
 
     def joint(limit, bias, amp, fmin=0.005, fmax=0.02):
         lo, hi = JOINT_LIMITS[limit]

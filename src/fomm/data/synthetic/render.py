@@ -369,6 +369,26 @@ def smooth_signal(rng: np.random.Generator, num_frames: int, fmin: float, fmax: 
     return np.sum(amps[:, None] * np.sin(2.0 * math.pi * freqs[:, None] * t[None] + phases[:, None]), axis=0)
 
 
+def global_motion(rng: np.random.Generator, num_frames: int, centre, jitter: float, shift: float,
+                  scale: tuple[float, float], tilt: float, sway: float, band: tuple[float, float],
+                  rotation_band: tuple[float, float]):
+    """The whole figure's smooth motion, and the signal maker the rest of a trajectory uses.
+
+    Returns ``(pose, sig)``: ``pose`` holds ``translation`` (T, 2) around ``centre`` (jittered by
+    up to ``jitter``, swinging by about ``shift``), ``scale`` (T,) from a base drawn in ``scale``
+    and ``rotation`` (T,) in radians from a base in +-``tilt`` swinging by ``sway``;
+    ``sig(fmin, fmax)`` draws a further smooth (T,) signal from the same ``rng``.
+    """
+    def sig(fmin: float, fmax: float) -> np.ndarray:
+        return smooth_signal(rng, num_frames, fmin, fmax)
+
+    centre = np.asarray(centre, dtype=np.float64) + rng.uniform(-jitter, jitter, 2)
+    pose = {"translation": centre[None] + shift * np.stack([sig(*band), sig(*band)], axis=1),
+            "scale": rng.uniform(*scale) * np.exp(0.05 * sig(*band)),
+            "rotation": rng.uniform(-tilt, tilt) + sway * sig(*rotation_band)}
+    return pose, sig
+
+
 def bounded(z: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Map an unbounded signal smoothly into ``(lo, hi)`` (``z = 0`` gives the middle)."""
     return lo + (hi - lo) * (0.5 + 0.5 * np.tanh(z))
