@@ -4,6 +4,10 @@ Keeps only what inference needs (kp_detector and generator state dicts, the conf
 came from), stored in float16 to halve the size; fomm.load_model loads it back into float32.
 
     python scripts/make_bundled_model.py runs/puppet64/checkpoints/best.pt
+    python scripts/make_bundled_model.py RUN/checkpoints/best.pt --config-name puppet-64
+
+``--config-name`` names the preset the run's model config equals (checked), for runs started from
+a copy of the preset's YAML.
 """
 from __future__ import annotations
 
@@ -21,8 +25,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint")
     parser.add_argument("--out", default=str(Path("src/fomm/assets/bundled") / BUNDLED_MODEL))
+    parser.add_argument("--config-name", help="the preset whose model_params the run used")
     args = parser.parse_args()
     data = read_checkpoint(args.checkpoint)
+    if args.config_name:
+        from fomm.config import Config, load_preset
+
+        ours = Config.from_dict(data["config"]).to_dict()["model_params"]
+        preset = load_preset(args.config_name).to_dict()["model_params"]
+        if ours != preset:
+            print(f"error: the checkpoint's model_params differ from preset {args.config_name}", file=sys.stderr)
+            return 2
+        data["config_name"] = args.config_name
 
     def half(state):
         return {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}

@@ -216,7 +216,13 @@ class FramesDataset(Dataset):
         if self.is_train and augmentation_params:
             self.transform = AllAugmentationTransform(**augmentation_params)
 
+    @property
+    def entries(self) -> list:
+        """The videos found, in order: each has ``name``, ``height`` and ``width``."""
+        return list(self._entries)
+
     # -- pickling (DataLoader workers): the cache stays in each process
+
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_cache"] = None

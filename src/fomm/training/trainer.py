@@ -278,7 +278,7 @@ def build_dataset(cfg: Config, seed: int, allow_resize: bool) -> tuple[Dataset, 
         base = FramesDataset(dp.root_dir, frame_shape=tuple(dp.frame_shape), id_sampling=dp.id_sampling,
                              is_train=True, random_seed=int(seed), augmentation_params=dp.augmentation_params or None)
     h, w = cfg.frame_shape
-    entries = getattr(base, "_entries", [])
+    entries = base.entries
     other = [e for e in entries if (getattr(e, "height", h), getattr(e, "width", w)) != (h, w)]
     if other and not allow_resize:
         e = other[0]
