@@ -24,7 +24,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from fomm.errors import FommError
-from fomm.cli import positive_int
+from fomm.cli import positive_int, summary
 
 LAYOUTS = ("result", "side-by-side")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -320,7 +320,7 @@ def _best_frame_arg(text: str):
 def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "animate",
-        help="animate a photo with the motion of a driving video",
+        help=summary("animate"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Animate the --source photo with the motion of the --driving video. Both may have\n"
         "any size (they are resized to the model's frame size; --crop crops them around the\n"

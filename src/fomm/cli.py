@@ -14,16 +14,27 @@ import sys
 
 from fomm.errors import FommError
 
-# (module, attribute) of each sub-command's ``register`` function, in the order --help lists them.
-SUBCOMMANDS = [
-    ("fomm.demo", "register"),
-    ("fomm.animate_cli", "register"),
-    ("fomm.crop", "register"),
-    ("fomm.training.cli", "register"),
-    ("fomm.evaluation.cli", "register"),
-    ("fomm.data.synthetic.cli", "register"),
-    ("fomm.models.checkpoint_cli", "register"),
+# Each sub-command: (name, the module whose ``register(subparsers)`` adds it, its line in
+# ``fomm --help``). Only the chosen command's module is imported, so ``fomm --help`` and the
+# light commands start without torch.
+COMMANDS = [
+    ("demo", "fomm.demo", "animate the bundled example with the bundled model (no download needed)"),
+    ("animate", "fomm.animate_cli", "animate a photo with the motion of a driving video"),
+    ("crop", "fomm.crop", "crop a video or image around the face, ready for animation"),
+    ("train", "fomm.training.cli",
+     "train a model on a folder of videos (original FOMM losses; resumable; torchrun-ready)"),
+    ("export", "fomm.training.cli", "convert one of our checkpoints to the original .pth.tar format"),
+    ("evaluate", "fomm.evaluation.cli", "measure a model: reconstruction (and cross-identity animation on "
+     "procedural data) against static and global-affine baselines"),
+    ("train-landmarks", "fomm.evaluation.cli", "train an evaluation landmark detector on a procedural dataset"),
+    ("synth", "fomm.data.synthetic.cli",
+     "generate a synthetic video dataset (puppets or cartoon faces) with exact keypoints"),
 ]
+
+
+def summary(name: str) -> str:
+    """The one-line help of sub-command ``name``."""
+    return next(text for command, _, text in COMMANDS if command == name)
 
 
 def positive_int(text: str) -> int:
@@ -48,7 +59,10 @@ def positive_float(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser, with the full parser of the command named in ``argv`` (others listed only)."""
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = next((a for a in argv if not a.startswith("-")), None)
     parser = argparse.ArgumentParser(
         prog="fomm",
         description="First Order Motion Model: animate a still image with the motion of a driving video.",
@@ -56,19 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint vox-cpk.pth.tar --out result.mp4",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name, attr in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # a sub-command not built yet
-            if exc.name == module_name:
-                continue
-            raise
-        getattr(module, attr)(sub)
+    for module_name in dict.fromkeys(module for name, module, _ in COMMANDS if name == chosen):
+        importlib.import_module(module_name).register(sub)
+    for name, _, text in COMMANDS:
+        if name not in sub.choices:
+            sub.add_parser(name, help=text)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

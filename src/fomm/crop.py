@@ -663,9 +663,11 @@ def crop_video_file(
 # Command line
 # --------------------------------------------------------------------------------------------
 def register(subparsers) -> argparse.ArgumentParser:
+    from fomm.cli import summary
+
     parser = subparsers.add_parser(
         "crop",
-        help="crop a video or image around the face, ready for animation",
+        help=summary("crop"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Find the face (OpenCV's Haar detector, offline) and crop a square around the\n"
         "whole head, resized to --size. A video is split into segments where the face\n"

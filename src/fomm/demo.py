@@ -33,8 +33,10 @@ def run_demo(out_dir: str | Path = "fomm-demo", device: str = "cpu", progress: b
 
 
 def register(subparsers) -> argparse.ArgumentParser:
+    from fomm.cli import summary
+
     parser = subparsers.add_parser(
-        "demo", help="animate the bundled example with the bundled model (no download needed)",
+        "demo", help=summary("demo"),
         description="Animate the bundled source image with the bundled driving video using the bundled "
                     "model; writes a side-by-side video (source | driving | result, keypoints drawn) and a "
                     "PNG contact sheet.",

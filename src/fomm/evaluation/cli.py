@@ -6,7 +6,7 @@ import shlex
 import sys
 
 from fomm.errors import FommError
-from fomm.cli import positive_int, positive_float
+from fomm.cli import positive_float, positive_int, summary
 
 EVALUATE_EPILOG = """\
 examples:
@@ -33,8 +33,7 @@ was trained, and its AKD on the dataset's test split). scripts/train_landmarks.s
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "evaluate", help="measure a model: reconstruction (and cross-identity animation on procedural data) "
-                         "against static and global-affine baselines",
+        "evaluate", help=summary("evaluate"),
         description="Evaluate a checkpoint with the original protocols: video reconstruction from frame 0 "
                     "(L1, PSNR, SSIM, AKD) and, on procedural datasets, cross-identity animation against exact "
                     "renderings; writes a JSON report and a Markdown table beside it.",
@@ -58,7 +57,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_evaluate)
 
     t = subparsers.add_parser(
-        "train-landmarks", help="train an evaluation landmark detector on a procedural dataset",
+        "train-landmarks", help=summary("train-landmarks"),
         description="Train the small heatmap landmark detector that fomm evaluate uses for AKD on procedural "
                     "data, from the training split's ground-truth keypoints (deterministic for a seed).",
         epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

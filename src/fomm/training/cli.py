@@ -23,10 +23,10 @@ cache) the perceptual loss uses a fixed random-weight VGG19 and says so.
 
 
 def register(subparsers) -> None:
-    from fomm.cli import positive_float, positive_int
+    from fomm.cli import positive_float, positive_int, summary
 
     p = subparsers.add_parser(
-        "train", help="train a model on a folder of videos (original FOMM losses; resumable; torchrun-ready)",
+        "train", help=summary("train"),
         description="Train the First Order Motion Model (keypoint detector, generator, discriminator) with\n"
                     "the original losses: multi-scale VGG19 perceptual, equivariance, and the GAN terms when\n"
                     "the config enables them. Resumable (--resume), and multi-process with torchrun.",
@@ -65,7 +65,7 @@ def register(subparsers) -> None:
 
     if "export" not in getattr(subparsers, "choices", {}):
         e = subparsers.add_parser(
-            "export", help="convert one of our checkpoints to the original .pth.tar format",
+            "export", help=summary("export"),
             description="Write the original FOMM checkpoint layout (generator, kp_detector, discriminator, "
                         "optimizer_* and epoch), readable by the original demo.py / train.py.",
             epilog="example: fomm export runs/puppet64/checkpoints/best.pt --out puppet64-cpk.pth.tar")

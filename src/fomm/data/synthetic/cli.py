@@ -6,11 +6,13 @@ import time
 
 
 def register(subparsers) -> None:
+    from fomm.cli import summary
+
     from . import CATEGORIES
 
     p = subparsers.add_parser(
         "synth",
-        help="generate a synthetic video dataset (puppets or cartoon faces) with exact keypoints",
+        help=summary("synth"),
         description="Generate a procedural video dataset in the original FOMM folder layout: "
         "<out>/train and <out>/test hold one folder of PNG frames (or one .mp4) per video plus a "
         ".npz of ground truth (keypoints, pose and identity parameters); <out>/cross_identity holds "

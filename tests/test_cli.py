@@ -1,0 +1,34 @@
+"""The fomm command line: the sub-command table, lazy imports and every command's --help."""
+import subprocess
+import sys
+
+import pytest
+
+from fomm.cli import COMMANDS, build_parser, main
+
+
+def test_top_level_help_lists_every_command_without_importing_torch():
+    code = ("import sys\nfrom fomm.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("NO-TORCH")
+    for name, _, _ in COMMANDS:
+        assert name in out
+
+
+@pytest.mark.parametrize("name", [c[0] for c in COMMANDS])
+def test_every_command_has_help_with_an_example(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([name, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert f"usage: fomm {name}" in text
+    assert "fomm " + name in text.split("usage:", 1)[1].split("\n", 1)[1]  # an example line beyond the usage
+
+
+def test_only_the_chosen_command_is_built_in_full():
+    parser = build_parser(["synth", "--help"])
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert set(sub.choices) == {c[0] for c in COMMANDS}
+    assert any(a.dest == "category" for a in sub.choices["synth"]._actions)
+    assert [a.dest for a in sub.choices["animate"]._actions] == ["help"]  # listed only
