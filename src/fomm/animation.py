@@ -202,11 +202,14 @@ class AnimationEngine:
             self.generator = optimize_for_inference(model.generator)
         if self.int8:
             quantize_per_frame_convs(self.generator)
+        self._animate = self.generator.animate
         if compile:
             self.kp_detector = torch.compile(self.kp_detector)
-            self._animate = torch.compile(self.generator.animate)
-        else:
-            self._animate = self.generator.animate
+            if self.int8:  # quantized ops and per-batch ranges do not trace; int8 is the CPU speed-up
+                warnings.warn("compile: the int8 generator runs eagerly; only the keypoint detector is compiled",
+                              stacklevel=2)
+            else:
+                self._animate = torch.compile(self.generator.animate)
         self.kp_source = None
         self.source_state = None
         self.kp_initial = None
