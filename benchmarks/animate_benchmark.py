@@ -213,9 +213,9 @@ def main() -> None:
               f"{r.get('psnr_vs_exact_db', float('nan')):13.1f}")
     print("goals (CPU, ratio to the loop in this run): exact >= 1.3x with max|d| <= 1e-4; "
           "fast >= 2.5x with PSNR >= 35 dB; H100: >= 500 frames/s")
-    print("bound: the loop does 115 GFLOPs/frame, the engine 76 (source work once per clip, sub-pixel "
-          "up-sampling); fp32 convs run near this CPU's peak (2 AVX2 cores: ~190 GFLOP/s), so 'exact' "
-          "can only gain by doing less; 'fast' moves ~65 of the 76 GFLOPs to int8 (~1.9x the fp32 rate)")
+    print(f"bound: the loop does {flops['loop']:.0f} GFLOPs/frame, the engine {flops['engine']:.0f} (source work "
+          "once per clip, sub-pixel up-sampling); fp32 convs run near a CPU's peak, so 'exact' can only gain by "
+          "doing less; on AVX2 CPUs 'fast' moves the per-frame generator convs to int8 (~1.9x the fp32 rate)")
     if args.json:
         Path(args.json).write_text(json.dumps({"flops_g_per_frame": flops, "rows": rows}, indent=1))
 

@@ -370,7 +370,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                            help="frames animated at once (default: 4 on a CPU, 16 on a GPU)")
     run_group.add_argument("--precision", choices=PRECISIONS, default="exact",
                            help="exact: float32 (default); fast: bf16/fp16 on GPUs and CPUs with bf16 units, "
-                                "int8 convolutions on other x86 CPUs (PSNR ~58 dB vs exact on vox-256)")
+                                "int8 convolutions on other x86 CPUs (PSNR ~56 dB vs exact on vox-256)")
     run_group.add_argument("--compile", action="store_true", help="torch.compile the networks (slow start)")
     run_group.add_argument("--no-progress", dest="progress", action="store_false", default=True,
                            help="no progress bar")

@@ -185,13 +185,10 @@ def quantize_per_frame_convs(generator: nn.Module) -> nn.Module:
     The result starts in calibration mode: run one driving frame, then
     ``set_calibration(generator, False)``.
     """
-    if hasattr(generator, "bottleneck"):
-        generator.bottleneck = _rewrite(generator.bottleneck)
-    if hasattr(generator, "up_blocks"):
-        generator.up_blocks = _rewrite(generator.up_blocks)
-    dense_motion = getattr(generator, "dense_motion_network", None)
-    if dense_motion is not None:
-        dense_motion.hourglass = _rewrite(dense_motion.hourglass)
+    generator.bottleneck = _rewrite(generator.bottleneck)
+    generator.up_blocks = _rewrite(generator.up_blocks)
+    if generator.dense_motion_network is not None:
+        generator.dense_motion_network.hourglass = _rewrite(generator.dense_motion_network.hourglass)
     return generator
 
 

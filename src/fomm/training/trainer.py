@@ -74,7 +74,6 @@ from fomm.training.losses import DiscriminatorFullModel, GeneratorFullModel, per
 BEST_WINDOW = 100
 CHECKPOINT_RE = re.compile(r"^step-(\d{8,})\.pt$")
 ADVERSARIAL = ("gen_gan", "feature_matching")
-LOSS_ORDER = ("perceptual", "pixel", "gen_gan", "feature_matching", "equivariance_value", "equivariance_jacobian", "disc_gan")
 
 
 @dataclass
