@@ -26,4 +26,3 @@ def parity_dir() -> Path:
     if root is None:
         pytest.fail("the parity fixture (shared/reference/fomm-parity) was not found; set FOMM_PARITY_DIR")
     return root
-

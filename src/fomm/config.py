@@ -5,10 +5,11 @@
 ``animate_params``, ``visualizer_params``); ``to_dict()`` gives it back. Keys this code does not
 know are kept in ``extra`` and written back unchanged, so a round trip loses nothing.
 
-Our additions to the schema are ``train_params.loss_weights.pixel`` (default 0, a multi-scale
-pixel L1 term for training without ImageNet VGG weights; written only when set) and ``model_params.align_corners`` (default ``false``): the
-``grid_sample`` corner convention. The original ran under PyTorch 1.0, whose ``grid_sample``
-behaved like ``align_corners=True``; the same code under today's PyTorch runs with ``False``.
+Our additions to the schema: ``train_params.loss_weights.pixel`` (default 0, written only when
+set), a multi-scale pixel L1 term for training without ImageNet VGG weights; and
+``model_params.align_corners`` (default ``false``), the ``grid_sample`` corner convention. The
+original ran under PyTorch 1.0, whose ``grid_sample`` behaved like ``align_corners=True``; the same
+code under today's PyTorch runs with ``False``.
 Published checkpoints were trained under the old behaviour, so ``true`` matches the numbers of the
 paper's era more closely, while ``false`` (the default) matches the original code run today and the
 parity fixture. The key is only written when it is ``true``, so the original code still reads our
