@@ -6,7 +6,9 @@
 know are kept in ``extra`` and written back unchanged, so a round trip loses nothing.
 
 Our additions to the schema: ``train_params.loss_weights.pixel`` (default 0, written only when
-set), a multi-scale pixel L1 term for training without ImageNet VGG weights; and
+set), a multi-scale pixel L1 term for training without ImageNet VGG weights;
+``train_params.generator_init`` / ``generator_batchnorm`` (defaults ``default`` / ``batch``, written
+only when set; :mod:`fomm.training.generator_init`); and
 ``model_params.align_corners`` (default ``false``), the ``grid_sample`` corner convention. The
 original ran under PyTorch 1.0, whose ``grid_sample`` behaved like ``align_corners=True``; the same
 code under today's PyTorch runs with ``False``.
@@ -181,6 +183,11 @@ class TrainParams(_Section):
     checkpoint_freq: int = 50
     transform_params: TransformParams = field(default_factory=TransformParams)
     loss_weights: LossWeights = field(default_factory=LossWeights)
+    # Our additions (written only when set; see fomm.training.generator_init): start the generator
+    # as an identity ("identity") and normalise its BatchNorm layers with statistics frozen after
+    # the first batch ("frozen").
+    generator_init: str = field(default="default", metadata=_omit_default())
+    generator_batchnorm: str = field(default="batch", metadata=_omit_default())
     extra: dict = field(default_factory=dict)
 
 

@@ -69,6 +69,8 @@ from fomm.errors import FommError
 from fomm.models.checkpoint import read_checkpoint, resolve_device, save_checkpoint
 from fomm.models.first_order_model import FirstOrderModel
 from fomm.training import distributed as D
+from fomm.training.generator_init import (GENERATOR_BATCHNORMS, GENERATOR_INITS, calibrate_norms, freeze_norms,
+                                         generator_norms, identity_init)
 from fomm.training.losses import DiscriminatorFullModel, GeneratorFullModel, perceptual_min_size
 
 BEST_WINDOW = 100
@@ -442,7 +444,13 @@ class Trainer:
         # model
         self._check_model_config()
         self.model = FirstOrderModel(cfg, with_discriminator=True).to(self.device)
-        self.model.train()
+        if tp.generator_init not in GENERATOR_INITS:
+            raise FommError(f"train_params.generator_init is {tp.generator_init!r}; use one of {', '.join(GENERATOR_INITS)}")
+        if tp.generator_batchnorm not in GENERATOR_BATCHNORMS:
+            raise FommError(f"train_params.generator_batchnorm is {tp.generator_batchnorm!r}; use one of "
+                            f"{', '.join(GENERATOR_BATCHNORMS)}")
+        if tp.generator_init == "identity":
+            identity_init(self.model.generator)
         self.use_gan = tp.loss_weights.generator_gan != 0
         vgg_status: dict = {"pretrained": False, "source": "not used (perceptual weights are all 0)"}
         vgg = None
@@ -462,6 +470,10 @@ class Trainer:
             self.model.kp_detector = D.convert_sync_batchnorm(self.model.kp_detector, self.device.type)
             self.model.generator = D.convert_sync_batchnorm(self.model.generator, self.device.type)
         kp, gen, disc = self.model.kp_detector, self.model.generator, self.model.discriminator
+        # found after the sync-BN conversion, which replaces the modules
+        self.frozen_norms = generator_norms(gen) if tp.generator_batchnorm == "frozen" else []
+        self.model.train()
+        freeze_norms(self.frozen_norms)
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -500,6 +512,7 @@ class Trainer:
         self.saved_step = -1
         if resume_data is not None:
             self._load_state(resume_data)
+        self.norms_calibrated = bool(self.step > 0 or not self.frozen_norms)
         self.total_steps = int(tp.num_epochs) * self.steps_per_epoch
         if opts.max_steps is not None:
             self.total_steps = min(self.total_steps, int(opts.max_steps))
@@ -753,6 +766,9 @@ class Trainer:
         x = {"source": batch["source"].to(self.device, non_blocking=True),
              "driving": batch["driving"].to(self.device, non_blocking=True)}
         opt_g, opt_kp, opt_d = (self.optimizers[k] for k in ("generator", "kp_detector", "discriminator"))
+        if not self.norms_calibrated:
+            calibrate_norms(self.model, self.frozen_norms, lambda: self.gen_full(x))
+            self.norms_calibrated = True
         with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp):
             losses_g, generated = self.gen_full(x)
         if not losses_g:
