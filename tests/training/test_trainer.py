@@ -283,3 +283,23 @@ def test_presets_build_and_fit_their_frames(preset):
     model = FirstOrderModel(cfg)
     kp = model.kp_detector(torch.rand(1, 3, 64, 64))
     assert kp["value"].shape == (1, cfg.model_params.common_params.num_kp, 2)
+
+
+def test_run_json_follows_the_checkpoints_during_the_run(tmp_path, tiny_config, tiny_data):
+    """run.json is rewritten at every checkpoint: someone watching a long run sees its step, best and
+    last checkpoint without waiting for the end."""
+    seen = []
+
+    def after_step(trainer, losses):
+        seen.append(json.loads((trainer.run_dir / "run.json").read_text()))
+
+    opts = TrainOptions(out=tmp_path / "run", data=tiny_data, max_steps=4, checkpoint_every=2, vis_every=0,
+                        log_every=0, **QUIET)
+    trainer = Trainer(tiny_config, opts)
+    trainer.hooks["after_step"] = after_step
+    trainer.run()
+    assert [s["step"] for s in seen] == [0, 2, 2, 4]
+    assert seen[1]["status"] == "running" and seen[1]["last_checkpoint"].endswith("step-00000002.pt")
+    assert seen[1]["best"]["step"] == 2 and "ended" not in seen[1]["runs"][-1]
+    final = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert final["status"] == "stopped at --max-steps" and final["runs"][-1]["end_step"] == 4

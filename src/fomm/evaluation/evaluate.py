@@ -76,7 +76,11 @@ def _resolve_model(checkpoint_or_model, config, device):
         if path is None or not Path(path).is_file():
             raise FommError(f"no checkpoint given and the bundled model ({path}) is missing; pass --checkpoint "
                             "CKPT or reinstall fomm")
-        checkpoint_or_model = path
+        import hashlib
+
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+        # named by package file and content, not by where this machine installed it
+        return load_model(path, config, device=device), f"bundled {Path(path).name} (sha256 {digest}...)"
     if isinstance(checkpoint_or_model, dict):
         return load_model(checkpoint_or_model, config, device=device), "(checkpoint dict)"
     if not isinstance(checkpoint_or_model, (str, os.PathLike)):

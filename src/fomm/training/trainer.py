@@ -638,6 +638,7 @@ class Trainer:
         D.barrier(self.dist)
         self.saved_step = self.step
         self.last_checkpoint = path
+        self._write_run_json("running")  # current step, best and last checkpoint for anyone watching
         return path
 
     def _nan_message(self, what: str, step: int | None = None) -> str:
@@ -707,7 +708,7 @@ class Trainer:
                          "resumed_from": str(self.resume_path) if self.resume_path else None,
                          "command": list(self.options.command if self.options.command is not None else sys.argv),
                          "world_size": self.dist.world_size})
-        elif runs:
+        elif runs and status != "running":
             runs[-1].update({"ended": time.strftime("%Y-%m-%dT%H:%M:%S"), "end_step": self.step})
         opts = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.options).items()}
         info = {
@@ -719,8 +720,8 @@ class Trainer:
             "amp": self.amp, "compile": bool(self.options.compile), "threads": torch.get_num_threads(),
             "vgg19": self.vgg_status, "data": self.data_info,
             "best_checkpoint_rule": f"lowest mean over the last {BEST_WINDOW} steps of the non-adversarial "
-                                    f"generator loss (perceptual + equivariance; all generator terms when the "
-                                    f"perceptual weights are 0)",
+                                    f"generator loss (perceptual, pixel and equivariance terms; all generator "
+                                    f"terms when the perceptual weights are 0)",
             "best": {"step": self.best_step, "running_loss": self.best_metric if math.isfinite(self.best_metric)
                      else None},
             "last_checkpoint": str(self.last_checkpoint) if self.last_checkpoint else None,
