@@ -98,3 +98,32 @@ def test_options_round_trip_and_are_checked(tmp_path, tiny_config, tiny_data):
     bad["train_params"].update(generator_batchnorm="frozen", generator_init="identity")  # 2 down blocks
     with pytest.raises(FommError, match="num_down_blocks"):
         train(bad, data=tiny_data, out=tmp_path / "r2", max_steps=1, **QUIET)
+
+
+def test_init_from_copies_matching_tensors_and_keeps_their_statistics(tmp_path, tiny_config, tiny_data):
+    """--init-from: a new run (other dense-motion resolution, so some shapes differ) starts from the
+    matching tensors of another run, frozen statistics included, with fresh optimizers."""
+    cfg = _full_res(tiny_config)
+    cfg["train_params"].update(generator_init="identity", generator_batchnorm="frozen")
+    first = train(cfg, data=tiny_data, out=tmp_path / "a", max_steps=2, checkpoint_every=0, **QUIET)
+    src = read_checkpoint(first.last_checkpoint)
+    cfg2 = copy.deepcopy(cfg)
+    cfg2["model_params"]["generator_params"]["dense_motion_params"]["scale_factor"] = 1
+    cfg2["model_params"]["align_corners"] = True
+    seen = {}
+    from fomm.training.trainer import Trainer, TrainOptions
+
+    trainer = Trainer(cfg2, TrainOptions(out=tmp_path / "b", data=tiny_data, max_steps=1, checkpoint_every=0,
+                                         init_from=first.last_checkpoint, **QUIET))
+    trainer.hooks["after_step"] = lambda t, losses: seen.setdefault("step", t.step)
+    trainer.setup()
+    gen = trainer.model.generator.state_dict()
+    assert torch.equal(gen["first.norm.running_mean"], src["generator"]["first.norm.running_mean"])
+    assert torch.equal(gen["final.weight"], src["generator"]["final.weight"])
+    assert torch.equal(trainer.model.kp_detector.state_dict()["kp.weight"], src["kp_detector"]["kp.weight"])
+    report = trainer.init_report
+    assert report["kp_detector"]["loaded"] == report["kp_detector"]["of"]
+    assert report["generator"]["unused"] == ["dense_motion_network.down.weight"]  # no down-sampling at scale 1
+    assert trainer.norms_calibrated and not trainer.optimizers["generator"].state
+    with pytest.raises(FommError, match="not found"):
+        train(cfg2, data=tiny_data, out=tmp_path / "c", max_steps=1, init_from=tmp_path / "nope.pt", **QUIET)

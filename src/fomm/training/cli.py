@@ -54,6 +54,9 @@ def register(subparsers) -> None:
     p.add_argument("--log-every", type=int, default=10, metavar="N", help="log losses every N steps")
     p.add_argument("--keep", type=positive_int, default=3, metavar="K", help="step checkpoints kept (best.pt is extra)")
     p.add_argument("--vgg19-weights", metavar="PATH", help="torchvision vgg19-*.pth for the perceptual loss")
+    p.add_argument("--init-from", metavar="CKPT",
+                   help="start a new run from the weights of CKPT (ours or the original's; every tensor whose "
+                        "name and shape match; optimizers start fresh), e.g. to fine-tune")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the keypoint detector and generator (for GPUs; compiling takes minutes on a CPU)")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
@@ -85,6 +88,7 @@ def run_train(args) -> int:
         epochs=args.epochs, num_repeats=args.num_repeats, lr_scale=args.lr_scale, seed=args.seed,
         workers=args.workers, device=args.device, checkpoint_every=args.checkpoint_every,
         vis_every=args.vis_every, log_every=args.log_every, keep=args.keep, vgg19_weights=args.vgg19_weights,
+        init_from=args.init_from,
         compile=args.compile, amp=False if args.no_amp else None, allow_resize=args.allow_resize,
         threads=args.threads, progress=not args.quiet, tensorboard=not args.no_tensorboard,
         command=list(sys.argv))

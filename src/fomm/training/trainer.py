@@ -66,7 +66,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from fomm.atomic import atomic_path, atomic_write_bytes
 from fomm.config import Config, resolve_config
 from fomm.errors import FommError
-from fomm.models.checkpoint import read_checkpoint, resolve_device, save_checkpoint
+from fomm.models.checkpoint import model_states, read_checkpoint, resolve_device, save_checkpoint
 from fomm.models.first_order_model import FirstOrderModel
 from fomm.training import distributed as D
 from fomm.training.generator_init import (GENERATOR_BATCHNORMS, GENERATOR_INITS, calibrate_norms, freeze_norms,
@@ -98,6 +98,7 @@ class TrainOptions:
     log_every: int = 10
     keep: int = 3
     vgg19_weights: str | None = None
+    init_from: str | os.PathLike | None = None  # a new run starts from these weights (matching tensors)
     compile: bool = False
     amp: bool | None = None          # None: on for CUDA, off elsewhere
     allow_resize: bool = False
@@ -451,6 +452,12 @@ class Trainer:
                             f"{', '.join(GENERATOR_BATCHNORMS)}")
         if tp.generator_init == "identity":
             identity_init(self.model.generator)
+        self.init_report = None
+        if opts.init_from is not None:
+            if resume_data is not None:
+                self.say(f"note: --init-from is ignored on --resume (the run's checkpoint {self.resume_path} is used)")
+            else:
+                self.init_report = self._init_from(Path(opts.init_from))
         self.use_gan = tp.loss_weights.generator_gan != 0
         vgg_status: dict = {"pretrained": False, "source": "not used (perceptual weights are all 0)"}
         vgg = None
@@ -512,7 +519,8 @@ class Trainer:
         self.saved_step = -1
         if resume_data is not None:
             self._load_state(resume_data)
-        self.norms_calibrated = bool(self.step > 0 or not self.frozen_norms)
+        # statistics come with the weights of --init-from; otherwise they are measured on the first batch
+        self.norms_calibrated = bool(self.step > 0 or not self.frozen_norms or self.init_report)
         self.total_steps = int(tp.num_epochs) * self.steps_per_epoch
         if opts.max_steps is not None:
             self.total_steps = min(self.total_steps, int(opts.max_steps))
@@ -547,6 +555,28 @@ class Trainer:
             if smallest < need:
                 raise FommError(f"train_params.scales reach {smallest:g} px but the VGG19 layers with non-zero "
                                 f"perceptual weight need at least {need} px; drop the smallest scale or that weight")
+
+    def _init_from(self, path: Path) -> dict:
+        """Copy every tensor of ``path`` whose name and shape match into the new model."""
+        if not path.is_file():
+            raise FommError(f"--init-from: checkpoint not found: {path}")
+        states = model_states(read_checkpoint(path), path)
+        report = {"checkpoint": str(path)}
+        for part in ("kp_detector", "generator", "discriminator"):
+            own = getattr(self.model, part).state_dict()
+            given = states.get(part) or {}
+            take = {k: v for k, v in given.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+            if take:
+                getattr(self.model, part).load_state_dict({**own, **{k: v.to(own[k].dtype) for k, v in take.items()}})
+            report[part] = {"loaded": len(take), "of": len(own), "kept_new": sorted(set(own) - set(take)),
+                             "unused": sorted(set(given) - set(take))}
+        if not report["generator"]["loaded"] and not report["kp_detector"]["loaded"]:
+            raise FommError(f"--init-from: no tensor of {path} fits this model; check that it is a FOMM checkpoint "
+                            f"of the same family")
+        self.say("initialised from " + str(path) + ": " + ", ".join(
+            f"{part} {report[part]['loaded']}/{report[part]['of']} tensors"
+            for part in ("kp_detector", "generator", "discriminator")))
+        return report
 
     def _load_state(self, data: dict) -> None:
         m = self.model
@@ -718,7 +748,7 @@ class Trainer:
             "seed": int(self.options.seed), "options": opts, "versions": _versions(),
             "device": str(self.device), "world_size": self.dist.world_size, "backend": self.dist.backend,
             "amp": self.amp, "compile": bool(self.options.compile), "threads": torch.get_num_threads(),
-            "vgg19": self.vgg_status, "data": self.data_info,
+            "vgg19": self.vgg_status, "data": self.data_info, "init_from": self.init_report,
             "best_checkpoint_rule": f"lowest mean over the last {BEST_WINDOW} steps of the non-adversarial "
                                     f"generator loss (perceptual, pixel and equivariance terms; all generator "
                                     f"terms when the perceptual weights are 0)",
