@@ -13,6 +13,7 @@ examples:
   fomm train --config puppet-64 --data data/puppet64 --out runs/puppet64
   fomm train --out runs/puppet64 --resume                     # continue exactly where it stopped
   torchrun --nproc_per_node=2 -m fomm.cli train --config face-64 --data data/face64 --out runs/face64
+  fomm train --config my.yaml --data data/mine --out runs/ft --init-from vox-cpk.pth.tar   # fine-tune
 
 RUN_DIR gets checkpoints/step-XXXXXXXX.pt (the last --keep) and checkpoints/best.pt (load with
 fomm.load_model(path); convert with fomm export), log.csv, run.json, vis/*.png and tensorboard/
