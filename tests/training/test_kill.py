@@ -84,3 +84,34 @@ def test_killed_training_resumes(tmp_path, tiny_config, tiny_data):
     path, data = latest_checkpoint(run)
     assert data["step"] == target
     assert not [p for p in checkpoint_dir(run).iterdir() if ".tmp" in p.name]  # stale temporaries cleaned
+
+
+def test_sigterm_checkpoints_the_current_step_and_resume_continues(tmp_path, tiny_config, tiny_data):
+    """SIGTERM (a scheduler's preemption): the run finishes its step, writes a checkpoint of it, marks
+    run.json and exits 0; --resume then continues from exactly that step."""
+    import json
+
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config))
+    run = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    args = [sys.executable, "-m", "fomm.cli", "train", "--out", str(run), "--threads", "1", "--quiet",
+            "--no-tensorboard", "--vis-every", "0", "--log-every", "1", "--checkpoint-every", "1000"]
+    proc = subprocess.Popen(args + ["--config", str(cfg), "--data", str(tiny_data), "--epochs", "50"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: (run / "log.csv").is_file() and len((run / "log.csv").read_text().splitlines()) > 3)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "stopped by SIGTERM" in err and "--resume" in err
+    info = json.loads((run / "run.json").read_text())
+    path, data = latest_checkpoint(run)
+    assert info["status"] == "stopped by SIGTERM" and data["step"] == info["step"] >= 3
+    stopped = data["step"]
+    done = subprocess.run(args + ["--resume", "--max-steps", str(stopped + 2)], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert read_checkpoint(latest_checkpoint(run)[0])["step"] == stopped + 2

@@ -51,7 +51,9 @@ import os
 import platform
 import random
 import re
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections import deque
@@ -867,11 +869,12 @@ class Trainer:
         status = "finished"
         last_values: dict = {}
         batch = generated = None
+        stop = _StopSignal()  # SIGTERM (a scheduler's preemption, kill): checkpoint and stop cleanly
         try:
-            while self.epoch < int(tp.num_epochs) and self.step < self.total_steps:
+            while self.epoch < int(tp.num_epochs) and self.step < self.total_steps and not stop.seen:
                 loader = self._loader(self.epoch, self.epoch_step)
                 for batch in loader:
-                    if self.step >= self.total_steps:
+                    if self.step >= self.total_steps or stop.check(self.dist, self.device):
                         break
                     values, generated = self._train_step(batch)
                     self.last_batch, self.last_generated = batch, generated
@@ -905,7 +908,9 @@ class Trainer:
                     self.epoch_step = 0
                     self.saved_step = -1 if self.saved_step == self.step else self.saved_step
                     self.save("epoch-end")
-            if self.step >= self.total_steps and self.epoch < int(tp.num_epochs):
+            if stop.seen:
+                status = f"stopped by {stop.name}"
+            elif self.step >= self.total_steps and self.epoch < int(tp.num_epochs):
                 status = "stopped at --max-steps"
             if count:
                 self._log_row(sums, count, time.perf_counter() - t_log)
@@ -923,13 +928,42 @@ class Trainer:
             bar.close()
             self._write_run_json(status)
             raise
+        finally:
+            stop.restore()
         bar.close()
         self._write_run_json(status)
         best = checkpoint_dir(self.run_dir) / "best.pt"
         self.say(f"{status} at step {self.step} ({self.epoch} of {tp.num_epochs} epochs done); last checkpoint {self.last_checkpoint}"
-                 f"{f', best {best} (step {self.best_step})' if best.is_file() else ''}")
+                 f"{f', best {best} (step {self.best_step})' if best.is_file() else ''}"
+                 f"{f'; continue with: fomm train --out {self.run_dir} --resume' if stop.seen else ''}")
         return TrainResult(self.run_dir, self.step, self.epoch, self.last_checkpoint,
                            best if best.is_file() else None, status, last_values)
+
+
+class _StopSignal:
+    """Turns SIGTERM into a request to stop after the current step (main thread only). Under
+    torchrun every process checks every step whether any process got it, so all stop together."""
+
+    def __init__(self):
+        self.name: str | None = None
+        self.seen = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handler)
+
+    def _handler(self, signum, frame) -> None:
+        self.name = signal.Signals(signum).name
+
+    def check(self, info, device) -> bool:
+        self.seen = self.seen or not D.all_true(self.name is None, info, device)
+        if self.seen and self.name is None:
+            self.name = "SIGTERM (another process)"
+        return self.seen
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
 
 
 def _fmt_losses(losses: dict) -> str:
