@@ -55,6 +55,6 @@ def test_evaluate_with_the_bundled_model(tiny_puppet_set, tmp_path):
     assert out.with_suffix(".md").is_file()
     assert report["checkpoint"].startswith("bundled puppet-64.pth (sha256 ")  # no machine-specific path
     model_l1, static_l1 = report["reconstruction"]["model"]["l1"], report["reconstruction"]["static"]["l1"]
-    if model_l1 >= static_l1:  # see training/bundled/README.md: the model ships from a partial run for now
-        pytest.xfail(f"interim bundled model: reconstruction L1 {model_l1:.4f} vs static {static_l1:.4f}")
     assert model_l1 < static_l1
+    cross = report["cross_identity"]
+    assert cross["model"]["l1"] < min(cross["static"]["l1"], cross["global_affine"]["l1"])
