@@ -23,13 +23,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def ddp_run(tmp_path_factory, tiny_data):
-    from conftest import TINY
-
+def _torchrun(tmp_path_factory, tiny_data, config: dict):
     tmp = tmp_path_factory.mktemp("ddp")
     cfg = tmp / "tiny.yaml"
-    cfg.write_text(yaml.safe_dump(TINY))
+    cfg.write_text(yaml.safe_dump(config))
     out, report = tmp / "run", tmp / "report"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(
         [str(HERE)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
@@ -39,6 +36,33 @@ def ddp_run(tmp_path_factory, tiny_data):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, report, proc
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory, tiny_data):
+    from conftest import TINY
+
+    return _torchrun(tmp_path_factory, tiny_data, TINY)
+
+
+def test_frozen_generator_statistics_agree_across_ranks(tmp_path_factory, tiny_data):
+    """generator_batchnorm: frozen under torchrun: the statistics measured on the first (global)
+    batch are the same on both ranks and stay fixed; the ranks end with identical weights."""
+    import copy
+
+    from conftest import TINY
+
+    cfg = copy.deepcopy(TINY)
+    cfg["model_params"]["generator_params"].update(num_down_blocks=0, block_expansion=8)
+    cfg["train_params"].update(generator_init="identity", generator_batchnorm="frozen")
+    out, report, _ = _torchrun(tmp_path_factory, tiny_data, cfg)
+    w0, w1 = torch.load(report / "rank0.pt"), torch.load(report / "rank1.pt")
+    assert not [k for k in w0 if not torch.equal(w0[k], w1[k])]
+    s2 = read_checkpoint(out / "checkpoints" / "step-00000002.pt")["generator"]
+    s4 = read_checkpoint(out / "checkpoints" / "step-00000004.pt")["generator"]
+    for key in ("first.norm.running_mean", "first.norm.running_var", "bottleneck.r0.norm2.running_var"):
+        assert torch.equal(s2[key], s4[key]) and torch.equal(s4[key], w0[f"generator.{key}"]), key
+    assert float(s4["first.norm.running_var"].min()) > 0
 
 
 def test_ranks_agree_on_weights(ddp_run):
