@@ -125,6 +125,9 @@ def test_checkpoints_rotate_and_load_without_config(finished_run, tmp_path):
     data = read_checkpoint(result.last_checkpoint)
     assert not _states_equal(model.generator.state_dict(), data["generator"])
     assert data["step"] == 5 and latest_checkpoint(out)[0] == result.last_checkpoint
+    # checkpoint_freq 1: the end of epoch 1 (step 4) is kept as epoch-0001.pt, beside the rotation
+    kept = sorted(p.name for p in (out / "checkpoints").glob("epoch-*.pt"))
+    assert kept == ["epoch-0001.pt"] and read_checkpoint(out / "checkpoints" / kept[0])["step"] == 4
 
     exported = tmp_path / "orig.pth.tar"
     assert cli_main(["export", str(result.last_checkpoint), "--out", str(exported)]) == 0

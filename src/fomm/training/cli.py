@@ -15,7 +15,8 @@ examples:
   torchrun --nproc_per_node=2 -m fomm.cli train --config face-64 --data data/face64 --out runs/face64
   fomm train --config my.yaml --data data/mine --out runs/ft --init-from vox-cpk.pth.tar   # fine-tune
 
-RUN_DIR gets checkpoints/step-XXXXXXXX.pt (the last --keep) and checkpoints/best.pt (load with
+RUN_DIR gets checkpoints/step-XXXXXXXX.pt (the last --keep), checkpoints/best.pt and
+checkpoints/epoch-EEEE.pt every train_params.checkpoint_freq epochs (load with
 fomm.load_model(path); convert with fomm export), log.csv, run.json, vis/*.png and tensorboard/
 (tensorboard --logdir RUN_DIR/tensorboard). Without VGG19 ImageNet weights (torchvision's
 vgg19-*.pth via --vgg19-weights, train_params.vgg19_weights, FOMM_VGG19_WEIGHTS or the torch hub

@@ -21,9 +21,10 @@ Additions:
   ``random`` and the equivariance-warp generator) stored as tensors, lists and numbers, so
   ``torch.load(weights_only=True)`` reads them. Files ``RUN_DIR/checkpoints/step-XXXXXXXX.pt`` are
   written atomically every ``checkpoint_every`` steps, at each epoch end and when training stops;
-  the last ``keep`` are kept, plus ``best.pt``.
+  the last ``keep`` are kept, plus ``best.pt``, plus ``epoch-EEEE.pt`` every
+  ``train_params.checkpoint_freq`` epochs (the original's schedule; these are never deleted).
 * **Best checkpoint**: the lowest running mean, over the last :data:`BEST_WINDOW` steps, of the
-  non-adversarial generator loss (perceptual + equivariance terms; the whole generator loss when
+  non-adversarial generator loss (perceptual, pixel and equivariance terms; the whole generator loss when
   the perceptual weights are all zero). Adversarial terms are left out because they measure the
   current discriminator, not the reconstruction, and are not comparable over time.
 * **Exact resume** (``resume=True``): the run continues as if it had never stopped. Each epoch's
@@ -192,9 +193,10 @@ def _link_atomic(src: Path, dst: Path) -> None:
 
 
 def write_checkpoint(run_dir: str | os.PathLike, step: int, model: FirstOrderModel, extra: dict, keep: int,
-                     is_best: bool = False) -> Path:
-    """Write ``checkpoints/step-XXXXXXXX.pt`` atomically, point ``best.pt`` at it when ``is_best``,
-    and delete all but the newest ``keep`` step checkpoints.
+                     is_best: bool = False, keep_as: str | None = None) -> Path:
+    """Write ``checkpoints/step-XXXXXXXX.pt`` atomically, point ``best.pt`` at it when ``is_best``
+    (and ``checkpoints/<keep_as>``, never rotated, when given), and delete all but the newest
+    ``keep`` step checkpoints.
 
     Every file appears under its final name only when complete (temporary file, fsync, rename),
     so a crash at any moment leaves the previous checkpoints intact and loadable.
@@ -203,6 +205,8 @@ def write_checkpoint(run_dir: str | os.PathLike, step: int, model: FirstOrderMod
     save_checkpoint(path, model, **extra)
     if is_best:
         _link_atomic(path, checkpoint_dir(run_dir) / "best.pt")
+    if keep_as:
+        _link_atomic(path, checkpoint_dir(run_dir) / keep_as)
     for _, old in list_checkpoints(run_dir)[: -int(keep)]:
         try:
             old.unlink()
@@ -666,7 +670,10 @@ class Trainer:
             if self.amp:
                 extra["scaler_g"] = self.scaler_g.state_dict()
                 extra["scaler_d"] = self.scaler_d.state_dict()
-            write_checkpoint(self.run_dir, self.step, self.model, extra, int(self.options.keep), is_best)
+            freq = int(self.cfg.train_params.checkpoint_freq or 0)
+            keep_as = (f"epoch-{self.epoch:04d}.pt" if reason == "epoch-end" and freq > 0 and self.epoch % freq == 0
+                       else None)  # the original's checkpoint every checkpoint_freq epochs, kept for good
+            write_checkpoint(self.run_dir, self.step, self.model, extra, int(self.options.keep), is_best, keep_as)
         D.barrier(self.dist)
         self.saved_step = self.step
         self.last_checkpoint = path
