@@ -32,6 +32,7 @@ uses ``keypoint_fn``'s keypoints of the real frames).
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import os
@@ -76,8 +77,6 @@ def _resolve_model(checkpoint_or_model, config, device):
         if path is None or not Path(path).is_file():
             raise FommError(f"no checkpoint given and the bundled model ({path}) is missing; pass --checkpoint "
                             "CKPT or reinstall fomm")
-        import hashlib
-
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
         # named by package file and content, not by where this machine installed it
         return load_model(path, config, device=device), f"bundled {Path(path).name} (sha256 {digest}...)"

@@ -87,10 +87,9 @@ def calibrate_norms(model: nn.Module, norms: list[nn.Module], forward: Callable[
     Every other buffer of ``model`` (other BatchNorm statistics, spectral-norm vectors) is restored
     afterwards, so the calibration pass leaves no other trace. Under DistributedDataParallel the
     statistics cover the global batch when the layers are synchronised."""
-    keep = {id(m) for m in norms}
     own = {id(b) for m in norms for b in m.buffers()}
     saved = [(b, b.detach().clone()) for b in model.buffers() if id(b) not in own]
-    modes = [(m, m.momentum) for m in norms]
+    momenta = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
         m.momentum = 1.0  # running statistics = this batch's
@@ -99,9 +98,9 @@ def calibrate_norms(model: nn.Module, norms: list[nn.Module], forward: Callable[
         with torch.no_grad():
             forward()
     finally:
-        for m, momentum in modes:
+        for m, momentum in zip(norms, momenta):
             m.momentum = momentum
         with torch.no_grad():
             for b, value in saved:
                 b.copy_(value)
-        freeze_norms([m for m in model.modules() if id(m) in keep])
+        freeze_norms(norms)

@@ -206,8 +206,8 @@ class GeneratorFullModel(nn.Module):
             loss_values["perceptual"] = value_total
 
         if lw.get("pixel", 0) != 0:
-            value = sum(torch.abs(pyramide_generated[key] - pyramide_real[key]).mean()
-                        for key in ("prediction_" + str(scale) for scale in self.scales)) / len(self.scales)
+            value = sum(torch.abs(pyramide_generated[f"prediction_{s}"] - pyramide_real[f"prediction_{s}"]).mean()
+                        for s in self.scales) / len(self.scales)
             loss_values["pixel"] = lw["pixel"] * value
 
         if lw.get("generator_gan", 0) != 0:
