@@ -15,6 +15,7 @@ Modes:
                per-frame convs of the generator in int8, calibrated on the first frame (its fp32
                pass is inside the timed region); PSNR against exact is reported
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,14 @@ def per_frame_loop(model, source: np.ndarray, driving: np.ndarray, device) -> np
         out = []
         for frame in driving:
             x = torch.from_numpy(frame).permute(2, 0, 1)[None].to(device)
-            kp_norm = normalize_kp(kp_source, model.kp_detector(x), kp_initial, adapt_movement_scale=True,
-                                   use_relative_movement=True, use_relative_jacobian=True)
+            kp_norm = normalize_kp(
+                kp_source,
+                model.kp_detector(x),
+                kp_initial,
+                adapt_movement_scale=True,
+                use_relative_movement=True,
+                use_relative_jacobian=True,
+            )
             pred = model.generator(src, kp_driving=kp_norm, kp_source=kp_source)["prediction"]
             out.append(pred[0].permute(1, 2, 0).cpu().numpy())
     return np.stack(out)
@@ -98,8 +105,7 @@ def run_mode(mode: str, args: dict, result_file: str) -> None:
         import warnings
 
         warnings.simplefilter("ignore")
-        engine = AnimationEngine(model, batch_size=args["batch_size"], precision=mode,
-                                 compile=args["compile"])
+        engine = AnimationEngine(model, batch_size=args["batch_size"], precision=mode, compile=args["compile"])
         engine.set_source(source)
         for _ in engine.run(driving[: 3 * args["batch_size"]]):  # warm-up (allocator, compile)
             pass
@@ -111,12 +117,19 @@ def run_mode(mode: str, args: dict, result_file: str) -> None:
     seconds = time.perf_counter() - start
     peak_gpu = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
     np.save(result_file + ".npy", out)
-    Path(result_file).write_text(json.dumps({
-        "mode": mode, "seconds": seconds, "frames": len(driving), "fps": len(driving) / seconds,
-        "s_per_frame": seconds / len(driving),
-        "peak_rss_mb": peak_rss_mb(),
-        "peak_gpu_mb": peak_gpu,
-    }))
+    Path(result_file).write_text(
+        json.dumps(
+            {
+                "mode": mode,
+                "seconds": seconds,
+                "frames": len(driving),
+                "fps": len(driving) / seconds,
+                "s_per_frame": seconds / len(driving),
+                "peak_rss_mb": peak_rss_mb(),
+                "peak_gpu_mb": peak_gpu,
+            }
+        )
+    )
 
 
 def flops_per_frame(config: str, batch_size: int) -> dict[str, float]:
@@ -148,8 +161,14 @@ def bench_device(device: str, args: argparse.Namespace) -> list[dict]:
     ctx = mp.get_context("spawn")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        params = dict(device=device, threads=args.threads, config=args.config, frames=args.frames,
-                      batch_size=args.batch_size, compile=args.compile)
+        params = dict(
+            device=device,
+            threads=args.threads,
+            config=args.config,
+            frames=args.frames,
+            batch_size=args.batch_size,
+            compile=args.compile,
+        )
         if device == "cuda":
             params.update(frames=args.cuda_frames, batch_size=args.cuda_batch_size)
         outputs = {}
@@ -188,34 +207,46 @@ def main() -> None:
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args()
 
-    print(f"fomm animation benchmark: {args.config}, torch {torch.__version__}, {args.threads} CPU threads, "
-          f"{args.frames} frames, batch {args.batch_size}")
+    print(
+        f"fomm animation benchmark: {args.config}, torch {torch.__version__}, {args.threads} CPU threads, "
+        f"{args.frames} frames, batch {args.batch_size}"
+    )
     from fomm.animation import cpu_has_fast_bf16
 
     bf16 = cpu_has_fast_bf16()
-    print(f"CPU capability {torch.backends.cpu.get_cpu_capability()}, native bf16 kernels: {bf16} "
-          f"('fast' on the CPU: {'bf16 autocast' if bf16 else 'int8 convolutions'})")
+    print(
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}, native bf16 kernels: {bf16} "
+        f"('fast' on the CPU: {'bf16 autocast' if bf16 else 'int8 convolutions'})"
+    )
     flops = flops_per_frame(args.config, args.batch_size)
     print(f"FLOPs per frame (conv/matmul): loop {flops['loop']:.1f} G, engine {flops['engine']:.1f} G")
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() and not args.no_cuda else [])
     rows = []
     for device in devices:
         rows += bench_device(device, args)
-    header = f"{'device':6} {'mode':6} {'frames/s':>9} {'s/frame':>8} {'speedup':>8} {'GFLOP/s':>8} " \
-             f"{'peak RSS MB':>11} {'peak GPU MB':>11} {'max|d| loop':>11} {'PSNR vs exact':>13}"
+    header = (
+        f"{'device':6} {'mode':6} {'frames/s':>9} {'s/frame':>8} {'speedup':>8} {'GFLOP/s':>8} "
+        f"{'peak RSS MB':>11} {'peak GPU MB':>11} {'max|d| loop':>11} {'PSNR vs exact':>13}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         gflops = (flops["loop"] if r["mode"] == "loop" else flops["engine"]) * r["fps"]
-        print(f"{r['device']:6} {r['mode']:6} {r['fps']:9.2f} {r['s_per_frame']:8.3f} "
-              f"{(r['speedup'] or 0):7.2f}x {gflops:8.1f} {r['peak_rss_mb']:11.0f} "
-              f"{(r['peak_gpu_mb'] or 0):11.0f} {r.get('max_abs_vs_loop', 0):11.2e} "
-              f"{r.get('psnr_vs_exact_db', float('nan')):13.1f}")
-    print("goals (CPU, ratio to the loop in this run): exact >= 1.3x with max|d| <= 1e-4; "
-          "fast >= 2.5x with PSNR >= 35 dB; H100: >= 500 frames/s")
-    print(f"bound: the loop does {flops['loop']:.0f} GFLOPs/frame, the engine {flops['engine']:.0f} (source work "
-          "once per clip, sub-pixel up-sampling); fp32 convs run near a CPU's peak, so 'exact' can only gain by "
-          "doing less; on AVX2 CPUs 'fast' moves the per-frame generator convs to int8 (~1.9x the fp32 rate)")
+        print(
+            f"{r['device']:6} {r['mode']:6} {r['fps']:9.2f} {r['s_per_frame']:8.3f} "
+            f"{(r['speedup'] or 0):7.2f}x {gflops:8.1f} {r['peak_rss_mb']:11.0f} "
+            f"{(r['peak_gpu_mb'] or 0):11.0f} {r.get('max_abs_vs_loop', 0):11.2e} "
+            f"{r.get('psnr_vs_exact_db', float('nan')):13.1f}"
+        )
+    print(
+        "goals (CPU, ratio to the loop in this run): exact >= 1.3x with max|d| <= 1e-4; "
+        "fast >= 2.5x with PSNR >= 35 dB; H100: >= 500 frames/s"
+    )
+    print(
+        f"bound: the loop does {flops['loop']:.0f} GFLOPs/frame, the engine {flops['engine']:.0f} (source work "
+        "once per clip, sub-pixel up-sampling); fp32 convs run near a CPU's peak, so 'exact' can only gain by "
+        "doing less; on AVX2 CPUs 'fast' moves the per-frame generator convs to int8 (~1.9x the fp32 rate)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps({"flops_g_per_frame": flops, "rows": rows}, indent=1))
 

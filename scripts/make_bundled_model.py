@@ -9,13 +9,12 @@ came from), stored in float16 to halve the size; fomm.load_model loads it back i
 ``--config-name`` names the preset the run's model config equals (checked), for runs started from
 a copy of the preset's YAML.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-
-import torch
 
 from fomm.bundled import BUNDLED_MODEL
 from fomm.models.checkpoint import atomic_torch_save, read_checkpoint
@@ -42,11 +41,19 @@ def main() -> int:
         return {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
 
     bundled = {
-        "fomm_format": data["fomm_format"], "config": data["config"], "config_name": data.get("config_name"),
-        "generator": half(data["generator"]), "kp_detector": half(data["kp_detector"]),
-        "epoch": data.get("epoch", 0), "step": data.get("step", 0),
-        "source": {"checkpoint": Path(args.checkpoint).name, "step": data.get("step", 0),
-                   "epoch": data.get("epoch", 0), "dtype": "float16"},
+        "fomm_format": data["fomm_format"],
+        "config": data["config"],
+        "config_name": data.get("config_name"),
+        "generator": half(data["generator"]),
+        "kp_detector": half(data["kp_detector"]),
+        "epoch": data.get("epoch", 0),
+        "step": data.get("step", 0),
+        "source": {
+            "checkpoint": Path(args.checkpoint).name,
+            "step": data.get("step", 0),
+            "epoch": data.get("epoch", 0),
+            "dtype": "float16",
+        },
     }
     atomic_torch_save(bundled, args.out)
     size = Path(args.out).stat().st_size / 2**20

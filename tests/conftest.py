@@ -1,4 +1,5 @@
-"""Shared test fixtures: the parity fixture made by the original implementation."""
+"""Test fixtures: the parity fixture made by the original implementation (tests/fixtures/parity)."""
+
 from __future__ import annotations
 
 import os
@@ -8,8 +9,7 @@ import pytest
 
 _CANDIDATES = [
     os.environ.get("FOMM_PARITY_DIR", ""),
-    str(Path(__file__).resolve().parents[1] / "shared" / "reference" / "fomm-parity"),
-    str(Path(__file__).resolve().parents[2] / "shared" / "reference" / "fomm-parity"),
+    str(Path(__file__).resolve().parent / "fixtures" / "parity"),
 ]
 
 
@@ -24,5 +24,5 @@ def parity_root() -> Path | None:
 def parity_dir() -> Path:
     root = parity_root()
     if root is None:
-        pytest.fail("the parity fixture (shared/reference/fomm-parity) was not found; set FOMM_PARITY_DIR")
+        pytest.fail("the parity fixture (tests/fixtures/parity) was not found; restore it with git checkout")
     return root

@@ -3,6 +3,7 @@
 Inputs are made here: a 64x64 source PNG, short driving clips written with PyAV (one with an AAC
 track) and a tiny random checkpoint (``fomm.testing.random_checkpoint``).
 """
+
 from __future__ import annotations
 
 import os
@@ -63,7 +64,7 @@ def write_clip(path: Path, frames, fps: int = FPS, audio: bool = False) -> Path:
         fmt = stream.codec_context.format.name
         signal = (0.4 * np.sin(2 * np.pi * 440 * np.arange(int(44100 * N_FRAMES / fps)) / 44100)).astype(np.float32)
         for start in range(0, len(signal), 1024):
-            chunk = signal[start:start + 1024]
+            chunk = signal[start : start + 1024]
             data = (chunk * 32767).astype(np.int16)[None] if fmt == "s16" else chunk[None]
             frame = av.AudioFrame.from_ndarray(data, format=fmt, layout="mono")
             frame.sample_rate, frame.pts = 44100, start
@@ -107,7 +108,7 @@ def cartoon_face(side: int) -> np.ndarray:
 def face_scene(h: int, w: int, x: int, y: int, side: int = 80) -> np.ndarray:
     yy, xx = np.mgrid[:h, :w]
     img = np.stack([xx * 150 // w + 40, yy * 150 // h + 40, np.full_like(xx, 100)], -1).astype(np.uint8)
-    img[y:y + side, x:x + side] = cartoon_face(side)
+    img[y : y + side, x : x + side] = cartoon_face(side)
     return img
 
 
@@ -146,8 +147,10 @@ def listing(folder: Path) -> list[str]:
 # ------------------------------------------------------------------------------------------------
 def test_mp4_keeps_frame_count_fps_and_audio(inputs, tmp_path, capsys):
     out = tmp_path / "result.mp4"
-    assert run_cli("--source", inputs.source, "--driving", inputs.driving, "--checkpoint", inputs.checkpoint,
-                   "--out", out) == 0
+    assert (
+        run_cli("--source", inputs.source, "--driving", inputs.driving, "--checkpoint", inputs.checkpoint, "--out", out)
+        == 0
+    )
     info = video_io.probe(out)
     assert info.num_frames == N_FRAMES and info.fps == pytest.approx(FPS)
     assert (info.width, info.height) == (64, 64)
@@ -159,16 +162,48 @@ def test_mp4_keeps_frame_count_fps_and_audio(inputs, tmp_path, capsys):
 
 def test_no_audio_and_motion_flags(inputs, tmp_path):
     out = tmp_path / "silent.mp4"
-    assert run_cli("--source", inputs.source, "--driving", inputs.driving, "--checkpoint", inputs.checkpoint,
-                   "--out", out, "--no-audio", "--absolute", "--no-adapt-scale", "--batch-size", "5") == 0
+    assert (
+        run_cli(
+            "--source",
+            inputs.source,
+            "--driving",
+            inputs.driving,
+            "--checkpoint",
+            inputs.checkpoint,
+            "--out",
+            out,
+            "--no-audio",
+            "--absolute",
+            "--no-adapt-scale",
+            "--batch-size",
+            "5",
+        )
+        == 0
+    )
     info = video_io.probe(out)
     assert info.num_frames == N_FRAMES and not info.has_audio
 
 
 def test_side_by_side_keypoints_and_saved_frames(inputs, tmp_path):
     out, frames_dir = tmp_path / "compare.mp4", tmp_path / "frames"
-    assert run_cli("--source", inputs.source, "--driving", inputs.driving_odd, "--checkpoint", inputs.checkpoint,
-                   "--out", out, "--layout", "side-by-side", "--show-keypoints", "--save-frames", frames_dir) == 0
+    assert (
+        run_cli(
+            "--source",
+            inputs.source,
+            "--driving",
+            inputs.driving_odd,
+            "--checkpoint",
+            inputs.checkpoint,
+            "--out",
+            out,
+            "--layout",
+            "side-by-side",
+            "--show-keypoints",
+            "--save-frames",
+            frames_dir,
+        )
+        == 0
+    )
     info = video_io.probe(out)
     assert (info.width, info.height) == (3 * 64, 64)  # source | driving | result at the model size
     assert info.num_frames == N_FRAMES and not info.has_audio  # the driving clip has no audio
@@ -191,13 +226,26 @@ def test_side_by_side_keypoints_and_saved_frames(inputs, tmp_path):
 def test_best_frame_equals_backward_plus_forward(inputs, model, tmp_path):
     index = 5
     out = tmp_path / "best"  # a folder of PNG frames: lossless
-    assert run_cli("--source", inputs.source, "--driving", inputs.driving, "--checkpoint", inputs.checkpoint,
-                   "--out", out, "--best-frame", index) == 0
+    assert (
+        run_cli(
+            "--source",
+            inputs.source,
+            "--driving",
+            inputs.driving,
+            "--checkpoint",
+            inputs.checkpoint,
+            "--out",
+            out,
+            "--best-frame",
+            index,
+        )
+        == 0
+    )
     result, _ = video_io.read_frames(out)
     source = video_io.read_image(inputs.source)
     driving, _ = video_io.read_frames(inputs.driving)
     # The original: animate frames index..0 and index..end, each relative to its first frame.
-    backward = fomm.animate(model, source, driving[:index + 1][::-1])
+    backward = fomm.animate(model, source, driving[: index + 1][::-1])
     forward = fomm.animate(model, source, driving[index:])
     expected = np.concatenate([backward[::-1], forward[1:]])
     expected = np.clip(np.rint(expected * 255), 0, 255).astype(np.uint8)
@@ -211,8 +259,9 @@ def test_best_frame_equals_backward_plus_forward(inputs, model, tmp_path):
 
 def test_python_api_best_frame_auto_and_gif(inputs, model, tmp_path):
     out = tmp_path / "result.gif"
-    result = animate_video(inputs.source, inputs.driving, model=model, out=out, best_frame="auto",
-                           progress=False, batch_size=4)
+    result = animate_video(
+        inputs.source, inputs.driving, model=model, out=out, best_frame="auto", progress=False, batch_size=4
+    )
     assert set(result) >= {"out", "frames", "fps", "seconds", "frames_per_second"}
     assert result["out"] == out and result["frames"] == N_FRAMES and result["fps"] == pytest.approx(FPS)
     assert result["seconds"] > 0 and result["frames_per_second"] > 0
@@ -228,8 +277,10 @@ def test_crop_finds_faces_in_both_inputs(inputs, tmp_path):
     source = video_io.write_image(tmp_path / "photo.jpg", face_scene(200, 260, 90, 50, side=90))
     driving = write_clip(tmp_path / "talk.mp4", [face_scene(160, 208, 60 + i % 3, 30, side=80) for i in range(8)])
     out = tmp_path / "out" / "cropped.mp4"
-    assert run_cli("--source", source, "--driving", driving, "--checkpoint", inputs.checkpoint,
-                   "--out", out, "--crop") == 0
+    assert (
+        run_cli("--source", source, "--driving", driving, "--checkpoint", inputs.checkpoint, "--out", out, "--crop")
+        == 0
+    )
     info = video_io.probe(out)
     assert info.num_frames == 8 and (info.width, info.height) == (64, 64)
 
@@ -250,20 +301,27 @@ def misfit_checkpoint(inputs):
     return path
 
 
-@pytest.mark.parametrize("case, expect", [
-    ("missing-source", "source image"),
-    ("missing-driving", "driving video"),
-    ("missing-checkpoint", "checkpoint"),
-    ("no-frames", "empty.mp4"),
-    ("misfit-checkpoint", "misfit.pth.tar"),
-    ("wrong-config", "face-64"),
-    ("no-face", "source.png"),
-    ("best-frame-range", "best frame 40"),
-    ("bad-extension", ".avi"),
-])
+@pytest.mark.parametrize(
+    "case, expect",
+    [
+        ("missing-source", "source image"),
+        ("missing-driving", "driving video"),
+        ("missing-checkpoint", "checkpoint"),
+        ("no-frames", "empty.mp4"),
+        ("misfit-checkpoint", "misfit.pth.tar"),
+        ("wrong-config", "face-64"),
+        ("no-face", "source.png"),
+        ("best-frame-range", "best frame 40"),
+        ("bad-extension", ".avi"),
+    ],
+)
 def test_bad_input_is_one_line_and_leaves_nothing(inputs, misfit_checkpoint, tmp_path, capsys, case, expect):
-    args = {"--source": inputs.source, "--driving": inputs.driving, "--checkpoint": inputs.checkpoint,
-            "--out": tmp_path / "out.mp4"}
+    args = {
+        "--source": inputs.source,
+        "--driving": inputs.driving,
+        "--checkpoint": inputs.checkpoint,
+        "--out": tmp_path / "out.mp4",
+    }
     extra = []
     if case == "missing-source":
         args["--source"] = tmp_path / "nope.png"
@@ -298,8 +356,14 @@ def test_python_api_raises_fomm_error(inputs, tmp_path):
     with pytest.raises(FommError, match="no output path"):
         animate_video(inputs.source, inputs.driving, checkpoint=inputs.checkpoint, progress=False)
     with pytest.raises(FommError, match="layout"):
-        animate_video(inputs.source, inputs.driving, checkpoint=inputs.checkpoint, out=tmp_path / "x.mp4",
-                      layout="grid", progress=False)
+        animate_video(
+            inputs.source,
+            inputs.driving,
+            checkpoint=inputs.checkpoint,
+            out=tmp_path / "x.mp4",
+            layout="grid",
+            progress=False,
+        )
     assert listing(tmp_path) == []
 
 
@@ -314,9 +378,25 @@ def test_interrupt_mid_stream_leaves_no_output(inputs, tmp_path, monkeypatch, ca
 
     monkeypatch.setattr(video_io, "iter_frames", interrupted)
     out = tmp_path / "result.mp4"
-    assert run_cli("--source", inputs.source, "--driving", inputs.driving, "--checkpoint", inputs.checkpoint,
-                   "--out", out, "--batch-size", "4", "--save-frames", tmp_path / "frames",
-                   "--layout", "side-by-side") == 130
+    assert (
+        run_cli(
+            "--source",
+            inputs.source,
+            "--driving",
+            inputs.driving,
+            "--checkpoint",
+            inputs.checkpoint,
+            "--out",
+            out,
+            "--batch-size",
+            "4",
+            "--save-frames",
+            tmp_path / "frames",
+            "--layout",
+            "side-by-side",
+        )
+        == 130
+    )
     assert "interrupted" in capsys.readouterr().err
     assert listing(tmp_path) == []
 
@@ -370,11 +450,15 @@ def test_long_video_streams_in_flat_memory(tmp_path):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     lengths = (100, 1000)
-    videos = [str(write_clip(tmp_path / f"long{n}.mp4", (blob_frame(i, 128, 128) for i in range(n))))
-              for n in lengths]
+    videos = [str(write_clip(tmp_path / f"long{n}.mp4", (blob_frame(i, 128, 128) for i in range(n)))) for n in lengths]
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
-    proc = subprocess.run([sys.executable, str(script), str(source), str(checkpoint), str(tmp_path), *videos],
-                          capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(source), str(checkpoint), str(tmp_path), *videos],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [line.split() for line in proc.stdout.splitlines() if line.startswith("RC")]
     assert [line[1] for line in lines] == ["0", "0"], proc.stdout + proc.stderr[-2000:]

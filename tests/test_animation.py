@@ -1,4 +1,5 @@
 """The animation API and engine: input handling, batching, caching, precision, best frame."""
+
 import numpy as np
 import pytest
 import torch
@@ -21,8 +22,14 @@ def clip():
     frames = []
     for t in range(9):
         phase = 0.3 * t
-        frame = np.stack([0.5 + 0.4 * np.sin(6 * xx + phase), 0.5 + 0.4 * np.cos(5 * yy - phase),
-                          0.5 + 0.3 * np.sin(4 * (xx + yy) + phase)], axis=-1)
+        frame = np.stack(
+            [
+                0.5 + 0.4 * np.sin(6 * xx + phase),
+                0.5 + 0.4 * np.cos(5 * yy - phase),
+                0.5 + 0.3 * np.sin(4 * (xx + yy) + phase),
+            ],
+            axis=-1,
+        )
         frames.append(frame)
     source = np.clip(np.stack(frames)[0] + 0.05 * rng.standard_normal((64, 64, 3)), 0, 1)
     return source.astype(np.float32), np.stack(frames).astype(np.float32)
@@ -37,8 +44,14 @@ def reference_loop(model, source, driving, relative=True, adapt=True):
         out = []
         for frame in driving:
             kp = model.kp_detector(torch.from_numpy(frame).permute(2, 0, 1)[None])
-            kp_norm = fomm.normalize_kp(kp_source, kp, kp_initial, adapt_movement_scale=adapt,
-                                        use_relative_movement=relative, use_relative_jacobian=relative)
+            kp_norm = fomm.normalize_kp(
+                kp_source,
+                kp,
+                kp_initial,
+                adapt_movement_scale=adapt,
+                use_relative_movement=relative,
+                use_relative_jacobian=relative,
+            )
             out.append(model.generator(src, kp_driving=kp_norm, kp_source=kp_source)["prediction"][0])
     return torch.stack(out).permute(0, 2, 3, 1).numpy()
 

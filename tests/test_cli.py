@@ -1,4 +1,5 @@
 """The fomm command line: the sub-command table, lazy imports and every command's --help."""
+
 import subprocess
 import sys
 
@@ -8,8 +9,10 @@ from fomm.cli import COMMANDS, build_parser, main
 
 
 def test_top_level_help_lists_every_command_without_importing_torch():
-    code = ("import sys\nfrom fomm.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')")
+    code = (
+        "import sys\nfrom fomm.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("NO-TORCH")
     for name, _, _ in COMMANDS:

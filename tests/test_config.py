@@ -1,4 +1,5 @@
 """The typed config reads and writes the original YAML schema without loss."""
+
 from importlib import resources
 
 import pytest

@@ -4,6 +4,7 @@ All test images are drawn here: a synthetic cartoon face (light oval, dark brows
 shading, mouth, blurred) that OpenCV's frontal Haar cascade detects reliably, pasted at known boxes
 on a blurred-noise background on which it detects nothing.
 """
+
 from __future__ import annotations
 
 import os
@@ -51,7 +52,7 @@ def no_face(h: int, w: int) -> np.ndarray:
 
 def paste(bg: np.ndarray, face: np.ndarray, x: int, y: int) -> tuple[np.ndarray, tuple]:
     out = bg.copy()
-    out[y:y + face.shape[0], x:x + face.shape[1]] = face
+    out[y : y + face.shape[0], x : x + face.shape[1]] = face
     return out, (x, y, x + face.shape[1], y + face.shape[0])
 
 
@@ -69,8 +70,12 @@ def moving_face_frames(n: int, jump_at: int | None, seed: int = 1, h: int = 240,
 
 
 def contains(outer, inner, slack: int = 0) -> bool:
-    return (outer[0] <= inner[0] + slack and outer[1] <= inner[1] + slack
-            and outer[2] >= inner[2] - slack and outer[3] >= inner[3] - slack)
+    return (
+        outer[0] <= inner[0] + slack
+        and outer[1] <= inner[1] + slack
+        and outer[2] >= inner[2] - slack
+        and outer[3] >= inner[3] - slack
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -286,8 +291,9 @@ def test_cli_crop_image_and_errors(video_io, tmp_path, capsys):
 
 def _write_with_audio(path, frames, fps=25):
     """An .mp4 with an AAC sine tone, written with PyAV (video_io copies audio, it does not make it)."""
-    import av
     from fractions import Fraction
+
+    import av
 
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=Fraction(fps))
@@ -300,7 +306,9 @@ def _write_with_audio(path, frames, fps=25):
         n = int(44100 * len(frames) / fps)
         tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 44100)).astype(np.float32)[None]
         for start in range(0, n, 1024):
-            chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, start:start + 1024]), format="fltp", layout="mono")
+            chunk = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(tone[:, start : start + 1024]), format="fltp", layout="mono"
+            )
             chunk.sample_rate = 44100
             for packet in audio.encode(chunk):
                 container.mux(packet)

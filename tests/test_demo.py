@@ -1,4 +1,5 @@
 """``fomm demo`` and the bundled model work on a fresh install, with nothing downloaded."""
+
 import json
 
 import numpy as np
@@ -39,8 +40,9 @@ def tiny_puppet_set(tmp_path_factory):
     from fomm.data.synthetic import write_dataset
 
     root = tmp_path_factory.mktemp("synth") / "puppet"
-    write_dataset(root, "puppet", num_train=1, num_test=2, num_frames=12, size=64, seed=5, num_cross_pairs=2,
-                  progress=False)
+    write_dataset(
+        root, "puppet", num_train=1, num_test=2, num_frames=12, size=64, seed=5, num_cross_pairs=2, progress=False
+    )
     return root
 
 

@@ -1,4 +1,5 @@
 """fomm.drawing: the gist_rainbow colormap, keypoint discs, side-by-side panels, grids, contact sheets."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -7,6 +7,7 @@
 Names are imported lazily, so ``import fomm`` (and worker processes that only need the data
 tools) does not pay for importing torch until a model is used.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -9,6 +9,7 @@ atomically: an error or Ctrl-C leaves nothing behind.
 Passes over the driving video: one to animate; plus one to plan the crop (``--crop``) and, with
 ``--best-frame``, one to find the frame (``auto``) and one (partial) to read it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,13 +19,13 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
-from fomm.errors import FommError
 from fomm.cli import positive_int, summary
+from fomm.errors import FommError
 
 LAYOUTS = ("result", "side-by-side")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -48,8 +49,10 @@ def _output_kind(out: Path) -> str:
         return "gif"
     if suffix == ".png":
         return "strip"
-    raise FommError(f"cannot write the result to {out}: unsupported extension '{out.suffix}'; use .mp4 "
-                    f"(or .mov/.mkv), .gif, or a folder path without extension for PNG frames")
+    raise FommError(
+        f"cannot write the result to {out}: unsupported extension '{out.suffix}'; use .mp4 "
+        f"(or .mov/.mkv), .gif, or a folder path without extension for PNG frames"
+    )
 
 
 def _check_best_frame(best_frame):
@@ -59,11 +62,15 @@ def _check_best_frame(best_frame):
         try:
             best_frame = int(best_frame)
         except ValueError:
-            raise FommError(f"best frame '{best_frame}' is not 'auto' or a frame number; "
-                            f"use --best-frame auto or e.g. --best-frame 0") from None
+            raise FommError(
+                f"best frame '{best_frame}' is not 'auto' or a frame number; "
+                f"use --best-frame auto or e.g. --best-frame 0"
+            ) from None
     if isinstance(best_frame, bool) or not isinstance(best_frame, (int, np.integer)) or best_frame < 0:
-        raise FommError(f"best frame {best_frame!r} is not 'auto' or a frame number >= 0; "
-                        f"use --best-frame auto or e.g. --best-frame 0")
+        raise FommError(
+            f"best frame {best_frame!r} is not 'auto' or a frame number >= 0; "
+            f"use --best-frame auto or e.g. --best-frame 0"
+        )
     return int(best_frame)
 
 
@@ -125,11 +132,27 @@ class _Tee:
 # ----------------------------------------------------------------------------------------------
 # Python API
 # ----------------------------------------------------------------------------------------------
-def animate_video(source, driving, checkpoint=None, model=None, out=None, config=None, relative: bool = True,
-                  adapt_movement_scale: bool = True, best_frame=None, crop: bool = False,
-                  layout: str = "result", show_keypoints: bool = False, save_frames=None, audio: bool = True,
-                  device: str = "cpu", batch_size: int | None = None, precision: str = "exact", progress: bool = True,
-                  compile: bool = False) -> dict:
+def animate_video(
+    source,
+    driving,
+    checkpoint=None,
+    model=None,
+    out=None,
+    config=None,
+    relative: bool = True,
+    adapt_movement_scale: bool = True,
+    best_frame=None,
+    crop: bool = False,
+    layout: str = "result",
+    show_keypoints: bool = False,
+    save_frames=None,
+    audio: bool = True,
+    device: str = "cpu",
+    batch_size: int | None = None,
+    precision: str = "exact",
+    progress: bool = True,
+    compile: bool = False,
+) -> dict:
     """Animate the image ``source`` with the video ``driving`` and write the result to ``out``.
 
     ``source``: an image path (or an ``(H, W, 3)`` array); ``driving``: a video, GIF or frame
@@ -168,8 +191,10 @@ def animate_video(source, driving, checkpoint=None, model=None, out=None, config
     if isinstance(source, (str, os.PathLike)):
         source_path = _check_input(source, "source image", "check the path of the photo to animate")
         if source_path.is_dir() or video_io.is_video_path(source_path):
-            raise FommError(f"source {source_path} is a video or folder, not an image; pass one photo "
-                            f"(.png/.jpg), e.g. a frame exported from the video")
+            raise FommError(
+                f"source {source_path} is a video or folder, not an image; pass one photo "
+                f"(.png/.jpg), e.g. a frame exported from the video"
+            )
     driving = _check_input(driving, "driving video", "check the path of the video whose motion to copy")
     if model is None:
         if checkpoint is None:
@@ -220,14 +245,21 @@ def animate_video(source, driving, checkpoint=None, model=None, out=None, config
         frames = plan.crop_frames(video_io.iter_frames(driving))
         return frames if (crop_size, crop_size) == frame_shape else _resized(frames, frame_shape)
 
-    engine = AnimationEngine(model, relative=relative, adapt_movement_scale=adapt_movement_scale,
-                             batch_size=None if batch_size is None else int(batch_size), precision=precision, compile=compile)
+    engine = AnimationEngine(
+        model,
+        relative=relative,
+        adapt_movement_scale=adapt_movement_scale,
+        batch_size=None if batch_size is None else int(batch_size),
+        precision=precision,
+        compile=compile,
+    )
     engine.set_source(source_img)
 
     # -- best frame ------------------------------------------------------------------------------
     if best_frame is not None and not relative:
-        warnings.warn("--best-frame has no effect with absolute motion (--no-relative); it is ignored",
-                      UserWarning, stacklevel=2)
+        warnings.warn(
+            "--best-frame has no effect with absolute motion (--no-relative); it is ignored", UserWarning, stacklevel=2
+        )
         best_frame = None
     if best_frame is not None:
         if best_frame == "auto":
@@ -239,8 +271,10 @@ def animate_video(source, driving, checkpoint=None, model=None, out=None, config
             best_frame = best_frame_index(engine, frames)
         frame, count = _closing_islice(driving_frames(), best_frame)
         if frame is None:
-            raise FommError(f"best frame {best_frame} is outside the driving video ({count} frames: "
-                            f"0..{count - 1}); pass --best-frame auto or a smaller index")
+            raise FommError(
+                f"best frame {best_frame} is outside the driving video ({count} frames: "
+                f"0..{count - 1}); pass --best-frame auto or a smaller index"
+            )
         initial = prepare_frames(frame[None], frame_shape, "driving video", ndim=4)
         engine.set_initial(engine.keypoints(initial))
 
@@ -266,8 +300,9 @@ def animate_video(source, driving, checkpoint=None, model=None, out=None, config
         if progress:
             from tqdm import tqdm
 
-            bar = stack.enter_context(tqdm(total=total, desc=f"animating {driving.name}", unit="frame",
-                                           dynamic_ncols=True))
+            bar = stack.enter_context(
+                tqdm(total=total, desc=f"animating {driving.name}", unit="frame", dynamic_ncols=True)
+            )
         for batch in engine.run(tee, outputs=("prediction",)):
             results = to_uint8(batch["prediction"])
             n = len(results)
@@ -335,62 +370,132 @@ def register(subparsers) -> argparse.ArgumentParser:
     )
     io = parser.add_argument_group("inputs and output")
     io.add_argument("--source", required=True, metavar="IMAGE", help="the photo to animate")
-    io.add_argument("--driving", required=True, metavar="VIDEO",
-                    help="the video whose motion is copied (.mp4/.mov/.gif or a folder of frames)")
+    io.add_argument(
+        "--driving",
+        required=True,
+        metavar="VIDEO",
+        help="the video whose motion is copied (.mp4/.mov/.gif or a folder of frames)",
+    )
     io.add_argument("--checkpoint", required=True, metavar="PATH", help="model checkpoint (e.g. vox-cpk.pth.tar)")
-    io.add_argument("--config", metavar="NAME_OR_YAML",
-                    help="model config: a preset (e.g. vox-256) or a YAML file; needed only when the "
-                    "checkpoint fits no bundled preset")
-    io.add_argument("--out", required=True, metavar="PATH",
-                    help="result: .mp4 (H.264 with the driving audio), .gif, or a folder path for PNG frames")
+    io.add_argument(
+        "--config",
+        metavar="NAME_OR_YAML",
+        help="model config: a preset (e.g. vox-256) or a YAML file; needed only when the "
+        "checkpoint fits no bundled preset",
+    )
+    io.add_argument(
+        "--out",
+        required=True,
+        metavar="PATH",
+        help="result: .mp4 (H.264 with the driving audio), .gif, or a folder path for PNG frames",
+    )
     motion = parser.add_argument_group("motion")
-    motion.add_argument("--relative", dest="relative", action="store_true", default=True,
-                        help="apply the driving motion relative to its initial frame (default)")
-    motion.add_argument("--no-relative", "--absolute", dest="relative", action="store_false",
-                        help="use the driving keypoints as they are (absolute motion)")
-    motion.add_argument("--no-adapt-scale", dest="adapt_scale", action="store_false", default=True,
-                        help="do not scale the motion by the source/driving keypoint hull ratio")
-    motion.add_argument("--best-frame", type=_best_frame_arg, metavar="auto|N",
-                        help="measure the motion from the driving frame that best matches the source's pose "
-                        "(auto) or from frame N, instead of the first frame")
-    motion.add_argument("--crop", action="store_true",
-                        help="crop the source and the driving video around the face first (error if none is found)")
+    motion.add_argument(
+        "--relative",
+        dest="relative",
+        action="store_true",
+        default=True,
+        help="apply the driving motion relative to its initial frame (default)",
+    )
+    motion.add_argument(
+        "--no-relative",
+        "--absolute",
+        dest="relative",
+        action="store_false",
+        help="use the driving keypoints as they are (absolute motion)",
+    )
+    motion.add_argument(
+        "--no-adapt-scale",
+        dest="adapt_scale",
+        action="store_false",
+        default=True,
+        help="do not scale the motion by the source/driving keypoint hull ratio",
+    )
+    motion.add_argument(
+        "--best-frame",
+        type=_best_frame_arg,
+        metavar="auto|N",
+        help="measure the motion from the driving frame that best matches the source's pose "
+        "(auto) or from frame N, instead of the first frame",
+    )
+    motion.add_argument(
+        "--crop",
+        action="store_true",
+        help="crop the source and the driving video around the face first (error if none is found)",
+    )
     visual = parser.add_argument_group("what to write")
-    visual.add_argument("--layout", choices=LAYOUTS, default="result",
-                        help="result: the animated frames; side-by-side: source | driving | result (default: result)")
-    visual.add_argument("--show-keypoints", action="store_true",
-                        help="draw keypoints: source, driving and transferred (on the result)")
+    visual.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="result",
+        help="result: the animated frames; side-by-side: source | driving | result (default: result)",
+    )
+    visual.add_argument(
+        "--show-keypoints", action="store_true", help="draw keypoints: source, driving and transferred (on the result)"
+    )
     visual.add_argument("--save-frames", metavar="DIR", help="also write every output frame as a PNG into DIR")
-    visual.add_argument("--no-audio", dest="audio", action="store_false", default=True,
-                        help="do not copy the driving video's audio into the result")
+    visual.add_argument(
+        "--no-audio",
+        dest="audio",
+        action="store_false",
+        default=True,
+        help="do not copy the driving video's audio into the result",
+    )
     run_group = parser.add_argument_group("running")
-    run_group.add_argument("--device", choices=DEVICES, default="auto",
-                           help="where to run the model (default: auto: CUDA, then MPS, then CPU)")
-    run_group.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
-                           help="frames animated at once (default: 4 on a CPU, 16 on a GPU)")
-    run_group.add_argument("--precision", choices=PRECISIONS, default="exact",
-                           help="exact: float32 (default); fast: bf16/fp16 on GPUs and CPUs with bf16 units, "
-                                "int8 convolutions on other x86 CPUs (PSNR ~56 dB vs exact on vox-256)")
+    run_group.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="where to run the model (default: auto: CUDA, then MPS, then CPU)",
+    )
+    run_group.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="frames animated at once (default: 4 on a CPU, 16 on a GPU)",
+    )
+    run_group.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="exact",
+        help="exact: float32 (default); fast: bf16/fp16 on GPUs and CPUs with bf16 units, "
+        "int8 convolutions on other x86 CPUs (PSNR ~56 dB vs exact on vox-256)",
+    )
     run_group.add_argument("--compile", action="store_true", help="torch.compile the networks (slow start)")
-    run_group.add_argument("--no-progress", dest="progress", action="store_false", default=True,
-                           help="no progress bar")
+    run_group.add_argument("--no-progress", dest="progress", action="store_false", default=True, help="no progress bar")
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     result = animate_video(
-        args.source, args.driving, checkpoint=args.checkpoint, out=args.out, config=args.config,
-        relative=args.relative, adapt_movement_scale=args.adapt_scale, best_frame=args.best_frame,
-        crop=args.crop, layout=args.layout, show_keypoints=args.show_keypoints, save_frames=args.save_frames,
-        audio=args.audio, device=args.device, batch_size=args.batch_size, precision=args.precision,
-        progress=args.progress, compile=args.compile,
+        args.source,
+        args.driving,
+        checkpoint=args.checkpoint,
+        out=args.out,
+        config=args.config,
+        relative=args.relative,
+        adapt_movement_scale=args.adapt_scale,
+        best_frame=args.best_frame,
+        crop=args.crop,
+        layout=args.layout,
+        show_keypoints=args.show_keypoints,
+        save_frames=args.save_frames,
+        audio=args.audio,
+        device=args.device,
+        batch_size=args.batch_size,
+        precision=args.precision,
+        progress=args.progress,
+        compile=args.compile,
     )
     w, h = result["size"]
     extra = f", motion from frame {result['best_frame']}" if result["best_frame"] is not None else ""
     extra += ", with audio" if result["audio"] else ""
-    print(f"wrote {result['out']} ({result['frames']} frames, {w}x{h}, {result['fps']:g} fps{extra}; "
-          f"{result['frames_per_second']:.1f} frames/s)")
+    print(
+        f"wrote {result['out']} ({result['frames']} frames, {w}x{h}, {result['fps']:g} fps{extra}; "
+        f"{result['frames_per_second']:.1f} frames/s)"
+    )
     if result["save_frames"] is not None:
         print(f"wrote {result['frames']} PNG frames to {result['save_frames']}")
     return 0

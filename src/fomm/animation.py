@@ -15,11 +15,12 @@ autocast; on other x86 CPUs (AVX2) bf16 is emulated and slower than fp32, so the
 of the generator run in int8 instead, calibrated on the first driving frame of each source (see
 ``fomm.models.quantized``).
 """
+
 from __future__ import annotations
 
 import contextlib
 import warnings
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -45,9 +46,14 @@ def movement_scale(kp_source: dict, kp_driving_initial: dict) -> float:
     return float(np.sqrt(source_area) / np.sqrt(driving_area))
 
 
-def normalize_kp(kp_source: dict, kp_driving: dict, kp_driving_initial: dict,
-                 adapt_movement_scale: bool | float = False, use_relative_movement: bool = False,
-                 use_relative_jacobian: bool = False) -> dict:
+def normalize_kp(
+    kp_source: dict,
+    kp_driving: dict,
+    kp_driving_initial: dict,
+    adapt_movement_scale: bool | float = False,
+    use_relative_movement: bool = False,
+    use_relative_jacobian: bool = False,
+) -> dict:
     """Keypoints to drive the source with.
 
     Relative: ``value = (d - d0) * scale + s`` and ``jacobian = J_d @ J_d0^-1 @ J_s``; absolute:
@@ -89,8 +95,10 @@ def as_float_frames(frames, what: str = "image") -> np.ndarray:
     elif np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float32, copy=False)
         if arr.size and (np.nanmin(arr) < -1e-3 or np.nanmax(arr) > 1 + 1e-3):
-            raise FommError(f"{what} has float values outside [0, 1] (min {np.nanmin(arr):.3g}, max "
-                            f"{np.nanmax(arr):.3g}); pass uint8 or floats scaled to [0, 1]")
+            raise FommError(
+                f"{what} has float values outside [0, 1] (min {np.nanmin(arr):.3g}, max "
+                f"{np.nanmax(arr):.3g}); pass uint8 or floats scaled to [0, 1]"
+            )
     else:
         raise FommError(f"{what} has dtype {arr.dtype}; pass uint8 or float32 values in [0, 1]")
     return arr
@@ -172,9 +180,18 @@ class AnimationEngine:
     >>> for frame in engine.run(driving_frames_iterable): ...
     """
 
-    def __init__(self, model: FirstOrderModel, relative: bool = True, adapt_movement_scale: bool = True,
-                 batch_size: int | None = None, precision: str = "exact", compile: bool = False,
-                 channels_last: bool = True, optimize: bool = True, fast_dtype: torch.dtype | None = None):
+    def __init__(
+        self,
+        model: FirstOrderModel,
+        relative: bool = True,
+        adapt_movement_scale: bool = True,
+        batch_size: int | None = None,
+        precision: str = "exact",
+        compile: bool = False,
+        channels_last: bool = True,
+        optimize: bool = True,
+        fast_dtype: torch.dtype | None = None,
+    ):
         if precision not in PRECISIONS:
             raise FommError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
         self.model = model.eval()
@@ -192,8 +209,9 @@ class AnimationEngine:
             self.low_dtype = fast_dtype or autocast_dtype(self.device)
             self.int8 = self.low_dtype is None and self.device.type == "cpu" and int8_supported()
             if self.low_dtype is None and not self.int8:
-                warnings.warn(f"precision 'fast' has no faster kernels on this {self.device.type}; "
-                              "running in fp32", stacklevel=2)
+                warnings.warn(
+                    f"precision 'fast' has no faster kernels on this {self.device.type}; running in fp32", stacklevel=2
+                )
         self.channels_last = channels_last
         # eval-mode copies with BatchNorm folded and sub-pixel up-sampling (fomm.models.inference)
         self.kp_detector, self.generator = model.kp_detector, model.generator
@@ -206,8 +224,9 @@ class AnimationEngine:
         if compile:
             self.kp_detector = torch.compile(self.kp_detector)
             if self.int8:  # quantized ops and per-batch ranges do not trace; int8 is the CPU speed-up
-                warnings.warn("compile: the int8 generator runs eagerly; only the keypoint detector is compiled",
-                              stacklevel=2)
+                warnings.warn(
+                    "compile: the int8 generator runs eagerly; only the keypoint detector is compiled", stacklevel=2
+                )
             else:
                 self._animate = torch.compile(self.generator.animate)
         self.kp_source = None
@@ -228,8 +247,10 @@ class AnimationEngine:
     @torch.inference_mode()
     def keypoints(self, frames_hwc: np.ndarray) -> dict[str, torch.Tensor]:
         """Keypoints of ``(T, H, W, 3)`` frames at the model size (always in fp32)."""
-        out = [self.kp_detector(self._prepare(frames_hwc[i:i + self.batch_size]))
-               for i in range(0, len(frames_hwc), self.batch_size)]
+        out = [
+            self.kp_detector(self._prepare(frames_hwc[i : i + self.batch_size]))
+            for i in range(0, len(frames_hwc), self.batch_size)
+        ]
         return {k: torch.cat([o[k] for o in out]).float() for k in out[0]}
 
     # -- state -------------------------------------------------------------------------------------
@@ -248,8 +269,9 @@ class AnimationEngine:
     def set_initial(self, kp_initial: dict[str, torch.Tensor]) -> None:
         """The driving keypoints relative motion is measured from (the first or best frame)."""
         self.kp_initial = {k: v[:1] for k, v in kp_initial.items()}
-        self.scale = (movement_scale(self.kp_source, self.kp_initial)
-                      if self.relative and self.adapt_movement_scale else 1.0)
+        self.scale = (
+            movement_scale(self.kp_source, self.kp_initial) if self.relative and self.adapt_movement_scale else 1.0
+        )
 
     # -- running -----------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -263,8 +285,14 @@ class AnimationEngine:
         batch = len(driving_hwc)
         kp_source = {k: v.expand(batch, *v.shape[1:]) for k, v in self.kp_source.items()}
         kp_initial = {k: v.expand(batch, *v.shape[1:]) for k, v in self.kp_initial.items()}
-        kp_norm = normalize_kp(kp_source, kp_driving, kp_initial, adapt_movement_scale=self.scale,
-                               use_relative_movement=self.relative, use_relative_jacobian=self.relative)
+        kp_norm = normalize_kp(
+            kp_source,
+            kp_driving,
+            kp_initial,
+            adapt_movement_scale=self.scale,
+            use_relative_movement=self.relative,
+            use_relative_jacobian=self.relative,
+        )
         if self.int8 and is_calibrating(self.generator):
             out = self._animate_calibrating(kp_norm, kp_source, batch)
         else:
@@ -278,16 +306,21 @@ class AnimationEngine:
     def _animate_calibrating(self, kp_norm: dict, kp_source: dict, batch: int) -> dict:
         """int8 mode, first batch of a source: frame 0 in fp32 while the int8 convs record their
         ranges (its result is kept), the rest of the batch in int8."""
+
         def frames(kp, sl):
             return {k: v[sl] for k, v in kp.items()}
 
-        first = self._animate(self.source_state, kp_driving=frames(kp_norm, slice(0, 1)),
-                              kp_source=frames(kp_source, slice(0, 1)))
+        first = self._animate(
+            self.source_state, kp_driving=frames(kp_norm, slice(0, 1)), kp_source=frames(kp_source, slice(0, 1))
+        )
         set_calibration(self.generator, False)
         if batch == 1:
             return first
-        rest = self._animate(self.source_state.expand(batch - 1), kp_driving=frames(kp_norm, slice(1, None)),
-                             kp_source=frames(kp_source, slice(1, None)))
+        rest = self._animate(
+            self.source_state.expand(batch - 1),
+            kp_driving=frames(kp_norm, slice(1, None)),
+            kp_source=frames(kp_source, slice(1, None)),
+        )
         return {k: torch.cat([first[k], rest[k]]) for k in first if k in rest}
 
     def run(self, driving_frames: Iterable, outputs: tuple[str, ...] = ("prediction",)) -> Iterator[dict]:
@@ -299,8 +332,10 @@ class AnimationEngine:
         for chunk in _chunks(driving_frames, self.batch_size):
             frames = prepare_frames(np.stack(chunk), self.model.frame_shape, "driving video", ndim=4)
             out = self.animate_batch(frames, outputs)
-            yield {k: (v.permute(0, 2, 3, 1).cpu().numpy() if k in ("prediction", "deformed") else v)
-                   for k, v in out.items()}
+            yield {
+                k: (v.permute(0, 2, 3, 1).cpu().numpy() if k in ("prediction", "deformed") else v)
+                for k, v in out.items()
+            }
 
 
 def _chunks(frames: Iterable, size: int) -> Iterator[list]:
@@ -321,6 +356,7 @@ def best_frame_index(engine: AnimationEngine, driving_frames: Iterable) -> int:
     on its mean) and scale (divided by its RMS radius); the frame with the smallest mean squared
     distance wins. Works for any category, no face-landmark library needed.
     """
+
     def normalise(kp: torch.Tensor) -> torch.Tensor:
         kp = kp - kp.mean(dim=-2, keepdim=True)
         return kp / kp.pow(2).sum(-1).mean(-1, keepdim=True).sqrt().clamp_min(1e-8).unsqueeze(-1)
@@ -337,9 +373,17 @@ def best_frame_index(engine: AnimationEngine, driving_frames: Iterable) -> int:
     return best
 
 
-def animate(model: FirstOrderModel, source_image, driving_frames, relative: bool = True,
-            adapt_movement_scale: bool = True, batch_size: int | None = None, precision: str = "exact",
-            best_frame: int | str | None = None, compile: bool = False) -> np.ndarray:
+def animate(
+    model: FirstOrderModel,
+    source_image,
+    driving_frames,
+    relative: bool = True,
+    adapt_movement_scale: bool = True,
+    batch_size: int | None = None,
+    precision: str = "exact",
+    best_frame: int | str | None = None,
+    compile: bool = False,
+) -> np.ndarray:
     """Animate ``source_image`` with ``driving_frames``; returns float32 ``(T, H, W, 3)`` in [0, 1].
 
     ``source_image``: ``(H, W, 3)`` (gray and RGBA accepted), ``driving_frames``: ``(T, H, W, 3)``
@@ -350,8 +394,14 @@ def animate(model: FirstOrderModel, source_image, driving_frames, relative: bool
     (``'auto'`` or an index) measures relative motion from that driving frame instead of the first,
     which equals the original's backward-then-forward animation from it.
     """
-    engine = AnimationEngine(model, relative=relative, adapt_movement_scale=adapt_movement_scale,
-                             batch_size=batch_size, precision=precision, compile=compile)
+    engine = AnimationEngine(
+        model,
+        relative=relative,
+        adapt_movement_scale=adapt_movement_scale,
+        batch_size=batch_size,
+        precision=precision,
+        compile=compile,
+    )
     engine.set_source(source_image)
     frames = driving_frames
     if isinstance(frames, (np.ndarray, torch.Tensor)) and len(frames) == 0:

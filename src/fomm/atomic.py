@@ -2,13 +2,14 @@
 
 A failed or interrupted write (an exception, Ctrl-C) leaves no partial file behind.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 @contextlib.contextmanager

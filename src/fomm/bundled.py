@@ -4,6 +4,7 @@ The bundled model is a small FOMM (preset ``puppet-64``) that the project trains
 procedural puppet videos (``fomm synth``), so a fresh machine with no checkpoint and no internet
 can see the system work. How it was made is recorded in ``training/bundled/`` of the repository.
 """
+
 from __future__ import annotations
 
 from importlib import resources
@@ -22,8 +23,9 @@ def bundled_checkpoint_path() -> Path:
     """Path of the bundled checkpoint (our format, config embedded)."""
     path = assets_dir() / "bundled" / BUNDLED_MODEL
     if not path.is_file():
-        raise FommError(f"the bundled model is missing from this installation ({path}); reinstall fomm or "
-                        f"pass --checkpoint")
+        raise FommError(
+            f"the bundled model is missing from this installation ({path}); reinstall fomm or pass --checkpoint"
+        )
     return path
 
 

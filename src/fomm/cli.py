@@ -6,6 +6,7 @@ input arrive here as :class:`fomm.errors.FommError` and are printed as one line,
 traceback (exit status 2). Ctrl-C exits with status 130; outputs are written atomically, so an
 interrupted command leaves no partial file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,14 +22,24 @@ COMMANDS = [
     ("demo", "fomm.demo", "animate the bundled example with the bundled model (no download needed)"),
     ("animate", "fomm.animate_cli", "animate a photo with the motion of a driving video"),
     ("crop", "fomm.crop", "crop a video or image around the face, ready for animation"),
-    ("train", "fomm.training.cli",
-     "train a model on a folder of videos (original FOMM losses; resumable; torchrun-ready)"),
+    (
+        "train",
+        "fomm.training.cli",
+        "train a model on a folder of videos (original FOMM losses; resumable; torchrun-ready)",
+    ),
     ("export", "fomm.training.cli", "convert one of our checkpoints to the original .pth.tar format"),
-    ("evaluate", "fomm.evaluation.cli", "measure a model: reconstruction (and cross-identity animation on "
-     "procedural data) against static and global-affine baselines"),
+    (
+        "evaluate",
+        "fomm.evaluation.cli",
+        "measure a model: reconstruction (and cross-identity animation on "
+        "procedural data) against static and global-affine baselines",
+    ),
     ("train-landmarks", "fomm.evaluation.cli", "train an evaluation landmark detector on a procedural dataset"),
-    ("synth", "fomm.data.synthetic.cli",
-     "generate a synthetic video dataset (puppets or cartoon faces) with exact keypoints"),
+    (
+        "synth",
+        "fomm.data.synthetic.cli",
+        "generate a synthetic video dataset (puppets or cartoon faces) with exact keypoints",
+    ),
 ]
 
 

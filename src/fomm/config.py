@@ -17,6 +17,7 @@ paper's era more closely, while ``false`` (the default) matches the original cod
 parity fixture. The key is only written when it is ``true``, so the original code still reads our
 files (it ignores unknown keys in ``model_params``).
 """
+
 from __future__ import annotations
 
 import copy
@@ -227,11 +228,12 @@ class Config(_Section):
 
     # --- I/O -----------------------------------------------------------------------------------
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "Config":
+    def from_yaml(cls, path: str | Path) -> Config:
         path = Path(path)
         if not path.is_file():
-            raise FommError(f"config file not found: {path}; pass a YAML path or a preset name "
-                            f"({', '.join(preset_names())})")
+            raise FommError(
+                f"config file not found: {path}; pass a YAML path or a preset name ({', '.join(preset_names())})"
+            )
         try:
             data = yaml.safe_load(path.read_text())
         except yaml.YAMLError as exc:
@@ -246,10 +248,11 @@ class Config(_Section):
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
         if path is not None:
             from fomm.atomic import atomic_write_bytes
+
             atomic_write_bytes(path, text.encode())
         return text
 
-    def copy(self) -> "Config":
+    def copy(self) -> Config:
         return copy.deepcopy(self)
 
 
@@ -271,7 +274,7 @@ def load_preset(name: str) -> Config:
     return cfg
 
 
-def resolve_config(config: "Config | str | Path | dict") -> Config:
+def resolve_config(config: Config | str | Path | dict) -> Config:
     """Accept a :class:`Config`, a dict in the YAML schema, a preset name or a YAML path."""
     if isinstance(config, Config):
         return config

@@ -28,6 +28,7 @@ crops). The original project leaves the cropping to the user; here it is done fo
   files; where no face is found the input is written unchanged and the caller is told (an empty
   segment list, a ``None`` box). ``fomm crop`` is the command line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,9 @@ import os
 import shutil
 import sys
 import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -51,14 +52,14 @@ from fomm.errors import FommError
 Box = tuple  # (x0, y0, x1, y1): pixel columns x0..x1-1 and rows y0..y1-1
 
 CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt2.xml")
-DETECT_SIZE = 320          # shorter side of the image the detector sees
-MIN_FACE = 0.08            # smallest face, as a fraction of that shorter side
-MARGIN = 0.8               # crop side = (1 + MARGIN) * face size
-SHIFT_UP = 0.1             # crop centre moved up by this many face sizes
-DETECT_EVERY = 5           # frames between detections in a video
-IOU_THRESHOLD = 0.5        # below this IoU with the segment's face box, the face has moved
-CONFIRM = 2                # agreeing detections needed before a new segment starts
-ASSOCIATE_IOU = 0.3        # a face overlapping the tracked one this much is the same face
+DETECT_SIZE = 320  # shorter side of the image the detector sees
+MIN_FACE = 0.08  # smallest face, as a fraction of that shorter side
+MARGIN = 0.8  # crop side = (1 + MARGIN) * face size
+SHIFT_UP = 0.1  # crop centre moved up by this many face sizes
+DETECT_EVERY = 5  # frames between detections in a video
+IOU_THRESHOLD = 0.5  # below this IoU with the segment's face box, the face has moved
+CONFIRM = 2  # agreeing detections needed before a new segment starts
+ASSOCIATE_IOU = 0.3  # a face overlapping the tracked one this much is the same face
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 _local = threading.local()
@@ -67,7 +68,7 @@ _local = threading.local()
 # --------------------------------------------------------------------------------------------
 # Detection and boxes
 # --------------------------------------------------------------------------------------------
-def _classifier(name: str) -> "cv2.CascadeClassifier":
+def _classifier(name: str) -> cv2.CascadeClassifier:
     """The cascade ``name``, loaded once per thread (OpenCV classifiers are not thread-safe)."""
     cache = getattr(_local, "cascades", None)
     if cache is None:
@@ -129,7 +130,10 @@ def detect_faces(
     weights: Sequence = ()
     for name in cascades:
         rects, _levels, weights = _classifier(name).detectMultiScale3(
-            small, scaleFactor=1.1, minNeighbors=min_neighbors, minSize=(min_side, min_side),
+            small,
+            scaleFactor=1.1,
+            minNeighbors=min_neighbors,
+            minSize=(min_side, min_side),
             outputRejectLevels=True,
         )
         if len(rects):
@@ -271,16 +275,20 @@ class _Planner:
         self.last: tuple | None = None
 
     def _associate(self, faces: Sequence[Sequence[float]]) -> Sequence[float]:
-        refs = [r for r in (self.last, self.current and self.current.running(),
-                            self.pending and self.pending.running()) if r]
+        refs = [
+            r
+            for r in (self.last, self.current and self.current.running(), self.pending and self.pending.running())
+            if r
+        ]
         if refs:
             best = max(faces, key=lambda f: max(iou(f, r) for r in refs))
             if max(iou(best, r) for r in refs) >= ASSOCIATE_IOU:
                 return best
         return max(faces, key=_prominence)
 
-    def observe(self, index: int, faces: Sequence[Sequence[float]],
-                refine: Callable[[Sequence[float]], int] | None = None) -> None:
+    def observe(
+        self, index: int, faces: Sequence[Sequence[float]], refine: Callable[[Sequence[float]], int] | None = None
+    ) -> None:
         """Record the faces found on frame ``index``; ``refine(box)`` gives the first frame on
         which the face is at ``box`` when the face has moved (default: ``index``)."""
         if not faces:
@@ -309,9 +317,7 @@ class _Planner:
         tracks = self.closed + [self.current]
         ends = [t.start for t in tracks[1:]] + [num_frames]
         return [
-            _segment(t.start, end, t.boxes, frame_hw, margin, shift_up)
-            for t, end in zip(tracks, ends)
-            if end > t.start
+            _segment(t.start, end, t.boxes, frame_hw, margin, shift_up) for t, end in zip(tracks, ends) if end > t.start
         ]
 
 
@@ -378,8 +384,10 @@ def _plan(
         if hw is None:
             hw = (int(frame.shape[0]), int(frame.shape[1]))
         elif (int(frame.shape[0]), int(frame.shape[1])) != hw:
-            raise FommError(f"frame {index} is {frame.shape[1]}x{frame.shape[0]} but the video started at "
-                            f"{hw[1]}x{hw[0]}; re-encode the video at one size")
+            raise FommError(
+                f"frame {index} is {frame.shape[1]}x{frame.shape[0]} but the video started at "
+                f"{hw[1]}x{hw[0]}; re-encode the video at one size"
+            )
         if index % detect_every:
             buffer.append((index, frame))
             continue
@@ -421,9 +429,17 @@ def plan_video_crop(
     ``frame_hw=(H, W)``. ``detector`` replaces :func:`detect_faces`. The segments cover every
     frame, in order; an empty list means no face was found anywhere.
     """
-    segments, _hw, _n = _plan(frames, detections, frame_hw, margin=margin, shift_up=shift_up,
-                              detect_every=detect_every, iou_threshold=iou_threshold, confirm=confirm,
-                              detector=detector)
+    segments, _hw, _n = _plan(
+        frames,
+        detections,
+        frame_hw,
+        margin=margin,
+        shift_up=shift_up,
+        detect_every=detect_every,
+        iou_threshold=iou_threshold,
+        confirm=confirm,
+        detector=detector,
+    )
     return segments
 
 
@@ -445,7 +461,7 @@ class CropPlan:
         return bool(self.segments)
 
     @classmethod
-    def from_frames(cls, frames: Iterable[np.ndarray], size: int = 256, **kwargs) -> "CropPlan":
+    def from_frames(cls, frames: Iterable[np.ndarray], size: int = 256, **kwargs) -> CropPlan:
         """Plan from frames read once; keyword arguments as :func:`plan_video_crop`."""
         size = _check_size(size)
         segments, hw, n = _plan(frames, None, None, **_plan_kwargs(kwargs))
@@ -454,7 +470,7 @@ class CropPlan:
         return cls(segments, hw, size, n)
 
     @classmethod
-    def from_video(cls, path: str | os.PathLike, size: int = 256, *, progress: bool = False, **kwargs) -> "CropPlan":
+    def from_video(cls, path: str | os.PathLike, size: int = 256, *, progress: bool = False, **kwargs) -> CropPlan:
         """Plan by streaming the video file ``path`` (one decoding pass)."""
         from fomm.data import video_io
 
@@ -475,8 +491,10 @@ class CropPlan:
         if frame.ndim == 2:
             frame = np.repeat(frame[..., None], 3, axis=2)
         if tuple(frame.shape[:2]) != tuple(self.frame_hw):
-            raise FommError(f"frame {index} is {frame.shape[1]}x{frame.shape[0]} but the crop was planned on "
-                            f"{self.frame_hw[1]}x{self.frame_hw[0]} frames; crop the frames the plan was made from")
+            raise FommError(
+                f"frame {index} is {frame.shape[1]}x{frame.shape[0]} but the crop was planned on "
+                f"{self.frame_hw[1]}x{self.frame_hw[0]} frames; crop the frames the plan was made from"
+            )
         box = self.box_at(index)
         if box is not None:
             x0, y0, x1, y1 = box
@@ -490,8 +508,14 @@ class CropPlan:
 
 
 def _plan_kwargs(kwargs: dict) -> dict:
-    allowed = {"margin": MARGIN, "shift_up": SHIFT_UP, "detect_every": DETECT_EVERY,
-               "iou_threshold": IOU_THRESHOLD, "confirm": CONFIRM, "detector": None}
+    allowed = {
+        "margin": MARGIN,
+        "shift_up": SHIFT_UP,
+        "detect_every": DETECT_EVERY,
+        "iou_threshold": IOU_THRESHOLD,
+        "confirm": CONFIRM,
+        "detector": None,
+    }
     unknown = set(kwargs) - set(allowed)
     if unknown:
         raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
@@ -517,8 +541,9 @@ def crop_inputs(
     size = _check_size(size)
     margin = kwargs.get("margin", MARGIN)
     shift_up = kwargs.get("shift_up", SHIFT_UP)
-    source, box = crop_image(source_image, size, margin=margin, shift_up=shift_up,
-                             required=required, name="the source image")
+    source, box = crop_image(
+        source_image, size, margin=margin, shift_up=shift_up, required=required, name="the source image"
+    )
     if box is None:
         source = _resize(source if source.ndim == 3 else np.repeat(source[..., None], 3, axis=2), size)
     if isinstance(driving, (str, os.PathLike)):
@@ -526,8 +551,10 @@ def crop_inputs(
         name = Path(driving).name
     else:
         if iter(driving) is driving:
-            raise TypeError("crop_inputs needs the driving video as a path or a sequence of frames "
-                            "(it is read twice: once to plan, once to crop), not a one-shot iterator")
+            raise TypeError(
+                "crop_inputs needs the driving video as a path or a sequence of frames "
+                "(it is read twice: once to plan, once to crop), not a one-shot iterator"
+            )
         plan = CropPlan.from_frames(driving, size, **kwargs)
         name = "the driving video"
     if required and not plan.found:
@@ -566,8 +593,12 @@ def _copy_file(src: Path, out: Path) -> None:
 
 
 def crop_image_file(
-    src: str | os.PathLike, out: str | os.PathLike, size: int = 256, *,
-    margin: float = MARGIN, shift_up: float = SHIFT_UP,
+    src: str | os.PathLike,
+    out: str | os.PathLike,
+    size: int = 256,
+    *,
+    margin: float = MARGIN,
+    shift_up: float = SHIFT_UP,
 ) -> Box | None:
     """Crop the face of image ``src`` into ``out`` (``size`` x ``size``), atomically.
 
@@ -622,8 +653,16 @@ def crop_video_file(
     _check_input(src)
     size = _check_size(size)
     info = video_io.probe(src)
-    plan = CropPlan.from_video(src, size, progress=progress, margin=margin, shift_up=shift_up,
-                               detect_every=detect_every, iou_threshold=iou_threshold, confirm=confirm)
+    plan = CropPlan.from_video(
+        src,
+        size,
+        progress=progress,
+        margin=margin,
+        shift_up=shift_up,
+        detect_every=detect_every,
+        iou_threshold=iou_threshold,
+        confirm=confirm,
+    )
     audio = src if info.has_audio else None
     if not plan.found:
         if _same_file(src, out):
@@ -683,15 +722,27 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--source", metavar="PATH", help="the same as VIDEO_OR_IMAGE (e.g. a source photo)")
     parser.add_argument("--out", required=True, metavar="PATH", help="where to write the cropped video or image")
     parser.add_argument("--size", type=int, default=256, help="output side in pixels (default: 256)")
-    parser.add_argument("--margin", type=float, default=MARGIN,
-                        help=f"crop side = (1 + margin) x face size (default: {MARGIN})")
-    parser.add_argument("--detect-every", type=int, default=DETECT_EVERY, metavar="N",
-                        help=f"run the face detector every N frames of a video (default: {DETECT_EVERY})")
-    parser.add_argument("--iou-threshold", type=float, default=IOU_THRESHOLD, metavar="T",
-                        help="start a new segment when the face box overlaps the segment's by less than T "
-                        f"(IoU, default: {IOU_THRESHOLD})")
-    parser.add_argument("--split", metavar="DIR", dest="split_dir",
-                        help="also write each segment of a video to its own file in DIR")
+    parser.add_argument(
+        "--margin", type=float, default=MARGIN, help=f"crop side = (1 + margin) x face size (default: {MARGIN})"
+    )
+    parser.add_argument(
+        "--detect-every",
+        type=int,
+        default=DETECT_EVERY,
+        metavar="N",
+        help=f"run the face detector every N frames of a video (default: {DETECT_EVERY})",
+    )
+    parser.add_argument(
+        "--iou-threshold",
+        type=float,
+        default=IOU_THRESHOLD,
+        metavar="T",
+        help="start a new segment when the face box overlaps the segment's by less than T "
+        f"(IoU, default: {IOU_THRESHOLD})",
+    )
+    parser.add_argument(
+        "--split", metavar="DIR", dest="split_dir", help="also write each segment of a video to its own file in DIR"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
     return parser
@@ -717,14 +768,23 @@ def run(args: argparse.Namespace) -> int:
             x0, y0, x1, y1 = box
             print(f"wrote {out} ({args.size}x{args.size}, cropped from x {x0}-{x1}, y {y0}-{y1} of {src})")
         return 0
-    segments = crop_video_file(src, out, args.size, margin=args.margin, detect_every=args.detect_every,
-                               iou_threshold=args.iou_threshold, progress=not args.no_progress,
-                               split_dir=args.split_dir)
+    segments = crop_video_file(
+        src,
+        out,
+        args.size,
+        margin=args.margin,
+        detect_every=args.detect_every,
+        iou_threshold=args.iou_threshold,
+        progress=not args.no_progress,
+        split_dir=args.split_dir,
+    )
     if not segments:
         print(f"fomm crop: warning: no face found in {src}; wrote it unchanged to {out}", file=sys.stderr)
         return 0
-    print(f"wrote {out} ({args.size}x{args.size}, {segments[-1].end} frames, "
-          f"{len(segments)} segment{'s' if len(segments) != 1 else ''})")
+    print(
+        f"wrote {out} ({args.size}x{args.size}, {segments[-1].end} frames, "
+        f"{len(segments)} segment{'s' if len(segments) != 1 else ''})"
+    )
     for seg in segments:
         print(f"  {seg}")
     if args.split_dir:

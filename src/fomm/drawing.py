@@ -11,6 +11,7 @@ Generic on purpose: the animation CLI, training visualisations and the demo all 
 * Keypoint ``k`` of ``K`` gets colour ``gist_rainbow(k / K)``, matplotlib's colormap reproduced
   here (no matplotlib needed), so keypoint colours match the original visualizer's.
 """
+
 from __future__ import annotations
 
 import math
@@ -158,8 +159,7 @@ def default_radius(size_hw: Sequence[int]) -> float:
     return max(2.0, 5.0 * min(int(size_hw[0]), int(size_hw[1])) / 256.0)
 
 
-def draw_keypoints(image, keypoints, radius: float | None = None, colors=None,
-                   outline: bool = False) -> np.ndarray:
+def draw_keypoints(image, keypoints, radius: float | None = None, colors=None, outline: bool = False) -> np.ndarray:
     """Draw keypoints as filled discs in colour; returns a new image of the same dtype.
 
     ``image``: ``(H, W, 3)`` (or a batch ``(B, H, W, 3)`` with keypoints ``(B, K, 2)``), uint8 or
@@ -176,8 +176,9 @@ def draw_keypoints(image, keypoints, radius: float | None = None, colors=None,
             keypoints = keypoints["value"]
         kps = _to_numpy(keypoints)
         if kps.ndim != 3 or len(kps) != len(arr):
-            raise FommError(f"a batch of {len(arr)} images needs keypoints of shape ({len(arr)}, K, 2), "
-                            f"got {tuple(kps.shape)}")
+            raise FommError(
+                f"a batch of {len(arr)} images needs keypoints of shape ({len(arr)}, K, 2), got {tuple(kps.shape)}"
+            )
         return np.stack([draw_keypoints(im, kp, radius, colors, outline) for im, kp in zip(arr, kps)])
     img = _as_image(arr).copy()
     h, w = img.shape[:2]
@@ -204,8 +205,8 @@ def draw_keypoints(image, keypoints, radius: float | None = None, colors=None,
         dist2 = (rr - y) ** 2 + (cc - x) ** 2
         patch = img[r0:r1, c0:c1]
         if ring:
-            patch[(dist2 < extent ** 2) & (dist2 >= r ** 2)] = 0
-        patch[dist2 < r ** 2] = color
+            patch[(dist2 < extent**2) & (dist2 >= r**2)] = 0
+        patch[dist2 < r**2] = color
     return img
 
 
@@ -265,12 +266,17 @@ def grid(rows: Sequence[Sequence], gap: int = 0, background: float = 1.0) -> np.
 
     The layout of the original visualizer (one row per sample: source, driving, prediction, ...).
     """
-    return vstack([side_by_side(row, gap=gap, background=background) for row in rows], gap=gap,
-                  background=background)
+    return vstack([side_by_side(row, gap=gap, background=background) for row in rows], gap=gap, background=background)
 
 
-def contact_sheet(images: Sequence, columns: int | None = None, gap: int = 2, background: float = 1.0,
-                  labels: Sequence[str] | None = None, cell_size: Sequence[int] | None = None) -> np.ndarray:
+def contact_sheet(
+    images: Sequence,
+    columns: int | None = None,
+    gap: int = 2,
+    background: float = 1.0,
+    labels: Sequence[str] | None = None,
+    cell_size: Sequence[int] | None = None,
+) -> np.ndarray:
     """Thumbnails on a grid of ``columns`` (default ``ceil(sqrt(n))``) columns.
 
     Every image is scaled (aspect kept) to fit a cell of ``cell_size=(H, W)`` (default: the
@@ -287,8 +293,11 @@ def contact_sheet(images: Sequence, columns: int | None = None, gap: int = 2, ba
     if columns < 1:
         raise FommError(f"columns must be >= 1, got {columns}")
     rows = math.ceil(n / columns)
-    ch, cw = (int(cell_size[0]), int(cell_size[1])) if cell_size else (
-        max(im.shape[0] for im in items), max(im.shape[1] for im in items))
+    ch, cw = (
+        (int(cell_size[0]), int(cell_size[1]))
+        if cell_size
+        else (max(im.shape[0] for im in items), max(im.shape[1] for im in items))
+    )
     dtype = items[0].dtype
     fill = _fill(dtype, background)
     sheet = np.full((rows * ch + (rows - 1) * gap, columns * cw + (columns - 1) * gap, 3), fill, dtype)
@@ -305,7 +314,7 @@ def contact_sheet(images: Sequence, columns: int | None = None, gap: int = 2, ba
         r, c = divmod(k, columns)
         y0 = r * (ch + gap) + (ch - h) // 2
         x0 = c * (cw + gap) + (cw - w) // 2
-        sheet[y0:y0 + h, x0:x0 + w] = im
+        sheet[y0 : y0 + h, x0 : x0 + w] = im
         if labels is not None and labels[k]:
             _label(sheet, str(labels[k]), r * (ch + gap), c * (cw + gap), cw)
     return sheet
@@ -318,8 +327,8 @@ def _label(sheet: np.ndarray, text: str, y0: int, x0: int, width: int) -> None:
     thickness = 1
     (tw, th), base = cv2.getTextSize(text, font, scale, thickness)
     white = 255 if sheet.dtype == np.uint8 else 1.0
-    box = sheet[y0:y0 + th + base + 2, x0:x0 + min(tw + 4, width)]
+    box = sheet[y0 : y0 + th + base + 2, x0 : x0 + min(tw + 4, width)]
     box[...] = 0
-    canvas = np.ascontiguousarray(sheet[y0:y0 + th + base + 2, x0:x0 + width])
+    canvas = np.ascontiguousarray(sheet[y0 : y0 + th + base + 2, x0 : x0 + width])
     cv2.putText(canvas, text, (2, th + 1), font, scale, (white, white, white), thickness, cv2.LINE_AA)
-    sheet[y0:y0 + th + base + 2, x0:x0 + width] = canvas
+    sheet[y0 : y0 + th + base + 2, x0 : x0 + width] = canvas

@@ -4,6 +4,7 @@ A random model is built from a preset with a fixed seed and then perturbed (Batc
 parameters and statistics, a non-zero Jacobian head, a sharper keypoint head), the way the parity
 fixture does it, so that its outputs are not trivially flat.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,14 +31,16 @@ def random_model(config: Config | str = "tiny-64", seed: int = 0, with_discrimin
                 module.running_var.copy_(1 + 0.5 * torch.rand(module.running_var.shape, generator=gen))
         if model.kp_detector.jacobian is not None:
             model.kp_detector.jacobian.weight.copy_(
-                0.02 * torch.randn(model.kp_detector.jacobian.weight.shape, generator=gen))
+                0.02 * torch.randn(model.kp_detector.jacobian.weight.shape, generator=gen)
+            )
         model.kp_detector.kp.weight.mul_(5)
         model.generator.final.weight.mul_(10)
     return model.eval()
 
 
-def random_checkpoint(path: str | Path, config: Config | str = "tiny-64", seed: int = 0,
-                      original_format: bool = False) -> Path:
+def random_checkpoint(
+    path: str | Path, config: Config | str = "tiny-64", seed: int = 0, original_format: bool = False
+) -> Path:
     """Write a seeded random model as a checkpoint (ours, or the original layout)."""
     model = random_model(config, seed, with_discriminator=True)
     if original_format:

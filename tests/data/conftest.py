@@ -1,4 +1,5 @@
 """Fixtures for the data tests: tiny synthetic videos made on the fly."""
+
 from __future__ import annotations
 
 from pathlib import Path

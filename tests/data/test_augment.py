@@ -160,9 +160,7 @@ def test_resize_crop_rotation_details():
     crop = RandomCrop(size=8)(clip, np.random.default_rng(0))
     assert crop.shape == (2, 8, 8, 3)
     # the crop is a window of the clip, the same for every frame
-    hits = [
-        (y, x) for y in range(13) for x in range(23) if np.array_equal(clip[:, y : y + 8, x : x + 8], crop)
-    ]
+    hits = [(y, x) for y in range(13) for x in range(23) if np.array_equal(clip[:, y : y + 8, x : x + 8], crop)]
     assert len(hits) == 1
     square = _clip(1, 9, 9)
     turned = RandomRotation(degrees=[90, 90])(square, np.random.default_rng(0))

@@ -1,16 +1,15 @@
 """Tests of the procedural datasets (fomm.data.synthetic): determinism, ground truth, layout, CLI."""
+
 from __future__ import annotations
 
 import csv
 import hashlib
 import json
-import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
-
-import cv2
 
 import fomm.data.synthetic as S
 from fomm.data.synthetic import face as F
@@ -24,8 +23,11 @@ def _read_png(path: Path) -> np.ndarray:
 
 
 def _tree_digest(root: Path) -> dict:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "dataset.json"}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "dataset.json"
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -42,8 +44,11 @@ def test_generate_video_shapes_and_determinism(category):
     assert a["frames"].tobytes() == b["frames"].tobytes()
     assert a["keypoints_px"].tobytes() == b["keypoints_px"].tobytes()
     np.testing.assert_allclose(a["keypoints"], 2 * a["keypoints_px"] / 31 - 1, atol=1e-6)
-    for other in (S.generate_video(category, "train", 4, 7, 4, 32), S.generate_video(category, "train", 3, 8, 4, 32),
-                  S.generate_video(category, "test", 3, 7, 4, 32)):
+    for other in (
+        S.generate_video(category, "train", 4, 7, 4, 32),
+        S.generate_video(category, "train", 3, 8, 4, 32),
+        S.generate_video(category, "test", 3, 7, 4, 32),
+    ):
         assert not np.array_equal(other["frames"], a["frames"])
     # Motion: frames of one video differ from each other.
     assert not np.array_equal(a["frames"][0], a["frames"][-1])
@@ -208,11 +213,19 @@ def test_frame_edges_have_intermediate_colours(category):
     inside = part_map >= 0
 
     def near(mask, r):  # some pixel within r (Chebyshev) is set, without wrapping around
-        return cv2.dilate(mask.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8),
-                          borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+        return cv2.dilate(
+            mask.astype(np.uint8),
+            np.ones((2 * r + 1, 2 * r + 1), np.uint8),
+            borderType=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        ).astype(bool)
 
-    cross = cv2.dilate(inside.astype(np.uint8), np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8),
-                       borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+    cross = cv2.dilate(
+        inside.astype(np.uint8),
+        np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8),
+        borderType=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    ).astype(bool)
     edge = ~inside & cross
     assert edge.sum() > 20
     # Background-labelled pixels next to a part are partly covered: a blend, not the pure background.
@@ -230,8 +243,9 @@ def test_frame_edges_have_intermediate_colours(category):
 @pytest.fixture(scope="module")
 def puppet_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("synth") / "puppet32"
-    out = S.write_dataset(root, "puppet", num_train=3, num_test=3, num_frames=4, size=32, seed=5,
-                          num_cross_pairs=2, progress=False)
+    out = S.write_dataset(
+        root, "puppet", num_train=3, num_test=3, num_frames=4, size=32, seed=5, num_cross_pairs=2, progress=False
+    )
     assert out == root
     return root
 
@@ -285,8 +299,8 @@ def test_cross_identity_ground_truth(puppet_root):
         for k in ident_keys:  # ... performed by A
             np.testing.assert_array_equal(gt[k], src[k])
         frames = np.stack([_read_png(p) for p in sorted((root / "cross_identity" / row["name"]).iterdir())])
-        ident = {k[len("identity_"):]: gt[k] for k in ident_keys}
-        poses = {k[len("pose_"):]: gt[k] for k in pose_keys}
+        ident = {k[len("identity_") :]: gt[k] for k in ident_keys}
+        poses = {k[len("pose_") :]: gt[k] for k in pose_keys}
         expect, kps = S.render_video("puppet", ident, poses, 32)
         assert np.array_equal(frames, expect)
         np.testing.assert_allclose(gt["keypoints_px"], kps)
@@ -298,16 +312,37 @@ def test_cross_identity_ground_truth(puppet_root):
 
 
 def test_write_dataset_is_byte_identical_and_worker_independent(tmp_path, puppet_root):
-    other = S.write_dataset(tmp_path / "again", "puppet", num_train=3, num_test=3, num_frames=4, size=32, seed=5,
-                            num_cross_pairs=2, progress=False, workers=2)
+    other = S.write_dataset(
+        tmp_path / "again",
+        "puppet",
+        num_train=3,
+        num_test=3,
+        num_frames=4,
+        size=32,
+        seed=5,
+        num_cross_pairs=2,
+        progress=False,
+        workers=2,
+    )
     assert _tree_digest(other) == _tree_digest(puppet_root)
 
 
 def test_write_dataset_mp4_and_refusals(tmp_path):
     import av
 
-    root = S.write_dataset(tmp_path / "face_mp4", "face", num_train=1, num_test=2, num_frames=5, size=32, seed=0,
-                           num_cross_pairs=1, format="mp4", progress=False, clips_per_identity=1)
+    root = S.write_dataset(
+        tmp_path / "face_mp4",
+        "face",
+        num_train=1,
+        num_test=2,
+        num_frames=5,
+        size=32,
+        seed=0,
+        num_cross_pairs=1,
+        format="mp4",
+        progress=False,
+        clips_per_identity=1,
+    )
     videos = sorted((root / "train").glob("*.mp4")) + sorted((root / "test").glob("*.mp4"))
     assert len(videos) == 3 and (root / "cross_identity" / "face-cross-00000.mp4").exists()
     with av.open(str(videos[0])) as c:
@@ -340,8 +375,26 @@ def test_cli_end_to_end(tmp_path, capsys):
     from fomm.cli import main
 
     out = tmp_path / "faces"
-    args = ["synth", "--category", "face", "--out", str(out), "--size", "32", "--train", "2", "--test", "2",
-            "--frames", "3", "--seed", "1", "--cross-pairs", "1", "--quiet"]
+    args = [
+        "synth",
+        "--category",
+        "face",
+        "--out",
+        str(out),
+        "--size",
+        "32",
+        "--train",
+        "2",
+        "--test",
+        "2",
+        "--frames",
+        "3",
+        "--seed",
+        "1",
+        "--cross-pairs",
+        "1",
+        "--quiet",
+    ]
     assert main(args) == 0
     assert "wrote 5 face videos" in capsys.readouterr().out
     assert json.loads((out / "dataset.json").read_text())["counts"]["train"] == 2

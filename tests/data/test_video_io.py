@@ -182,7 +182,9 @@ def test_read_frames_at(tmp_path):
             read_frames_at(src, [8])
 
 
-@pytest.mark.skipif(not hasattr(av.video.stream.VideoStream, "set_display_rotation"), reason="PyAV too old to write rotation")
+@pytest.mark.skipif(
+    not hasattr(av.video.stream.VideoStream, "set_display_rotation"), reason="PyAV too old to write rotation"
+)
 def test_rotation_metadata_is_applied(tmp_path, clips):
     path = clips.av_video(tmp_path / "rot.mp4", num_frames=3, size=(32, 48), audio_codec=None, rotation=-90)
     info = probe(path)

@@ -88,7 +88,10 @@ def test_warp_integer_translation_is_exact(border):
 def test_warp_borders():
     img = np.arange(5, dtype=np.float64)[None, :, None].repeat(3, axis=0).repeat(3, axis=2)  # (3, 5, 3)
     A = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 0.0]])  # shift right by 2
-    row = lambda border: B.warp_affine_frame(img, A, border=border)[1, :, 0]
+
+    def row(border):
+        return B.warp_affine_frame(img, A, border=border)[1, :, 0]
+
     np.testing.assert_array_equal(row("replicate"), [0, 0, 0, 1, 2])
     np.testing.assert_array_equal(row("reflect"), [1, 0, 0, 1, 2])
     np.testing.assert_array_equal(row("constant"), [0, 0, 0, 1, 2])

@@ -1,4 +1,5 @@
 """``fomm evaluate`` / :func:`fomm.evaluation.evaluate.evaluate` on tiny procedural data."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,17 @@ NUM_TEST, NUM_FRAMES, NUM_PAIRS, MAX_VIDEOS = 3, 6, 3, 2
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory):
     base = tmp_path_factory.mktemp("evaluate")
-    data = write_dataset(base / "puppet", "puppet", num_train=0, num_test=NUM_TEST, num_frames=NUM_FRAMES,
-                         size=64, seed=3, num_cross_pairs=NUM_PAIRS, progress=False)
+    data = write_dataset(
+        base / "puppet",
+        "puppet",
+        num_train=0,
+        num_test=NUM_TEST,
+        num_frames=NUM_FRAMES,
+        size=64,
+        seed=3,
+        num_cross_pairs=NUM_PAIRS,
+        progress=False,
+    )
     ckpt = random_checkpoint(base / "random.pt", "tiny-64", seed=0)
     return base, data, ckpt
 
@@ -34,8 +44,22 @@ def tiny(tmp_path_factory):
 def cli_report(tiny):
     base, data, ckpt = tiny
     out = base / "report" / "report.json"
-    rc = main(["evaluate", "--checkpoint", str(ckpt), "--data", str(data), "--out", str(out),
-               "--max-videos", str(MAX_VIDEOS), "--batch-size", "8", "--no-progress"])
+    rc = main(
+        [
+            "evaluate",
+            "--checkpoint",
+            str(ckpt),
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--max-videos",
+            str(MAX_VIDEOS),
+            "--batch-size",
+            "8",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     return json.loads(out.read_text()), out
 
@@ -100,8 +124,17 @@ def test_global_affine_beats_static_on_keypoints(tmp_path_factory, tiny):
     since the affine also moves the textured, static background.) 16 frames: enough motion to
     stand out of the detector's own error."""
     _, _, ckpt = tiny
-    data = write_dataset(tmp_path_factory.mktemp("face") / "face", "face", num_train=0, num_test=2,
-                         num_frames=16, size=64, seed=3, num_cross_pairs=2, progress=False)
+    data = write_dataset(
+        tmp_path_factory.mktemp("face") / "face",
+        "face",
+        num_train=0,
+        num_test=2,
+        num_frames=16,
+        size=64,
+        seed=3,
+        num_cross_pairs=2,
+        progress=False,
+    )
     report = evaluate(ckpt, data, batch_size=16, progress=False)
     assert report["landmark_detector"]["weights"] == "face-64.pt"
     for task in ("reconstruction", "cross_identity"):
@@ -113,8 +146,16 @@ def test_global_affine_beats_static_on_keypoints(tmp_path_factory, tiny):
 
 def test_api_reconstruction_only_with_save(tiny, tmp_path):
     _, data, ckpt = tiny
-    report = evaluate(ckpt, data, max_videos=1, tasks=("reconstruction",), batch_size=4, progress=False,
-                      save_dir=tmp_path / "saved", save_format="png")
+    report = evaluate(
+        ckpt,
+        data,
+        max_videos=1,
+        tasks=("reconstruction",),
+        batch_size=4,
+        progress=False,
+        save_dir=tmp_path / "saved",
+        save_format="png",
+    )
     assert report["tasks"] == ["reconstruction"] and "cross_identity" not in report
     saved = sorted((tmp_path / "saved" / "reconstruction").iterdir())
     assert len(saved) == 1 and saved[0].suffix == ".png"
@@ -156,8 +197,10 @@ def test_real_data_layout_and_hooks(tiny, tmp_path):
 def test_bad_inputs(tiny, tmp_path, capsys, monkeypatch):
     _, data, ckpt = tiny
     out = str(tmp_path / "r.json")
-    assert main(["evaluate", "--checkpoint", str(ckpt), "--data", str(tmp_path / "nope"), "--out", out,
-                 "--no-progress"]) == 2
+    assert (
+        main(["evaluate", "--checkpoint", str(ckpt), "--data", str(tmp_path / "nope"), "--out", out, "--no-progress"])
+        == 2
+    )
     assert "not found" in capsys.readouterr().err
 
     empty = tmp_path / "empty"
@@ -166,13 +209,39 @@ def test_bad_inputs(tiny, tmp_path, capsys, monkeypatch):
     with pytest.raises(FommError, match="no videos"):
         evaluate(ckpt, empty, progress=False)
 
-    assert main(["evaluate", "--checkpoint", str(tmp_path / "missing.pt"), "--data", str(data), "--out", out,
-                 "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(tmp_path / "missing.pt"),
+                "--data",
+                str(data),
+                "--out",
+                out,
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "checkpoint" in err and "not found" in err and len(err.strip().splitlines()) == 1
 
-    assert main(["evaluate", "--checkpoint", str(ckpt), "--data", str(data), "--out",
-                 str(tmp_path / "r.txt"), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(ckpt),
+                "--data",
+                str(data),
+                "--out",
+                str(tmp_path / "r.txt"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert ".json" in capsys.readouterr().err
     with pytest.raises(FommError, match="unknown task"):
         evaluate(ckpt, data, tasks=("animation",), progress=False)

@@ -1,4 +1,5 @@
 """Evaluation landmark detectors: training, the shipped weights, loading."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,9 @@ SHIPPED_AKD_BOUND_PX = {"puppet": 2.5, "face": 1.0}
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("landmarks") / "face"
-    return write_dataset(root, "face", num_train=6, num_test=2, num_frames=4, size=64, seed=5,
-                         num_cross_pairs=0, progress=False)
+    return write_dataset(
+        root, "face", num_train=6, num_test=2, num_frames=4, size=64, seed=5, num_cross_pairs=0, progress=False
+    )
 
 
 def test_training_reduces_loss_and_writes_files(tiny_data, tmp_path):
@@ -60,8 +62,23 @@ def test_training_is_deterministic(tiny_data, tmp_path):
 
 def test_cli_train_landmarks(tiny_data, tmp_path, capsys):
     out = tmp_path / "cli.pt"
-    assert main(["train-landmarks", "--data", str(tiny_data), "--out", str(out), "--steps", "2",
-                 "--batch-size", "2", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train-landmarks",
+                "--data",
+                str(tiny_data),
+                "--out",
+                str(out),
+                "--steps",
+                "2",
+                "--batch-size",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert out.is_file() and "test AKD" in capsys.readouterr().out
     assert main(["train-landmarks", "--data", str(tmp_path / "none"), "--out", str(out), "--steps", "2"]) == 2
     assert main(["train-landmarks", "--data", str(tiny_data), "--out", str(tmp_path / "x.pth"), "--steps", "2"]) == 2

@@ -1,4 +1,5 @@
 """Checkpoint formats, preset detection and clear errors for bad checkpoints."""
+
 import numpy as np
 import pytest
 import torch

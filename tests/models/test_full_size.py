@@ -1,4 +1,5 @@
 """Full-size models for every preset have exactly the original state-dict keys and shapes."""
+
 import json
 
 import pytest
@@ -7,8 +8,16 @@ import torch
 from fomm.config import load_preset, preset_names
 from fomm.models import FirstOrderModel
 
-ORIGINAL_PRESETS = ["vox-256", "vox-adv-256", "taichi-256", "taichi-adv-256", "fashion-256", "mgif-256",
-                    "bair-256", "nemo-256"]
+ORIGINAL_PRESETS = [
+    "vox-256",
+    "vox-adv-256",
+    "taichi-256",
+    "taichi-adv-256",
+    "fashion-256",
+    "mgif-256",
+    "bair-256",
+    "nemo-256",
+]
 
 
 def test_all_original_presets_are_bundled():
@@ -55,6 +64,8 @@ def test_state_dict_keys_shapes_and_counts(manifest, name, part):
 
 def test_parameter_counts_match_notes():
     model = meta_model("vox-256")
-    counts = {part: sum(p.numel() for p in getattr(model, part).parameters())
-              for part in ("generator", "kp_detector", "discriminator")}
+    counts = {
+        part: sum(p.numel() for p in getattr(model, part).parameters())
+        for part in ("generator", "kp_detector", "discriminator")
+    }
     assert counts == {"generator": 45_575_391, "kp_detector": 14_215_368, "discriminator": 2_758_849}

@@ -1,4 +1,5 @@
 """Geometry functions against hand-computed small cases."""
+
 import math
 
 import numpy as np

@@ -3,6 +3,7 @@
 Every stored output of the parity fixture (made by the original implementation) is compared,
 with the tolerances its README gives: atol 1e-5, 1e-4 for deformed / sparse_deformed.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,7 +73,7 @@ def test_keypoints(fixture, name):
         kp_source = model.kp_detector(source)
         assert_close(captured["logits"], stored(parity_dir, name, "kp_source_heatmap_logits"), "logits")
         assert_close(captured["down"], stored(parity_dir, name, "kp_source_downsampled"), "downsampled")
-        kp_driving = [model.kp_detector(driving[t:t + 1]) for t in range(len(driving))]
+        kp_driving = [model.kp_detector(driving[t : t + 1]) for t in range(len(driving))]
     for key in ("value", "jacobian"):
         if f"kp_source_{key}" not in files:
             assert key not in kp_source
@@ -87,12 +88,13 @@ def test_generator_outputs(fixture, name):
     model = load(parity_dir, name)
     frames = variants[name]["generator_direct_frames"]
     captured = []
-    model.generator.dense_motion_network.hourglass.register_forward_hook(
-        lambda m, i, o: captured.append(i[0]))
+    model.generator.dense_motion_network.hourglass.register_forward_hook(lambda m, i, o: captured.append(i[0]))
     with torch.no_grad():
         kp_source = model.kp_detector(source)
-        outs = [model.generator(source, kp_driving=model.kp_detector(driving[t:t + 1]), kp_source=kp_source)
-                for t in frames]
+        outs = [
+            model.generator(source, kp_driving=model.kp_detector(driving[t : t + 1]), kp_source=kp_source)
+            for t in frames
+        ]
     keys = ["prediction", "deformed", "occlusion_map", "mask", "sparse_deformed", "deformation"]
     for key in keys:
         if name == "x-noocc" and key == "occlusion_map":
@@ -150,10 +152,11 @@ def test_normalize_kp(fixture, name):
     with torch.no_grad():
         kp_source = model.kp_detector(source)
         kp_initial = model.kp_detector(driving[0:1])
-        kps = [model.kp_detector(driving[t:t + 1]) for t in range(len(driving))]
+        kps = [model.kp_detector(driving[t : t + 1]) for t in range(len(driving))]
     cases = {
-        "anim_relative_adapt_kp_norm": dict(adapt_movement_scale=True, use_relative_movement=True,
-                                            use_relative_jacobian=True),
+        "anim_relative_adapt_kp_norm": dict(
+            adapt_movement_scale=True, use_relative_movement=True, use_relative_jacobian=True
+        ),
         "anim_absolute_kp_norm": dict(),
         "normkp_config_relative_noadapt": dict(use_relative_movement=True, use_relative_jacobian=True),
         "normkp_relative_adapt_nojacobian": dict(adapt_movement_scale=True, use_relative_movement=True),
@@ -174,8 +177,14 @@ def test_normalize_kp(fixture, name):
 def test_animation_relative_adapt(fixture, name, batch_size):
     parity_dir, _, source, driving = fixture
     model = load(parity_dir, name)
-    out = animate(model, source[0].permute(1, 2, 0).numpy(), driving.permute(0, 2, 3, 1).numpy(),
-                  relative=True, adapt_movement_scale=True, batch_size=batch_size)
+    out = animate(
+        model,
+        source[0].permute(1, 2, 0).numpy(),
+        driving.permute(0, 2, 3, 1).numpy(),
+        relative=True,
+        adapt_movement_scale=True,
+        batch_size=batch_size,
+    )
     assert out.dtype == np.float32
     assert_close(out, stored(parity_dir, name, "anim_relative_adapt_prediction_hwc"), "prediction")
 

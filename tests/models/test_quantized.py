@@ -1,11 +1,20 @@
 """Int8 per-frame convolutions (precision="fast" on CPUs without native bf16)."""
+
 import numpy as np
 import pytest
 import torch
 
 from fomm.models.inference import optimize_for_inference
-from fomm.models.quantized import (Int8Conv, Int8ConvReLU, Int8ResBlock, Int8SubPixelUp, int8_supported,
-                                   is_calibrating, quantize_per_frame_convs, set_calibration)
+from fomm.models.quantized import (
+    Int8Conv,
+    Int8ConvReLU,
+    Int8ResBlock,
+    Int8SubPixelUp,
+    int8_supported,
+    is_calibrating,
+    quantize_per_frame_convs,
+    set_calibration,
+)
 from fomm.testing import random_model
 
 pytestmark = pytest.mark.skipif(not int8_supported(), reason="no x86 int8 kernels in this PyTorch")
@@ -34,7 +43,7 @@ def test_rewrites_the_per_frame_convs_only(inputs):
     assert all(isinstance(b, Int8SubPixelUp) for b in gen.up_blocks)
     hourglass = gen.dense_motion_network.hourglass
     assert any(isinstance(m, Int8ConvReLU) for m in hourglass.modules())
-    assert not any(isinstance(m, Int8Conv) for m in gen.first.modules())       # source encoder: fp32
+    assert not any(isinstance(m, Int8Conv) for m in gen.first.modules())  # source encoder: fp32
     assert not any(isinstance(m, Int8Conv) for m in gen.down_blocks.modules())
     assert isinstance(gen.final, torch.nn.Conv2d)
 
@@ -69,10 +78,11 @@ def test_int8_conv_error_and_saturation():
         expected = conv(x)
         conv.finish_calibration(margin=0.25)
         from fomm.models.quantized import _quantize_dynamic
+
         small = conv.forward_q(_quantize_dynamic(x)).dequantize()
         large = conv.forward_q(_quantize_dynamic(4 * x)).dequantize()
     assert (small - expected).abs().max() < 0.05 * expected.max()
-    assert float(((small - expected) ** 2).mean() / (expected ** 2).mean()) < 1e-3
+    assert float(((small - expected) ** 2).mean() / (expected**2).mean()) < 1e-3
     # the calibrated range (widened by the margin) spans 127 levels; uint8 leaves as much again
     # above it, and anything beyond saturates
     assert conv.out_scale == pytest.approx(float(expected.max()) * 1.25 / 127, rel=1e-6)
@@ -88,8 +98,19 @@ def test_engine_fast_mode_uses_int8_without_bf16(monkeypatch):
     model = random_model("tiny-64", seed=1)
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:64, 0:64] / 63.0
-    driving = np.stack([np.stack([0.5 + 0.4 * np.sin(6 * xx + 0.3 * t), 0.5 + 0.4 * np.cos(5 * yy - 0.2 * t),
-                                  0.5 + 0.3 * np.sin(4 * (xx + yy))], -1) for t in range(10)]).astype(np.float32)
+    driving = np.stack(
+        [
+            np.stack(
+                [
+                    0.5 + 0.4 * np.sin(6 * xx + 0.3 * t),
+                    0.5 + 0.4 * np.cos(5 * yy - 0.2 * t),
+                    0.5 + 0.3 * np.sin(4 * (xx + yy)),
+                ],
+                -1,
+            )
+            for t in range(10)
+        ]
+    ).astype(np.float32)
     source = np.clip(driving[0] + 0.05 * rng.standard_normal(driving[0].shape), 0, 1).astype(np.float32)
     exact = fomm.animate(model, source, driving, precision="exact", batch_size=4)
     engine = AnimationEngine(model, precision="fast", batch_size=4)
@@ -97,7 +118,7 @@ def test_engine_fast_mode_uses_int8_without_bf16(monkeypatch):
     engine.set_source(source)
     fast = np.concatenate([o["prediction"] for o in engine.run(driving)])
     assert not is_calibrating(engine.generator)
-    assert np.abs(fast[0] - exact[0]).max() < 1e-5          # the calibration frame is computed in fp32
+    assert np.abs(fast[0] - exact[0]).max() < 1e-5  # the calibration frame is computed in fp32
     assert 0 < np.abs(fast - exact).max() < 0.05
     assert 10 * np.log10(1.0 / np.mean((fast - exact) ** 2)) >= 35
     # a new source recalibrates on its first frame

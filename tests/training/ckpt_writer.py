@@ -3,6 +3,7 @@
 Each checkpoint ``step-N.pt`` carries ``payload = full(PAYLOAD_SIZE, N)`` so the test can check
 that what it loads is whole and belongs to its step.
 """
+
 from __future__ import annotations
 
 import sys

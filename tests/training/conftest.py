@@ -1,4 +1,5 @@
 """Fixtures for the training tests: tiny configs and tiny synthetic datasets."""
+
 from __future__ import annotations
 
 import copy
@@ -8,25 +9,50 @@ import numpy as np
 import pytest
 
 TINY = {
-    "dataset_params": {"root_dir": None, "frame_shape": [32, 32, 3], "id_sampling": False,
-                       "augmentation_params": {"flip_param": {"horizontal_flip": True, "time_flip": True}}},
+    "dataset_params": {
+        "root_dir": None,
+        "frame_shape": [32, 32, 3],
+        "id_sampling": False,
+        "augmentation_params": {"flip_param": {"horizontal_flip": True, "time_flip": True}},
+    },
     "model_params": {
         "common_params": {"num_kp": 5, "num_channels": 3, "estimate_jacobian": True},
-        "kp_detector_params": {"temperature": 0.1, "block_expansion": 4, "max_features": 32, "scale_factor": 0.5,
-                               "num_blocks": 3},
-        "generator_params": {"block_expansion": 4, "max_features": 32, "num_down_blocks": 2,
-                             "num_bottleneck_blocks": 1, "estimate_occlusion_map": True,
-                             "dense_motion_params": {"block_expansion": 4, "max_features": 32, "num_blocks": 3,
-                                                     "scale_factor": 0.5}},
-        "discriminator_params": {"scales": [1], "block_expansion": 4, "max_features": 32, "num_blocks": 3,
-                                 "sn": True},
+        "kp_detector_params": {
+            "temperature": 0.1,
+            "block_expansion": 4,
+            "max_features": 32,
+            "scale_factor": 0.5,
+            "num_blocks": 3,
+        },
+        "generator_params": {
+            "block_expansion": 4,
+            "max_features": 32,
+            "num_down_blocks": 2,
+            "num_bottleneck_blocks": 1,
+            "estimate_occlusion_map": True,
+            "dense_motion_params": {"block_expansion": 4, "max_features": 32, "num_blocks": 3, "scale_factor": 0.5},
+        },
+        "discriminator_params": {"scales": [1], "block_expansion": 4, "max_features": 32, "num_blocks": 3, "sn": True},
     },
     "train_params": {
-        "num_epochs": 3, "num_repeats": 2, "epoch_milestones": [2], "lr_generator": 2e-4, "lr_discriminator": 2e-4,
-        "lr_kp_detector": 2e-4, "batch_size": 2, "scales": [1, 0.5], "checkpoint_freq": 1,
+        "num_epochs": 3,
+        "num_repeats": 2,
+        "epoch_milestones": [2],
+        "lr_generator": 2e-4,
+        "lr_discriminator": 2e-4,
+        "lr_kp_detector": 2e-4,
+        "batch_size": 2,
+        "scales": [1, 0.5],
+        "checkpoint_freq": 1,
         "transform_params": {"sigma_affine": 0.05, "sigma_tps": 0.005, "points_tps": 5},
-        "loss_weights": {"generator_gan": 1, "discriminator_gan": 1, "feature_matching": [10, 10, 10],
-                         "perceptual": [10, 10, 10, 0, 0], "equivariance_value": 10, "equivariance_jacobian": 10},
+        "loss_weights": {
+            "generator_gan": 1,
+            "discriminator_gan": 1,
+            "feature_matching": [10, 10, 10],
+            "perceptual": [10, 10, 10, 0, 0],
+            "equivariance_value": 10,
+            "equivariance_jacobian": 10,
+        },
     },
     "visualizer_params": {"kp_size": 2},
 }
@@ -60,8 +86,8 @@ def moving_square_video(size: int, num_frames: int, seed: int) -> np.ndarray:
         img[:] = bg
         x = int(np.clip(x0 + dx * t, 0, size - side))
         y = int(np.clip(y0 + dy * t, 0, size - side))
-        img[y:y + side, x:x + side] = fg
-        img[y + side // 3:y + 2 * side // 3, x + side // 3:x + 2 * side // 3] = 255 - fg
+        img[y : y + side, x : x + side] = fg
+        img[y + side // 3 : y + 2 * side // 3, x + side // 3 : x + 2 * side // 3] = 255 - fg
         frames[t] = img
     return frames
 
@@ -72,8 +98,10 @@ def tiny_data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data") / "puppet32"
     try:
         from fomm.data.synthetic import write_dataset
-        write_dataset(root, "puppet", num_train=4, num_test=1, num_frames=8, size=32, seed=0, num_cross_pairs=0,
-                      progress=False)
+
+        write_dataset(
+            root, "puppet", num_train=4, num_test=1, num_frames=8, size=32, seed=0, num_cross_pairs=0, progress=False
+        )
     except ImportError:  # the synthetic generator is another module; fall back to squares
         for i in range(4):
             write_png_video(root / "train" / f"video{i}", moving_square_video(32, 8, i))

@@ -4,6 +4,7 @@ It trains the tiny config with the real trainer, records every file write the tr
 this rank, checks the CPU synchronised BatchNorm against a plain one on the whole batch, and saves
 this rank's final weights to ``REPORT/rank<R>.pt`` (test-only output, outside the run folder).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,15 +36,19 @@ def sync_bn_check(rank: int, world: int) -> dict:
     (out * w[sl]).sum().backward()
     wgrad = synced.weight.grad.clone()
     torch.distributed.all_reduce(wgrad)
-    return {"out": float((out - yf[sl]).abs().max()), "xgrad": float((xl.grad - xf.grad[sl]).abs().max()),
-            "wgrad": float((wgrad - plain.weight.grad).abs().max()),
-            "running_mean": float((synced.running_mean - plain.running_mean).abs().max())}
+    return {
+        "out": float((out - yf[sl]).abs().max()),
+        "xgrad": float((xl.grad - xf.grad[sl]).abs().max()),
+        "wgrad": float((wgrad - plain.weight.grad).abs().max()),
+        "running_mean": float((synced.running_mean - plain.running_mean).abs().max()),
+    }
 
 
 def main(config_path: str, data: str, out: str, report: str) -> None:
+    import torch.utils.tensorboard as TB
+
     import fomm.training.trainer as T
     import fomm.training.visualize as V
-    import torch.utils.tensorboard as TB
 
     rank = int(os.environ["RANK"])
     writes: list[str] = []
@@ -52,6 +57,7 @@ def main(config_path: str, data: str, out: str, report: str) -> None:
         def wrapped(path, *a, **k):
             writes.append(str(path))
             return fn(path, *a, **k)
+
         return wrapped
 
     T.save_checkpoint = recorder(T.save_checkpoint)
@@ -67,8 +73,9 @@ def main(config_path: str, data: str, out: str, report: str) -> None:
     TB.SummaryWriter = Writer
     final: dict = {}
     checks: dict = {}
-    opts = T.TrainOptions(out=out, data=data, max_steps=4, batch_size=4, checkpoint_every=2, vis_every=2,
-                          log_every=1, progress=False)
+    opts = T.TrainOptions(
+        out=out, data=data, max_steps=4, batch_size=4, checkpoint_every=2, vis_every=2, log_every=1, progress=False
+    )
     trainer = T.Trainer(config_path, opts)
 
     def after_step(tr, values):

@@ -1,4 +1,5 @@
 """Two CPU processes (gloo) train the tiny config with torchrun: they agree and only rank 0 writes."""
+
 from __future__ import annotations
 
 import json
@@ -28,11 +29,24 @@ def _torchrun(tmp_path_factory, tiny_data, config: dict):
     cfg = tmp / "tiny.yaml"
     cfg.write_text(yaml.safe_dump(config))
     out, report = tmp / "run", tmp / "report"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(
-        [str(HERE)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-           f"--master_port={_free_port()}", str(HERE / "ddp_worker.py"), str(cfg), str(tiny_data), str(out),
-           str(report)]
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=os.pathsep.join([str(HERE)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={_free_port()}",
+        str(HERE / "ddp_worker.py"),
+        str(cfg),
+        str(tiny_data),
+        str(out),
+        str(report),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, report, proc

@@ -1,4 +1,5 @@
 """Generator identity initialisation and frozen BatchNorm statistics (train_params options)."""
+
 from __future__ import annotations
 
 import copy
@@ -55,8 +56,7 @@ def test_calibrate_norms_sets_batch_statistics_and_leaves_other_buffers(tiny_con
     hook = gen.first.norm.register_forward_hook(lambda m, i, o: seen.setdefault("x", i[0].detach().clone()))
     before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
     src, drv = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
-    calibrate_norms(model, norms,
-                    lambda: gen(src, kp_source=kp(src), kp_driving=kp(drv)))
+    calibrate_norms(model, norms, lambda: gen(src, kp_source=kp(src), kp_driving=kp(drv)))
     hook.remove()
     torch.testing.assert_close(gen.first.norm.running_mean, seen["x"].mean(dim=(0, 2, 3)))
     torch.testing.assert_close(gen.first.norm.running_var, seen["x"].var(dim=(0, 2, 3), unbiased=True))
@@ -113,8 +113,17 @@ def test_init_from_copies_matching_tensors_and_keeps_their_statistics(tmp_path, 
     seen = {}
     from fomm.training.trainer import Trainer, TrainOptions
 
-    trainer = Trainer(cfg2, TrainOptions(out=tmp_path / "b", data=tiny_data, max_steps=1, checkpoint_every=0,
-                                         init_from=first.last_checkpoint, **QUIET))
+    trainer = Trainer(
+        cfg2,
+        TrainOptions(
+            out=tmp_path / "b",
+            data=tiny_data,
+            max_steps=1,
+            checkpoint_every=0,
+            init_from=first.last_checkpoint,
+            **QUIET,
+        ),
+    )
     trainer.hooks["after_step"] = lambda t, losses: seen.setdefault("step", t.step)
     trainer.setup()
     gen = trainer.model.generator.state_dict()

@@ -1,4 +1,5 @@
 """SIGKILL at any moment never leaves a visible checkpoint that fails to load."""
+
 from __future__ import annotations
 
 import os
@@ -36,10 +37,14 @@ def test_sigkill_during_checkpoint_writes(tmp_path, tiny_config):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     start = 0
     for _ in range(4):
-        proc = subprocess.Popen([sys.executable, str(HERE / "ckpt_writer.py"), str(run), str(cfg), str(start)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "ckpt_writer.py"), str(run), str(cfg), str(start)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
-            _wait_for(lambda: list_checkpoints(run) and list_checkpoints(run)[-1][0] > start + 1)
+            _wait_for(lambda start=start: list_checkpoints(run) and list_checkpoints(run)[-1][0] > start + 1)
             time.sleep(rng.uniform(0.0, 0.4))
         finally:
             proc.send_signal(signal.SIGKILL)
@@ -66,10 +71,27 @@ def test_killed_training_resumes(tmp_path, tiny_config, tiny_data):
     cfg.write_text(yaml.safe_dump(tiny_config))
     run = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    args = [sys.executable, "-m", "fomm.cli", "train", "--config", str(cfg), "--data", str(tiny_data), "--out",
-            str(run), "--checkpoint-every", "1", "--vis-every", "0", "--quiet", "--threads", "1", "--no-tensorboard"]
-    proc = subprocess.Popen(args + ["--max-steps", "1000"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    args = [
+        sys.executable,
+        "-m",
+        "fomm.cli",
+        "train",
+        "--config",
+        str(cfg),
+        "--data",
+        str(tiny_data),
+        "--out",
+        str(run),
+        "--checkpoint-every",
+        "1",
+        "--vis-every",
+        "0",
+        "--quiet",
+        "--threads",
+        "1",
+        "--no-tensorboard",
+    ]
+    proc = subprocess.Popen(args + ["--max-steps", "1000"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_for(lambda: len(list_checkpoints(run)) >= 2, timeout=120)
         time.sleep(random.Random(7).uniform(0.0, 0.3))
@@ -78,8 +100,9 @@ def test_killed_training_resumes(tmp_path, tiny_config, tiny_data):
         proc.wait()
     path, data = latest_checkpoint(run)
     target = data["step"] + 2
-    done = subprocess.run(args + ["--resume", "--max-steps", str(target)], env=env, capture_output=True, text=True,
-                          timeout=180)
+    done = subprocess.run(
+        args + ["--resume", "--max-steps", str(target)], env=env, capture_output=True, text=True, timeout=180
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     path, data = latest_checkpoint(run)
     assert data["step"] == target
@@ -95,10 +118,31 @@ def test_sigterm_checkpoints_the_current_step_and_resume_continues(tmp_path, tin
     cfg.write_text(yaml.safe_dump(tiny_config))
     run = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    args = [sys.executable, "-m", "fomm.cli", "train", "--out", str(run), "--threads", "1", "--quiet",
-            "--no-tensorboard", "--vis-every", "0", "--log-every", "1", "--checkpoint-every", "1000"]
-    proc = subprocess.Popen(args + ["--config", str(cfg), "--data", str(tiny_data), "--epochs", "50"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    args = [
+        sys.executable,
+        "-m",
+        "fomm.cli",
+        "train",
+        "--out",
+        str(run),
+        "--threads",
+        "1",
+        "--quiet",
+        "--no-tensorboard",
+        "--vis-every",
+        "0",
+        "--log-every",
+        "1",
+        "--checkpoint-every",
+        "1000",
+    ]
+    proc = subprocess.Popen(
+        args + ["--config", str(cfg), "--data", str(tiny_data), "--epochs", "50"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for(lambda: (run / "log.csv").is_file() and len((run / "log.csv").read_text().splitlines()) > 3)
         proc.send_signal(signal.SIGTERM)
@@ -111,7 +155,8 @@ def test_sigterm_checkpoints_the_current_step_and_resume_continues(tmp_path, tin
     path, data = latest_checkpoint(run)
     assert info["status"] == "stopped by SIGTERM" and data["step"] == info["step"] >= 3
     stopped = data["step"]
-    done = subprocess.run(args + ["--resume", "--max-steps", str(stopped + 2)], env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        args + ["--resume", "--max-steps", str(stopped + 2)], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert read_checkpoint(latest_checkpoint(run)[0])["step"] == stopped + 2

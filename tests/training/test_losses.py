@@ -1,4 +1,5 @@
 """The training losses reproduce the original's values on the parity fixture (vox variant)."""
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,8 @@ def parity_losses(parity_dir):
     transform = Transform.from_params(
         torch.from_numpy(np.load(d / "train_transform_theta.npy")),
         torch.from_numpy(np.load(d / "train_transform_control_params.npy")),
-        torch.from_numpy(np.load(d / "train_transform_control_points.npy")))
+        torch.from_numpy(np.load(d / "train_transform_control_points.npy")),
+    )
     gen_full = GeneratorFullModel(model.kp_detector, model.generator, model.discriminator, cfg.train_params)
     disc_full = DiscriminatorFullModel(model.kp_detector, model.generator, model.discriminator, cfg.train_params)
     assert gen_full.vgg is None  # perceptual weights 0: no VGG is built
@@ -49,12 +51,21 @@ def test_loss_terms_match_original(parity_losses, term):
 
 def test_transformed_frame_and_keypoints_match_original(parity_losses):
     _, _, generated, d = parity_losses
-    np.testing.assert_allclose(generated["transformed_frame"].detach().numpy(),
-                               np.load(d / "train_transformed_frame.npy"), rtol=0, atol=1e-5)
-    np.testing.assert_allclose(generated["transformed_kp"]["value"].detach().numpy(),
-                               np.load(d / "train_transformed_kp_value.npy"), rtol=0, atol=1e-5)
-    np.testing.assert_allclose(generated["transformed_kp"]["jacobian"].detach().numpy(),
-                               np.load(d / "train_transformed_kp_jacobian.npy"), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(
+        generated["transformed_frame"].detach().numpy(), np.load(d / "train_transformed_frame.npy"), rtol=0, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        generated["transformed_kp"]["value"].detach().numpy(),
+        np.load(d / "train_transformed_kp_value.npy"),
+        rtol=0,
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        generated["transformed_kp"]["jacobian"].detach().numpy(),
+        np.load(d / "train_transformed_kp_jacobian.npy"),
+        rtol=0,
+        atol=1e-5,
+    )
 
 
 def test_losses_backpropagate_to_every_trained_module(parity_losses):
@@ -68,7 +79,7 @@ def test_losses_backpropagate_to_every_trained_module(parity_losses):
 def test_transform_jacobian_matches_finite_differences():
     torch.manual_seed(0)
     t = Transform(3, sigma_affine=0.05, sigma_tps=0.005, points_tps=5, generator=torch.Generator().manual_seed(3))
-    pts = (torch.rand(3, 7, 2, dtype=torch.float64) * 2 - 1)
+    pts = torch.rand(3, 7, 2, dtype=torch.float64) * 2 - 1
     t.theta, t.control_params = t.theta.double(), t.control_params.double()
     t.control_points = t.control_points.double()
     jac = t.jacobian(pts)

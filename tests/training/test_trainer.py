@@ -1,4 +1,5 @@
 """The training loop: learning, exact resume, checkpoints, logs, bad data and the CLI."""
+
 from __future__ import annotations
 
 import csv
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import moving_square_video, write_png_video
 from fomm import load_model
 from fomm.cli import main as cli_main
 from fomm.config import Config
@@ -18,8 +20,6 @@ from fomm.models.checkpoint import read_checkpoint
 from fomm.models.first_order_model import FirstOrderModel
 from fomm.training import losses as L
 from fomm.training.trainer import Trainer, TrainOptions, latest_checkpoint, list_checkpoints, train
-
-from conftest import moving_square_video, write_png_video
 
 QUIET = dict(progress=False, threads=1, tensorboard=False)
 
@@ -34,8 +34,17 @@ def test_tiny_model_overfits_two_videos_64px(tmp_path, tiny_config):
     from fomm.data.datasets import FramesDataset
     from fomm.data.synthetic import write_dataset
 
-    root = write_dataset(tmp_path / "two", "puppet", num_train=2, num_test=0, num_frames=8, size=64, seed=0,
-                         num_cross_pairs=0, progress=False)
+    root = write_dataset(
+        tmp_path / "two",
+        "puppet",
+        num_train=2,
+        num_test=0,
+        num_frames=8,
+        size=64,
+        seed=0,
+        num_cross_pairs=0,
+        progress=False,
+    )
     cfg = tiny_config
     cfg["dataset_params"].update(frame_shape=[64, 64, 3], augmentation_params={})
     mp = cfg["model_params"]
@@ -43,8 +52,9 @@ def test_tiny_model_overfits_two_videos_64px(tmp_path, tiny_config):
     mp["generator_params"].update(block_expansion=8, max_features=64)
     mp["generator_params"]["dense_motion_params"]["scale_factor"] = 0.25
     cfg["train_params"].update(num_repeats=4, num_epochs=100, scales=[1, 0.5])
-    cfg["train_params"]["loss_weights"].update(generator_gan=0, equivariance_value=0, equivariance_jacobian=0,
-                                               perceptual=[10, 0, 0, 0, 0])
+    cfg["train_params"]["loss_weights"].update(
+        generator_gan=0, equivariance_value=0, equivariance_jacobian=0, perceptual=[10, 0, 0, 0, 0]
+    )
     ds = FramesDataset(root, frame_shape=(64, 64, 3), random_seed=0)
     ds.set_epoch(0)
     items = [ds.get_item(i, r) for i in range(2) for r in range(2)]
@@ -53,14 +63,24 @@ def test_tiny_model_overfits_two_videos_64px(tmp_path, tiny_config):
     def l1(model):
         model.train()
         with torch.no_grad():
-            out = model.generator(x["source"], kp_source=model.kp_detector(x["source"]),
-                                  kp_driving=model.kp_detector(x["driving"]))
+            out = model.generator(
+                x["source"], kp_source=model.kp_detector(x["source"]), kp_driving=model.kp_detector(x["driving"])
+            )
         return float((out["prediction"] - x["driving"]).abs().mean())
 
     torch.manual_seed(0)
     before = l1(FirstOrderModel(Config.from_dict(cfg)))
-    result = train(cfg, data=root, out=tmp_path / "run", max_steps=40, lr_scale=10, checkpoint_every=0,
-                   vis_every=0, log_every=0, **QUIET)
+    result = train(
+        cfg,
+        data=root,
+        out=tmp_path / "run",
+        max_steps=40,
+        lr_scale=10,
+        checkpoint_every=0,
+        vis_every=0,
+        log_every=0,
+        **QUIET,
+    )
     after = l1(load_model(result.last_checkpoint))
     assert after <= 0.5 * before, (before, after)
 
@@ -90,8 +110,9 @@ def test_resume_continues_bitwise(tmp_path, tiny_config, tiny_data):
     rows_b = list(csv.DictReader(open(tmp_path / "b" / "log.csv")))
     assert [r["step"] for r in rows_b] == [str(i) for i in range(1, 7)]
     for ra, rb in zip(rows_a, rows_b):
-        assert {k: v for k, v in ra.items() if k not in ("seconds", "samples_per_s")} == \
-               {k: v for k, v in rb.items() if k not in ("seconds", "samples_per_s")}
+        assert {k: v for k, v in ra.items() if k not in ("seconds", "samples_per_s")} == {
+            k: v for k, v in rb.items() if k not in ("seconds", "samples_per_s")
+        }
     runs = json.loads((tmp_path / "b" / "run.json").read_text())["runs"]
     assert [r["start_step"] for r in runs] == [0, 3] and runs[1]["resumed_from"].endswith("step-00000003.pt")
 
@@ -99,12 +120,24 @@ def test_resume_continues_bitwise(tmp_path, tiny_config, tiny_data):
 # ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, tiny_data):
-    from conftest import TINY
     import copy
 
+    from conftest import TINY
+
     out = tmp_path_factory.mktemp("run") / "r"
-    result = train(copy.deepcopy(TINY), data=tiny_data, out=out, max_steps=5, checkpoint_every=1, vis_every=2,
-                   log_every=2, keep=2, progress=False, threads=1, command=["fomm", "train", "--test"])
+    result = train(
+        copy.deepcopy(TINY),
+        data=tiny_data,
+        out=out,
+        max_steps=5,
+        checkpoint_every=1,
+        vis_every=2,
+        log_every=2,
+        keep=2,
+        progress=False,
+        threads=1,
+        command=["fomm", "train", "--test"],
+    )
     return out, result
 
 
@@ -115,8 +148,20 @@ def test_checkpoints_rotate_and_load_without_config(finished_run, tmp_path):
     assert result.best_checkpoint == out / "checkpoints" / "best.pt"
     for path in [p for _, p in list_checkpoints(out)] + [result.best_checkpoint]:
         data = torch.load(path, map_location="cpu", weights_only=True)
-        assert {"generator", "kp_detector", "discriminator", "config", "optimizer_generator", "schedulers",
-                "epoch", "epoch_step", "step", "rng", "loss_window", "best_metric"} <= set(data)
+        assert {
+            "generator",
+            "kp_detector",
+            "discriminator",
+            "config",
+            "optimizer_generator",
+            "schedulers",
+            "epoch",
+            "epoch_step",
+            "step",
+            "rng",
+            "loss_window",
+            "best_metric",
+        } <= set(data)
         rng = data["rng"][0]
         assert isinstance(rng["torch"], torch.Tensor) and isinstance(rng["numpy"]["key"], torch.Tensor)
         assert isinstance(rng["python"]["state"], list) and isinstance(rng["transform"], torch.Tensor)
@@ -134,8 +179,15 @@ def test_checkpoints_rotate_and_load_without_config(finished_run, tmp_path):
     assert cli_main(["export", str(result.last_checkpoint)]) == 2  # no output path
     assert cli_main(["export", str(tmp_path / "missing.pt"), str(tmp_path / "x.pth.tar")]) == 2
     orig = torch.load(exported, map_location="cpu", weights_only=True)
-    assert set(orig) == {"generator", "kp_detector", "discriminator", "optimizer_generator",
-                         "optimizer_discriminator", "optimizer_kp_detector", "epoch"}
+    assert set(orig) == {
+        "generator",
+        "kp_detector",
+        "discriminator",
+        "optimizer_generator",
+        "optimizer_discriminator",
+        "optimizer_kp_detector",
+        "epoch",
+    }
     again = load_model(exported, config=model.config)
     assert not _states_equal(again.kp_detector.state_dict(), data["kp_detector"])
 
@@ -151,8 +203,15 @@ def test_run_folder_has_logs_images_and_metadata(finished_run):
     assert {"torch", "numpy", "python", "fomm"} <= set(info["versions"])
     rows = list(csv.DictReader(open(out / "log.csv")))
     assert [r["step"] for r in rows] == ["2", "4", "5"]
-    assert {"perceptual", "gen_gan", "feature_matching", "equivariance_value", "equivariance_jacobian",
-            "disc_gan", "running_loss"} <= set(rows[0])
+    assert {
+        "perceptual",
+        "gen_gan",
+        "feature_matching",
+        "equivariance_value",
+        "equivariance_jacobian",
+        "disc_gan",
+        "running_loss",
+    } <= set(rows[0])
     assert all(np.isfinite(float(r["perceptual"])) for r in rows)
     pngs = sorted(p.name for p in (out / "vis").glob("*.png"))
     assert pngs == ["step-00000002.png", "step-00000004.png", "step-00000005.png"]
@@ -199,8 +258,7 @@ def test_bad_data_stops_with_fomm_error(tmp_path, tiny_config, case):
 
 def test_wrong_size_is_accepted_with_allow_resize(tmp_path, tiny_config):
     root = _videos(tmp_path / "data", 2, 4, 48)
-    result = train(tiny_config, data=root, out=tmp_path / "run", max_steps=1, allow_resize=True, vis_every=0,
-                   **QUIET)
+    result = train(tiny_config, data=root, out=tmp_path / "run", max_steps=1, allow_resize=True, vis_every=0, **QUIET)
     assert result.step == 1
 
 
@@ -253,8 +311,10 @@ def test_cli_train_help_and_errors(tmp_path, tiny_data, capsys):
         cli_main(["train", "--help"])
     text = capsys.readouterr().out
     assert "fomm train --config puppet-64" in text and "torchrun" in text and "--resume" in text
-    assert cli_main(["train", "--config", "tiny-64", "--data", str(tmp_path / "nothing"), "--out",
-                     str(tmp_path / "run")]) == 2
+    assert (
+        cli_main(["train", "--config", "tiny-64", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "run")])
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -264,11 +324,44 @@ def test_cli_train_runs_a_preset(tmp_path, tiny_config, tiny_data):
     cfg_path = tmp_path / "tiny.yaml"
     cfg_path.write_text(yaml.safe_dump(tiny_config))
     out = tmp_path / "run"
-    args = ["train", "--config", str(cfg_path), "--data", str(tiny_data), "--out", str(out), "--max-steps", "2",
-            "--quiet", "--threads", "1", "--no-tensorboard", "--vis-every", "0", "--seed", "3"]
+    args = [
+        "train",
+        "--config",
+        str(cfg_path),
+        "--data",
+        str(tiny_data),
+        "--out",
+        str(out),
+        "--max-steps",
+        "2",
+        "--quiet",
+        "--threads",
+        "1",
+        "--no-tensorboard",
+        "--vis-every",
+        "0",
+        "--seed",
+        "3",
+    ]
     assert cli_main(args) == 0
-    assert cli_main(["train", "--out", str(out), "--resume", "--max-steps", "3", "--quiet", "--threads", "1",
-                     "--vis-every", "0"]) == 0  # no --config, no --seed: the run's own are kept
+    assert (
+        cli_main(
+            [
+                "train",
+                "--out",
+                str(out),
+                "--resume",
+                "--max-steps",
+                "3",
+                "--quiet",
+                "--threads",
+                "1",
+                "--vis-every",
+                "0",
+            ]
+        )
+        == 0
+    )  # no --config, no --seed: the run's own are kept
     info = json.loads((out / "run.json").read_text())
     assert info["step"] == 3 and len(info["runs"]) == 2 and info["seed"] == 3
 
@@ -296,8 +389,9 @@ def test_run_json_follows_the_checkpoints_during_the_run(tmp_path, tiny_config, 
     def after_step(trainer, losses):
         seen.append(json.loads((trainer.run_dir / "run.json").read_text()))
 
-    opts = TrainOptions(out=tmp_path / "run", data=tiny_data, max_steps=4, checkpoint_every=2, vis_every=0,
-                        log_every=0, **QUIET)
+    opts = TrainOptions(
+        out=tmp_path / "run", data=tiny_data, max_steps=4, checkpoint_every=2, vis_every=0, log_every=0, **QUIET
+    )
     trainer = Trainer(tiny_config, opts)
     trainer.hooks["after_step"] = after_step
     trainer.run()

@@ -1,4 +1,5 @@
 """VGG19 for the perceptual loss: torchvision-format weights, the lookup order, the substitute."""
+
 from __future__ import annotations
 
 import pytest
@@ -62,8 +63,13 @@ def test_loads_torchvision_state_dict_and_matches_original_slices(tmp_path):
         out = s(out)
         expected.append(out)
     got = vgg(x)
-    assert [tuple(g.shape) for g in got] == [(2, 64, 32, 32), (2, 128, 16, 16), (2, 256, 8, 8), (2, 512, 4, 4),
-                                            (2, 512, 2, 2)]
+    assert [tuple(g.shape) for g in got] == [
+        (2, 64, 32, 32),
+        (2, 128, 16, 16),
+        (2, 256, 8, 8),
+        (2, 512, 4, 4),
+        (2, 512, 2, 2),
+    ]
     for g, e in zip(got, expected):
         torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5)
     assert all(not p.requires_grad for p in vgg.parameters())

@@ -30,6 +30,7 @@ a seeded generator gives the same result every time.
 * Crop: a random window of ``size``; a frame smaller than that is first padded, centred, by
   repeating its border pixels (as the original did).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -185,7 +186,7 @@ class ColorJitter:
         order = rng.permutation(4)
         draws = rng.random(4)  # always drawn, for a stable stream
         values = []
-        for (rng_range, u) in zip((self.brightness, self.contrast, self.saturation, self.hue), draws):
+        for rng_range, u in zip((self.brightness, self.contrast, self.saturation, self.hue), draws):
             values.append(None if rng_range is None else rng_range[0] + (rng_range[1] - rng_range[0]) * float(u))
         return (order, *values)
 
@@ -230,13 +231,19 @@ class RandomRotation:
             return clip
         h, w = clip.shape[1:3]
         matrix = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), angle, 1.0)
-        return np.stack([
-            cv2.warpAffine(
-                np.ascontiguousarray(frame), matrix, (w, h), flags=cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_CONSTANT, borderValue=(0.0, 0.0, 0.0),
-            )
-            for frame in clip
-        ])
+        return np.stack(
+            [
+                cv2.warpAffine(
+                    np.ascontiguousarray(frame),
+                    matrix,
+                    (w, h),
+                    flags=cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_CONSTANT,
+                    borderValue=(0.0, 0.0, 0.0),
+                )
+                for frame in clip
+            ]
+        )
 
 
 class RandomResize:
@@ -269,7 +276,9 @@ class RandomCrop:
             size = (size, size)
         ok = isinstance(size, Sequence) and not isinstance(size, str) and len(size) == 2
         if not ok or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in size):
-            raise FommError(f"augmentation crop_param.size={size!r} is not a positive [height, width]; use e.g. [256, 256]")
+            raise FommError(
+                f"augmentation crop_param.size={size!r} is not a positive [height, width]; use e.g. [256, 256]"
+            )
         self.size = (int(size[0]), int(size[1]))
 
     def __call__(self, clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -312,12 +321,12 @@ class AllAugmentationTransform:
         if params is None:
             return None
         if not isinstance(params, Mapping):
-            raise FommError(f"augmentation {name} must be a mapping of {', '.join(allowed)}, got {params!r}; fix the config")
+            raise FommError(
+                f"augmentation {name} must be a mapping of {', '.join(allowed)}, got {params!r}; fix the config"
+            )
         unknown = sorted(set(params) - set(allowed))
         if unknown:
-            raise FommError(
-                f"unknown key(s) {', '.join(map(str, unknown))} in {name}; use only {', '.join(allowed)}"
-            )
+            raise FommError(f"unknown key(s) {', '.join(map(str, unknown))} in {name}; use only {', '.join(allowed)}")
         try:
             return cls(**params)
         except TypeError as exc:  # a required option missing

@@ -36,6 +36,7 @@ Loading is cheap where it can be: for a frame folder only the two chosen frames 
 video file is decoded up to the later chosen frame, or decoded once and kept in a small
 per-process LRU cache when it is short (``cache_bytes``, 128 MiB by default; 0 disables it).
 """
+
 from __future__ import annotations
 
 import csv
@@ -43,9 +44,9 @@ import math
 import os
 import warnings
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -126,9 +127,7 @@ class FramesDataset(Dataset):
     ):
         root = Path(root_dir)
         if not root.is_dir():
-            raise FommError(
-                f"dataset folder {root} does not exist or is not a folder; check root_dir in the config"
-            )
+            raise FommError(f"dataset folder {root} does not exist or is not a folder; check root_dir in the config")
         self.frame_shape = tuple(normalize_frame_shape(frame_shape)) + (3,)
         if isinstance(random_seed, bool) or not isinstance(random_seed, (int, np.integer)) or random_seed < 0:
             raise FommError(f"random_seed {random_seed!r} is not an integer >= 0; use e.g. 0")
@@ -404,7 +403,11 @@ class PairedDataset(Dataset):
     """
 
     def __init__(self, initial_dataset, number_of_pairs: int, seed: int = 0):
-        if isinstance(number_of_pairs, bool) or not isinstance(number_of_pairs, (int, np.integer)) or number_of_pairs < 1:
+        if (
+            isinstance(number_of_pairs, bool)
+            or not isinstance(number_of_pairs, (int, np.integer))
+            or number_of_pairs < 1
+        ):
             raise FommError(f"number_of_pairs {number_of_pairs!r} is not an integer >= 1; use e.g. 50")
         self.initial_dataset = initial_dataset
         pairs_list = getattr(initial_dataset, "pairs_list", None)

@@ -14,6 +14,7 @@ process, see :func:`warn_once`):
   silently). White, rather than "drop alpha", because the colour under transparent pixels is
   often arbitrary (black, or left-over paint) while a white background is what viewers show.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -53,8 +54,7 @@ def normalize_frame_shape(frame_shape: Sequence[int] | None) -> tuple[int, int] 
         ) from None
     if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] != 3):
         raise FommError(
-            f"frame_shape {frame_shape!r} is not (height, width) or (height, width, 3); "
-            "pass e.g. (256, 256, 3)"
+            f"frame_shape {frame_shape!r} is not (height, width) or (height, width, 3); pass e.g. (256, 256, 3)"
         )
     if shape[0] <= 0 or shape[1] <= 0:
         raise FommError(f"frame_shape {frame_shape!r} has a non-positive size; use positive sizes such as (256, 256)")
@@ -96,8 +96,7 @@ def _to_uint8_values(a: np.ndarray) -> np.ndarray:
         lo, hi = int(a.min()), int(a.max())
         if lo < 0 or hi > 255:
             raise FommError(
-                f"{a.dtype} image has values in [{lo}, {hi}], outside [0, 255]; "
-                "pass uint8 values or floats in [0, 1]"
+                f"{a.dtype} image has values in [{lo}, {hi}], outside [0, 255]; pass uint8 values or floats in [0, 1]"
             )
         return a.astype(np.uint8)
     raise FommError(f"cannot use an image of dtype {a.dtype}; pass uint8 values or floats in [0, 1]")

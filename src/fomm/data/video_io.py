@@ -42,6 +42,7 @@ Ctrl-C) and pick the format from the path:
 User errors (missing file, not a video, no frames, corrupt data) raise
 :class:`fomm.errors.FommError` with a one-line message naming the problem and the fix.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -51,15 +52,15 @@ import re
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from collections.abc import Iterable, Iterator, Sequence
 
 import av
 import cv2
-from av.video.reformatter import Interpolation
 import numpy as np
+from av.video.reformatter import Interpolation
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from fomm.atomic import atomic_path
@@ -110,9 +111,7 @@ _AUDIO_COPY_OK = {
     "matroska": frozenset({"aac", "mp3", "alac", "ac3", "eac3", "opus", "vorbis", "flac", "pcm_s16le"}),
 }
 
-_SUPPORTED = (
-    "a video (.mp4 .mov .avi .webm .mkv), a .gif, an image (.png .jpg) or a folder of frames"
-)
+_SUPPORTED = "a video (.mp4 .mov .avi .webm .mkv), a .gif, an image (.png .jpg) or a folder of frames"
 
 
 @dataclass
@@ -161,7 +160,9 @@ def list_frame_files(folder: str | os.PathLike) -> list[Path]:
             if not e.name.startswith(".") and Path(e.name).suffix.lower() in IMAGE_EXTENSIONS and e.is_file()
         ]
     except OSError as exc:
-        raise FommError(f"cannot list frame folder {folder} ({exc.strerror}); check the path and its permissions") from None
+        raise FommError(
+            f"cannot list frame folder {folder} ({exc.strerror}); check the path and its permissions"
+        ) from None
     return [folder / n for n in sorted(names, key=_natural_key)]
 
 
@@ -270,10 +271,7 @@ def write_image(path: str | os.PathLike, frame) -> Path:
     p = Path(path)
     ext = p.suffix.lower()
     if ext not in IMAGE_EXTENSIONS:
-        raise FommError(
-            f"cannot write an image to {p}: unknown image extension '{ext or '(none)'}'; "
-            "use .png or .jpg"
-        )
+        raise FommError(f"cannot write an image to {p}: unknown image extension '{ext or '(none)'}'; use .png or .jpg")
     rgb = to_rgb_uint8(frame)
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext in (".jpg", ".jpeg") else []
     ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
@@ -493,8 +491,7 @@ def probe(
         files = list_frame_files(p)
         if not files:
             raise FommError(
-                f"folder {p} contains no image frames; put the frames there as .png/.jpg files "
-                "or pass a video file"
+                f"folder {p} contains no image frames; put the frames there as .png/.jpg files or pass a video file"
             )
         w, h = _image_size(files[0])
         return VideoInfo(path=p, fps=DEFAULT_FPS, num_frames=len(files), width=w, height=h, has_audio=False)
@@ -513,8 +510,7 @@ def _iter_raw(p: Path, kind: str, shape, as_strip) -> Iterator[np.ndarray]:
         files = list_frame_files(p)
         if not files:
             raise FommError(
-                f"folder {p} contains no image frames; put the frames there as .png/.jpg files "
-                "or pass a video file"
+                f"folder {p} contains no image frames; put the frames there as .png/.jpg files or pass a video file"
             )
         for f in files:
             yield to_rgb_uint8(_decode_image(f))
@@ -641,9 +637,7 @@ def read_frames_at(
         finally:
             source.close()
         if last >= count:
-            raise FommError(
-                f"{p} has {count} frames; frame index {last} is out of range, pass indices below {count}"
-            )
+            raise FommError(f"{p} has {count} frames; frame index {last} is out of range, pass indices below {count}")
     target = shape if shape is not None else frames[idx[0]].shape[:2]
     out = [resize_frame(frames[i], target) for i in idx]
     return np.stack(out)
@@ -712,9 +706,7 @@ def _check_output_folder(p: Path) -> None:
         raise FommError(f"{p} exists and is not a folder; choose another output path")
     others = [e.name for e in os.scandir(p) if not _FRAME_NAME.fullmatch(e.name)]
     if others:
-        raise FommError(
-            f"output folder {p} already holds other files (e.g. {others[0]}); choose a new or empty folder"
-        )
+        raise FommError(f"output folder {p} already holds other files (e.g. {others[0]}); choose a new or empty folder")
 
 
 class _AudioTrack:
@@ -946,7 +938,9 @@ class VideoWriter:
             stream.options = {"crf": str(self._crf), "preset": self._preset}
             self._stream = stream
         except (av.FFmpegError, ValueError) as exc:
-            raise FommError(f"cannot start writing {self.path} ({_av_reason(exc)}); check the path and free disk space") from None
+            raise FommError(
+                f"cannot start writing {self.path} ({_av_reason(exc)}); check the path and free disk space"
+            ) from None
         if self._audio_from is not None:
             self._audio = _AudioTrack(self._audio_from, self._output, fmt)
 
@@ -986,7 +980,9 @@ class VideoWriter:
                         self._audio.finish(self.num_frames / float(self._rate))
                     self._output.close()
                 except av.FFmpegError as exc:
-                    raise FommError(f"finishing {self.path} failed ({_av_reason(exc)}); check free disk space") from None
+                    raise FommError(
+                        f"finishing {self.path} failed ({_av_reason(exc)}); check free disk space"
+                    ) from None
                 finally:
                     self._output = None
             elif self._kind == "gif":

@@ -116,9 +116,7 @@ def fit_affine_batch(src_pts, dst_pts, tol: float = 1e-6) -> np.ndarray:
     if src.ndim == 2:
         src = np.broadcast_to(src, dst.shape)
     if src.shape != dst.shape:
-        raise FommError(
-            f"src_pts {src.shape} and dst_pts {dst.shape} differ; pass (K, 2) or (T, K, 2) matching points"
-        )
+        raise FommError(f"src_pts {src.shape} and dst_pts {dst.shape} differ; pass (K, 2) or (T, K, 2) matching points")
     if len(dst) == 0:
         return np.zeros((0, 2, 3))
     return np.stack([fit_affine(s, d, tol) for s, d in zip(src, dst)])
@@ -199,9 +197,7 @@ def _bilinear(img, sx, sy, border, fill):
     return out
 
 
-def global_affine_baseline(
-    source_frame, source_kp_px, driving_kp_px, border: str = "replicate"
-) -> np.ndarray:
+def global_affine_baseline(source_frame, source_kp_px, driving_kp_px, border: str = "replicate") -> np.ndarray:
     """Per frame, warp the source by the least-squares affine from source to target keypoints.
 
     ``source_kp_px`` (K, 2) and ``driving_kp_px`` (T, K, 2) are pixel coordinates (use

@@ -1,12 +1,13 @@
 """``fomm evaluate`` and ``fomm train-landmarks``."""
+
 from __future__ import annotations
 
 import argparse
 import shlex
 import sys
 
-from fomm.errors import FommError
 from fomm.cli import positive_float, positive_int, summary
+from fomm.errors import FommError
 
 EVALUATE_EPILOG = """\
 examples:
@@ -33,34 +34,46 @@ was trained, and its AKD on the dataset's test split). scripts/train_landmarks.s
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "evaluate", help=summary("evaluate"),
+        "evaluate",
+        help=summary("evaluate"),
         description="Evaluate a checkpoint with the original protocols: video reconstruction from frame 0 "
-                    "(L1, PSNR, SSIM, AKD) and, on procedural datasets, cross-identity animation against exact "
-                    "renderings; writes a JSON report and a Markdown table beside it.",
-        epilog=EVALUATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "(L1, PSNR, SSIM, AKD) and, on procedural datasets, cross-identity animation against exact "
+        "renderings; writes a JSON report and a Markdown table beside it.",
+        epilog=EVALUATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--checkpoint", help="checkpoint (.pth.tar or fomm .pt); default: the bundled model")
     p.add_argument("--config", help="preset name or YAML, for checkpoints that carry no config")
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder (DIR/test/<video>...)")
     p.add_argument("--out", required=True, metavar="REPORT.json", help="JSON report (REPORT.md is written beside)")
-    p.add_argument("--tasks", default="reconstruction,cross_identity",
-                   help="comma-separated: reconstruction, cross_identity (default both; cross_identity needs "
-                        "procedural data)")
+    p.add_argument(
+        "--tasks",
+        default="reconstruction,cross_identity",
+        help="comma-separated: reconstruction, cross_identity (default both; cross_identity needs procedural data)",
+    )
     p.add_argument("--max-videos", type=positive_int, metavar="N", help="evaluate at most N videos per task")
     p.add_argument("--batch-size", type=positive_int, default=16, metavar="B", help="frames per batch (16)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps or auto")
     p.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch (default: PyTorch's)")
     p.add_argument("--landmarks", metavar="PT", help="landmark detector file to use instead of the shipped one")
     p.add_argument("--save", metavar="DIR", help="also write the model's outputs to DIR/<task>/<video>.mp4")
-    p.add_argument("--save-format", choices=("mp4", "png"), default="mp4",
-                   help="mp4 (default) or png (each video as one horizontal strip)")
+    p.add_argument(
+        "--save-format",
+        choices=("mp4", "png"),
+        default="mp4",
+        help="mp4 (default) or png (each video as one horizontal strip)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_evaluate)
 
     t = subparsers.add_parser(
-        "train-landmarks", help=summary("train-landmarks"),
+        "train-landmarks",
+        help=summary("train-landmarks"),
         description="Train the small heatmap landmark detector that fomm evaluate uses for AKD on procedural "
-                    "data, from the training split's ground-truth keypoints (deterministic for a seed).",
-        epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "data, from the training split's ground-truth keypoints (deterministic for a seed).",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     t.add_argument("--data", required=True, metavar="DIR", help="procedural dataset made by fomm synth")
     t.add_argument("--out", required=True, metavar="FILE.pt", help="detector weights (FILE.json beside)")
     t.add_argument("--steps", type=positive_int, default=2000, help="training steps (2000)")
@@ -68,8 +81,9 @@ def register(subparsers) -> None:
     t.add_argument("--batch-size", type=positive_int, default=32, help="batch size (32)")
     t.add_argument("--lr", type=positive_float, default=2e-3, help="Adam learning rate (0.002)")
     t.add_argument("--width", type=positive_int, default=8, help="network width (8)")
-    t.add_argument("--threads", type=positive_int, default=1,
-                   help="CPU threads (1: deterministic and light on shared machines)")
+    t.add_argument(
+        "--threads", type=positive_int, default=1, help="CPU threads (1: deterministic and light on shared machines)"
+    )
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=run_train_landmarks)
 
@@ -85,16 +99,32 @@ def run_evaluate(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    report = evaluate(args.checkpoint, args.data, max_videos=args.max_videos, tasks=args.tasks,
-                      batch_size=args.batch_size, progress=not args.no_progress, device=args.device,
-                      config=args.config, landmark_detector=args.landmarks, save_dir=args.save,
-                      save_format=args.save_format)
+    report = evaluate(
+        args.checkpoint,
+        args.data,
+        max_videos=args.max_videos,
+        tasks=args.tasks,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+        device=args.device,
+        config=args.config,
+        landmark_detector=args.landmarks,
+        save_dir=args.save,
+        save_format=args.save_format,
+    )
     out, md = write_report(report, args.out)
     for task in report["tasks"]:
         model = report[task].get("model", {})
-        parts = [f"{label} {model[key]:.{digits}f}{unit}" for key, label, digits, unit in
-                 (("l1", "L1", 4, ""), ("psnr", "PSNR", 2, " dB"), ("ssim", "SSIM", 4, ""), ("akd", "AKD", 2, " px"))
-                 if model.get(key) is not None]
+        parts = [
+            f"{label} {model[key]:.{digits}f}{unit}"
+            for key, label, digits, unit in (
+                ("l1", "L1", 4, ""),
+                ("psnr", "PSNR", 2, " dB"),
+                ("ssim", "SSIM", 4, ""),
+                ("akd", "AKD", 2, " px"),
+            )
+            if model.get(key) is not None
+        ]
         print(f"{task}: model " + ", ".join(parts))
     print(f"wrote {out} and {md}")
     return 0
@@ -104,10 +134,21 @@ def run_train_landmarks(args: argparse.Namespace) -> int:
     from fomm.evaluation.landmarks import train_landmark_detector
 
     command = "fomm " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train-landmarks"] else None
-    record = train_landmark_detector(args.data, args.out, steps=args.steps, seed=args.seed,
-                                     batch_size=args.batch_size, lr=args.lr, width=args.width,
-                                     threads=args.threads, progress=not args.no_progress, command=command)
-    msg = f"wrote {args.out} ({record['weights_bytes'] / 1e6:.2f} MB); final training loss {record['losses'][-1]:.3f} px"
+    record = train_landmark_detector(
+        args.data,
+        args.out,
+        steps=args.steps,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        width=args.width,
+        threads=args.threads,
+        progress=not args.no_progress,
+        command=command,
+    )
+    msg = (
+        f"wrote {args.out} ({record['weights_bytes'] / 1e6:.2f} MB); final training loss {record['losses'][-1]:.3f} px"
+    )
     if "test_akd_px" in record:
         msg += f"; test AKD {record['test_akd_px']:.3f} px on {record['test_frames']} held-out frames"
     print(msg)

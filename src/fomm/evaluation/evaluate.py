@@ -29,6 +29,7 @@ that nothing here can download: pass ``keypoint_fn`` / ``embedding_fn`` to compu
 then ``keypoint_fn(generated)`` vs ``keypoint_fn(real)``, as the paper, and ``global_affine``
 uses ``keypoint_fn``'s keypoints of the real frames).
 """
+
 from __future__ import annotations
 
 import csv
@@ -37,8 +38,8 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -71,20 +72,25 @@ def _resolve_model(checkpoint_or_model, config, device):
         try:
             from fomm.bundled import bundled_checkpoint_path
         except ImportError:
-            raise FommError("no checkpoint given and this fomm has no bundled model; pass --checkpoint CKPT "
-                            "(a .pth.tar or a fomm checkpoint)") from None
+            raise FommError(
+                "no checkpoint given and this fomm has no bundled model; pass --checkpoint CKPT "
+                "(a .pth.tar or a fomm checkpoint)"
+            ) from None
         path = bundled_checkpoint_path()
         if path is None or not Path(path).is_file():
-            raise FommError(f"no checkpoint given and the bundled model ({path}) is missing; pass --checkpoint "
-                            "CKPT or reinstall fomm")
+            raise FommError(
+                f"no checkpoint given and the bundled model ({path}) is missing; pass --checkpoint "
+                "CKPT or reinstall fomm"
+            )
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
         # named by package file and content, not by where this machine installed it
         return load_model(path, config, device=device), f"bundled {Path(path).name} (sha256 {digest}...)"
     if isinstance(checkpoint_or_model, dict):
         return load_model(checkpoint_or_model, config, device=device), "(checkpoint dict)"
     if not isinstance(checkpoint_or_model, (str, os.PathLike)):
-        raise FommError(f"checkpoint is a {type(checkpoint_or_model).__name__}; pass a path, a checkpoint dict "
-                        "or a FirstOrderModel")
+        raise FommError(
+            f"checkpoint is a {type(checkpoint_or_model).__name__}; pass a path, a checkpoint dict or a FirstOrderModel"
+        )
     path = Path(checkpoint_or_model)
     if not path.is_file():
         raise FommError(f"checkpoint not found: {path}; check the path (e.g. runs/puppet64/checkpoints/best.pt)")
@@ -97,8 +103,7 @@ def _check_tasks(tasks) -> tuple[str, ...]:
     tasks = tuple(dict.fromkeys(tasks))
     bad = [t for t in tasks if t not in TASKS]
     if bad or not tasks:
-        raise FommError(f"unknown task(s) {', '.join(map(repr, bad)) or '(none)'}; use "
-                        f"{' and/or '.join(TASKS)}")
+        raise FommError(f"unknown task(s) {', '.join(map(repr, bad)) or '(none)'}; use {' and/or '.join(TASKS)}")
     return tasks
 
 
@@ -188,8 +193,9 @@ class _Measure:
         fn = self.detector if self.gt_kp is not None and self.detector is not None else self.keypoint_fn
         kp = np.asarray(fn(frames), np.float64)
         if kp.ndim != 3 or kp.shape[0] != len(frames) or kp.shape[-1] != 2:
-            raise FommError(f"keypoint_fn returned shape {kp.shape}; it must return (T={len(frames)}, K, 2) "
-                            "pixel coordinates")
+            raise FommError(
+                f"keypoint_fn returned shape {kp.shape}; it must return (T={len(frames)}, K, 2) pixel coordinates"
+            )
         return kp
 
     def __call__(self, frames: np.ndarray, detected: np.ndarray | None = None) -> dict:
@@ -200,8 +206,10 @@ class _Measure:
         if can_akd:
             kp = detected if detected is not None else self._detect(frames)
             if kp.shape != self.ref_kp.shape:
-                raise FommError(f"detected keypoints {kp.shape} do not match the reference {self.ref_kp.shape}; "
-                                "keypoint_fn must return the dataset's keypoints in order")
+                raise FommError(
+                    f"detected keypoints {kp.shape} do not match the reference {self.ref_kp.shape}; "
+                    "keypoint_fn must return the dataset's keypoints in order"
+                )
             rec["akd"] = akd(kp, self.ref_kp)
         if self.embedding_fn is not None:
             rec["aed"] = aed(frames, self.target, self.embedding_fn)
@@ -228,8 +236,9 @@ def _save(save_dir: Path | None, task: str, name: str, frames: np.ndarray, fmt: 
         write_video(folder / f"{safe}.mp4", uint8, fps=fps)
 
 
-def _evaluate_clip(measure: _Measure, prediction: np.ndarray, source: np.ndarray, src_kp, tgt_kp,
-                   detect_source: bool) -> dict:
+def _evaluate_clip(
+    measure: _Measure, prediction: np.ndarray, source: np.ndarray, src_kp, tgt_kp, detect_source: bool
+) -> dict:
     """Records of ``model``, ``static`` and (with keypoints) ``global_affine`` for one clip."""
     from fomm.evaluation.baselines import global_affine_baseline, static_baseline
 
@@ -237,7 +246,11 @@ def _evaluate_clip(measure: _Measure, prediction: np.ndarray, source: np.ndarray
     out = {"model": measure(prediction)}
     static = static_baseline(source, t)
     detected = None
-    if detect_source and measure.ref_kp is not None and (measure.detector is not None or measure.keypoint_fn is not None):
+    if (
+        detect_source
+        and measure.ref_kp is not None
+        and (measure.detector is not None or measure.keypoint_fn is not None)
+    ):
         detected = np.repeat(measure._detect(source[None]), t, axis=0)  # same frame: detect once
     out["static"] = measure(static, detected)
     if src_kp is not None and tgt_kp is not None:
@@ -250,11 +263,21 @@ def _evaluate_clip(measure: _Measure, prediction: np.ndarray, source: np.ndarray
 # --------------------------------------------------------------------------------------------
 
 
-def evaluate(checkpoint_or_model=None, data_root=None, max_videos: int | None = None,
-             tasks: Sequence[str] | str = TASKS, batch_size: int = 16, progress: bool = True,
-             device: str = "cpu", config=None, keypoint_fn: Callable | None = None,
-             embedding_fn: Callable | None = None, landmark_detector=None,
-             save_dir: str | os.PathLike | None = None, save_format: str = "mp4") -> dict:
+def evaluate(
+    checkpoint_or_model=None,
+    data_root=None,
+    max_videos: int | None = None,
+    tasks: Sequence[str] | str = TASKS,
+    batch_size: int = 16,
+    progress: bool = True,
+    device: str = "cpu",
+    config=None,
+    keypoint_fn: Callable | None = None,
+    embedding_fn: Callable | None = None,
+    landmark_detector=None,
+    save_dir: str | os.PathLike | None = None,
+    save_format: str = "mp4",
+) -> dict:
     """Evaluate a model on ``data_root`` (see the module docstring); returns the report dict.
 
     ``checkpoint_or_model``: a :class:`~fomm.models.first_order_model.FirstOrderModel`, a
@@ -285,8 +308,10 @@ def evaluate(checkpoint_or_model=None, data_root=None, max_videos: int | None = 
         raise FommError("no dataset given; pass --data DIR (a folder with test/<video>...)")
     root = Path(data_root)
     if not root.is_dir():
-        raise FommError(f"data folder {root} not found; pass a dataset folder (make one with fomm synth "
-                        f"--category puppet --out {root})")
+        raise FommError(
+            f"data folder {root} not found; pass a dataset folder (make one with fomm synth "
+            f"--category puppet --out {root})"
+        )
     tasks = _check_tasks(tasks)
     if max_videos is not None and (isinstance(max_videos, bool) or int(max_videos) < 1):
         raise FommError(f"max videos is {max_videos}; pass a positive number (or none for all)")
@@ -302,11 +327,15 @@ def evaluate(checkpoint_or_model=None, data_root=None, max_videos: int | None = 
     notes: list[str] = []
     if not procedural and "cross_identity" in tasks:
         if tasks == ("cross_identity",):
-            raise FommError(f"{root} has no dataset.json: cross-identity animation needs a procedural dataset "
-                            "with exact ground truth (fomm synth); use --tasks reconstruction")
+            raise FommError(
+                f"{root} has no dataset.json: cross-identity animation needs a procedural dataset "
+                "with exact ground truth (fomm synth); use --tasks reconstruction"
+            )
         tasks = tuple(t for t in tasks if t != "cross_identity")
-        notes.append("cross_identity skipped: it needs a procedural dataset (dataset.json, made by fomm synth) "
-                     "with exact renderings of one identity performing another's motion")
+        notes.append(
+            "cross_identity skipped: it needs a procedural dataset (dataset.json, made by fomm synth) "
+            "with exact renderings of one identity performing another's motion"
+        )
     pairs_csv = root / "cross_identity" / "pairs.csv"
     if procedural and "cross_identity" in tasks and not pairs_csv.is_file():
         if tasks == ("cross_identity",):
@@ -332,16 +361,20 @@ def evaluate(checkpoint_or_model=None, data_root=None, max_videos: int | None = 
             detector = landmark_detector
         else:
             try:
-                detector = load_landmark_detector(meta["category"], frame_hw[0], path=landmark_detector,
-                                                  device=model.device)
+                detector = load_landmark_detector(
+                    meta["category"], frame_hw[0], path=landmark_detector, device=model.device
+                )
             except FommError as exc:
                 notes.append(f"AKD not computed: {exc}")
         if detector is not None:
             if detector.num_keypoints != len(meta.get("keypoint_names") or []) or detector.category != meta["category"]:
-                raise FommError(f"the landmark detector is for {detector.category} ({detector.num_keypoints} "
-                                f"keypoints) but the dataset is {meta['category']}; pass a matching detector")
+                raise FommError(
+                    f"the landmark detector is for {detector.category} ({detector.num_keypoints} "
+                    f"keypoints) but the dataset is {meta['category']}; pass a matching detector"
+                )
             detector_info = {
-                "category": detector.category, "size": detector.size,
+                "category": detector.category,
+                "size": detector.size,
                 "weights": detector.meta.get("weights_file"),
                 "test_akd_px": detector.meta.get("test_akd_px"),
                 "trained_on": "training split ground-truth keypoints (fomm.evaluation.landmarks)",
@@ -350,14 +383,20 @@ def evaluate(checkpoint_or_model=None, data_root=None, max_videos: int | None = 
         detector_info = {"keypoint_fn": getattr(keypoint_fn, "__name__", type(keypoint_fn).__name__)}
     if not procedural:
         if keypoint_fn is None:
-            notes.append("AKD not computed: it needs an external keypoint detector (a pose estimator or face-"
-                         "landmark network) that cannot be downloaded here; pass keypoint_fn in the Python API")
+            notes.append(
+                "AKD not computed: it needs an external keypoint detector (a pose estimator or face-"
+                "landmark network) that cannot be downloaded here; pass keypoint_fn in the Python API"
+            )
         else:
-            notes.append("AKD: keypoint_fn on the generated frames vs keypoint_fn on the real frames (paper "
-                         "protocol); global_affine uses keypoint_fn's keypoints of the real frames")
+            notes.append(
+                "AKD: keypoint_fn on the generated frames vs keypoint_fn on the real frames (paper "
+                "protocol); global_affine uses keypoint_fn's keypoints of the real frames"
+            )
     if embedding_fn is None:
-        notes.append("AED not computed: it needs an identity-embedding (re-identification) network that cannot be "
-                     "downloaded here; pass embedding_fn in the Python API")
+        notes.append(
+            "AED not computed: it needs an identity-embedding (re-identification) network that cannot be "
+            "downloaded here; pass embedding_fn in the Python API"
+        )
     fn_for_measure = None if procedural else keypoint_fn
     if procedural and keypoint_fn is not None:
         detector = keypoint_fn  # the user's detector replaces the shipped one, compared with ground truth
@@ -372,12 +411,16 @@ def evaluate(checkpoint_or_model=None, data_root=None, max_videos: int | None = 
             cross_rows = list(csv.DictReader(fh))
         need = {"name", "source_identity_video", "driving_video"}
         if cross_rows and not need <= set(cross_rows[0]):
-            raise FommError(f"{pairs_csv} lacks columns {', '.join(sorted(need - set(cross_rows[0])))}; "
-                            "regenerate the dataset with fomm synth")
+            raise FommError(
+                f"{pairs_csv} lacks columns {', '.join(sorted(need - set(cross_rows[0])))}; "
+                "regenerate the dataset with fomm synth"
+            )
         cross_rows = cross_rows[: max_videos or None]
         if not cross_rows:
-            raise FommError(f"{pairs_csv} lists no pairs; regenerate the dataset with fomm synth --cross-pairs N "
-                            "or use --tasks reconstruction")
+            raise FommError(
+                f"{pairs_csv} lists no pairs; regenerate the dataset with fomm synth --cross-pairs N "
+                "or use --tasks reconstruction"
+            )
 
     save_path = Path(save_dir) if save_dir is not None else None
     fps = float((meta or {}).get("fps") or 25)
@@ -389,8 +432,7 @@ def evaluate(checkpoint_or_model=None, data_root=None, max_videos: int | None = 
         with torch.inference_mode():
             if "reconstruction" in tasks:
                 t0 = time.perf_counter()
-                engine = AnimationEngine(model, relative=False, adapt_movement_scale=False,
-                                         batch_size=int(batch_size))
+                engine = AnimationEngine(model, relative=False, adapt_movement_scale=False, batch_size=int(batch_size))
                 for i in recon_items:
                     item = dataset[i]
                     name = item["name"]
@@ -409,22 +451,21 @@ def evaluate(checkpoint_or_model=None, data_root=None, max_videos: int | None = 
                     elif measure.ref_kp is not None:
                         src_kp, tgt_kp = measure.ref_kp[0], measure.ref_kp
                     rec = _evaluate_clip(measure, prediction, frames[0], src_kp, tgt_kp, detect_source=True)
-                    per_video["reconstruction"].append({"name": name, "num_frames": len(frames),
-                                                        "landmark_detector_akd": measure.detector_akd, **rec})
+                    per_video["reconstruction"].append(
+                        {"name": name, "num_frames": len(frames), "landmark_detector_akd": measure.detector_akd, **rec}
+                    )
                     _save(save_path, "reconstruction", name, prediction, save_format, fps)
                     bar.update(1)
                 seconds["reconstruction"] = time.perf_counter() - t0
             if "cross_identity" in tasks:
                 t0 = time.perf_counter()
-                engine = AnimationEngine(model, relative=True, adapt_movement_scale=True,
-                                         batch_size=int(batch_size))
+                engine = AnimationEngine(model, relative=True, adapt_movement_scale=True, batch_size=int(batch_size))
                 cross_folder = root / "cross_identity"
                 for row in cross_rows:
                     name = row["name"]
                     bar.set_postfix_str(f"cross_identity {name}")
                     target, _ = read_frames(_find_video(cross_folder, name), frame_hw, dtype="float32")
-                    driving, _ = read_frames(_find_video(test_folder, row["driving_video"]), frame_hw,
-                                             dtype="float32")
+                    driving, _ = read_frames(_find_video(test_folder, row["driving_video"]), frame_hw, dtype="float32")
                     gt_kp = _gt_keypoints(cross_folder / f"{name}.npz", data_size, frame_hw)
                     t = min(len(target), len(driving), len(gt_kp))
                     target, driving, gt_kp = target[:t], driving[:t], gt_kp[:t]
@@ -432,10 +473,16 @@ def evaluate(checkpoint_or_model=None, data_root=None, max_videos: int | None = 
                     source = target[0]
                     prediction = _run_model(engine, source, driving)
                     rec = _evaluate_clip(measure, prediction, source, gt_kp[0], gt_kp, detect_source=True)
-                    per_video["cross_identity"].append({
-                        "name": name, "source_identity_video": row["source_identity_video"],
-                        "driving_video": row["driving_video"], "num_frames": int(t),
-                        "landmark_detector_akd": measure.detector_akd, **rec})
+                    per_video["cross_identity"].append(
+                        {
+                            "name": name,
+                            "source_identity_video": row["source_identity_video"],
+                            "driving_video": row["driving_video"],
+                            "num_frames": int(t),
+                            "landmark_detector_akd": measure.detector_akd,
+                            **rec,
+                        }
+                    )
                     _save(save_path, "cross_identity", name, prediction, save_format, fps)
                     bar.update(1)
                 seconds["cross_identity"] = time.perf_counter() - t0
@@ -447,26 +494,37 @@ def evaluate(checkpoint_or_model=None, data_root=None, max_videos: int | None = 
         "checkpoint": ckpt_desc,
         "config": getattr(model.config, "name", None),
         "data": str(root),
-        "dataset": ({"kind": "procedural", "category": meta.get("category"), "size": meta.get("size"),
-                     "seed": meta.get("seed"), "generator_version": meta.get("generator_version")}
-                    if procedural else {"kind": "videos"}),
+        "dataset": (
+            {
+                "kind": "procedural",
+                "category": meta.get("category"),
+                "size": meta.get("size"),
+                "seed": meta.get("seed"),
+                "generator_version": meta.get("generator_version"),
+            }
+            if procedural
+            else {"kind": "videos"}
+        ),
         "frame_shape": list(frame_hw),
         "tasks": list(tasks),
         "max_videos": max_videos,
         "protocol": {
             "reconstruction": "source = frame 0 of each test video; every frame reconstructed with its own "
-                              "keypoints (absolute mode)",
+            "keypoints (absolute mode)",
             "cross_identity": "source = frame 0 of the exact rendering of identity A performing video B's "
-                              "motion; driven by video B in relative mode with movement-scale adaptation; "
-                              "compared with the exact rendering",
-            "akd": ("landmark detector on the generated frames vs the exact ground-truth keypoints"
-                    if procedural else "keypoint_fn on the generated frames vs keypoint_fn on the real frames")
-                   + " (pixels at the model's frame size; frames of another size are resized to it)",
+            "motion; driven by video B in relative mode with movement-scale adaptation; "
+            "compared with the exact rendering",
+            "akd": (
+                "landmark detector on the generated frames vs the exact ground-truth keypoints"
+                if procedural
+                else "keypoint_fn on the generated frames vs keypoint_fn on the real frames"
+            )
+            + " (pixels at the model's frame size; frames of another size are resized to it)",
             "baselines": "static: the source frame repeated; global_affine: the source warped by the "
-                         "least-squares affine of the ground-truth keypoints (an oracle of global motion; it "
-                         "moves the background with the body)",
+            "least-squares affine of the ground-truth keypoints (an oracle of global motion; it "
+            "moves the background with the body)",
             "averaging": "per-video metrics averaged with each video weighted by its frame count; PSNR per "
-                         "frame, capped at 100 dB",
+            "frame, capped at 100 dB",
         },
         "landmark_detector": detector_info,
         "landmark_detector_akd": {},
@@ -478,8 +536,11 @@ def evaluate(checkpoint_or_model=None, data_root=None, max_videos: int | None = 
         table = {}
         for m in methods:
             summary = summarize([{"num_frames": r["num_frames"], **r[m]} for r in records])
-            table[m] = {k: summary.get(k, math.nan) for k in ("l1", "psnr", "ssim", "akd", "aed")
-                        if k in summary or k in ("akd",)}
+            table[m] = {
+                k: summary.get(k, math.nan)
+                for k in ("l1", "psnr", "ssim", "akd", "aed")
+                if k in summary or k in ("akd",)
+            }
             table[m]["num_videos"] = summary["num_videos"]
             table[m]["num_frames"] = summary["num_frames"]
         report[task] = table
@@ -487,8 +548,10 @@ def evaluate(checkpoint_or_model=None, data_root=None, max_videos: int | None = 
         det = summarize([{"num_frames": r["num_frames"], "v": r["landmark_detector_akd"]} for r in records])
         report["landmark_detector_akd"][task] = det.get("v", math.nan)
     report["notes"] = notes
-    report["seconds"] = {**{k: round(v, 2) for k, v in seconds.items()},
-                         "total": round(time.perf_counter() - started, 2)}
+    report["seconds"] = {
+        **{k: round(v, 2) for k, v in seconds.items()},
+        "total": round(time.perf_counter() - started, 2),
+    }
     report["per_video"] = per_video
     return _json_safe(report)
 
@@ -512,16 +575,24 @@ def report_markdown(report: dict) -> str:
     """The report as a Markdown document: one table per task."""
     lines = ["# FOMM evaluation", ""]
     ds = report.get("dataset") or {}
-    what = (f"procedural {ds.get('category')} ({ds.get('size')}x{ds.get('size')}, seed {ds.get('seed')})"
-            if ds.get("kind") == "procedural" else "videos")
-    lines.append(f"- checkpoint: `{report.get('checkpoint') or 'bundled / in-memory model'}`"
-                 f" (config {report.get('config')})")
-    lines.append(f"- data: `{report.get('data')}` — {what}; model frame size "
-                 f"{'x'.join(map(str, report.get('frame_shape') or []))}")
+    what = (
+        f"procedural {ds.get('category')} ({ds.get('size')}x{ds.get('size')}, seed {ds.get('seed')})"
+        if ds.get("kind") == "procedural"
+        else "videos"
+    )
+    lines.append(
+        f"- checkpoint: `{report.get('checkpoint') or 'bundled / in-memory model'}` (config {report.get('config')})"
+    )
+    lines.append(
+        f"- data: `{report.get('data')}` — {what}; model frame size "
+        f"{'x'.join(map(str, report.get('frame_shape') or []))}"
+    )
     det = report.get("landmark_detector")
     if det and det.get("weights"):
-        lines.append(f"- landmark detector: `{det['weights']}` (AKD on held-out test frames when trained: "
-                     f"{_fmt(det.get('test_akd_px'), 2)} px)")
+        lines.append(
+            f"- landmark detector: `{det['weights']}` (AKD on held-out test frames when trained: "
+            f"{_fmt(det.get('test_akd_px'), 2)} px)"
+        )
     if report.get("max_videos"):
         lines.append(f"- at most {_plural(report['max_videos'], 'video')} per task (--max-videos)")
     lines.append("")
@@ -529,23 +600,29 @@ def report_markdown(report: dict) -> str:
     for task in report.get("tasks", []):
         table = report.get(task) or {}
         counts = report.get("counts", {}).get(task, {})
-        lines.append(f"## {_TASK_TITLES.get(task, task)} ({_plural(counts.get('videos', 0), 'video')}, "
-                     f"{_plural(counts.get('frames', 0), 'frame')})")
+        lines.append(
+            f"## {_TASK_TITLES.get(task, task)} ({_plural(counts.get('videos', 0), 'video')}, "
+            f"{_plural(counts.get('frames', 0), 'frame')})"
+        )
         lines.append("")
         head = "| method | L1 ↓ | PSNR (dB) ↑ | SSIM ↑ | AKD (px) ↓ |" + (" AED ↓ |" if has_aed else "")
         lines.append(head)
         lines.append("|---|---:|---:|---:|---:|" + ("---:|" if has_aed else ""))
         for method, m in table.items():
-            row = (f"| {method} | {_fmt(m.get('l1'), 4)} | {_fmt(m.get('psnr'), 2)} | {_fmt(m.get('ssim'), 4)} "
-                   f"| {_fmt(m.get('akd'), 2)} |")
+            row = (
+                f"| {method} | {_fmt(m.get('l1'), 4)} | {_fmt(m.get('psnr'), 2)} | {_fmt(m.get('ssim'), 4)} "
+                f"| {_fmt(m.get('akd'), 2)} |"
+            )
             if has_aed:
                 row += f" {_fmt(m.get('aed'), 4)} |"
             lines.append(row)
         stick = (report.get("landmark_detector_akd") or {}).get(task)
         if stick is not None:
             lines.append("")
-            lines.append(f"Landmark detector's own AKD on the real target frames: {_fmt(stick, 2)} px "
-                         "(the measuring stick's error).")
+            lines.append(
+                f"Landmark detector's own AKD on the real target frames: {_fmt(stick, 2)} px "
+                "(the measuring stick's error)."
+            )
         lines.append("")
     lines.append("Protocol: " + "; ".join(f"{k}: {v}" for k, v in (report.get("protocol") or {}).items()) + ".")
     lines.append("")
@@ -568,8 +645,9 @@ def write_report(report: dict, out: str | os.PathLike) -> tuple[Path, Path]:
 
     out = Path(out)
     if out.suffix.lower() != ".json":
-        raise FommError(f"report path {out} does not end in .json; pass e.g. --out report.json "
-                        "(the Markdown table goes beside it)")
+        raise FommError(
+            f"report path {out} does not end in .json; pass e.g. --out report.json (the Markdown table goes beside it)"
+        )
     md = out.with_suffix(".md")
     text = json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n"
     try:
@@ -580,4 +658,3 @@ def write_report(report: dict, out: str | os.PathLike) -> tuple[Path, Path]:
     except OSError as exc:
         raise FommError(f"cannot write {out} ({exc.strerror or exc}); choose a folder you can write to") from None
     return out, md
-

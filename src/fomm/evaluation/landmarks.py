@@ -17,13 +17,14 @@ Training (:func:`train_landmark_detector`) is deterministic for a seed (one CPU 
 default): frames are sampled and augmented (small random affine, blur, colour jitter, noise -- so
 that blurry generated frames are measured fairly) from generators seeded by ``seed``.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -142,8 +143,15 @@ class LandmarkDetector:
     mapped back).
     """
 
-    def __init__(self, net: LandmarkNet, category: str, size: int, keypoint_names: list[str],
-                 meta: dict | None = None, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        net: LandmarkNet,
+        category: str,
+        size: int,
+        keypoint_names: list[str],
+        meta: dict | None = None,
+        device: str | torch.device = "cpu",
+    ):
         self.net = net.to(device).eval()
         self.category = category
         self.size = int(size)
@@ -163,8 +171,8 @@ class LandmarkDetector:
             arr = _resize_frames(arr, self.size)
         out = np.empty((t, self.num_keypoints, 2), np.float64)
         for i in range(0, t, batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(arr[i:i + batch_size])).permute(0, 3, 1, 2).to(self.device)
-            out[i:i + len(x)] = self.net(x).double().cpu().numpy()
+            x = torch.from_numpy(np.ascontiguousarray(arr[i : i + batch_size])).permute(0, 3, 1, 2).to(self.device)
+            out[i : i + len(x)] = self.net(x).double().cpu().numpy()
         if (h, w) != (self.size, self.size):  # back to the frames' pixels (half-pixel convention)
             out[..., 0] = (out[..., 0] + 0.5) * (w / self.size) - 0.5
             out[..., 1] = (out[..., 1] + 0.5) * (h / self.size) - 0.5
@@ -183,16 +191,22 @@ class LandmarkDetector:
         }
 
     @classmethod
-    def from_state(cls, data: dict, meta: dict | None = None, device="cpu", source: str = "detector") -> "LandmarkDetector":
+    def from_state(
+        cls, data: dict, meta: dict | None = None, device="cpu", source: str = "detector"
+    ) -> LandmarkDetector:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise FommError(f"{source} is not a fomm landmark detector (no '{FORMAT}' format tag); "
-                            "train one with fomm train-landmarks")
+            raise FommError(
+                f"{source} is not a fomm landmark detector (no '{FORMAT}' format tag); "
+                "train one with fomm train-landmarks"
+            )
         net = LandmarkNet(int(data["num_keypoints"]), int(data["width"]))
         try:
             net.load_state_dict(data["state_dict"])
         except RuntimeError as exc:
-            raise FommError(f"{source} does not fit its stated architecture ({str(exc).splitlines()[0]}); "
-                            "retrain it with fomm train-landmarks") from None
+            raise FommError(
+                f"{source} does not fit its stated architecture ({str(exc).splitlines()[0]}); "
+                "retrain it with fomm train-landmarks"
+            ) from None
         return cls(net, str(data["category"]), int(data["size"]), list(data["keypoint_names"]), meta, device)
 
 
@@ -211,20 +225,23 @@ def shipped_detectors() -> dict[tuple[str, int], Path]:
 
 def _read_detector_file(path: Path, device) -> LandmarkDetector:
     if not path.is_file():
-        raise FommError(f"landmark detector {path} not found; pass an existing .pt file or train one with "
-                        "fomm train-landmarks")
+        raise FommError(
+            f"landmark detector {path} not found; pass an existing .pt file or train one with fomm train-landmarks"
+        )
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unpickling raises many kinds on damaged files
-        raise FommError(f"landmark detector {path} is unreadable ({type(exc).__name__}); "
-                        "retrain it with fomm train-landmarks") from None
+        raise FommError(
+            f"landmark detector {path} is unreadable ({type(exc).__name__}); retrain it with fomm train-landmarks"
+        ) from None
     meta_path = path.with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     return LandmarkDetector.from_state(data, meta, device, source=str(path))
 
 
-def load_landmark_detector(category: str | None = None, size: int = 64, path: str | Path | None = None,
-                           device: str | torch.device = "cpu") -> LandmarkDetector:
+def load_landmark_detector(
+    category: str | None = None, size: int = 64, path: str | Path | None = None, device: str | torch.device = "cpu"
+) -> LandmarkDetector:
     """The shipped detector for ``category`` (``'puppet'`` or ``'face'``), or the one at ``path``.
 
     The shipped detectors were trained at 64x64. For another ``size`` the detector of the nearest
@@ -237,8 +254,10 @@ def load_landmark_detector(category: str | None = None, size: int = 64, path: st
     sizes = sorted(s for c, s in shipped if c == category)
     if not sizes:
         cats = sorted({c for c, _ in shipped}) or ["none"]
-        raise FommError(f"no shipped landmark detector for category {category!r} (shipped: {', '.join(cats)}); "
-                        "train one with fomm train-landmarks and pass its path")
+        raise FommError(
+            f"no shipped landmark detector for category {category!r} (shipped: {', '.join(cats)}); "
+            "train one with fomm train-landmarks and pass its path"
+        )
     best = min(sizes, key=lambda s: (abs(math.log(s / max(int(size), 1))), -s))
     return _read_detector_file(shipped[(category, best)], device)
 
@@ -251,16 +270,19 @@ def load_landmark_detector(category: str | None = None, size: int = 64, path: st
 def _dataset_meta(root: Path) -> dict:
     meta_path = root / "dataset.json"
     if not meta_path.is_file():
-        raise FommError(f"{root} has no dataset.json; landmark detectors train on a procedural dataset "
-                        "made with fomm synth (e.g. fomm synth --category puppet --out DIR)")
+        raise FommError(
+            f"{root} has no dataset.json; landmark detectors train on a procedural dataset "
+            "made with fomm synth (e.g. fomm synth --category puppet --out DIR)"
+        )
     meta = json.loads(meta_path.read_text())
     if meta.get("category") not in ("puppet", "face"):
         raise FommError(f"{meta_path} names category {meta.get('category')!r}; expected puppet or face")
     return meta
 
 
-def load_landmark_data(data_root: str | Path, split: str = "train", max_videos: int | None = None,
-                       frame_step: int = 1) -> tuple[np.ndarray, np.ndarray, dict]:
+def load_landmark_data(
+    data_root: str | Path, split: str = "train", max_videos: int | None = None, frame_step: int = 1
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """All frames of a procedural split and their keypoints.
 
     Returns ``(frames uint8 (N, S, S, 3), keypoints_px float32 (N, J, 2), dataset meta)``;
@@ -277,8 +299,10 @@ def load_landmark_data(data_root: str | Path, split: str = "train", max_videos: 
     if max_videos is not None:
         npzs = npzs[:max_videos]
     if not npzs:
-        raise FommError(f"{folder} has no videos with ground truth (<name>.npz); regenerate the dataset with "
-                        f"fomm synth and a positive --{split} count")
+        raise FommError(
+            f"{folder} has no videos with ground truth (<name>.npz); regenerate the dataset with "
+            f"fomm synth and a positive --{split} count"
+        )
     frames, kps = [], []
     for npz in npzs:
         name = npz.stem
@@ -319,9 +343,15 @@ def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     return y.reshape(b, c, h, w)
 
 
-def augment(images: torch.Tensor, kps: torch.Tensor, gen: torch.Generator,
-            max_rotation: float = 12.0, scale_range: float = 0.1, max_shift: float = 4.0,
-            max_blur: float = 1.5) -> tuple[torch.Tensor, torch.Tensor]:
+def augment(
+    images: torch.Tensor,
+    kps: torch.Tensor,
+    gen: torch.Generator,
+    max_rotation: float = 12.0,
+    scale_range: float = 0.1,
+    max_shift: float = 4.0,
+    max_blur: float = 1.5,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Random affine (images and keypoints together), blur, colour jitter and noise.
 
     ``images`` float (B, 3, S, S) on [0, 1]; ``kps`` (B, J, 2) pixels. Deterministic for ``gen``.
@@ -367,10 +397,20 @@ def detector_akd(detector: Callable, frames: np.ndarray, kps_px: np.ndarray) -> 
     return akd(detector(frames), kps_px)
 
 
-def train_landmark_detector(data_root: str | Path, out: str | Path, steps: int = 3000, seed: int = 0,
-                            batch_size: int = 32, lr: float = 2e-3, width: int = 8, threads: int | None = 1,
-                            test_videos: int | None = None, progress: bool = True,
-                            log: Callable[[str], None] | None = None, command: str | None = None) -> dict:
+def train_landmark_detector(
+    data_root: str | Path,
+    out: str | Path,
+    steps: int = 3000,
+    seed: int = 0,
+    batch_size: int = 32,
+    lr: float = 2e-3,
+    width: int = 8,
+    threads: int | None = 1,
+    test_videos: int | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+    command: str | None = None,
+) -> dict:
     """Train a detector on ``data_root``'s training split and write it to ``out`` (.pt) plus
     ``out`` with ``.json`` (training record; test AKD on the ``test`` split when there is one).
 
@@ -398,15 +438,18 @@ def train_landmark_detector(data_root: str | Path, out: str | Path, steps: int =
         frames_np, kps_np, meta = load_landmark_data(data_root, "train")
         size = int(frames_np.shape[1])
         if frames_np.shape[1] != frames_np.shape[2] or size % 8:
-            raise FommError(f"frames are {frames_np.shape[2]}x{frames_np.shape[1]}; landmark detectors need square "
-                            "frames with a side divisible by 8 (e.g. 64)")
+            raise FommError(
+                f"frames are {frames_np.shape[2]}x{frames_np.shape[1]}; landmark detectors need square "
+                "frames with a side divisible by 8 (e.g. 64)"
+            )
         load_seconds = time.perf_counter() - started
         torch.manual_seed(int(seed))
         gen = torch.Generator().manual_seed(int(seed))
         net = LandmarkNet(kps_np.shape[1], width)
         opt = torch.optim.Adam(net.parameters(), lr=lr)
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+            opt, lambda s: 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+        )
         frames_t = torch.from_numpy(frames_np)  # uint8 (N, S, S, 3)
         kps_t = torch.from_numpy(kps_np)
         n = len(frames_t)
@@ -447,17 +490,22 @@ def train_landmark_detector(data_root: str | Path, out: str | Path, steps: int =
             "num_keypoints": int(kps_np.shape[1]),
             "keypoint_names": names,
             "architecture": f"LandmarkNet(width={width}): conv encoder 64-32-16-8, decoder to 32x32 heatmaps, "
-                            "soft-argmax",
+            "soft-argmax",
             "parameters": int(sum(p.numel() for p in net.parameters())),
             "training": {
-                "data": {k: meta.get(k) for k in ("category", "size", "num_frames", "seed", "counts",
-                                                   "generator_version")},
+                "data": {
+                    k: meta.get(k) for k in ("category", "size", "num_frames", "seed", "counts", "generator_version")
+                },
                 "train_frames": int(n),
-                "steps": int(steps), "batch_size": int(batch_size), "lr": lr, "seed": int(seed),
+                "steps": int(steps),
+                "batch_size": int(batch_size),
+                "lr": lr,
+                "seed": int(seed),
                 "threads": int(threads) if threads else None,
-                "optimizer": "Adam, cosine decay to 2% of lr", "loss": "L1 on pixel coordinates",
+                "optimizer": "Adam, cosine decay to 2% of lr",
+                "loss": "L1 on pixel coordinates",
                 "augmentation": "affine (rotation +-12 deg, scale +-10%, shift +-4 px), blur sigma 0-1.5 (60%), "
-                                "contrast/brightness/channel gain jitter, Gaussian noise",
+                "contrast/brightness/channel gain jitter, Gaussian noise",
                 "load_seconds": round(load_seconds, 1),
                 "train_seconds": round(train_seconds, 1),
                 "torch": torch.__version__,

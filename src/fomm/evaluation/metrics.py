@@ -26,7 +26,7 @@ Conventions (the FOMM paper's reconstruction protocol):
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -83,8 +83,7 @@ def as_float_frames(x, name: str = "frames") -> np.ndarray:
     arr = _to_numpy(x)
     if arr.ndim not in (3, 4):
         raise FommError(
-            f"{name} has shape {tuple(arr.shape)}; pass one frame (H, W, C) or a clip (T, H, W, C), "
-            "channels last"
+            f"{name} has shape {tuple(arr.shape)}; pass one frame (H, W, C) or a clip (T, H, W, C), channels last"
         )
     if arr.dtype == np.uint8:
         arr = arr.astype(np.float64) / 255.0
@@ -266,9 +265,7 @@ def akd(kp_pred, kp_true, visible=None) -> float:
     p = np.asarray(_to_numpy(kp_pred), dtype=np.float64)
     t = np.asarray(_to_numpy(kp_true), dtype=np.float64)
     if p.shape != t.shape or p.ndim not in (2, 3) or p.shape[-1] != 2:
-        raise FommError(
-            f"keypoints have shapes {p.shape} and {t.shape}; pass two (T, K, 2) arrays of the same shape"
-        )
+        raise FommError(f"keypoints have shapes {p.shape} and {t.shape}; pass two (T, K, 2) arrays of the same shape")
     dist = np.sqrt(np.sum((p - t) ** 2, axis=-1))
     keep = np.isfinite(dist)
     if visible is not None:

@@ -1,5 +1,6 @@
 """Shared building blocks: the hourglass and its up/down blocks, residual blocks, anti-aliased
 downsampling and the image pyramid. Submodule names match the original checkpoints."""
+
 from __future__ import annotations
 
 import torch
@@ -9,7 +10,7 @@ from torch import nn
 
 def channels(block_expansion: int, max_features: int, level: int) -> int:
     """Width at a given depth: ``min(max_features, block_expansion * 2**level)``."""
-    return min(max_features, block_expansion * (2 ** level))
+    return min(max_features, block_expansion * (2**level))
 
 
 class ResBlock2d(nn.Module):
@@ -71,8 +72,10 @@ class Encoder(nn.Module):
     def __init__(self, block_expansion: int, in_features: int, num_blocks: int = 3, max_features: int = 256):
         super().__init__()
         self.down_blocks = nn.ModuleList(
-            DownBlock2d(in_features if i == 0 else channels(block_expansion, max_features, i),
-                        channels(block_expansion, max_features, i + 1))
+            DownBlock2d(
+                in_features if i == 0 else channels(block_expansion, max_features, i),
+                channels(block_expansion, max_features, i + 1),
+            )
             for i in range(num_blocks)
         )
 
@@ -130,7 +133,7 @@ class AntiAliasInterpolation2d(nn.Module):
         self.kb = self.ka - 1 if kernel_size % 2 == 0 else self.ka
         coords = torch.arange(kernel_size, dtype=torch.float32)
         mean = (kernel_size - 1) / 2
-        g = torch.exp(-((coords - mean) ** 2) / (2 * sigma ** 2))
+        g = torch.exp(-((coords - mean) ** 2) / (2 * sigma**2))
         kernel = g.view(-1, 1) * g.view(1, -1)
         kernel = kernel / torch.sum(kernel)
         self.register_buffer("weight", kernel.view(1, 1, kernel_size, kernel_size).repeat(channels_, 1, 1, 1))

@@ -9,6 +9,7 @@ Formats read:
 - ours: the same keys plus ``'fomm_format': 1`` and ``'config'`` (the YAML schema as a dict), so
   no config is needed to load it, and training state (step, schedulers, RNG) for ``--resume``.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -23,8 +24,15 @@ from fomm.models.first_order_model import FirstOrderModel
 
 FORMAT_VERSION = 1
 INFERENCE_PARTS = ("kp_detector", "generator")
-ORIGINAL_KEYS = ("generator", "discriminator", "kp_detector", "optimizer_generator",
-                 "optimizer_discriminator", "optimizer_kp_detector", "epoch")
+ORIGINAL_KEYS = (
+    "generator",
+    "discriminator",
+    "kp_detector",
+    "optimizer_generator",
+    "optimizer_discriminator",
+    "optimizer_kp_detector",
+    "epoch",
+)
 
 
 def resolve_device(device: str | torch.device = "cpu") -> torch.device:
@@ -55,22 +63,26 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights only" in str(exc).lower() or "weights_only" in str(exc):
-            raise FommError(f"checkpoint {path} holds Python objects besides tensors and plain values, which "
-                            f"fomm refuses to unpickle; re-save its state dicts with torch.save") from None
+            raise FommError(
+                f"checkpoint {path} holds Python objects besides tensors and plain values, which "
+                f"fomm refuses to unpickle; re-save its state dicts with torch.save"
+            ) from None
         raise FommError(f"checkpoint {path} is corrupt ({exc}); download or copy it again") from None
     except Exception as exc:  # the unpickler raises many kinds on damaged bytes  # noqa: BLE001
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise FommError(f"checkpoint {path} is truncated or corrupt ({reason}); download or copy it again") from None
     if not isinstance(data, dict):
-        raise FommError(f"checkpoint {path} is not a FOMM checkpoint (it holds a {type(data).__name__}, "
-                        f"not a dict with 'generator' and 'kp_detector')")
+        raise FommError(
+            f"checkpoint {path} is not a FOMM checkpoint (it holds a {type(data).__name__}, "
+            f"not a dict with 'generator' and 'kp_detector')"
+        )
     return data
 
 
 def strip_module_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Remove the ``module.`` prefix that ``DataParallel``/DDP adds to every key."""
     if state and all(k.startswith("module.") for k in state):
-        return {k[len("module."):]: v for k, v in state.items()}
+        return {k[len("module.") :]: v for k, v in state.items()}
     return state
 
 
@@ -78,8 +90,10 @@ def model_states(data: dict[str, Any], path: str | Path = "checkpoint") -> dict[
     """The module state dicts of a checkpoint dict, keyed by part name."""
     missing = [p for p in INFERENCE_PARTS if not isinstance(data.get(p), dict)]
     if missing:
-        raise FommError(f"{path} has no {' or '.join(missing)} state dict (top-level keys: "
-                        f"{', '.join(map(str, list(data)[:8]))}); it is not a FOMM checkpoint")
+        raise FommError(
+            f"{path} has no {' or '.join(missing)} state dict (top-level keys: "
+            f"{', '.join(map(str, list(data)[:8]))}); it is not a FOMM checkpoint"
+        )
     parts = {p: strip_module_prefix(data[p]) for p in INFERENCE_PARTS}
     if isinstance(data.get("discriminator"), dict):
         parts["discriminator"] = strip_module_prefix(data["discriminator"])
@@ -113,8 +127,10 @@ def describe_mismatch(diff: dict[str, list], state: dict, expected: dict) -> str
             parts.append(f"{len(keys)} {label} keys (e.g. {', '.join(keys[:3])})")
     if diff["shape"]:
         k = diff["shape"][0]
-        parts.append(f"{len(diff['shape'])} keys of another shape (e.g. {k}: checkpoint "
-                     f"{tuple(state[k].shape)} vs config {expected[k]})")
+        parts.append(
+            f"{len(diff['shape'])} keys of another shape (e.g. {k}: checkpoint "
+            f"{tuple(state[k].shape)} vs config {expected[k]})"
+        )
     return "; ".join(parts)
 
 
@@ -127,15 +143,22 @@ def match_presets(states: dict[str, dict]) -> list[tuple[int, int, str]]:
     for name in preset_names():
         cfg = load_preset(name)
         gk = sum(_mismatch_count(compare_state(expected_shapes(cfg, p), states[p])) for p in INFERENCE_PARTS)
-        disc = (_mismatch_count(compare_state(expected_shapes(cfg, "discriminator"), states["discriminator"]))
-                if "discriminator" in states else 0)
+        disc = (
+            _mismatch_count(compare_state(expected_shapes(cfg, "discriminator"), states["discriminator"]))
+            if "discriminator" in states
+            else 0
+        )
         ranked.append((gk, disc, name))
     return sorted(ranked)
 
 
-def load_model(checkpoint: str | Path | dict, config: Config | str | Path | dict | None = None,
-               device: str | torch.device = "cpu", align_corners: bool | None = None,
-               with_discriminator: bool = False) -> FirstOrderModel:
+def load_model(
+    checkpoint: str | Path | dict,
+    config: Config | str | Path | dict | None = None,
+    device: str | torch.device = "cpu",
+    align_corners: bool | None = None,
+    with_discriminator: bool = False,
+) -> FirstOrderModel:
     """Build a model and load a checkpoint into it, in eval mode.
 
     ``checkpoint``: a path (original ``.pth.tar`` or ours) or an already loaded dict.
@@ -154,8 +177,10 @@ def load_model(checkpoint: str | Path | dict, config: Config | str | Path | dict
         if gk:
             cfg = load_preset(name)
             detail = describe_mismatch(*_first_mismatch(cfg, states))
-            raise FommError(f"{path} fits no bundled preset (closest: {name}: {detail}); pass --config with "
-                            f"the YAML it was trained with")
+            raise FommError(
+                f"{path} fits no bundled preset (closest: {name}: {detail}); pass --config with "
+                f"the YAML it was trained with"
+            )
         cfg = load_preset(name)
     else:
         cfg = resolve_config(config).copy()
@@ -169,9 +194,11 @@ def load_model(checkpoint: str | Path | dict, config: Config | str | Path | dict
         diff = compare_state(expected, states[part])
         if _mismatch_count(diff):
             closest = match_presets(states)[0][2]
-            raise FommError(f"{path} does not fit config '{cfg.name or 'given'}' ({part}: "
-                            f"{describe_mismatch(diff, states[part], expected)}); closest preset: {closest}; "
-                            f"pass the matching --config")
+            raise FommError(
+                f"{path} does not fit config '{cfg.name or 'given'}' ({part}: "
+                f"{describe_mismatch(diff, states[part], expected)}); closest preset: {closest}; "
+                f"pass the matching --config"
+            )
         getattr(model, part).load_state_dict(states[part])
     return model.to(resolve_device(device)).eval()
 
@@ -187,8 +214,11 @@ def _first_mismatch(cfg: Config, states: dict) -> tuple[dict, dict, dict]:
 
 def checkpoint_dict(model: FirstOrderModel, **extra: Any) -> dict[str, Any]:
     """Our checkpoint format: model state dicts, the config, and any training state."""
-    data: dict[str, Any] = {"fomm_format": FORMAT_VERSION, "config": model.config.to_dict(),
-                            "config_name": model.config.name}
+    data: dict[str, Any] = {
+        "fomm_format": FORMAT_VERSION,
+        "config": model.config.to_dict(),
+        "config_name": model.config.name,
+    }
     for part in ("generator", "kp_detector", "discriminator"):
         module = getattr(model, part, None)
         if module is not None:

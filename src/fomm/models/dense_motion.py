@@ -1,6 +1,7 @@
 """Dense motion network: from source and driving keypoints, K+1 candidate warps (K local affine
 ones and the identity for the background); an hourglass looks at the source warped by each and
 predicts soft masks that blend them into one dense flow, plus an occlusion map."""
+
 from __future__ import annotations
 
 import torch
@@ -17,13 +18,25 @@ class DenseMotionNetwork(nn.Module):
     and, when estimated, ``occlusion_map`` (B, 1, h, w); ``h, w`` are the image size times
     ``scale_factor``."""
 
-    def __init__(self, block_expansion: int, num_blocks: int, max_features: int, num_kp: int,
-                 num_channels: int, estimate_occlusion_map: bool = False, scale_factor: float = 1,
-                 kp_variance: float = 0.01, align_corners: bool = False):
+    def __init__(
+        self,
+        block_expansion: int,
+        num_blocks: int,
+        max_features: int,
+        num_kp: int,
+        num_channels: int,
+        estimate_occlusion_map: bool = False,
+        scale_factor: float = 1,
+        kp_variance: float = 0.01,
+        align_corners: bool = False,
+    ):
         super().__init__()
-        self.hourglass = Hourglass(block_expansion=block_expansion,
-                                   in_features=(num_kp + 1) * (num_channels + 1),
-                                   max_features=max_features, num_blocks=num_blocks)
+        self.hourglass = Hourglass(
+            block_expansion=block_expansion,
+            in_features=(num_kp + 1) * (num_channels + 1),
+            max_features=max_features,
+            num_blocks=num_blocks,
+        )
         self.mask = nn.Conv2d(self.hourglass.out_filters, num_kp + 1, kernel_size=(7, 7), padding=(3, 3))
         if estimate_occlusion_map:
             self.occlusion = nn.Conv2d(self.hourglass.out_filters, 1, kernel_size=(7, 7), padding=(3, 3))
@@ -42,17 +55,22 @@ class DenseMotionNetwork(nn.Module):
 
     def heatmap_representation(self, spatial_size, kp_driving, kp_source) -> torch.Tensor:
         """Driving minus source Gaussian heatmaps, zero background first: ``(B, K+1, 1, h, w)``."""
-        heatmap = (kp2gaussian(kp_driving["value"], spatial_size, self.kp_variance)
-                   - kp2gaussian(kp_source["value"], spatial_size, self.kp_variance))
+        heatmap = kp2gaussian(kp_driving["value"], spatial_size, self.kp_variance) - kp2gaussian(
+            kp_source["value"], spatial_size, self.kp_variance
+        )
         zeros = heatmap.new_zeros(heatmap.shape[0], 1, *spatial_size)
         return torch.cat([zeros, heatmap], dim=1).unsqueeze(2)
 
     def sparse_motion(self, spatial_size, kp_driving, kp_source) -> torch.Tensor:
         """``(B, K+1, h, w, 2)`` candidate warps; pure translations for a model without Jacobians."""
         with_jacobian = "jacobian" in kp_driving and "jacobian" in kp_source
-        return sparse_motions(spatial_size, kp_source["value"], kp_driving["value"],
-                              kp_source["jacobian"] if with_jacobian else None,
-                              kp_driving["jacobian"] if with_jacobian else None)
+        return sparse_motions(
+            spatial_size,
+            kp_source["value"],
+            kp_driving["value"],
+            kp_source["jacobian"] if with_jacobian else None,
+            kp_driving["jacobian"] if with_jacobian else None,
+        )
 
     def deform_source(self, source: torch.Tensor, sparse_motion: torch.Tensor) -> torch.Tensor:
         """Warp the source with each candidate: ``(B, K+1, C, h, w)``."""

@@ -1,4 +1,5 @@
 """Multi-scale patch discriminator (used only when a config trains with a GAN loss)."""
+
 from __future__ import annotations
 
 import torch
@@ -12,8 +13,15 @@ from fomm.models.geometry import kp2gaussian
 class DiscriminatorBlock(nn.Module):
     """4x4 unpadded conv (optionally spectral-normalised), InstanceNorm, LeakyReLU 0.2, avg-pool."""
 
-    def __init__(self, in_features: int, out_features: int, norm: bool = False, kernel_size: int = 4,
-                 pool: bool = False, sn: bool = False):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        norm: bool = False,
+        kernel_size: int = 4,
+        pool: bool = False,
+        sn: bool = False,
+    ):
         super().__init__()
         self.conv = nn.Conv2d(in_features, out_features, kernel_size=kernel_size)
         if sn:
@@ -35,15 +43,30 @@ class Discriminator(nn.Module):
     """Returns ``(feature_maps, prediction_map)``; with ``use_kp`` the keypoint heatmaps are
     concatenated after the image channels."""
 
-    def __init__(self, num_channels: int = 3, block_expansion: int = 64, num_blocks: int = 4,
-                 max_features: int = 512, sn: bool = False, use_kp: bool = False, num_kp: int = 10,
-                 kp_variance: float = 0.01, **unused):
+    def __init__(
+        self,
+        num_channels: int = 3,
+        block_expansion: int = 64,
+        num_blocks: int = 4,
+        max_features: int = 512,
+        sn: bool = False,
+        use_kp: bool = False,
+        num_kp: int = 10,
+        kp_variance: float = 0.01,
+        **unused,
+    ):
         super().__init__()
         self.down_blocks = nn.ModuleList(
-            DiscriminatorBlock(num_channels + num_kp * use_kp if i == 0 else channels(block_expansion, max_features, i),
-                               channels(block_expansion, max_features, i + 1),
-                               norm=(i != 0), kernel_size=4, pool=(i != num_blocks - 1), sn=sn)
-            for i in range(num_blocks))
+            DiscriminatorBlock(
+                num_channels + num_kp * use_kp if i == 0 else channels(block_expansion, max_features, i),
+                channels(block_expansion, max_features, i + 1),
+                norm=(i != 0),
+                kernel_size=4,
+                pool=(i != num_blocks - 1),
+                sn=sn,
+            )
+            for i in range(num_blocks)
+        )
         last = channels(block_expansion, max_features, num_blocks)
         self.conv = nn.Conv2d(last, 1, kernel_size=1)
         if sn:

@@ -1,5 +1,6 @@
 """The whole model: keypoint detector, generator and (for training) discriminator, built from one
 :class:`~fomm.config.Config`."""
+
 from __future__ import annotations
 
 import torch
@@ -14,11 +15,18 @@ from fomm.models.keypoint_detector import KPDetector
 def build_kp_detector(config: Config) -> KPDetector:
     mp = config.model_params
     kp = mp.kp_detector_params
-    return KPDetector(block_expansion=kp.block_expansion, num_kp=mp.common_params.num_kp,
-                      num_channels=mp.common_params.num_channels, max_features=kp.max_features,
-                      num_blocks=kp.num_blocks, temperature=kp.temperature,
-                      estimate_jacobian=mp.common_params.estimate_jacobian, scale_factor=kp.scale_factor,
-                      single_jacobian_map=kp.single_jacobian_map, pad=kp.pad)
+    return KPDetector(
+        block_expansion=kp.block_expansion,
+        num_kp=mp.common_params.num_kp,
+        num_channels=mp.common_params.num_channels,
+        max_features=kp.max_features,
+        num_blocks=kp.num_blocks,
+        temperature=kp.temperature,
+        estimate_jacobian=mp.common_params.estimate_jacobian,
+        scale_factor=kp.scale_factor,
+        single_jacobian_map=kp.single_jacobian_map,
+        pad=kp.pad,
+    )
 
 
 def build_generator(config: Config) -> OcclusionAwareGenerator:
@@ -27,23 +35,39 @@ def build_generator(config: Config) -> OcclusionAwareGenerator:
     dense = None
     if g.dense_motion_params is not None:
         d = g.dense_motion_params
-        dense = dict(block_expansion=d.block_expansion, max_features=d.max_features,
-                     num_blocks=d.num_blocks, scale_factor=d.scale_factor)
-    return OcclusionAwareGenerator(num_channels=mp.common_params.num_channels, num_kp=mp.common_params.num_kp,
-                                   block_expansion=g.block_expansion, max_features=g.max_features,
-                                   num_down_blocks=g.num_down_blocks, num_bottleneck_blocks=g.num_bottleneck_blocks,
-                                   estimate_occlusion_map=g.estimate_occlusion_map, dense_motion_params=dense,
-                                   estimate_jacobian=mp.common_params.estimate_jacobian,
-                                   align_corners=mp.align_corners)
+        dense = dict(
+            block_expansion=d.block_expansion,
+            max_features=d.max_features,
+            num_blocks=d.num_blocks,
+            scale_factor=d.scale_factor,
+        )
+    return OcclusionAwareGenerator(
+        num_channels=mp.common_params.num_channels,
+        num_kp=mp.common_params.num_kp,
+        block_expansion=g.block_expansion,
+        max_features=g.max_features,
+        num_down_blocks=g.num_down_blocks,
+        num_bottleneck_blocks=g.num_bottleneck_blocks,
+        estimate_occlusion_map=g.estimate_occlusion_map,
+        dense_motion_params=dense,
+        estimate_jacobian=mp.common_params.estimate_jacobian,
+        align_corners=mp.align_corners,
+    )
 
 
 def build_discriminator(config: Config) -> MultiScaleDiscriminator:
     mp = config.model_params
     d = mp.discriminator_params
-    return MultiScaleDiscriminator(scales=d.scales, block_expansion=d.block_expansion,
-                                   max_features=d.max_features, num_blocks=d.num_blocks, sn=d.sn,
-                                   use_kp=d.use_kp, num_kp=mp.common_params.num_kp,
-                                   num_channels=mp.common_params.num_channels)
+    return MultiScaleDiscriminator(
+        scales=d.scales,
+        block_expansion=d.block_expansion,
+        max_features=d.max_features,
+        num_blocks=d.num_blocks,
+        sn=d.sn,
+        use_kp=d.use_kp,
+        num_kp=mp.common_params.num_kp,
+        num_channels=mp.common_params.num_channels,
+    )
 
 
 class FirstOrderModel(nn.Module):

@@ -1,5 +1,6 @@
 """Occlusion-aware generator: encode the source, warp its features with the dense flow, multiply
 by the occlusion map, and decode the animated frame (inpainting what the source cannot show)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,11 +22,11 @@ class SourceState:
     driving frame (the animation engine batches over it).
     """
 
-    image: torch.Tensor      # (B, C, H, W) source image
-    features: torch.Tensor   # (B, F, H/2^d, W/2^d) encoder output
-    small: torch.Tensor      # (B, C, h, w) source at the dense-motion resolution
+    image: torch.Tensor  # (B, C, H, W) source image
+    features: torch.Tensor  # (B, F, H/2^d, W/2^d) encoder output
+    small: torch.Tensor  # (B, C, h, w) source at the dense-motion resolution
 
-    def expand(self, batch: int) -> "SourceState":
+    def expand(self, batch: int) -> SourceState:
         """Broadcast a batch-1 state to ``batch`` driving frames (views, no copies)."""
         if self.image.shape[0] == batch:
             return self
@@ -37,25 +38,42 @@ class OcclusionAwareGenerator(nn.Module):
     (B, C, H, W), ``deformed`` (the source warped by the dense flow), ``deformation``, ``mask``,
     ``sparse_deformed`` and, when estimated, ``occlusion_map``."""
 
-    def __init__(self, num_channels: int, num_kp: int, block_expansion: int, max_features: int,
-                 num_down_blocks: int, num_bottleneck_blocks: int, estimate_occlusion_map: bool = False,
-                 dense_motion_params: dict | None = None, estimate_jacobian: bool = False,
-                 align_corners: bool = False):
+    def __init__(
+        self,
+        num_channels: int,
+        num_kp: int,
+        block_expansion: int,
+        max_features: int,
+        num_down_blocks: int,
+        num_bottleneck_blocks: int,
+        estimate_occlusion_map: bool = False,
+        dense_motion_params: dict | None = None,
+        estimate_jacobian: bool = False,
+        align_corners: bool = False,
+    ):
         super().__init__()
         if dense_motion_params is not None:
             self.dense_motion_network = DenseMotionNetwork(
-                num_kp=num_kp, num_channels=num_channels, estimate_occlusion_map=estimate_occlusion_map,
-                align_corners=align_corners, **dense_motion_params)
+                num_kp=num_kp,
+                num_channels=num_channels,
+                estimate_occlusion_map=estimate_occlusion_map,
+                align_corners=align_corners,
+                **dense_motion_params,
+            )
         else:
             self.dense_motion_network = None
         self.first = SameBlock2d(num_channels, block_expansion, kernel_size=(7, 7), padding=(3, 3))
         self.down_blocks = nn.ModuleList(
             DownBlock2d(channels(block_expansion, max_features, i), channels(block_expansion, max_features, i + 1))
-            for i in range(num_down_blocks))
+            for i in range(num_down_blocks)
+        )
         self.up_blocks = nn.ModuleList(
-            UpBlock2d(channels(block_expansion, max_features, num_down_blocks - i),
-                      channels(block_expansion, max_features, num_down_blocks - i - 1))
-            for i in range(num_down_blocks))
+            UpBlock2d(
+                channels(block_expansion, max_features, num_down_blocks - i),
+                channels(block_expansion, max_features, num_down_blocks - i - 1),
+            )
+            for i in range(num_down_blocks)
+        )
         bottleneck_features = channels(block_expansion, max_features, num_down_blocks)
         self.bottleneck = nn.Sequential()
         for i in range(num_bottleneck_blocks):
@@ -70,8 +88,11 @@ class OcclusionAwareGenerator(nn.Module):
         features = self.first(source_image)
         for down in self.down_blocks:
             features = down(features)
-        small = (self.dense_motion_network.downsample(source_image)
-                 if self.dense_motion_network is not None else source_image)
+        small = (
+            self.dense_motion_network.downsample(source_image)
+            if self.dense_motion_network is not None
+            else source_image
+        )
         return SourceState(source_image, features, small)
 
     def deform_input(self, inp: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
@@ -83,8 +104,9 @@ class OcclusionAwareGenerator(nn.Module):
         out = {}
         features = source.features
         if self.dense_motion_network is not None:
-            motion = self.dense_motion_network(source.image, kp_driving=kp_driving, kp_source=kp_source,
-                                               source_small=source.small)
+            motion = self.dense_motion_network(
+                source.image, kp_driving=kp_driving, kp_source=kp_source, source_small=source.small
+            )
             out["mask"] = motion["mask"]
             out["sparse_deformed"] = motion["sparse_deformed"]
             out["deformation"] = motion["deformation"]
@@ -93,8 +115,9 @@ class OcclusionAwareGenerator(nn.Module):
                 occlusion_map = motion["occlusion_map"]
                 out["occlusion_map"] = occlusion_map
                 if occlusion_map.shape[2:] != features.shape[2:]:
-                    occlusion_map = F.interpolate(occlusion_map, size=features.shape[2:], mode="bilinear",
-                                                  align_corners=False)
+                    occlusion_map = F.interpolate(
+                        occlusion_map, size=features.shape[2:], mode="bilinear", align_corners=False
+                    )
                 features = features * occlusion_map
             out["deformed"] = self.deform_input(source.image, motion["deformation"])
         out["prediction"] = self.decode(features)

@@ -6,6 +6,7 @@ Conventions (those of the original implementation):
 - points and grids are ordered ``(x, y)``: x runs along the width, y along the height;
 - a sampling grid ``(B, H, W, 2)`` is what :func:`torch.nn.functional.grid_sample` takes.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,7 +39,7 @@ def kp2gaussian(mean: torch.Tensor, spatial_size: tuple[int, int], kp_variance: 
     lead = mean.shape[:-1]
     grid = grid.view((1,) * len(lead) + grid.shape)
     diff = grid - mean.view(*lead, 1, 1, 2)
-    return torch.exp(-0.5 * (diff ** 2).sum(-1) / kp_variance)
+    return torch.exp(-0.5 * (diff**2).sum(-1) / kp_variance)
 
 
 def heatmap_to_keypoints(heatmap: torch.Tensor) -> torch.Tensor:
@@ -78,8 +79,9 @@ def sparse_motions(
     return torch.cat([identity.expand(bs, 1, h, w, 2), driving_to_source], dim=1)
 
 
-def warp(image: torch.Tensor, grid: torch.Tensor, align_corners: bool = False,
-         padding_mode: str = "zeros") -> torch.Tensor:
+def warp(
+    image: torch.Tensor, grid: torch.Tensor, align_corners: bool = False, padding_mode: str = "zeros"
+) -> torch.Tensor:
     """Backward-warp ``image`` ``(B, C, H, W)`` with a grid ``(B, h, w, 2)``; returns ``(B, C, h, w)``.
 
     ``align_corners=False`` reproduces the original code under today's PyTorch; ``True`` reproduces
@@ -109,7 +111,9 @@ def affine_grid(theta: torch.Tensor, coordinates: torch.Tensor) -> torch.Tensor:
 
 
 def tps_warp_points(
-    coordinates: torch.Tensor, theta: torch.Tensor, control_points: torch.Tensor,
+    coordinates: torch.Tensor,
+    theta: torch.Tensor,
+    control_points: torch.Tensor,
     control_params: torch.Tensor,
 ) -> torch.Tensor:
     """Random affine plus thin-plate-spline warp of points (the equivariance transform).
@@ -121,7 +125,7 @@ def tps_warp_points(
     transformed = affine_grid(theta.to(coordinates.dtype), coordinates)
     dist = coordinates.unsqueeze(2) - control_points.to(coordinates.dtype).view(1, 1, -1, 2)
     dist = dist.abs().sum(-1)  # (B, N, P)
-    basis = dist ** 2 * torch.log(dist + 1e-6)
+    basis = dist**2 * torch.log(dist + 1e-6)
     offset = (basis * control_params.to(coordinates.dtype)).sum(dim=2, keepdim=True)
     return transformed + offset
 

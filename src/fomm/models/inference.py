@@ -9,6 +9,7 @@
 Results equal the original modules up to float rounding (a few 1e-7 relative). The rewritten
 copies are for inference only: they have no BatchNorm to train and different state-dict keys.
 """
+
 from __future__ import annotations
 
 import copy
@@ -56,20 +57,24 @@ class SubPixelUpConvReLU(nn.Module):
     def __init__(self, conv: nn.Conv2d):
         super().__init__()
         w = conv.weight.data  # (out, in, 3, 3)
-        rows = [torch.stack([w[:, :, 0], w[:, :, 1] + w[:, :, 2]], 2),
-                torch.stack([w[:, :, 0] + w[:, :, 1], w[:, :, 2]], 2)]  # each (out, in, 2, 3)
+        rows = [
+            torch.stack([w[:, :, 0], w[:, :, 1] + w[:, :, 2]], 2),
+            torch.stack([w[:, :, 0] + w[:, :, 1], w[:, :, 2]], 2),
+        ]  # each (out, in, 2, 3)
         kernels = []
         for a in range(2):
             r = rows[a]
-            cols = [torch.stack([r[..., 0], r[..., 1] + r[..., 2]], -1),
-                    torch.stack([r[..., 0] + r[..., 1], r[..., 2]], -1)]
+            cols = [
+                torch.stack([r[..., 0], r[..., 1] + r[..., 2]], -1),
+                torch.stack([r[..., 0] + r[..., 1], r[..., 2]], -1),
+            ]
             kernels.extend(cols)  # phase (a, 0), (a, 1): (out, in, 2, 2)
         self.weight = nn.Parameter(torch.cat(kernels, 0))  # (4*out, in, 2, 2)
         self.bias = nn.Parameter(conv.bias.data.repeat(4))
         self.out_channels = conv.out_channels
 
     def forward(self, x):
-        phases = F.conv2d(x, self.weight, self.bias, padding=1)        # (B, 4C, H+1, W+1)
+        phases = F.conv2d(x, self.weight, self.bias, padding=1)  # (B, 4C, H+1, W+1)
         return interleave_phases(phases, self.out_channels).relu_()
 
 
@@ -81,7 +86,7 @@ def interleave_phases(phases: torch.Tensor, channels: int) -> torch.Tensor:
     out = phases.new_empty(b, h, 2, w, 2, c)
     for k in range(4):
         a, bb = divmod(k, 2)
-        out[:, :, a, :, bb, :] = phases[:, k * c:(k + 1) * c, a:a + h, bb:bb + w].permute(0, 2, 3, 1)
+        out[:, :, a, :, bb, :] = phases[:, k * c : (k + 1) * c, a : a + h, bb : bb + w].permute(0, 2, 3, 1)
     return out.view(b, 2 * h, 2 * w, c).permute(0, 3, 1, 2)
 
 

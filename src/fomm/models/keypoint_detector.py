@@ -1,5 +1,6 @@
 """Keypoint detector: an hourglass predicts K heatmaps; soft-argmax gives the keypoints and a
 heatmap-weighted 2x2 Jacobian per keypoint models the motion around it as a local affine map."""
+
 from __future__ import annotations
 
 import torch
@@ -17,17 +18,29 @@ class KPDetector(nn.Module):
     ``pad == 0``), not the image: that is the original convention and checkpoints depend on it.
     """
 
-    def __init__(self, block_expansion: int, num_kp: int, num_channels: int, max_features: int,
-                 num_blocks: int, temperature: float, estimate_jacobian: bool = False,
-                 scale_factor: float = 1, single_jacobian_map: bool = False, pad: int = 0):
+    def __init__(
+        self,
+        block_expansion: int,
+        num_kp: int,
+        num_channels: int,
+        max_features: int,
+        num_blocks: int,
+        temperature: float,
+        estimate_jacobian: bool = False,
+        scale_factor: float = 1,
+        single_jacobian_map: bool = False,
+        pad: int = 0,
+    ):
         super().__init__()
-        self.predictor = Hourglass(block_expansion, in_features=num_channels,
-                                   max_features=max_features, num_blocks=num_blocks)
+        self.predictor = Hourglass(
+            block_expansion, in_features=num_channels, max_features=max_features, num_blocks=num_blocks
+        )
         self.kp = nn.Conv2d(self.predictor.out_filters, num_kp, kernel_size=(7, 7), padding=pad)
         if estimate_jacobian:
             self.num_jacobian_maps = 1 if single_jacobian_map else num_kp
-            self.jacobian = nn.Conv2d(self.predictor.out_filters, 4 * self.num_jacobian_maps,
-                                      kernel_size=(7, 7), padding=pad)
+            self.jacobian = nn.Conv2d(
+                self.predictor.out_filters, 4 * self.num_jacobian_maps, kernel_size=(7, 7), padding=pad
+            )
             self.jacobian.weight.data.zero_()
             self.jacobian.bias.data.copy_(torch.tensor([1, 0, 0, 1] * self.num_jacobian_maps, dtype=torch.float))
         else:

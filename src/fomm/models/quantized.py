@@ -19,6 +19,7 @@ Scheme:
 
 :func:`set_calibration` switches every rewritten conv between recording (fp32 forward) and int8.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -87,10 +88,12 @@ class Int8Conv(nn.Module):
         w = self.weight.float()
         w_scale = w.abs().amax(dim=(1, 2, 3)).clamp_min(1e-12) / 127
         with _quiet():
-            qweight = torch.quantize_per_channel(w, w_scale.double(), torch.zeros(len(w_scale), dtype=torch.long),
-                                                 0, torch.qint8)
-        self.packed = torch.ops.quantized.conv2d_prepack(qweight, self.bias.float(), [1, 1], list(self.padding),
-                                                         [1, 1], 1)
+            qweight = torch.quantize_per_channel(
+                w, w_scale.double(), torch.zeros(len(w_scale), dtype=torch.long), 0, torch.qint8
+            )
+        self.packed = torch.ops.quantized.conv2d_prepack(
+            qweight, self.bias.float(), [1, 1], list(self.padding), [1, 1], 1
+        )
         self.calibrating = True
         self.reset()
 

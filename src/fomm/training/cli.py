@@ -1,4 +1,5 @@
 """``fomm train`` and ``fomm export``."""
+
 from __future__ import annotations
 
 import argparse
@@ -28,13 +29,19 @@ def register(subparsers) -> None:
     from fomm.cli import positive_float, positive_int, summary
 
     p = subparsers.add_parser(
-        "train", help=summary("train"),
+        "train",
+        help=summary("train"),
         description="Train the First Order Motion Model (keypoint detector, generator, discriminator) with\n"
-                    "the original losses: multi-scale VGG19 perceptual, equivariance, and the GAN terms when\n"
-                    "the config enables them. Resumable (--resume), and multi-process with torchrun.",
-        epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", help="preset name (e.g. puppet-64, face-64, vox-256) or YAML path; optional with "
-                                    "--resume (the run's stored config is used)")
+        "the original losses: multi-scale VGG19 perceptual, equivariance, and the GAN terms when\n"
+        "the config enables them. Resumable (--resume), and multi-process with torchrun.",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--config",
+        help="preset name (e.g. puppet-64, face-64, vox-256) or YAML path; optional with "
+        "--resume (the run's stored config is used)",
+    )
     p.add_argument("--data", help="dataset folder (root/train/<video>...); overrides dataset_params.root_dir")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (checkpoints, logs, images)")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its latest checkpoint")
@@ -43,37 +50,60 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=positive_int, metavar="E", help="number of epochs (train_params.num_epochs)")
     p.add_argument("--num-repeats", type=positive_int, metavar="R", help="passes over the videos per epoch")
     p.add_argument("--lr-scale", type=positive_float, metavar="X", help="multiply the three learning rates by X")
-    p.add_argument("--seed", type=int, help="seed for initialisation, shuffling and augmentation (default 0; "
-                                          "a resumed run keeps its own)")
-    p.add_argument("--workers", type=int, default=0, metavar="W",
-                   help="DataLoader worker processes (default 0: load in the training process, best on 2 cores)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="seed for initialisation, shuffling and augmentation (default 0; a resumed run keeps its own)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="W",
+        help="DataLoader worker processes (default 0: load in the training process, best on 2 cores)",
+    )
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     p.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch (default: cores / local processes)")
-    p.add_argument("--checkpoint-every", type=int, default=500, metavar="N",
-                   help="also write a checkpoint every N steps (epoch ends always; 0: epoch ends only)")
-    p.add_argument("--vis-every", type=int, default=250, metavar="N",
-                   help="write a visualisation image every N steps (0: never)")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=500,
+        metavar="N",
+        help="also write a checkpoint every N steps (epoch ends always; 0: epoch ends only)",
+    )
+    p.add_argument(
+        "--vis-every", type=int, default=250, metavar="N", help="write a visualisation image every N steps (0: never)"
+    )
     p.add_argument("--log-every", type=int, default=10, metavar="N", help="log losses every N steps")
     p.add_argument("--keep", type=positive_int, default=3, metavar="K", help="step checkpoints kept (best.pt is extra)")
     p.add_argument("--vgg19-weights", metavar="PATH", help="torchvision vgg19-*.pth for the perceptual loss")
-    p.add_argument("--init-from", metavar="CKPT",
-                   help="start a new run from the weights of CKPT (ours or the original's; every tensor whose "
-                        "name and shape match; optimizers start fresh), e.g. to fine-tune")
-    p.add_argument("--compile", action="store_true",
-                   help="torch.compile the keypoint detector and generator (for GPUs; compiling takes minutes on a CPU)")
+    p.add_argument(
+        "--init-from",
+        metavar="CKPT",
+        help="start a new run from the weights of CKPT (ours or the original's; every tensor whose "
+        "name and shape match; optimizers start fresh), e.g. to fine-tune",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the keypoint detector and generator (for GPUs; compiling takes minutes on a CPU)",
+    )
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    p.add_argument("--allow-resize", action="store_true",
-                   help="resize frames of another size than frame_shape instead of stopping")
+    p.add_argument(
+        "--allow-resize", action="store_true", help="resize frames of another size than frame_shape instead of stopping"
+    )
     p.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard events")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train)
 
     if "export" not in getattr(subparsers, "choices", {}):
         e = subparsers.add_parser(
-            "export", help=summary("export"),
+            "export",
+            help=summary("export"),
             description="Write the original FOMM checkpoint layout (generator, kp_detector, discriminator, "
-                        "optimizer_* and epoch), readable by the original demo.py / train.py.",
-            epilog="example: fomm export runs/puppet64/checkpoints/best.pt --out puppet64-cpk.pth.tar")
+            "optimizer_* and epoch), readable by the original demo.py / train.py.",
+            epilog="example: fomm export runs/puppet64/checkpoints/best.pt --out puppet64-cpk.pth.tar",
+        )
         e.add_argument("checkpoint", help="our checkpoint (RUN_DIR/checkpoints/*.pt)")
         e.add_argument("out", nargs="?", help="output .pth.tar path (or --out)")
         e.add_argument("--out", dest="out_option", metavar="OUT", help="output .pth.tar path")
@@ -81,19 +111,36 @@ def register(subparsers) -> None:
 
 
 def run_train(args) -> int:
-    from fomm.training.trainer import TrainOptions, Trainer
+    from fomm.training.trainer import Trainer, TrainOptions
 
     if args.config is None and not args.resume:
         raise FommError("no config: pass --config NAME_OR_YAML (e.g. puppet-64), or --resume an existing RUN_DIR")
     opts = TrainOptions(
-        out=args.out, data=args.data, resume=args.resume, max_steps=args.max_steps, batch_size=args.batch_size,
-        epochs=args.epochs, num_repeats=args.num_repeats, lr_scale=args.lr_scale, seed=args.seed,
-        workers=args.workers, device=args.device, checkpoint_every=args.checkpoint_every,
-        vis_every=args.vis_every, log_every=args.log_every, keep=args.keep, vgg19_weights=args.vgg19_weights,
+        out=args.out,
+        data=args.data,
+        resume=args.resume,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        num_repeats=args.num_repeats,
+        lr_scale=args.lr_scale,
+        seed=args.seed,
+        workers=args.workers,
+        device=args.device,
+        checkpoint_every=args.checkpoint_every,
+        vis_every=args.vis_every,
+        log_every=args.log_every,
+        keep=args.keep,
+        vgg19_weights=args.vgg19_weights,
         init_from=args.init_from,
-        compile=args.compile, amp=False if args.no_amp else None, allow_resize=args.allow_resize,
-        threads=args.threads, progress=not args.quiet, tensorboard=not args.no_tensorboard,
-        command=list(sys.argv))
+        compile=args.compile,
+        amp=False if args.no_amp else None,
+        allow_resize=args.allow_resize,
+        threads=args.threads,
+        progress=not args.quiet,
+        tensorboard=not args.no_tensorboard,
+        command=list(sys.argv),
+    )
     Trainer(args.config, opts).run()
     return 0
 
@@ -110,6 +157,8 @@ def run_export(args) -> int:
     if "generator" not in data or "kp_detector" not in data:
         raise FommError(f"{src} has no generator/kp_detector state dicts; it is not a FOMM checkpoint")
     export_original(src, dst)
-    print(f"wrote {dst} (original format: {', '.join(k for k in ('generator', 'kp_detector', 'discriminator') if k in data)}"
-          f", optimizers, epoch {int(data.get('epoch', 0))})")
+    print(
+        f"wrote {dst} (original format: {', '.join(k for k in ('generator', 'kp_detector', 'discriminator') if k in data)}"
+        f", optimizers, epoch {int(data.get('epoch', 0))})"
+    )
     return 0

@@ -11,6 +11,7 @@ PyTorch's SyncBatchNorm refuses CPU tensors, with :class:`CpuSyncBatchNorm2d` be
 all-reduces per-channel sums with a differentiable all-reduce.
 Both keep BatchNorm's state-dict keys, so checkpoints load into the plain model.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,9 @@ def init_distributed(device_type: str) -> DistInfo:
     if world <= 1:
         return DistInfo()
     if dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)),
-                        dist.get_backend())
+        return DistInfo(
+            dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)), dist.get_backend()
+        )
     if not dist.is_available():
         raise FommError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed; run a single process")
     rank = int(os.environ.get("RANK", "0"))
@@ -61,8 +63,10 @@ def init_distributed(device_type: str) -> DistInfo:
     backend = "nccl" if device_type == "cuda" else "gloo"
     if backend == "nccl":
         if local_rank >= torch.cuda.device_count():
-            raise FommError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPU(s); use "
-                            f"--nproc_per_node <= the GPU count")
+            raise FommError(
+                f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPU(s); use "
+                f"--nproc_per_node <= the GPU count"
+            )
         torch.cuda.set_device(local_rank)
     dist.init_process_group(backend=backend, rank=rank, world_size=world)
     return DistInfo(rank, world, local_rank, backend)
@@ -107,7 +111,7 @@ class CpuSyncBatchNorm2d(nn.BatchNorm2d):
         total = _AllReduceSum.apply(local)
         n = total[-1]
         mean = total[:c] / n
-        var = (total[c:2 * c] / n - mean * mean).clamp_min(0)
+        var = (total[c : 2 * c] / n - mean * mean).clamp_min(0)
         if self.track_running_stats and self.running_mean is not None:
             with torch.no_grad():
                 momentum = 0.1 if self.momentum is None else self.momentum
@@ -130,8 +134,9 @@ def convert_sync_batchnorm(module: nn.Module, device_type: str) -> nn.Module:
 
 def _convert_cpu(module: nn.Module) -> nn.Module:
     if type(module) is nn.BatchNorm2d:
-        new = CpuSyncBatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
-                                 module.track_running_stats)
+        new = CpuSyncBatchNorm2d(
+            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+        )
         new.load_state_dict(module.state_dict())
         new.train(module.training)
         return new.to(next(iter(module.state_dict().values())).device)
@@ -178,5 +183,15 @@ def sum_tensor(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return t
 
 
-__all__ = ["CpuSyncBatchNorm2d", "DistInfo", "all_true", "barrier", "broadcast_object", "convert_sync_batchnorm",
-           "gather_objects", "init_distributed", "shutdown_distributed", "sum_tensor"]
+__all__ = [
+    "CpuSyncBatchNorm2d",
+    "DistInfo",
+    "all_true",
+    "barrier",
+    "broadcast_object",
+    "convert_sync_batchnorm",
+    "gather_objects",
+    "init_distributed",
+    "shutdown_distributed",
+    "sum_tensor",
+]

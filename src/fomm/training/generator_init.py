@@ -16,17 +16,24 @@ the checkpoints are unchanged):
   decoder never settles; frozen, it learns a fixed mapping, and training and inference compute the
   same function. The kp detector and the dense motion network keep batch statistics.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from fomm.errors import FommError
 
-__all__ = ["GENERATOR_INITS", "GENERATOR_BATCHNORMS", "identity_init", "generator_norms", "freeze_norms",
-           "calibrate_norms"]
+__all__ = [
+    "GENERATOR_INITS",
+    "GENERATOR_BATCHNORMS",
+    "identity_init",
+    "generator_norms",
+    "freeze_norms",
+    "calibrate_norms",
+]
 
 GENERATOR_INITS = ("default", "identity")
 GENERATOR_BATCHNORMS = ("batch", "frozen")
@@ -38,8 +45,10 @@ def identity_init(generator: nn.Module) -> None:
     """Make ``generator.decode(generator.first(x))`` a smooth monotone function of each colour of
     ``x`` (B, C, H, W), pixel by pixel, in place (see the module docstring)."""
     if len(generator.down_blocks):
-        raise FommError("train_params.generator_init: identity needs generator_params.num_down_blocks: 0 "
-                        f"(this generator has {len(generator.down_blocks)}); use generator_init: default")
+        raise FommError(
+            "train_params.generator_init: identity needs generator_params.num_down_blocks: 0 "
+            f"(this generator has {len(generator.down_blocks)}); use generator_init: default"
+        )
     conv, norm, final = generator.first.conv, generator.first.norm, generator.final
     colours, features = conv.in_channels, conv.out_channels
     if features < 2 * colours:
@@ -71,8 +80,7 @@ def generator_norms(generator: nn.Module) -> list[nn.modules.batchnorm._BatchNor
     """The BatchNorm layers of the generator outside its dense motion network."""
     dense = getattr(generator, "dense_motion_network", None)
     skip = {id(m) for m in dense.modules()} if dense is not None else set()
-    return [m for m in generator.modules()
-            if isinstance(m, nn.modules.batchnorm._BatchNorm) and id(m) not in skip]
+    return [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and id(m) not in skip]
 
 
 def freeze_norms(norms: list[nn.Module]) -> None:

@@ -26,10 +26,12 @@ discriminator loss, as the original.
 Reproducing a stored run: pass ``transform=Transform.from_params(theta, control_params, ...)`` to
 ``GeneratorFullModel.forward`` (or set ``transform_override``) to bypass the random draw.
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -82,20 +84,30 @@ class Transform:
     seed gives the same warp on any device.
     """
 
-    def __init__(self, bs: int, sigma_affine: float, sigma_tps: float | None = None, points_tps: int | None = None,
-                 generator: torch.Generator | None = None, device=None, **unused: Any):
+    def __init__(
+        self,
+        bs: int,
+        sigma_affine: float,
+        sigma_tps: float | None = None,
+        points_tps: int | None = None,
+        generator: torch.Generator | None = None,
+        device=None,
+        **unused: Any,
+    ):
         noise = torch.normal(mean=0.0, std=float(sigma_affine) * torch.ones([bs, 2, 3]), generator=generator)
         self.theta = (noise + torch.eye(2, 3).view(1, 2, 3)).to(device)
         self.bs = bs
         self.tps = sigma_tps is not None and points_tps is not None
         if self.tps:
             self.control_points = make_coordinate_grid((points_tps, points_tps), device=device).view(-1, 2)
-            self.control_params = torch.normal(mean=0.0, std=float(sigma_tps) * torch.ones([bs, 1, points_tps ** 2]),
-                                               generator=generator).to(device)
+            self.control_params = torch.normal(
+                mean=0.0, std=float(sigma_tps) * torch.ones([bs, 1, points_tps**2]), generator=generator
+            ).to(device)
 
     @classmethod
-    def from_params(cls, theta: torch.Tensor, control_params: torch.Tensor | None = None,
-                    control_points: torch.Tensor | None = None) -> "Transform":
+    def from_params(
+        cls, theta: torch.Tensor, control_params: torch.Tensor | None = None, control_points: torch.Tensor | None = None
+    ) -> Transform:
         """A transform with given parameters (e.g. saved by another implementation)."""
         t = cls.__new__(cls)
         t.theta = theta.float()
@@ -109,7 +121,7 @@ class Transform:
             t.control_points = control_points.float().reshape(-1, 2)
         return t
 
-    def to(self, device) -> "Transform":
+    def to(self, device) -> Transform:
         self.theta = self.theta.to(device)
         if self.tps:
             self.control_points = self.control_points.to(device)
@@ -149,9 +161,15 @@ class GeneratorFullModel(nn.Module):
     ``torch.Generator`` the equivariance warp is drawn from (global RNG when None).
     """
 
-    def __init__(self, kp_extractor: nn.Module, generator: nn.Module, discriminator: nn.Module | None,
-                 train_params: TrainParams | Mapping, vgg: nn.Module | None = None,
-                 transform_generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        kp_extractor: nn.Module,
+        generator: nn.Module,
+        discriminator: nn.Module | None,
+        train_params: TrainParams | Mapping,
+        vgg: nn.Module | None = None,
+        transform_generator: torch.Generator | None = None,
+    ):
         super().__init__()
         self.kp_extractor = kp_extractor
         self.generator = generator
@@ -169,6 +187,7 @@ class GeneratorFullModel(nn.Module):
         if sum(self.loss_weights.get("perceptual", [])) != 0:
             if vgg is None:
                 from fomm.training.vgg import build_vgg19
+
                 vgg, self.vgg_status = build_vgg19(config_value=self.train_params.get("vgg19_weights"))
             self.vgg = vgg
         self.transform_generator = transform_generator
@@ -206,8 +225,10 @@ class GeneratorFullModel(nn.Module):
             loss_values["perceptual"] = value_total
 
         if lw.get("pixel", 0) != 0:
-            value = sum(torch.abs(pyramide_generated[f"prediction_{s}"] - pyramide_real[f"prediction_{s}"]).mean()
-                        for s in self.scales) / len(self.scales)
+            value = sum(
+                torch.abs(pyramide_generated[f"prediction_{s}"] - pyramide_real[f"prediction_{s}"]).mean()
+                for s in self.scales
+            ) / len(self.scales)
             loss_values["pixel"] = lw["pixel"] * value
 
         if lw.get("generator_gan", 0) != 0:
@@ -216,14 +237,14 @@ class GeneratorFullModel(nn.Module):
             maps_real = self.discriminator(pyramide_real, kp=kp_d)
             value_total = 0
             for scale in self.disc_scales:
-                value = ((1 - maps_generated["prediction_map_%s" % scale]) ** 2).mean()
+                value = ((1 - maps_generated[f"prediction_map_{scale}"]) ** 2).mean()
                 value_total = value_total + lw["generator_gan"] * value
             loss_values["gen_gan"] = value_total
 
             if sum(lw.get("feature_matching", [])) != 0:
                 value_total = 0
                 for scale in self.disc_scales:
-                    key = "feature_maps_%s" % scale
+                    key = f"feature_maps_{scale}"
                     for i, (a, b) in enumerate(zip(maps_real[key], maps_generated[key])):
                         if lw["feature_matching"][i] == 0:
                             continue
@@ -248,10 +269,11 @@ class GeneratorFullModel(nn.Module):
 
                 if lw.get("equivariance_jacobian", 0) != 0:
                     if "jacobian" not in kp_driving:
-                        raise FommError("equivariance_jacobian is not 0 but the model estimates no Jacobians; set "
-                                        "loss_weights.equivariance_jacobian: 0 or estimate_jacobian: true")
-                    jacobian_transformed = torch.matmul(transform.jacobian(t_value),
-                                                        transformed_kp["jacobian"].float())
+                        raise FommError(
+                            "equivariance_jacobian is not 0 but the model estimates no Jacobians; set "
+                            "loss_weights.equivariance_jacobian: 0 or estimate_jacobian: true"
+                        )
+                    jacobian_transformed = torch.matmul(transform.jacobian(t_value), transformed_kp["jacobian"].float())
                     normed_driving = torch.inverse(kp_driving["jacobian"].float())
                     value = torch.matmul(normed_driving, jacobian_transformed)
                     eye = torch.eye(2, dtype=value.dtype, device=value.device).view(1, 1, 2, 2)
@@ -264,8 +286,13 @@ class GeneratorFullModel(nn.Module):
 class DiscriminatorFullModel(nn.Module):
     """The discriminator's least-squares loss on the real driving frame and the detached prediction."""
 
-    def __init__(self, kp_extractor: nn.Module | None, generator: nn.Module | None, discriminator: nn.Module,
-                 train_params: TrainParams | Mapping):
+    def __init__(
+        self,
+        kp_extractor: nn.Module | None,
+        generator: nn.Module | None,
+        discriminator: nn.Module,
+        train_params: TrainParams | Mapping,
+    ):
         super().__init__()
         self.discriminator = discriminator
         self.train_params = _plain(train_params)
@@ -282,7 +309,7 @@ class DiscriminatorFullModel(nn.Module):
         maps_real = self.discriminator(pyramide_real, kp=kp_driving)
         value_total = 0
         for scale in self.scales:
-            key = "prediction_map_%s" % scale
+            key = f"prediction_map_{scale}"
             value = (1 - maps_real[key]) ** 2 + maps_generated[key] ** 2
             value_total = value_total + self.loss_weights["discriminator_gan"] * value.mean()
         return {"disc_gan": value_total}

@@ -42,6 +42,7 @@ Additions:
   ``vis_every`` steps in ``RUN_DIR/vis/step-XXXXXXXX.png``, and ``RUN_DIR/run.json`` (config,
   command line, seed, versions, VGG19 status, data settings, each start/resume).
 """
+
 from __future__ import annotations
 
 import csv
@@ -58,9 +59,10 @@ import threading
 import time
 import warnings
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,8 +74,14 @@ from fomm.errors import FommError
 from fomm.models.checkpoint import model_states, read_checkpoint, resolve_device, save_checkpoint
 from fomm.models.first_order_model import FirstOrderModel
 from fomm.training import distributed as D
-from fomm.training.generator_init import (GENERATOR_BATCHNORMS, GENERATOR_INITS, calibrate_norms, freeze_norms,
-                                         generator_norms, identity_init)
+from fomm.training.generator_init import (
+    GENERATOR_BATCHNORMS,
+    GENERATOR_INITS,
+    calibrate_norms,
+    freeze_norms,
+    generator_norms,
+    identity_init,
+)
 from fomm.training.losses import DiscriminatorFullModel, GeneratorFullModel, perceptual_min_size
 
 BEST_WINDOW = 100
@@ -93,7 +101,7 @@ class TrainOptions:
     epochs: int | None = None
     num_repeats: int | None = None
     lr_scale: float | None = None
-    seed: int | None = None           # None: 0 for a new run, the run's own seed on resume
+    seed: int | None = None  # None: 0 for a new run, the run's own seed on resume
     workers: int = 0
     device: str = "auto"
     checkpoint_every: int = 500
@@ -103,7 +111,7 @@ class TrainOptions:
     vgg19_weights: str | None = None
     init_from: str | os.PathLike | None = None  # a new run starts from these weights (matching tensors)
     compile: bool = False
-    amp: bool | None = None          # None: on for CUDA, off elsewhere
+    amp: bool | None = None  # None: on for CUDA, off elsewhere
     allow_resize: bool = False
     threads: int | None = None
     progress: bool = True
@@ -189,11 +197,19 @@ def _link_atomic(src: Path, dst: Path) -> None:
             os.link(src, tmp)
         except OSError:
             import shutil
+
             shutil.copyfile(src, tmp)
 
 
-def write_checkpoint(run_dir: str | os.PathLike, step: int, model: FirstOrderModel, extra: dict, keep: int,
-                     is_best: bool = False, keep_as: str | None = None) -> Path:
+def write_checkpoint(
+    run_dir: str | os.PathLike,
+    step: int,
+    model: FirstOrderModel,
+    extra: dict,
+    keep: int,
+    is_best: bool = False,
+    keep_as: str | None = None,
+) -> Path:
     """Write ``checkpoints/step-XXXXXXXX.pt`` atomically, point ``best.pt`` at it when ``is_best``
     (and ``checkpoints/<keep_as>``, never rotated, when given), and delete all but the newest
     ``keep`` step checkpoints.
@@ -223,10 +239,18 @@ def capture_rng(transform_generator: torch.Generator | None) -> dict:
     py_state = random.getstate()
     out = {
         "torch": torch.get_rng_state(),
-        "numpy": {"name": str(np_state[0]), "key": torch.from_numpy(np_state[1].astype(np.int64)),
-                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
-        "python": {"version": int(py_state[0]), "state": list(py_state[1]),
-                   "gauss_next": py_state[2] if py_state[2] is None else float(py_state[2])},
+        "numpy": {
+            "name": str(np_state[0]),
+            "key": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": {
+            "version": int(py_state[0]),
+            "state": list(py_state[1]),
+            "gauss_next": py_state[2] if py_state[2] is None else float(py_state[2]),
+        },
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         out["cuda"] = [s.cpu() for s in torch.cuda.get_rng_state_all()]
@@ -238,8 +262,7 @@ def capture_rng(transform_generator: torch.Generator | None) -> dict:
 def restore_rng(state: dict, transform_generator: torch.Generator | None) -> None:
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
-    np.random.set_state((n["name"], n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
+    np.random.set_state((n["name"], n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
     p = state["python"]
     random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
     if "cuda" in state and torch.cuda.is_available():
@@ -269,9 +292,11 @@ class _ListSampler(Sampler):
 
 
 def _collate(items: list[dict]) -> dict:
-    return {"source": torch.from_numpy(np.stack([it["source"] for it in items])),
-            "driving": torch.from_numpy(np.stack([it["driving"] for it in items])),
-            "name": [it.get("name", "") for it in items]}
+    return {
+        "source": torch.from_numpy(np.stack([it["source"] for it in items])),
+        "driving": torch.from_numpy(np.stack([it["driving"] for it in items])),
+        "name": [it.get("name", "") for it in items],
+    }
 
 
 def build_dataset(cfg: Config, seed: int, allow_resize: bool) -> tuple[Dataset, dict]:
@@ -283,25 +308,40 @@ def build_dataset(cfg: Config, seed: int, allow_resize: bool) -> tuple[Dataset, 
         raise FommError("no training data: pass --data DIR (or set dataset_params.root_dir in the config)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        base = FramesDataset(dp.root_dir, frame_shape=tuple(dp.frame_shape), id_sampling=dp.id_sampling,
-                             is_train=True, random_seed=int(seed), augmentation_params=dp.augmentation_params or None)
+        base = FramesDataset(
+            dp.root_dir,
+            frame_shape=tuple(dp.frame_shape),
+            id_sampling=dp.id_sampling,
+            is_train=True,
+            random_seed=int(seed),
+            augmentation_params=dp.augmentation_params or None,
+        )
     h, w = cfg.frame_shape
     entries = base.entries
     other = [e for e in entries if (getattr(e, "height", h), getattr(e, "width", w)) != (h, w)]
     if other and not allow_resize:
         e = other[0]
-        raise FommError(f"{len(other)} of {len(entries)} training videos in {base.root_dir} have frames of another "
-                        f"size than the config's frame_shape {h}x{w} (e.g. {e.name}: {e.height}x{e.width}); "
-                        f"resize them to {h}x{w} or pass --allow-resize to resize frames when loading")
+        raise FommError(
+            f"{len(other)} of {len(entries)} training videos in {base.root_dir} have frames of another "
+            f"size than the config's frame_shape {h}x{w} (e.g. {e.name}: {e.height}x{e.width}); "
+            f"resize them to {h}x{w} or pass --allow-resize to resize frames when loading"
+        )
     for wmsg in caught:
         if other and allow_resize or "another size" not in str(wmsg.message):
             warnings.warn(wmsg.message, wmsg.category, stacklevel=2)
     repeats = int(cfg.train_params.num_repeats)
     dataset = DatasetRepeater(base, repeats)
-    info = {"root_dir": str(dp.root_dir), "train_folder": str(base.root_dir), "num_videos": len(entries),
-            "num_items": len(base), "frame_shape": list(dp.frame_shape), "id_sampling": bool(dp.id_sampling),
-            "augmentation_params": dp.augmentation_params, "num_repeats": repeats,
-            "resized_videos": len(other)}
+    info = {
+        "root_dir": str(dp.root_dir),
+        "train_folder": str(base.root_dir),
+        "num_videos": len(entries),
+        "num_items": len(base),
+        "frame_shape": list(dp.frame_shape),
+        "id_sampling": bool(dp.id_sampling),
+        "augmentation_params": dp.augmentation_params,
+        "num_repeats": repeats,
+        "resized_videos": len(other),
+    }
     return dataset, info
 
 
@@ -323,7 +363,10 @@ def effective_config(config, options: TrainOptions) -> Config:
     if options.lr_scale is not None and float(options.lr_scale) != 1:
         s = float(options.lr_scale)
         tp.lr_generator, tp.lr_discriminator, tp.lr_kp_detector = (
-            tp.lr_generator * s, tp.lr_discriminator * s, tp.lr_kp_detector * s)
+            tp.lr_generator * s,
+            tp.lr_discriminator * s,
+            tp.lr_kp_detector * s,
+        )
     if options.vgg19_weights is not None:
         tp.extra["vgg19_weights"] = str(options.vgg19_weights)
     return cfg
@@ -331,8 +374,14 @@ def effective_config(config, options: TrainOptions) -> Config:
 
 def _versions() -> dict:
     import fomm
-    out = {"fomm": getattr(fomm, "__version__", "?"), "python": platform.python_version(),
-           "torch": torch.__version__, "numpy": np.__version__, "platform": platform.platform()}
+
+    out = {
+        "fomm": getattr(fomm, "__version__", "?"),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+    }
     if torch.cuda.is_available():
         out["cuda"] = torch.version.cuda
         out["gpu"] = torch.cuda.get_device_name(0)
@@ -361,6 +410,7 @@ class Trainer:
                 self._log_fn(message)
             else:
                 from tqdm import tqdm
+
                 tqdm.write(f"fomm train: {message}", file=sys.stderr)
 
     # -- setup ----------------------------------------------------------------------------------
@@ -390,8 +440,10 @@ class Trainer:
             _clean_temporaries(checkpoint_dir(self.run_dir))
         existing = list_checkpoints(self.run_dir)
         if existing and not opts.resume:
-            raise FommError(f"{self.run_dir} already holds a training run ({existing[-1][1].name}); pass --resume "
-                            f"to continue it or choose another --out")
+            raise FommError(
+                f"{self.run_dir} already holds a training run ({existing[-1][1].name}); pass --resume "
+                f"to continue it or choose another --out"
+            )
         found = latest_checkpoint(self.run_dir) if opts.resume else None
         if opts.resume and found is not None:
             self.resume_path, resume_data = found
@@ -400,9 +452,11 @@ class Trainer:
             if self.config_in is not None:
                 given = resolve_config(self.config_in)
                 if given.model_params.to_dict() != stored.model_params.to_dict():
-                    raise FommError(f"--config does not match the model of the run in {self.run_dir} "
-                                    f"(model_params differ); drop --config to resume with the stored one, or "
-                                    f"choose another --out")
+                    raise FommError(
+                        f"--config does not match the model of the run in {self.run_dir} "
+                        f"(model_params differ); drop --config to resume with the stored one, or "
+                        f"choose another --out"
+                    )
             if opts.lr_scale is not None:
                 self.say("note: --lr-scale is ignored on --resume (the stored optimizer learning rates are used)")
                 opts.lr_scale = None
@@ -435,27 +489,41 @@ class Trainer:
 
         # data
         if tp.batch_size % self.dist.world_size:
-            raise FommError(f"batch_size {tp.batch_size} is not divisible by the {self.dist.world_size} processes; "
-                            f"pass --batch-size as a multiple of --nproc_per_node")
+            raise FommError(
+                f"batch_size {tp.batch_size} is not divisible by the {self.dist.world_size} processes; "
+                f"pass --batch-size as a multiple of --nproc_per_node"
+            )
         self.batch_per_rank = tp.batch_size // self.dist.world_size
         self.dataset, self.data_info = build_dataset(cfg, seed, opts.allow_resize)
         per_rank_items = len(self.dataset) // self.dist.world_size
         self.steps_per_epoch = per_rank_items // self.batch_per_rank
         if self.steps_per_epoch < 1:
-            raise FommError(f"the dataset has {len(self.dataset)} samples per epoch ({self.data_info['num_items']} "
-                            f"videos x {tp.num_repeats} repeats), fewer than one batch of {tp.batch_size}; lower "
-                            f"--batch-size or raise --num-repeats")
-        self.data_info.update({"batch_size": int(tp.batch_size), "batch_per_process": self.batch_per_rank,
-                               "steps_per_epoch": self.steps_per_epoch, "workers": int(opts.workers)})
+            raise FommError(
+                f"the dataset has {len(self.dataset)} samples per epoch ({self.data_info['num_items']} "
+                f"videos x {tp.num_repeats} repeats), fewer than one batch of {tp.batch_size}; lower "
+                f"--batch-size or raise --num-repeats"
+            )
+        self.data_info.update(
+            {
+                "batch_size": int(tp.batch_size),
+                "batch_per_process": self.batch_per_rank,
+                "steps_per_epoch": self.steps_per_epoch,
+                "workers": int(opts.workers),
+            }
+        )
 
         # model
         self._check_model_config()
         self.model = FirstOrderModel(cfg, with_discriminator=True).to(self.device)
         if tp.generator_init not in GENERATOR_INITS:
-            raise FommError(f"train_params.generator_init is {tp.generator_init!r}; use one of {', '.join(GENERATOR_INITS)}")
+            raise FommError(
+                f"train_params.generator_init is {tp.generator_init!r}; use one of {', '.join(GENERATOR_INITS)}"
+            )
         if tp.generator_batchnorm not in GENERATOR_BATCHNORMS:
-            raise FommError(f"train_params.generator_batchnorm is {tp.generator_batchnorm!r}; use one of "
-                            f"{', '.join(GENERATOR_BATCHNORMS)}")
+            raise FommError(
+                f"train_params.generator_batchnorm is {tp.generator_batchnorm!r}; use one of "
+                f"{', '.join(GENERATOR_BATCHNORMS)}"
+            )
         if tp.generator_init == "identity":
             identity_init(self.model.generator)
         self.init_report = None
@@ -469,14 +537,17 @@ class Trainer:
         vgg = None
         if sum(tp.loss_weights.perceptual) != 0:
             from fomm.training.vgg import build_vgg19
+
             vgg, vgg_status = build_vgg19(opts.vgg19_weights, tp.extra.get("vgg19_weights"))
             vgg = vgg.to(self.device)
             if vgg_status["pretrained"]:
                 self.say(f"perceptual loss: ImageNet VGG19 from {vgg_status['path']} ({vgg_status['found_via']})")
             else:
-                self.say("perceptual loss: NO VGG19 weights found -> using a fixed random-weight VGG19 substitute "
-                         "(seeded; weaker than ImageNet features). Provide torchvision's vgg19-*.pth with "
-                         "--vgg19-weights, train_params.vgg19_weights or FOMM_VGG19_WEIGHTS for the real loss.")
+                self.say(
+                    "perceptual loss: NO VGG19 weights found -> using a fixed random-weight VGG19 substitute "
+                    "(seeded; weaker than ImageNet features). Provide torchvision's vgg19-*.pth with "
+                    "--vgg19-weights, train_params.vgg19_weights or FOMM_VGG19_WEIGHTS for the real loss."
+                )
         self.vgg_status = vgg_status
 
         if self.dist.enabled:
@@ -489,6 +560,7 @@ class Trainer:
         freeze_norms(self.frozen_norms)
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
+
             ids = [self.device.index] if self.device.type == "cuda" else None
             kp = DDP(kp, device_ids=ids)
             gen = DDP(gen, device_ids=ids)
@@ -509,8 +581,10 @@ class Trainer:
             "discriminator": torch.optim.Adam(m.discriminator.parameters(), lr=tp.lr_discriminator, betas=betas),
             "kp_detector": torch.optim.Adam(m.kp_detector.parameters(), lr=tp.lr_kp_detector, betas=betas),
         }
-        self.schedulers = {k: torch.optim.lr_scheduler.MultiStepLR(o, list(tp.epoch_milestones), gamma=0.1)
-                           for k, o in self.optimizers.items()}
+        self.schedulers = {
+            k: torch.optim.lr_scheduler.MultiStepLR(o, list(tp.epoch_milestones), gamma=0.1)
+            for k, o in self.optimizers.items()
+        }
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.scaler_d = torch.amp.GradScaler("cuda", enabled=self.amp)
 
@@ -534,15 +608,19 @@ class Trainer:
     def _check_model_config(self) -> None:
         cfg, tp = self.cfg, self.cfg.train_params
         h, w = cfg.frame_shape
-        for name, section in (("kp_detector_params", cfg.model_params.kp_detector_params),
-                              ("dense_motion_params", cfg.model_params.generator_params.dense_motion_params)):
+        for name, section in (
+            ("kp_detector_params", cfg.model_params.kp_detector_params),
+            ("dense_motion_params", cfg.model_params.generator_params.dense_motion_params),
+        ):
             if section is None:
                 continue
             size = min(h, w) * section.scale_factor
-            if abs(size - round(size)) > 1e-6 or round(size) % (2 ** section.num_blocks):
-                raise FommError(f"{name}: frame {h}x{w} x scale_factor {section.scale_factor} = {size:g} is not "
-                                f"divisible by 2**num_blocks = {2 ** section.num_blocks}; change scale_factor, "
-                                f"num_blocks or frame_shape")
+            if abs(size - round(size)) > 1e-6 or round(size) % (2**section.num_blocks):
+                raise FommError(
+                    f"{name}: frame {h}x{w} x scale_factor {section.scale_factor} = {size:g} is not "
+                    f"divisible by 2**num_blocks = {2**section.num_blocks}; change scale_factor, "
+                    f"num_blocks or frame_shape"
+                )
         if tp.loss_weights.generator_gan != 0:
             dp = cfg.model_params.discriminator_params
             for scale in dp.scales:
@@ -552,15 +630,19 @@ class Trainer:
                     if size >= 1 and i != dp.num_blocks - 1:
                         size //= 2
                 if size < 1:
-                    raise FommError(f"the discriminator ({dp.num_blocks} blocks of 4x4 convs and poolings) does not "
-                                    f"fit {h}x{w} frames at scale {scale}; lower discriminator_params.num_blocks or "
-                                    f"drop that scale")
+                    raise FommError(
+                        f"the discriminator ({dp.num_blocks} blocks of 4x4 convs and poolings) does not "
+                        f"fit {h}x{w} frames at scale {scale}; lower discriminator_params.num_blocks or "
+                        f"drop that scale"
+                    )
         if sum(tp.loss_weights.perceptual) != 0:
             need = perceptual_min_size(tp.loss_weights.perceptual)
             smallest = min(h, w) * min(tp.scales)
             if smallest < need:
-                raise FommError(f"train_params.scales reach {smallest:g} px but the VGG19 layers with non-zero "
-                                f"perceptual weight need at least {need} px; drop the smallest scale or that weight")
+                raise FommError(
+                    f"train_params.scales reach {smallest:g} px but the VGG19 layers with non-zero "
+                    f"perceptual weight need at least {need} px; drop the smallest scale or that weight"
+                )
 
     def _init_from(self, path: Path) -> dict:
         """Copy every tensor of ``path`` whose name and shape match into the new model."""
@@ -574,14 +656,26 @@ class Trainer:
             take = {k: v for k, v in given.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
             if take:
                 getattr(self.model, part).load_state_dict({**own, **{k: v.to(own[k].dtype) for k, v in take.items()}})
-            report[part] = {"loaded": len(take), "of": len(own), "kept_new": sorted(set(own) - set(take)),
-                             "unused": sorted(set(given) - set(take))}
+            report[part] = {
+                "loaded": len(take),
+                "of": len(own),
+                "kept_new": sorted(set(own) - set(take)),
+                "unused": sorted(set(given) - set(take)),
+            }
         if not report["generator"]["loaded"] and not report["kp_detector"]["loaded"]:
-            raise FommError(f"--init-from: no tensor of {path} fits this model; check that it is a FOMM checkpoint "
-                            f"of the same family")
-        self.say("initialised from " + str(path) + ": " + ", ".join(
-            f"{part} {report[part]['loaded']}/{report[part]['of']} tensors"
-            for part in ("kp_detector", "generator", "discriminator")))
+            raise FommError(
+                f"--init-from: no tensor of {path} fits this model; check that it is a FOMM checkpoint "
+                f"of the same family"
+            )
+        self.say(
+            "initialised from "
+            + str(path)
+            + ": "
+            + ", ".join(
+                f"{part} {report[part]['loaded']}/{report[part]['of']} tensors"
+                for part in ("kp_detector", "generator", "discriminator")
+            )
+        )
         return report
 
     def _load_state(self, data: dict) -> None:
@@ -612,11 +706,15 @@ class Trainer:
         else:
             self.say("note: the checkpoint has no RNG state for this process; the warp noise is re-seeded")
         old_world = int(data.get("train_meta", {}).get("world_size", self.dist.world_size))
-        if old_world != self.dist.world_size or int(data.get("train_meta", {}).get("batch_size",
-                                                                                 self.cfg.train_params.batch_size)) \
-                != self.cfg.train_params.batch_size:
-            self.say("note: the process count or batch size changed since the checkpoint; the run continues but "
-                     "is not an exact continuation")
+        if (
+            old_world != self.dist.world_size
+            or int(data.get("train_meta", {}).get("batch_size", self.cfg.train_params.batch_size))
+            != self.cfg.train_params.batch_size
+        ):
+            self.say(
+                "note: the process count or batch size changed since the checkpoint; the run continues but "
+                "is not an exact continuation"
+            )
         self.saved_step = self.step
         self.last_checkpoint = self.resume_path
 
@@ -624,17 +722,29 @@ class Trainer:
     def _loader(self, epoch: int, skip_batches: int) -> DataLoader:
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
-        sampler = DistributedSampler(self.dataset, num_replicas=self.dist.world_size, rank=self.dist.rank,
-                                     shuffle=True, seed=int(self.options.seed), drop_last=True)
+        sampler = DistributedSampler(
+            self.dataset,
+            num_replicas=self.dist.world_size,
+            rank=self.dist.rank,
+            shuffle=True,
+            seed=int(self.options.seed),
+            drop_last=True,
+        )
         sampler.set_epoch(epoch)
         indices = list(sampler)[: self.steps_per_epoch * self.batch_per_rank]
-        indices = indices[skip_batches * self.batch_per_rank:]
+        indices = indices[skip_batches * self.batch_per_rank :]
         workers = int(self.options.workers)
-        return DataLoader(self.dataset, batch_size=self.batch_per_rank, sampler=_ListSampler(indices),
-                          num_workers=workers, drop_last=True, collate_fn=_collate,
-                          pin_memory=self.device.type == "cuda",
-                          generator=torch.Generator().manual_seed(int(self.options.seed) + epoch),
-                          persistent_workers=False)
+        return DataLoader(
+            self.dataset,
+            batch_size=self.batch_per_rank,
+            sampler=_ListSampler(indices),
+            num_workers=workers,
+            drop_last=True,
+            collate_fn=_collate,
+            pin_memory=self.device.type == "cuda",
+            generator=torch.Generator().manual_seed(int(self.options.seed) + epoch),
+            persistent_workers=False,
+        )
 
     # -- checkpoints ----------------------------------------------------------------------------
     def _best_metric_value(self) -> float:
@@ -659,20 +769,30 @@ class Trainer:
                 "optimizer_discriminator": self.optimizers["discriminator"].state_dict(),
                 "optimizer_kp_detector": self.optimizers["kp_detector"].state_dict(),
                 "schedulers": {k: _scheduler_state(s) for k, s in self.schedulers.items()},
-                "epoch": int(self.epoch), "epoch_step": int(self.epoch_step), "step": int(self.step),
-                "rng": rngs, "loss_window": [float(v) for v in self.loss_window],
-                "best_metric": float(self.best_metric), "best_step": int(self.best_step),
-                "train_meta": {"world_size": self.dist.world_size, "batch_size": int(self.cfg.train_params.batch_size),
-                               "seed": int(self.options.seed), "steps_per_epoch": self.steps_per_epoch,
-                               "reason": reason, "running_loss": float(metric) if math.isfinite(metric) else None,
-                               "vgg19": self.vgg_status.get("source", "")},
+                "epoch": int(self.epoch),
+                "epoch_step": int(self.epoch_step),
+                "step": int(self.step),
+                "rng": rngs,
+                "loss_window": [float(v) for v in self.loss_window],
+                "best_metric": float(self.best_metric),
+                "best_step": int(self.best_step),
+                "train_meta": {
+                    "world_size": self.dist.world_size,
+                    "batch_size": int(self.cfg.train_params.batch_size),
+                    "seed": int(self.options.seed),
+                    "steps_per_epoch": self.steps_per_epoch,
+                    "reason": reason,
+                    "running_loss": float(metric) if math.isfinite(metric) else None,
+                    "vgg19": self.vgg_status.get("source", ""),
+                },
             }
             if self.amp:
                 extra["scaler_g"] = self.scaler_g.state_dict()
                 extra["scaler_d"] = self.scaler_d.state_dict()
             freq = int(self.cfg.train_params.checkpoint_freq or 0)
-            keep_as = (f"epoch-{self.epoch:04d}.pt" if reason == "epoch-end" and freq > 0 and self.epoch % freq == 0
-                       else None)  # the original's checkpoint every checkpoint_freq epochs, kept for good
+            keep_as = (
+                f"epoch-{self.epoch:04d}.pt" if reason == "epoch-end" and freq > 0 and self.epoch % freq == 0 else None
+            )  # the original's checkpoint every checkpoint_freq epochs, kept for good
             write_checkpoint(self.run_dir, self.step, self.model, extra, int(self.options.keep), is_best, keep_as)
         D.barrier(self.dist)
         self.saved_step = self.step
@@ -684,8 +804,10 @@ class Trainer:
         last = self.last_checkpoint
         keep = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
         step = self.step + 1 if step is None else step
-        return (f"{what} became NaN/inf at step {step} (epoch {self.epoch + 1}); training stopped and {keep}; "
-                f"lower the learning rate (e.g. --lr-scale 0.5) and continue with --resume, or check the data")
+        return (
+            f"{what} became NaN/inf at step {step} (epoch {self.epoch + 1}); training stopped and {keep}; "
+            f"lower the learning rate (e.g. --lr-scale 0.5) and continue with --resume, or check the data"
+        )
 
     # -- logging --------------------------------------------------------------------------------
     def _open_logs(self) -> None:
@@ -711,8 +833,11 @@ class Trainer:
         if self.use_gan:
             active.append("disc_gan")
         self.loss_names = active
-        self.csv_fields = ["step", "epoch", "lr_generator", "lr_kp_detector"] + active + [
-            "loss_generator", "running_loss", "seconds", "samples_per_s"]
+        self.csv_fields = (
+            ["step", "epoch", "lr_generator", "lr_kp_detector"]
+            + active
+            + ["loss_generator", "running_loss", "seconds", "samples_per_s"]
+        )
         # keep rows up to the resumed step only (a killed run may have logged past its checkpoint)
         rows = []
         if self.csv_path.is_file() and self.step > 0:
@@ -726,8 +851,10 @@ class Trainer:
         if self.options.tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-                self.writer = SummaryWriter(str(self.run_dir / "tensorboard"),
-                                            purge_step=self.step + 1 if self.step > 0 else None)
+
+                self.writer = SummaryWriter(
+                    str(self.run_dir / "tensorboard"), purge_step=self.step + 1 if self.step > 0 else None
+                )
             except ImportError:  # pragma: no cover - tensorboard missing
                 self.say("note: tensorboard is not installed; TensorBoard logging is off")
 
@@ -743,26 +870,45 @@ class Trainer:
                 previous = {}
         runs = previous.get("runs", [])
         if extra and extra.get("new_run"):
-            runs.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "start_step": self.step,
-                         "resumed_from": str(self.resume_path) if self.resume_path else None,
-                         "command": list(self.options.command if self.options.command is not None else sys.argv),
-                         "world_size": self.dist.world_size})
+            runs.append(
+                {
+                    "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    "start_step": self.step,
+                    "resumed_from": str(self.resume_path) if self.resume_path else None,
+                    "command": list(self.options.command if self.options.command is not None else sys.argv),
+                    "world_size": self.dist.world_size,
+                }
+            )
         elif runs and status != "running":
             runs[-1].update({"ended": time.strftime("%Y-%m-%dT%H:%M:%S"), "end_step": self.step})
         opts = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.options).items()}
         info = {
-            "status": status, "step": self.step, "epoch": self.epoch, "total_steps": self.total_steps,
-            "config_name": self.cfg.name, "config": self.cfg.to_dict(),
+            "status": status,
+            "step": self.step,
+            "epoch": self.epoch,
+            "total_steps": self.total_steps,
+            "config_name": self.cfg.name,
+            "config": self.cfg.to_dict(),
             "command": list(self.options.command if self.options.command is not None else sys.argv),
-            "seed": int(self.options.seed), "options": opts, "versions": _versions(),
-            "device": str(self.device), "world_size": self.dist.world_size, "backend": self.dist.backend,
-            "amp": self.amp, "compile": bool(self.options.compile), "threads": torch.get_num_threads(),
-            "vgg19": self.vgg_status, "data": self.data_info, "init_from": self.init_report,
+            "seed": int(self.options.seed),
+            "options": opts,
+            "versions": _versions(),
+            "device": str(self.device),
+            "world_size": self.dist.world_size,
+            "backend": self.dist.backend,
+            "amp": self.amp,
+            "compile": bool(self.options.compile),
+            "threads": torch.get_num_threads(),
+            "vgg19": self.vgg_status,
+            "data": self.data_info,
+            "init_from": self.init_report,
             "best_checkpoint_rule": f"lowest mean over the last {BEST_WINDOW} steps of the non-adversarial "
-                                    f"generator loss (perceptual, pixel and equivariance terms; all generator "
-                                    f"terms when the perceptual weights are 0)",
-            "best": {"step": self.best_step, "running_loss": self.best_metric if math.isfinite(self.best_metric)
-                     else None},
+            f"generator loss (perceptual, pixel and equivariance terms; all generator "
+            f"terms when the perceptual weights are 0)",
+            "best": {
+                "step": self.best_step,
+                "running_loss": self.best_metric if math.isfinite(self.best_metric) else None,
+            },
             "last_checkpoint": str(self.last_checkpoint) if self.last_checkpoint else None,
             "runs": runs,
         }
@@ -774,15 +920,21 @@ class Trainer:
         vec = D.sum_tensor(vec, self.dist).cpu()
         n = max(1.0, float(vec[-1]))
         means = {name: float(vec[i]) / n for i, name in enumerate(names)}
-        row = {"step": self.step, "epoch": self.epoch + 1,
-               "lr_generator": self.optimizers["generator"].param_groups[0]["lr"],
-               "lr_kp_detector": self.optimizers["kp_detector"].param_groups[0]["lr"], **means,
-               "running_loss": self._best_metric_value(), "seconds": round(seconds, 4),
-               "samples_per_s": round(count * self.batch_per_rank / max(seconds, 1e-9), 3)}
+        row = {
+            "step": self.step,
+            "epoch": self.epoch + 1,
+            "lr_generator": self.optimizers["generator"].param_groups[0]["lr"],
+            "lr_kp_detector": self.optimizers["kp_detector"].param_groups[0]["lr"],
+            **means,
+            "running_loss": self._best_metric_value(),
+            "seconds": round(seconds, 4),
+            "samples_per_s": round(count * self.batch_per_rank / max(seconds, 1e-9), 3),
+        }
         if self.dist.is_main:
             with open(self.csv_path, "a", newline="") as fh:
                 csv.DictWriter(fh, fieldnames=self.csv_fields, extrasaction="ignore").writerow(
-                    {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+                    {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
+                )
             if self.writer is not None:
                 for name, v in means.items():
                     self.writer.add_scalar(f"loss/{name}", v, self.step)
@@ -795,6 +947,7 @@ class Trainer:
         if not self.dist.is_main:
             return
         from fomm.training.visualize import make_visualization, save_png
+
         kp_size = (self.cfg.visualizer_params or {}).get("kp_size")
         image = make_visualization(batch, generated, kp_size=None if kp_size is None else max(2, int(kp_size) // 2))
         save_png(self.run_dir / "vis" / f"step-{self.step:08d}.png", image)
@@ -803,8 +956,10 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------
     def _train_step(self, batch: dict) -> tuple[dict, dict]:
-        x = {"source": batch["source"].to(self.device, non_blocking=True),
-             "driving": batch["driving"].to(self.device, non_blocking=True)}
+        x = {
+            "source": batch["source"].to(self.device, non_blocking=True),
+            "driving": batch["driving"].to(self.device, non_blocking=True),
+        }
         opt_g, opt_kp, opt_d = (self.optimizers[k] for k in ("generator", "kp_detector", "discriminator"))
         if not self.norms_calibrated:
             calibrate_norms(self.model, self.frozen_norms, lambda: self.gen_full(x))
@@ -865,12 +1020,20 @@ class Trainer:
         self._write_run_json("running", {"new_run": True})
         if self.dist.is_main:
             what = "resuming from " + str(self.resume_path) if self.resume_path else "starting"
-            self.say(f"{what}: step {self.step}/{self.total_steps}, epoch {self.epoch + 1}/{tp.num_epochs}, "
-                     f"{self.steps_per_epoch} steps per epoch, batch {tp.batch_size}"
-                     f"{f' ({self.dist.world_size} processes)' if self.dist.enabled else ''}, device {self.device}"
-                     f"{', amp' if self.amp else ''}")
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=not (opts.progress and self.dist.is_main),
-                   dynamic_ncols=True, desc="train", file=sys.stderr)
+            self.say(
+                f"{what}: step {self.step}/{self.total_steps}, epoch {self.epoch + 1}/{tp.num_epochs}, "
+                f"{self.steps_per_epoch} steps per epoch, batch {tp.batch_size}"
+                f"{f' ({self.dist.world_size} processes)' if self.dist.enabled else ''}, device {self.device}"
+                f"{', amp' if self.amp else ''}"
+            )
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.step,
+            disable=not (opts.progress and self.dist.is_main),
+            dynamic_ncols=True,
+            desc="train",
+            file=sys.stderr,
+        )
         sums: dict[str, float] = {}
         count, t_log = 0, time.perf_counter()
         status = "finished"
@@ -892,7 +1055,8 @@ class Trainer:
                     for k, v in values.items():
                         sums[k] = sums.get(k, 0.0) + v
                     sums["loss_generator"] = sums.get("loss_generator", 0.0) + sum(
-                        v for k, v in values.items() if k != "disc_gan")
+                        v for k, v in values.items() if k != "disc_gan"
+                    )
                     count += 1
                     bar.update(1)
                     if opts.log_every and self.step % opts.log_every == 0:
@@ -940,11 +1104,20 @@ class Trainer:
         bar.close()
         self._write_run_json(status)
         best = checkpoint_dir(self.run_dir) / "best.pt"
-        self.say(f"{status} at step {self.step} ({self.epoch} of {tp.num_epochs} epochs done); last checkpoint {self.last_checkpoint}"
-                 f"{f', best {best} (step {self.best_step})' if best.is_file() else ''}"
-                 f"{f'; continue with: fomm train --out {self.run_dir} --resume' if stop.seen else ''}")
-        return TrainResult(self.run_dir, self.step, self.epoch, self.last_checkpoint,
-                           best if best.is_file() else None, status, last_values)
+        self.say(
+            f"{status} at step {self.step} ({self.epoch} of {tp.num_epochs} epochs done); last checkpoint {self.last_checkpoint}"
+            f"{f', best {best} (step {self.best_step})' if best.is_file() else ''}"
+            f"{f'; continue with: fomm train --out {self.run_dir} --resume' if stop.seen else ''}"
+        )
+        return TrainResult(
+            self.run_dir,
+            self.step,
+            self.epoch,
+            self.last_checkpoint,
+            best if best.is_file() else None,
+            status,
+            last_values,
+        )
 
 
 class _StopSignal:

@@ -24,6 +24,7 @@ Features as a Perceptual Metric", where untrained networks still beat pixel metr
 al. 2016 on random-weight networks for image representation). It is weaker than ImageNet
 features, so the substitute is announced at the start of training and recorded in ``run.json``.
 """
+
 from __future__ import annotations
 
 import glob
@@ -113,42 +114,53 @@ def load_vgg19_state(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a torchvision-format VGG19 state dict and check every needed tensor."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FommError(f"VGG19 weights file not found: {path}; pass a torchvision vgg19-*.pth file or drop "
-                        f"--vgg19-weights to train with the random substitute")
+        raise FommError(
+            f"VGG19 weights file not found: {path}; pass a torchvision vgg19-*.pth file or drop "
+            f"--vgg19-weights to train with the random substitute"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is a user error here
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise FommError(f"cannot read VGG19 weights {path} ({reason}); pass torchvision's vgg19-*.pth "
-                        f"state dict") from None
+        raise FommError(
+            f"cannot read VGG19 weights {path} ({reason}); pass torchvision's vgg19-*.pth state dict"
+        ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise FommError(f"VGG19 weights {path} hold a {type(state).__name__}, not a state dict; pass "
-                        f"torchvision's vgg19-*.pth")
-    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+        raise FommError(
+            f"VGG19 weights {path} hold a {type(state).__name__}, not a state dict; pass torchvision's vgg19-*.pth"
+        )
+    state = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
     expected = {f"features.{k}": v.shape for k, v in _make_features().state_dict().items()}
     missing = [k for k in expected if k not in state]
     if missing:
-        raise FommError(f"VGG19 weights {path} lack {len(missing)} tensors (e.g. {missing[0]}); it is not a "
-                        f"torchvision VGG19 (vgg19-*.pth, keys features.N.weight)")
+        raise FommError(
+            f"VGG19 weights {path} lack {len(missing)} tensors (e.g. {missing[0]}); it is not a "
+            f"torchvision VGG19 (vgg19-*.pth, keys features.N.weight)"
+        )
     bad = [k for k in expected if tuple(state[k].shape) != tuple(expected[k])]
     if bad:
         k = bad[0]
-        raise FommError(f"VGG19 weights {path}: {k} has shape {tuple(state[k].shape)}, expected "
-                        f"{tuple(expected[k])}; it is not VGG19 (vgg16 or batch-norm variants do not fit)")
+        raise FommError(
+            f"VGG19 weights {path}: {k} has shape {tuple(state[k].shape)}, expected "
+            f"{tuple(expected[k])}; it is not VGG19 (vgg16 or batch-norm variants do not fit)"
+        )
     return {k: state[k].float() for k in expected}
 
 
 def hub_cache_candidates() -> list[Path]:
     """``vgg19-*.pth`` files in the torch hub cache (no batch-norm variant)."""
     home = os.environ.get("TORCH_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch")
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch"
+    )
     found = sorted(glob.glob(os.path.join(home, "hub", "checkpoints", "vgg19-*.pth")))
     return [Path(p) for p in found]
 
 
-def find_vgg19_weights(explicit: str | Path | None = None, config_value: str | Path | None = None) -> tuple[Path | None, str]:
+def find_vgg19_weights(
+    explicit: str | Path | None = None, config_value: str | Path | None = None
+) -> tuple[Path | None, str]:
     """The weights file to use and where its name came from (module doc for the order)."""
     if explicit:
         return Path(explicit).expanduser(), "--vgg19-weights"
@@ -180,12 +192,20 @@ def build_vgg19(explicit: str | Path | None = None, config_value: str | Path | N
     path, via = find_vgg19_weights(explicit, config_value)
     if path is None:
         vgg = random_vgg19()
-        return vgg, {"pretrained": False, "source": vgg.source,
-                     "note": "no VGG19 weights file found (--vgg19-weights, train_params.vgg19_weights, "
-                             f"{ENV_VAR} or the torch hub cache); perceptual loss uses fixed random VGG19 features"}
+        return vgg, {
+            "pretrained": False,
+            "source": vgg.source,
+            "note": "no VGG19 weights file found (--vgg19-weights, train_params.vgg19_weights, "
+            f"{ENV_VAR} or the torch hub cache); perceptual loss uses fixed random VGG19 features",
+        }
     state = load_vgg19_state(path)
     vgg = Vgg19()
-    vgg.features.load_state_dict({k[len("features."):]: v for k, v in state.items()})
+    vgg.features.load_state_dict({k[len("features.") :]: v for k, v in state.items()})
     vgg.source = f"file:{path}"
-    return vgg, {"pretrained": True, "source": "imagenet-file", "path": str(path), "found_via": via,
-                 "sha256": _sha256(path)}
+    return vgg, {
+        "pretrained": True,
+        "source": "imagenet-file",
+        "path": str(path),
+        "found_via": via,
+        "sha256": _sha256(path),
+    }

@@ -7,11 +7,12 @@ prediction with the driving keypoints, and the prediction alone. Keypoints are d
 filled circles coloured along a rainbow (keypoint k has the same colour everywhere). Small frames
 are enlarged (nearest neighbour) to at least ``min_size`` pixels so the keypoints stay legible.
 """
+
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import cv2
 import numpy as np
@@ -23,8 +24,10 @@ from fomm.atomic import atomic_path
 
 def keypoint_colors(num_kp: int) -> np.ndarray:
     """``(K, 3)`` uint8 RGB colours spread along the hue circle (like gist_rainbow)."""
-    return np.array([[int(255 * c) for c in colorsys.hsv_to_rgb(0.85 * k / max(1, num_kp - 1), 1.0, 1.0)]
-                     for k in range(num_kp)], dtype=np.uint8)
+    return np.array(
+        [[int(255 * c) for c in colorsys.hsv_to_rgb(0.85 * k / max(1, num_kp - 1), 1.0, 1.0)] for k in range(num_kp)],
+        dtype=np.uint8,
+    )
 
 
 def _to_hwc_uint8(image: torch.Tensor, size: int) -> np.ndarray:
@@ -52,8 +55,13 @@ def draw_keypoints(image: np.ndarray, kp: np.ndarray, radius: int = 3) -> np.nda
     return out
 
 
-def make_visualization(batch: Mapping[str, torch.Tensor], generated: Mapping, max_rows: int = 4,
-                       min_size: int = 128, kp_size: int | None = None) -> np.ndarray:
+def make_visualization(
+    batch: Mapping[str, torch.Tensor],
+    generated: Mapping,
+    max_rows: int = 4,
+    min_size: int = 128,
+    kp_size: int | None = None,
+) -> np.ndarray:
     """The grid image ``(rows * S, columns * S, 3)`` uint8 described in the module doc."""
     source, driving = batch["source"], batch["driving"]
     rows = min(int(max_rows), source.shape[0])
@@ -66,11 +74,14 @@ def make_visualization(batch: Mapping[str, torch.Tensor], generated: Mapping, ma
 
     lines = []
     for i in range(rows):
-        cols = [draw_keypoints(_to_hwc_uint8(source[i], size), kp("kp_source", i), radius),
-                draw_keypoints(_to_hwc_uint8(driving[i], size), kp("kp_driving", i), radius)]
+        cols = [
+            draw_keypoints(_to_hwc_uint8(source[i], size), kp("kp_source", i), radius),
+            draw_keypoints(_to_hwc_uint8(driving[i], size), kp("kp_driving", i), radius),
+        ]
         if "transformed_frame" in generated:
-            cols.append(draw_keypoints(_to_hwc_uint8(generated["transformed_frame"][i], size),
-                                       kp("transformed_kp", i), radius))
+            cols.append(
+                draw_keypoints(_to_hwc_uint8(generated["transformed_frame"][i], size), kp("transformed_kp", i), radius)
+            )
         if "deformed" in generated:
             cols.append(_to_hwc_uint8(generated["deformed"][i], size))
         if "occlusion_map" in generated:

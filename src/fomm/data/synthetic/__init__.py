@@ -15,6 +15,7 @@ disk in the original FOMM folder layout (see :mod:`fomm.data.synthetic.dataset`)
 Keypoint pixel coordinates put pixel centre ``i`` at coordinate ``i``; normalised keypoints use
 ``x_norm = 2 * x / (W - 1) - 1``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -138,8 +139,9 @@ def _seed_entropy(seed: int, category: str, *rest: int) -> list[int]:
     return [seed, CATEGORIES.index(category) + 1, *[int(r) for r in rest]]
 
 
-def video_params(category: str, split: str, index: int, seed: int, num_frames: int,
-                 clips_per_identity: int = 1) -> dict:
+def video_params(
+    category: str, split: str, index: int, seed: int, num_frames: int, clips_per_identity: int = 1
+) -> dict:
     """Identity and trajectory of a video without rendering it (same streams as
     :func:`generate_video`): ``dict(identity, pose, name, identity_id)``."""
     _module(category)
@@ -160,8 +162,9 @@ def video_params(category: str, split: str, index: int, seed: int, num_frames: i
     }
 
 
-def generate_video(category: str, split: str, index: int, seed: int, num_frames: int, size: int,
-                   clips_per_identity: int = 1) -> dict:
+def generate_video(
+    category: str, split: str, index: int, seed: int, num_frames: int, size: int, clips_per_identity: int = 1
+) -> dict:
     """Render video ``index`` of a split.
 
     Returns ``dict(frames (T,H,W,3) uint8, keypoints_px (T,J,2), keypoints (T,J,2) in [-1,1],
@@ -191,8 +194,24 @@ def generate_video(category: str, split: str, index: int, seed: int, num_frames:
 from .dataset import make_demo_assets, write_dataset  # noqa: E402  (uses the API above)
 
 __all__ = [
-    "CATEGORIES", "FPS", "GENERATOR_VERSION", "generate_video", "keypoint_names", "keypoint_parts",
-    "make_demo_assets", "normalize_keypoints", "part_names", "pose_at", "render_background", "render_frame",
-    "render_part_map", "render_video", "renderer", "sample_identity", "sample_trajectory", "video_name",
-    "video_params", "write_dataset",
+    "CATEGORIES",
+    "FPS",
+    "GENERATOR_VERSION",
+    "generate_video",
+    "keypoint_names",
+    "keypoint_parts",
+    "make_demo_assets",
+    "normalize_keypoints",
+    "part_names",
+    "pose_at",
+    "render_background",
+    "render_frame",
+    "render_part_map",
+    "render_video",
+    "renderer",
+    "sample_identity",
+    "sample_trajectory",
+    "video_name",
+    "video_params",
+    "write_dataset",
 ]

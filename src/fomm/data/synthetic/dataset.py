@@ -15,6 +15,7 @@ Names are ``<identity-id>#<clip>`` so FOMM's id sampling (identity = text before
 The dataset is written into ``<root>.tmp-XXXXXXXX`` beside ``root`` and renamed at the end, so an
 interrupted run leaves no half-written dataset.
 """
+
 from __future__ import annotations
 
 import csv
@@ -118,10 +119,25 @@ def _task(job: tuple) -> str:
         v = generate_video(category, split, index, seed, num_frames, size, cpi)
         folder = Path(out) / split
         _write_video(folder, v["name"], v["frames"], fmt, FPS)
-        write_npz(folder / f"{v['name']}.npz", _npz_payload(
-            v["pose"], v["identity"], keypoints_px=v["keypoints_px"], keypoints=v["keypoints"],
-            category=category, size=size, fps=FPS, name=v["name"], identity_id=v["identity_id"], split=split,
-            index=index, seed=seed, num_frames=num_frames, keypoint_names=np.array(keypoint_names(category))))
+        write_npz(
+            folder / f"{v['name']}.npz",
+            _npz_payload(
+                v["pose"],
+                v["identity"],
+                keypoints_px=v["keypoints_px"],
+                keypoints=v["keypoints"],
+                category=category,
+                size=size,
+                fps=FPS,
+                name=v["name"],
+                identity_id=v["identity_id"],
+                split=split,
+                index=index,
+                seed=seed,
+                num_frames=num_frames,
+                keypoint_names=np.array(keypoint_names(category)),
+            ),
+        )
         return v["name"]
     _, out, category, name, src_index, drv_index, seed, num_frames, size, fmt, cpi = job
     src = video_params(category, "test", src_index, seed, num_frames, cpi)
@@ -129,11 +145,26 @@ def _task(job: tuple) -> str:
     frames, kps = render_video(category, src["identity"], drv["pose"], size)
     folder = Path(out) / "cross_identity"
     _write_video(folder, name, frames, fmt, FPS)
-    write_npz(folder / f"{name}.npz", _npz_payload(
-        drv["pose"], src["identity"], keypoints_px=kps, keypoints=normalize_keypoints(kps, size),
-        category=category, size=size, fps=FPS, name=name, source_identity_video=src["name"],
-        driving_video=drv["name"], source_identity_id=src["identity_id"], driving_identity_id=drv["identity_id"],
-        seed=seed, num_frames=num_frames, keypoint_names=np.array(keypoint_names(category))))
+    write_npz(
+        folder / f"{name}.npz",
+        _npz_payload(
+            drv["pose"],
+            src["identity"],
+            keypoints_px=kps,
+            keypoints=normalize_keypoints(kps, size),
+            category=category,
+            size=size,
+            fps=FPS,
+            name=name,
+            source_identity_video=src["name"],
+            driving_video=drv["name"],
+            source_identity_id=src["identity_id"],
+            driving_identity_id=drv["identity_id"],
+            seed=seed,
+            num_frames=num_frames,
+            keypoint_names=np.array(keypoint_names(category)),
+        ),
+    )
     return name
 
 
@@ -155,8 +186,10 @@ def cross_pairs(category: str, num_test: int, num_pairs: int, seed: int, clips_p
     ident = idx // cpi
     cand = [(int(a), int(b)) for a in idx for b in idx if ident[a] != ident[b]]
     if len(cand) < num_pairs:
-        raise FommError(f"{num_pairs} cross-identity pairs were asked for but the {num_test} test videos "
-                        f"allow only {len(cand)}; lower --cross-pairs or raise --test")
+        raise FommError(
+            f"{num_pairs} cross-identity pairs were asked for but the {num_test} test videos "
+            f"allow only {len(cand)}; lower --cross-pairs or raise --test"
+        )
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), CATEGORIES.index(category) + 1, 99]))
     order = rng.permutation(len(cand))[:num_pairs]
     return [cand[i] for i in order]
@@ -175,9 +208,15 @@ def _validate(category, num_train, num_test, num_frames, size, seed, num_cross_p
 
     if category not in CATEGORIES:
         raise FommError(f"unknown synthetic category {category!r}; use one of: {', '.join(CATEGORIES)}")
-    for label, value, low in (("train", num_train, 0), ("test", num_test, 0), ("frames", num_frames, 1),
-                              ("cross-pairs", num_cross_pairs, 0), ("workers", workers, 1),
-                              ("clips-per-identity", cpi, 1), ("seed", seed, 0)):
+    for label, value, low in (
+        ("train", num_train, 0),
+        ("test", num_test, 0),
+        ("frames", num_frames, 1),
+        ("cross-pairs", num_cross_pairs, 0),
+        ("workers", workers, 1),
+        ("clips-per-identity", cpi, 1),
+        ("seed", seed, 0),
+    ):
         if int(value) < low:
             raise FommError(f"--{label} must be at least {low}, got {value}")
     if not 16 <= int(size) <= 2048:
@@ -188,9 +227,21 @@ def _validate(category, num_train, num_test, num_frames, size, seed, num_cross_p
         raise FommError(f"mp4 needs an even frame size, got {size}; use an even --size or --format png")
 
 
-def write_dataset(root, category: str, num_train: int, num_test: int, num_frames: int, size: int, seed: int,
-                  num_cross_pairs: int, format: str = "png", workers: int = 1, progress: bool = True,
-                  clips_per_identity: int = 1, overwrite: bool = False) -> Path:
+def write_dataset(
+    root,
+    category: str,
+    num_train: int,
+    num_test: int,
+    num_frames: int,
+    size: int,
+    seed: int,
+    num_cross_pairs: int,
+    format: str = "png",
+    workers: int = 1,
+    progress: bool = True,
+    clips_per_identity: int = 1,
+    overwrite: bool = False,
+) -> Path:
     """Generate a dataset folder (layout in the module docstring) and return its path.
 
     Refuses to replace an existing non-empty ``root`` unless ``overwrite``. ``workers > 1`` renders
@@ -224,16 +275,29 @@ def write_dataset(root, category: str, num_train: int, num_test: int, num_frames
             jobs.append(("cross", str(tmp), category, name, a, b, seed, num_frames, size, fmt, cpi))
         _run_jobs(jobs, workers, progress, f"synth {category}")
         (tmp / "cross_identity" / "pairs.csv").write_text(
-            _csv_text(["name", "source_identity_video", "driving_video"], cross_rows))
+            _csv_text(["name", "source_identity_video", "driving_video"], cross_rows)
+        )
         (tmp / "pairs.csv").write_text(_csv_text(["source", "driving"], [(r[1], r[2]) for r in cross_rows]))
         meta = {
-            "category": category, "size": size, "num_frames": num_frames, "fps": FPS, "seed": seed,
-            "format": fmt, "clips_per_identity": cpi,
-            "counts": {"train": num_train, "test": num_test, "cross_identity": len(cross_rows),
-                       "train_identities": math.ceil(num_train / cpi), "test_identities": math.ceil(num_test / cpi)},
-            "keypoint_names": keypoint_names(category), "part_names": part_names(category),
+            "category": category,
+            "size": size,
+            "num_frames": num_frames,
+            "fps": FPS,
+            "seed": seed,
+            "format": fmt,
+            "clips_per_identity": cpi,
+            "counts": {
+                "train": num_train,
+                "test": num_test,
+                "cross_identity": len(cross_rows),
+                "train_identities": math.ceil(num_train / cpi),
+                "test_identities": math.ceil(num_test / cpi),
+            },
+            "keypoint_names": keypoint_names(category),
+            "part_names": part_names(category),
             "keypoint_convention": "keypoints_px: pixel centre i is coordinate i; keypoints: 2*x/(size-1)-1",
-            "generator": "fomm.data.synthetic", "generator_version": GENERATOR_VERSION,
+            "generator": "fomm.data.synthetic",
+            "generator_version": GENERATOR_VERSION,
             "generation_seconds": round(time.perf_counter() - started, 2),
         }
         (tmp / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -286,8 +350,9 @@ def _replace_dir(tmp: Path, root: Path) -> None:
 # --------------------------------------------------------------------------------------------
 # Demo assets
 # --------------------------------------------------------------------------------------------
-def make_demo_assets(out_dir, size: int = 256, category: str = "face", num_frames: int = 48,
-                     seed: int = 0) -> tuple[Path, Path]:
+def make_demo_assets(
+    out_dir, size: int = 256, category: str = "face", num_frames: int = 48, seed: int = 0
+) -> tuple[Path, Path]:
     """Write ``source.png`` (one identity) and ``driving.mp4`` (another identity moving) into
     ``out_dir`` for a quick demo; return their paths. Deterministic; files written atomically."""
     from . import FPS, generate_video

@@ -12,6 +12,7 @@ Per frame the pose holds head translation / scale / in-plane rotation / yaw / pi
 openness (blinks), gaze, per-brow raise, mouth opening and smile. Side names are the subject's
 own: ``l_eye`` appears on the image's right.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,32 +22,66 @@ import numpy as np
 from . import render as R
 
 PART_NAMES = (
-    "body", "l_ear", "r_ear", "hair", "face",
-    "l_eye", "r_eye", "l_iris", "r_iris", "l_brow", "r_brow", "nose", "mouth",
+    "body",
+    "l_ear",
+    "r_ear",
+    "hair",
+    "face",
+    "l_eye",
+    "r_eye",
+    "l_iris",
+    "r_iris",
+    "l_brow",
+    "r_brow",
+    "nose",
+    "mouth",
 )
 PART_INDEX = {name: i for i, name in enumerate(PART_NAMES)}
 
 KEYPOINT_NAMES = (
-    "l_brow_outer", "l_brow_inner", "r_brow_inner", "r_brow_outer",
-    "l_eye_outer", "l_eye_top", "l_eye_inner", "l_pupil",
-    "r_eye_inner", "r_eye_top", "r_eye_outer", "r_pupil",
-    "nose_tip", "mouth_left", "mouth_right", "mouth_top", "mouth_bottom", "chin",
+    "l_brow_outer",
+    "l_brow_inner",
+    "r_brow_inner",
+    "r_brow_outer",
+    "l_eye_outer",
+    "l_eye_top",
+    "l_eye_inner",
+    "l_pupil",
+    "r_eye_inner",
+    "r_eye_top",
+    "r_eye_outer",
+    "r_pupil",
+    "nose_tip",
+    "mouth_left",
+    "mouth_right",
+    "mouth_top",
+    "mouth_bottom",
+    "chin",
 )
 
 # Parts a keypoint is drawn on when nothing hides it (pupils / eye tops need open eyes).
 KEYPOINT_PARTS = {
-    "l_brow_outer": ("l_brow",), "l_brow_inner": ("l_brow",),
-    "r_brow_inner": ("r_brow",), "r_brow_outer": ("r_brow",),
-    "l_eye_outer": ("l_eye", "face", "l_iris"), "l_eye_inner": ("l_eye", "face", "l_iris"),
-    "r_eye_outer": ("r_eye", "face", "r_iris"), "r_eye_inner": ("r_eye", "face", "r_iris"),
-    "l_eye_top": ("l_eye", "l_iris", "face"), "r_eye_top": ("r_eye", "r_iris", "face"),
-    "l_pupil": ("l_iris",), "r_pupil": ("r_iris",),
-    "nose_tip": ("nose",), "mouth_left": ("mouth", "face"), "mouth_right": ("mouth", "face"),
-    "mouth_top": ("mouth",), "mouth_bottom": ("mouth",), "chin": ("face",),
+    "l_brow_outer": ("l_brow",),
+    "l_brow_inner": ("l_brow",),
+    "r_brow_inner": ("r_brow",),
+    "r_brow_outer": ("r_brow",),
+    "l_eye_outer": ("l_eye", "face", "l_iris"),
+    "l_eye_inner": ("l_eye", "face", "l_iris"),
+    "r_eye_outer": ("r_eye", "face", "r_iris"),
+    "r_eye_inner": ("r_eye", "face", "r_iris"),
+    "l_eye_top": ("l_eye", "l_iris", "face"),
+    "r_eye_top": ("r_eye", "r_iris", "face"),
+    "l_pupil": ("l_iris",),
+    "r_pupil": ("r_iris",),
+    "nose_tip": ("nose",),
+    "mouth_left": ("mouth", "face"),
+    "mouth_right": ("mouth", "face"),
+    "mouth_top": ("mouth",),
+    "mouth_bottom": ("mouth",),
+    "chin": ("face",),
 }
 
-POSE_KEYS = ("translation", "scale", "rotation", "yaw", "pitch", "eye_open", "gaze", "brow",
-             "mouth_open", "smile")
+POSE_KEYS = ("translation", "scale", "rotation", "yaw", "pitch", "eye_open", "gaze", "brow", "mouth_open", "smile")
 
 _MAX_SCALE = 1.15
 _UNIT_CIRCLE = R.ellipse_points(0.0, 0.0, 1.0, 1.0, 20)
@@ -56,24 +91,53 @@ _SURFACE_DEPTH = 0.9
 # --------------------------------------------------------------------------------------------
 # Sampling
 # --------------------------------------------------------------------------------------------
-_SKIN_TONES = ((0.07, 0.35, 0.95), (0.07, 0.45, 0.85), (0.06, 0.55, 0.7), (0.06, 0.6, 0.5),
-               (0.05, 0.6, 0.36), (0.09, 0.3, 0.9), (0.08, 0.5, 0.62))
+_SKIN_TONES = (
+    (0.07, 0.35, 0.95),
+    (0.07, 0.45, 0.85),
+    (0.06, 0.55, 0.7),
+    (0.06, 0.6, 0.5),
+    (0.05, 0.6, 0.36),
+    (0.09, 0.3, 0.9),
+    (0.08, 0.5, 0.62),
+)
 
 
 def sample_identity(rng: np.random.Generator) -> dict:
     """Face shape, feature geometry, colours/textures and a background for one head."""
     u = rng.uniform
     ident: dict = {
-        "face_hw": u(0.235, 0.275), "aspect": u(1.15, 1.38), "roundness": u(2.0, 2.9), "jaw": u(0.05, 0.6),
-        "eye_y": u(-0.2, -0.02), "eye_dx": u(0.36, 0.46), "eye_w": u(0.2, 0.27), "eye_h": u(0.12, 0.17),
-        "eye_tilt": u(-0.08, 0.15), "iris_scale": u(0.85, 1.1), "pupil_scale": u(0.38, 0.55),
-        "brow_gap": u(0.17, 0.25), "brow_len": u(0.17, 0.25), "brow_thick": u(0.045, 0.075),
-        "brow_tilt": u(-0.12, 0.15), "brow_arch": u(0.0, 0.06),
-        "nose_y": u(0.17, 0.3), "nose_w": u(0.08, 0.13), "nose_len": u(0.18, 0.3), "nose_depth": u(0.25, 0.45),
-        "mouth_y": u(0.5, 0.66), "mouth_hw": u(0.22, 0.33), "lip_thick": u(0.04, 0.065), "mouth_max_open": u(0.12, 0.2),
-        "ear_y": u(-0.05, 0.1), "ear_size": u(0.18, 0.26),
-        "hair_top": u(0.5, 0.78), "hair_volume": u(0.04, 0.2), "hair_len": u(-0.2, 0.9),
-        "fringe_wave": u(0.0, 0.12), "fringe_freq": u(4.0, 10.0), "fringe_phase": u(0, 2 * math.pi),
+        "face_hw": u(0.235, 0.275),
+        "aspect": u(1.15, 1.38),
+        "roundness": u(2.0, 2.9),
+        "jaw": u(0.05, 0.6),
+        "eye_y": u(-0.2, -0.02),
+        "eye_dx": u(0.36, 0.46),
+        "eye_w": u(0.2, 0.27),
+        "eye_h": u(0.12, 0.17),
+        "eye_tilt": u(-0.08, 0.15),
+        "iris_scale": u(0.85, 1.1),
+        "pupil_scale": u(0.38, 0.55),
+        "brow_gap": u(0.17, 0.25),
+        "brow_len": u(0.17, 0.25),
+        "brow_thick": u(0.045, 0.075),
+        "brow_tilt": u(-0.12, 0.15),
+        "brow_arch": u(0.0, 0.06),
+        "nose_y": u(0.17, 0.3),
+        "nose_w": u(0.08, 0.13),
+        "nose_len": u(0.18, 0.3),
+        "nose_depth": u(0.25, 0.45),
+        "mouth_y": u(0.5, 0.66),
+        "mouth_hw": u(0.22, 0.33),
+        "lip_thick": u(0.04, 0.065),
+        "mouth_max_open": u(0.12, 0.2),
+        "ear_y": u(-0.05, 0.1),
+        "ear_size": u(0.18, 0.26),
+        "hair_top": u(0.5, 0.78),
+        "hair_volume": u(0.04, 0.2),
+        "hair_len": u(-0.2, 0.9),
+        "fringe_wave": u(0.0, 0.12),
+        "fringe_freq": u(4.0, 10.0),
+        "fringe_phase": u(0, 2 * math.pi),
     }
     ident = {k: float(v) for k, v in ident.items()}
     if rng.random() < 0.85:
@@ -86,7 +150,11 @@ def sample_identity(rng: np.random.Generator) -> dict:
     ident["skin_tex_freq"] = u(5.0, 10.0)
     ident["blush"] = u(0.0, 0.35)
     ident["freckles"] = u(0.0, 1.0) if rng.random() < 0.3 else 0.0
-    hair = R.hsv(u(0.02, 0.12), u(0.3, 0.9), u(0.08, 0.65)) if rng.random() < 0.75 else R.hsv(rng.random(), u(0.4, 0.9), u(0.4, 0.9))
+    hair = (
+        R.hsv(u(0.02, 0.12), u(0.3, 0.9), u(0.08, 0.65))
+        if rng.random() < 0.75
+        else R.hsv(rng.random(), u(0.4, 0.9), u(0.4, 0.9))
+    )
     ident["hair_color"] = hair
     ident["hair_color2"] = R.shade(hair, u(1.4, 1.9)) if hair.max() < 0.5 else R.shade(hair, u(0.55, 0.75))
     ident["hair_tex_freq"] = u(18.0, 34.0)
@@ -127,16 +195,27 @@ def sample_trajectory(num_frames: int, rng: np.random.Generator) -> dict:
     """Smooth head motion with blinks, gaze shifts, brow raises and talking-like mouth motion."""
     T = int(num_frames)
     u = rng.uniform
-    pose, sig = R.global_motion(rng, T, centre=(0.5, 0.43), jitter=0.03, shift=0.035, scale=(0.92, 1.04),
-                                tilt=0.06, sway=0.11, band=(0.004, 0.025), rotation_band=(0.005, 0.03))
+    pose, sig = R.global_motion(
+        rng,
+        T,
+        centre=(0.5, 0.43),
+        jitter=0.03,
+        shift=0.035,
+        scale=(0.92, 1.04),
+        tilt=0.06,
+        sway=0.11,
+        band=(0.004, 0.025),
+        rotation_band=(0.005, 0.03),
+    )
     pose["yaw"] = 0.3 * np.tanh(u(-0.5, 0.5) + 0.8 * sig(0.005, 0.03))
     pose["pitch"] = 0.12 * np.tanh(u(-0.3, 0.3) + 0.8 * sig(0.005, 0.03))
     base = R.bounded(u(0.5, 2.0) + 0.6 * sig(0.004, 0.02), 0.6, 1.0)
     closed = _blinks(np.random.default_rng(int(rng.integers(0, 2**62))), T)  # own stream: prefix-stable
     wink = 0.08 * sig(0.004, 0.02)
     pose["eye_open"] = np.clip(np.stack([base * (1 - closed) + wink, base * (1 - closed) - wink], axis=1), 0.0, 1.0)
-    pose["gaze"] = np.stack([np.tanh(u(-0.4, 0.4) + 0.9 * sig(0.01, 0.05)),
-                             0.7 * np.tanh(u(-0.3, 0.3) + 0.7 * sig(0.01, 0.04))], axis=1)
+    pose["gaze"] = np.stack(
+        [np.tanh(u(-0.4, 0.4) + 0.9 * sig(0.01, 0.05)), 0.7 * np.tanh(u(-0.3, 0.3) + 0.7 * sig(0.01, 0.04))], axis=1
+    )
     raise_ = u(-0.4, 0.4) + 0.9 * sig(0.006, 0.04)
     asym = 0.2 * sig(0.006, 0.03)
     pose["brow"] = np.tanh(np.stack([raise_ + asym, raise_ - asym], axis=1))
@@ -153,7 +232,7 @@ def pose_at(poses: dict, t: int) -> dict:
 # Geometry (face units)
 # --------------------------------------------------------------------------------------------
 def _surface_z(ident: dict, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    r2 = x ** 2 + (y / ident["aspect"]) ** 2
+    r2 = x**2 + (y / ident["aspect"]) ** 2
     return _SURFACE_DEPTH * np.sqrt(np.clip(1.0 - r2, 0.0, 1.0))
 
 
@@ -205,8 +284,8 @@ def _eye(ident: dict, side: float, openness: float, n: int = 13):
     line = inner[None] + t[:, None] * (outer - inner)[None]
     bump = np.sin(math.pi * t)
     k = 0.7 - 1.7 * float(np.clip(openness, 0.0, 1.0))
-    upper = line + np.stack([np.zeros(n), k * h * bump ** 0.8], axis=1)
-    lower = line + np.stack([np.zeros(n), 0.7 * h * bump ** 0.9], axis=1)
+    upper = line + np.stack([np.zeros(n), k * h * bump**0.8], axis=1)
+    lower = line + np.stack([np.zeros(n), 0.7 * h * bump**0.9], axis=1)
     upper = np.minimum(upper, lower - [0.0, 0.004])  # a closed eye is a thin slit, never inverted
     upper[[0, -1]] = lower[[0, -1]] = line[[0, -1]]
     centre = 0.5 * (inner + outer) + np.array([0.0, 0.05 * h])
@@ -239,9 +318,9 @@ def _mouth(ident: dict, opening: float, smile: float, n: int = 15):
     upper_in = line - 0.15 * o * bump
     lower_in = line + 0.85 * o * bump
     lt = ident["lip_thick"]
-    bow = 1.0 - 0.35 * np.exp(-((t - 0.5) / 0.08) ** 2)  # cupid's bow dip
-    upper_out = upper_in - lt * bump ** 0.7 * bow
-    lower_out = lower_in + 1.3 * lt * bump ** 0.7
+    bow = 1.0 - 0.35 * np.exp(-(((t - 0.5) / 0.08) ** 2))  # cupid's bow dip
+    upper_out = upper_in - lt * bump**0.7 * bow
+    lower_out = lower_in + 1.3 * lt * bump**0.7
     P = lambda yy: np.stack([x, yy], axis=1)  # noqa: E731
     return P(upper_out), P(upper_in), P(lower_in), P(lower_out), o
 
@@ -307,8 +386,8 @@ def _head_sprites(ident: dict, density: float) -> dict:
     c1, c2 = np.asarray(ident["skin_color"], np.float32), np.asarray(ident["skin_color2"], np.float32)
     skin = c1 + (c2 - c1) * mottle
     skin = skin * (1.0 + 0.08 * (R.value_noise(xx, yy, 40.0, seed + 14)[..., None] - 0.5))
-    r2 = np.clip(xx ** 2 + (yy / a) ** 2, 0, 1)
-    skin = skin * (1.0 - 0.22 * r2 ** 2)[..., None]
+    r2 = np.clip(xx**2 + (yy / a) ** 2, 0, 1)
+    skin = skin * (1.0 - 0.22 * r2**2)[..., None]
     for s in (-1.0, 1.0):
         d2 = ((xx - s * 0.5) / 0.2) ** 2 + ((yy - ident["nose_y"] - 0.08) / 0.14) ** 2
         blush = ident["blush"] * np.exp(-d2)
@@ -317,11 +396,23 @@ def _head_sprites(ident: dict, density: float) -> dict:
         fr = R.value_noise(xx, yy, 40.0, seed + 12)
         mask = (fr > 0.78) & (np.abs(yy - ident["nose_y"]) < 0.25) & (np.abs(xx) < 0.8)
         skin = np.where(mask[..., None], skin * (1 - 0.3 * ident["freckles"]), skin)
-    hair_tex = R.texture(xx * (1 + 0.2 * yy), yy, ident["hair_color"], ident["hair_color2"], R.TEX_STRIPES,
-                         ident["hair_tex_freq"], 0.0, 0.0, seed + 13, grain=0.1)
+    hair_tex = R.texture(
+        xx * (1 + 0.2 * yy),
+        yy,
+        ident["hair_color"],
+        ident["hair_color2"],
+        R.TEX_STRIPES,
+        ident["hair_tex_freq"],
+        0.0,
+        0.0,
+        seed + 13,
+        grain=0.1,
+    )
     back = _face_inside(ident, xx, yy, grow=vol) & (yy < a * ident["hair_len"])
-    fringe_y = -a * ident["hair_top"] + ident["fringe_wave"] * np.abs(np.sin(ident["fringe_freq"] * xx + ident["fringe_phase"]))
-    fringe = face & (yy < fringe_y + 0.1 * xx ** 2 * a)
+    fringe_y = -a * ident["hair_top"] + ident["fringe_wave"] * np.abs(
+        np.sin(ident["fringe_freq"] * xx + ident["fringe_phase"])
+    )
+    fringe = face & (yy < fringe_y + 0.1 * xx**2 * a)
     layers = {
         "hair_back": R.make_sprite(hair_tex * 0.85, back, u0, v0, density, outline=0.03),
         "face": R.make_sprite(skin, face, u0, v0, density, outline=0.025, outline_dark=0.7),
@@ -343,8 +434,17 @@ def _body_sprite(ident: dict, density: float) -> R.Sprite:
     sy = a + 0.55
     shoulders = ((xx / 2.5) ** 2 + ((yy - sy - 1.2) / 1.2) ** 2 <= 1.0) | (yy > sy + 1.2) & (np.abs(xx) < 2.5)
     seed = int(ident["texture_seed"]) + 17
-    shirt = R.texture(xx, yy, ident["shirt_color1"], ident["shirt_color2"], int(ident["shirt_tex_kind"]),
-                      ident["shirt_tex_freq"], ident["shirt_tex_angle"], 0.0, seed)
+    shirt = R.texture(
+        xx,
+        yy,
+        ident["shirt_color1"],
+        ident["shirt_color2"],
+        int(ident["shirt_tex_kind"]),
+        ident["shirt_tex_freq"],
+        ident["shirt_tex_angle"],
+        0.0,
+        seed,
+    )
     collar = (yy > sy - 0.05) & (np.abs(xx) < 0.5 - (yy - sy) * 0.9)  # V-neck
     mottle = R.value_noise(xx, yy, ident["skin_tex_freq"], seed + 1)[..., None]
     c1, c2 = R.shade(ident["skin_color"], 0.8).astype(np.float32), R.shade(ident["skin_color2"], 0.8).astype(np.float32)
@@ -414,9 +514,12 @@ class FaceRenderer:
             if openness > 0.08:
                 opening = np.concatenate([upper, lower[::-1][1:-1]])
                 items.append(("fill", opening, None, 0.0, (0.95, 0.94, 0.9), f"{side}_eye", None))
-                discs = ((pc, ir, ident["iris_color"]), (pc, ir * 0.72, R.shade(ident["iris_color"], 0.7)),
-                         (pc, ir * ident["pupil_scale"], (0.03, 0.03, 0.04)),
-                         (pc - 0.3 * ir, ir * 0.18, (1.0, 1.0, 1.0)))  # iris, ring, pupil, highlight
+                discs = (
+                    (pc, ir, ident["iris_color"]),
+                    (pc, ir * 0.72, R.shade(ident["iris_color"], 0.7)),
+                    (pc, ir * ident["pupil_scale"], (0.03, 0.03, 0.04)),
+                    (pc - 0.3 * ir, ir * 0.18, (1.0, 1.0, 1.0)),
+                )  # iris, ring, pupil, highlight
                 for (cx, cy), r, color in discs:
                     # "clip": drawn only inside the most recent "fill" (the eye opening).
                     items.append(("clip", _UNIT_CIRCLE * r + [cx, cy], None, 0.0, color, f"{side}_iris", None))
@@ -426,7 +529,7 @@ class FaceRenderer:
             line, half = feats[f"{side}_brow"]
             d = np.gradient(line, axis=0)
             nrm = np.stack([-d[:, 1], d[:, 0]], axis=1)
-            nrm /= np.sqrt((nrm ** 2).sum(axis=1, keepdims=True))
+            nrm /= np.sqrt((nrm**2).sum(axis=1, keepdims=True))
             outline = np.concatenate([line + nrm * half[:, None], (line - nrm * half[:, None])[::-1]])
             items.append(("fill", outline, None, 0.0, ident["brow_color"], f"{side}_brow", None))
         uo, ui, li, lo, o = feats["mouth"]
@@ -434,7 +537,9 @@ class FaceRenderer:
         if o > 0.004:
             items.append(("fill", np.concatenate([ui, li[::-1][1:-1]]), None, 0.0, (0.25, 0.05, 0.07), "mouth", None))
             teeth_low = ui + (li - ui) * 0.35
-            items.append(("fill", np.concatenate([ui, teeth_low[::-1][1:-1]]), None, 0.0, (0.96, 0.95, 0.9), "mouth", None))
+            items.append(
+                ("fill", np.concatenate([ui, teeth_low[::-1][1:-1]]), None, 0.0, (0.96, 0.95, 0.9), "mouth", None)
+            )
         else:
             items.append(("stroke", ui, None, 0.0, R.shade(ident["lip_color"], 0.45), None, 0.02))
         kp_units, kp_extra = _keypoints_from(ident, feats)
@@ -465,8 +570,9 @@ class FaceRenderer:
 
         def flush_clip():
             if clip_group:
-                R.fill_polygons_clipped(canvas, last_fill, [(p, c) for p, c, _ in clip_group], labels,
-                                        PART_INDEX[clip_group[0][2]])
+                R.fill_polygons_clipped(
+                    canvas, last_fill, [(p, c) for p, c, _ in clip_group], labels, PART_INDEX[clip_group[0][2]]
+                )
                 clip_group.clear()
 
         kp_canvas = None

@@ -15,6 +15,7 @@ Draw order follows per-frame depths: each arm has a smooth ``*_arm_depth`` in (-
 in front of the torso (and, above 0.33, of the head) or behind it, so limbs cross the torso; the
 legs are behind the torso and their ``*_leg_depth`` decides which leg overlaps the other.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,53 +25,107 @@ import numpy as np
 from . import render as R
 
 PART_NAMES = (
-    "torso", "neck", "head",
-    "l_upper_arm", "l_lower_arm", "l_hand",
-    "r_upper_arm", "r_lower_arm", "r_hand",
-    "l_upper_leg", "l_lower_leg", "l_foot",
-    "r_upper_leg", "r_lower_leg", "r_foot",
+    "torso",
+    "neck",
+    "head",
+    "l_upper_arm",
+    "l_lower_arm",
+    "l_hand",
+    "r_upper_arm",
+    "r_lower_arm",
+    "r_hand",
+    "l_upper_leg",
+    "l_lower_leg",
+    "l_foot",
+    "r_upper_leg",
+    "r_lower_leg",
+    "r_foot",
 )
 PART_INDEX = {name: i for i, name in enumerate(PART_NAMES)}
 
 KEYPOINT_NAMES = (
-    "head_top", "head", "neck", "pelvis",
-    "l_shoulder", "l_elbow", "l_wrist", "l_hand_tip",
-    "r_shoulder", "r_elbow", "r_wrist", "r_hand_tip",
-    "l_hip", "l_knee", "l_ankle", "l_toe",
-    "r_hip", "r_knee", "r_ankle", "r_toe",
+    "head_top",
+    "head",
+    "neck",
+    "pelvis",
+    "l_shoulder",
+    "l_elbow",
+    "l_wrist",
+    "l_hand_tip",
+    "r_shoulder",
+    "r_elbow",
+    "r_wrist",
+    "r_hand_tip",
+    "l_hip",
+    "l_knee",
+    "l_ankle",
+    "l_toe",
+    "r_hip",
+    "r_knee",
+    "r_ankle",
+    "r_toe",
 )
 
 # The parts each keypoint belongs to (it lies inside each of their shapes).
 KEYPOINT_PARTS = {
-    "head_top": ("head",), "head": ("head",), "neck": ("neck", "torso"), "pelvis": ("torso",),
-    "l_shoulder": ("torso", "l_upper_arm"), "l_elbow": ("l_upper_arm", "l_lower_arm"),
-    "l_wrist": ("l_lower_arm", "l_hand"), "l_hand_tip": ("l_hand",),
-    "r_shoulder": ("torso", "r_upper_arm"), "r_elbow": ("r_upper_arm", "r_lower_arm"),
-    "r_wrist": ("r_lower_arm", "r_hand"), "r_hand_tip": ("r_hand",),
-    "l_hip": ("torso", "l_upper_leg"), "l_knee": ("l_upper_leg", "l_lower_leg"),
-    "l_ankle": ("l_lower_leg", "l_foot"), "l_toe": ("l_foot",),
-    "r_hip": ("torso", "r_upper_leg"), "r_knee": ("r_upper_leg", "r_lower_leg"),
-    "r_ankle": ("r_lower_leg", "r_foot"), "r_toe": ("r_foot",),
+    "head_top": ("head",),
+    "head": ("head",),
+    "neck": ("neck", "torso"),
+    "pelvis": ("torso",),
+    "l_shoulder": ("torso", "l_upper_arm"),
+    "l_elbow": ("l_upper_arm", "l_lower_arm"),
+    "l_wrist": ("l_lower_arm", "l_hand"),
+    "l_hand_tip": ("l_hand",),
+    "r_shoulder": ("torso", "r_upper_arm"),
+    "r_elbow": ("r_upper_arm", "r_lower_arm"),
+    "r_wrist": ("r_lower_arm", "r_hand"),
+    "r_hand_tip": ("r_hand",),
+    "l_hip": ("torso", "l_upper_leg"),
+    "l_knee": ("l_upper_leg", "l_lower_leg"),
+    "l_ankle": ("l_lower_leg", "l_foot"),
+    "l_toe": ("l_foot",),
+    "r_hip": ("torso", "r_upper_leg"),
+    "r_knee": ("r_upper_leg", "r_lower_leg"),
+    "r_ankle": ("r_lower_leg", "r_foot"),
+    "r_toe": ("r_foot",),
 }
 
 # Relative joint angles (radians): (low, high).
 JOINT_LIMITS = {
-    "torso": (-0.3, 0.3),       # lean of the torso
+    "torso": (-0.3, 0.3),  # lean of the torso
     "neck": (-0.35, 0.35),
     "head": (-0.45, 0.45),
-    "shoulder": (-0.6, 2.9),    # abduction; negative swings the arm across the body
-    "elbow": (-0.9, 2.3),       # inward flexion (negative: projected outward bend)
+    "shoulder": (-0.6, 2.9),  # abduction; negative swings the arm across the body
+    "elbow": (-0.9, 2.3),  # inward flexion (negative: projected outward bend)
     "wrist": (-0.7, 0.7),
-    "hip": (-0.25, 0.9),        # abduction; negative crosses the legs
+    "hip": (-0.25, 0.9),  # abduction; negative crosses the legs
     "knee": (0.0, 1.3),
     "ankle": (-0.4, 0.5),
 }
 
 POSE_KEYS = (
-    "translation", "scale", "rotation", "torso", "neck", "head",
-    "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist",
-    "l_hip", "l_knee", "l_ankle", "r_hip", "r_knee", "r_ankle",
-    "l_arm_depth", "r_arm_depth", "l_leg_depth", "r_leg_depth",
+    "translation",
+    "scale",
+    "rotation",
+    "torso",
+    "neck",
+    "head",
+    "l_shoulder",
+    "l_elbow",
+    "l_wrist",
+    "r_shoulder",
+    "r_elbow",
+    "r_wrist",
+    "l_hip",
+    "l_knee",
+    "l_ankle",
+    "r_hip",
+    "r_knee",
+    "r_ankle",
+    "l_arm_depth",
+    "r_arm_depth",
+    "l_leg_depth",
+    "r_leg_depth",
 )
 
 _MAX_SCALE = 1.2  # sprites are drawn at this many canvas pixels per frame unit per scale unit
@@ -94,12 +149,20 @@ def sample_identity(rng: np.random.Generator) -> dict:
     # Proportions (frame units, before the pose's global scale).
     head_ry = u(0.06, 0.078)
     lengths = {
-        "torso_len": u(0.19, 0.24), "neck_len": u(0.03, 0.05),
-        "upper_arm_len": u(0.12, 0.15), "lower_arm_len": u(0.11, 0.14), "hand_len": u(0.035, 0.05),
-        "upper_leg_len": u(0.15, 0.19), "lower_leg_len": u(0.14, 0.18), "foot_len": u(0.045, 0.065),
-        "shoulder_width": u(0.12, 0.17), "hip_width": u(0.075, 0.11),
+        "torso_len": u(0.19, 0.24),
+        "neck_len": u(0.03, 0.05),
+        "upper_arm_len": u(0.12, 0.15),
+        "lower_arm_len": u(0.11, 0.14),
+        "hand_len": u(0.035, 0.05),
+        "upper_leg_len": u(0.15, 0.19),
+        "lower_leg_len": u(0.14, 0.18),
+        "foot_len": u(0.045, 0.065),
+        "shoulder_width": u(0.12, 0.17),
+        "hip_width": u(0.075, 0.11),
     }
-    standing = 2 * head_ry + lengths["neck_len"] + lengths["torso_len"] + lengths["upper_leg_len"] + lengths["lower_leg_len"]
+    standing = (
+        2 * head_ry + lengths["neck_len"] + lengths["torso_len"] + lengths["upper_leg_len"] + lengths["lower_leg_len"]
+    )
     k = u(0.7, 0.8) / standing
     for name, val in lengths.items():
         ident[name] = float(val * k)
@@ -127,9 +190,15 @@ def sample_identity(rng: np.random.Generator) -> dict:
     shoes = R.hsv(rng.random(), u(0.2, 0.7), u(0.15, 0.45))
     long_sleeves = rng.random() < 0.5
     base = {
-        "torso": shirt, "neck": skin, "head": skin,
-        "upper_arm": sleeve, "lower_arm": sleeve if long_sleeves else skin, "hand": skin,
-        "upper_leg": pants, "lower_leg": pants, "foot": shoes,
+        "torso": shirt,
+        "neck": skin,
+        "head": skin,
+        "upper_arm": sleeve,
+        "lower_arm": sleeve if long_sleeves else skin,
+        "hand": skin,
+        "upper_leg": pants,
+        "lower_leg": pants,
+        "foot": shoes,
     }
     clothes = {"torso", "upper_arm", "upper_leg", "lower_leg", "foot"} | ({"lower_arm"} if long_sleeves else set())
     n = len(PART_NAMES)
@@ -146,16 +215,26 @@ def sample_identity(rng: np.random.Generator) -> dict:
         c1 = R.shade(base[group], side * u(0.95, 1.05))
         if group in clothes:
             if group not in group_tex:  # both sides of a garment share a pattern
-                group_tex[group] = (int(rng.integers(0, len(R.TEXTURE_KINDS))), u(9.0, 20.0),
-                                    u(0, math.pi), R.contrasting(rng, c1))
+                group_tex[group] = (
+                    int(rng.integers(0, len(R.TEXTURE_KINDS))),
+                    u(9.0, 20.0),
+                    u(0, math.pi),
+                    R.contrasting(rng, c1),
+                )
             kind[i], freq[i], angle[i], c2 = group_tex[group]
             c2 = R.shade(c2, side)
         else:  # skin: soft blotches
             kind[i], freq[i], angle[i] = R.TEX_NOISE, u(10.0, 18.0), 0.0
             c2 = R.shade(c1, u(0.75, 0.85))
         color1[i], color2[i], phase[i] = c1, c2, u(0, 2 * math.pi)
-    ident.update(part_color1=color1, part_color2=color2, part_tex_kind=kind, part_tex_freq=freq,
-                 part_tex_angle=angle, part_tex_phase=phase)
+    ident.update(
+        part_color1=color1,
+        part_color2=color2,
+        part_tex_kind=kind,
+        part_tex_freq=freq,
+        part_tex_angle=angle,
+        part_tex_phase=phase,
+    )
     ident["hair_color"] = R.hsv(u(0.0, 0.15) if rng.random() < 0.8 else rng.random(), u(0.3, 0.9), u(0.1, 0.6))
     ident["hair_level"] = float(u(0.05, 0.45))
     _sample_background(rng, ident)
@@ -185,8 +264,18 @@ def sample_trajectory(num_frames: int, rng: np.random.Generator) -> dict:
     """Smooth per-frame pose parameters: sums of random sinusoids squashed into joint limits."""
     T = int(num_frames)
     u = rng.uniform
-    pose, sig = R.global_motion(rng, T, centre=(0.5, 0.52), jitter=0.04, shift=0.03, scale=(0.92, 1.06),
-                                tilt=0.08, sway=0.05, band=(0.004, 0.02), rotation_band=(0.004, 0.02))
+    pose, sig = R.global_motion(
+        rng,
+        T,
+        centre=(0.5, 0.52),
+        jitter=0.04,
+        shift=0.03,
+        scale=(0.92, 1.06),
+        tilt=0.08,
+        sway=0.05,
+        band=(0.004, 0.02),
+        rotation_band=(0.004, 0.02),
+    )
 
     def joint(limit, bias, amp, fmin=0.005, fmax=0.02):
         lo, hi = JOINT_LIMITS[limit]
@@ -348,9 +437,17 @@ def _part_sprite(ident: dict, name: str, density: float) -> R.Sprite:
     uu, vv, u0, v0 = R.sprite_grid(umin, umax, vmin, vmax, density)
     mask = part_mask(ident, name, uu, vv)
     seed = int(ident["texture_seed"]) * 31 + i
-    rgb = R.texture(uu, vv, ident["part_color1"][i], ident["part_color2"][i], int(ident["part_tex_kind"][i]),
-                    float(ident["part_tex_freq"][i]), float(ident["part_tex_angle"][i]),
-                    float(ident["part_tex_phase"][i]), seed)
+    rgb = R.texture(
+        uu,
+        vv,
+        ident["part_color1"][i],
+        ident["part_color2"][i],
+        int(ident["part_tex_kind"][i]),
+        float(ident["part_tex_freq"][i]),
+        float(ident["part_tex_angle"][i]),
+        float(ident["part_tex_phase"][i]),
+        seed,
+    )
     if name == "torso":
         w = _torso_half_width(ident, uu)
         across = np.clip(np.abs(vv) / w, 0, 1)
@@ -360,13 +457,22 @@ def _part_sprite(ident: dict, name: str, density: float) -> R.Sprite:
         L, r0, r1 = _segment(ident, name)
         t = np.clip(uu / L, 0, 1)
         across = np.clip(np.abs(vv) / (r0 + (r1 - r0) * t), 0, 1)
-    rgb = rgb * (0.72 + 0.28 * np.sqrt(1.0 - across ** 2))[..., None]  # cylinder-like shading
+    rgb = rgb * (0.72 + 0.28 * np.sqrt(1.0 - across**2))[..., None]  # cylinder-like shading
     if name == "head":
         ry, rx = ident["head_ry"], ident["head_rx"]
         cu = 0.85 * ry
         hair = (uu - cu > ry * (ident["hair_level"] + 0.1 * np.cos(vv / rx * 9.0) * 0.5)) & mask
-        hair_tex = R.texture(uu, vv, ident["hair_color"], R.shade(ident["hair_color"], 1.6), R.TEX_STRIPES,
-                             60.0, math.pi / 2 + 0.3, 0.0, seed + 5)
+        hair_tex = R.texture(
+            uu,
+            vv,
+            ident["hair_color"],
+            R.shade(ident["hair_color"], 1.6),
+            R.TEX_STRIPES,
+            60.0,
+            math.pi / 2 + 0.3,
+            0.0,
+            seed + 5,
+        )
         rgb = np.where(hair[..., None], hair_tex, rgb)
         eye_u = cu + 0.05 * ry
         for sv in (-1, 1):

@@ -11,6 +11,7 @@ Rigid textured parts are *sprites*: premultiplied RGBA images drawn once per ide
 part's own coordinate frame and pasted per frame with one affine warp into the bounding box they
 cover. Everything is deterministic: same inputs, same bytes.
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -111,13 +112,28 @@ def value_noise(x: np.ndarray, y: np.ndarray, freq: float, seed: int) -> np.ndar
     nx = int(math.ceil(float(gx.max()))) - ox + 3
     ny = int(math.ceil(float(gy.max()))) - oy + 3
     lattice = np.random.default_rng(seed).random((ny, nx), dtype=np.float32)
-    out = cv2.remap(lattice, (gx - ox).astype(np.float32), (gy - oy).astype(np.float32),
-                    interpolation=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    out = cv2.remap(
+        lattice,
+        (gx - ox).astype(np.float32),
+        (gy - oy).astype(np.float32),
+        interpolation=cv2.INTER_CUBIC,
+        borderMode=cv2.BORDER_REFLECT,
+    )
     return np.clip(out, 0.0, 1.0)
 
 
-def texture(x: np.ndarray, y: np.ndarray, color1, color2, kind: int, freq: float, angle: float,
-            phase: float, seed: int, grain: float = 0.07) -> np.ndarray:
+def texture(
+    x: np.ndarray,
+    y: np.ndarray,
+    color1,
+    color2,
+    kind: int,
+    freq: float,
+    angle: float,
+    phase: float,
+    seed: int,
+    grain: float = 0.07,
+) -> np.ndarray:
     """A procedural RGB texture (float32, 0..1) sampled at coordinates (x, y) in units.
 
     ``kind`` is one of ``TEX_*``: soft stripes, blotchy noise, a linear gradient, polka dots or a
@@ -189,8 +205,15 @@ def sprite_grid(umin: float, umax: float, vmin: float, vmax: float, density: flo
     return uu, vv, u0, v0
 
 
-def make_sprite(rgb: np.ndarray, mask: np.ndarray, u0: float, v0: float, density: float,
-                outline: float = 0.0, outline_dark: float = 0.55) -> Sprite:
+def make_sprite(
+    rgb: np.ndarray,
+    mask: np.ndarray,
+    u0: float,
+    v0: float,
+    density: float,
+    outline: float = 0.0,
+    outline_dark: float = 0.55,
+) -> Sprite:
     """Build a sprite from colours and a boolean mask; darken a rim ``outline`` units wide."""
     mask = np.asarray(mask, bool).copy()
     mask[:2, :] = mask[-2:, :] = False
@@ -218,8 +241,9 @@ def sprite_matrix(sprite: Sprite, origin, axis_u, axis_v, scale_px: float) -> np
     return np.concatenate([lin, off[:, None]], axis=1)
 
 
-def paste_sprite(canvas: np.ndarray, sprite: Sprite, matrix: np.ndarray,
-                 labels: np.ndarray | None = None, label: int = 0) -> None:
+def paste_sprite(
+    canvas: np.ndarray, sprite: Sprite, matrix: np.ndarray, labels: np.ndarray | None = None, label: int = 0
+) -> None:
     """Alpha-composite a sprite onto a float32 canvas through a 2x3 sprite->canvas affine."""
     H, W = canvas.shape[:2]
     h, w = sprite.rgba.shape[:2]
@@ -234,8 +258,9 @@ def paste_sprite(canvas: np.ndarray, sprite: Sprite, matrix: np.ndarray,
     m = matrix.copy()
     m[0, 2] -= x0
     m[1, 2] -= y0
-    warped = cv2.warpAffine(sprite.rgba, m, (x1 - x0, y1 - y0), flags=_WARP_INTERP,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+    warped = cv2.warpAffine(
+        sprite.rgba, m, (x1 - x0, y1 - y0), flags=_WARP_INTERP, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0)
+    )
     alpha = warped[..., 3]
     roi = canvas[y0:y1, x0:x1]
     # roi = roi * (1 - alpha) + rgb (premultiplied); cv2 is several times faster than numpy here.
@@ -249,8 +274,9 @@ def paste_sprite(canvas: np.ndarray, sprite: Sprite, matrix: np.ndarray,
 # --------------------------------------------------------------------------------------------
 # Polygons
 # --------------------------------------------------------------------------------------------
-def fill_polygon(canvas: np.ndarray, points_canvas: np.ndarray, color,
-                 labels: np.ndarray | None = None, label: int = 0) -> None:
+def fill_polygon(
+    canvas: np.ndarray, points_canvas: np.ndarray, color, labels: np.ndarray | None = None, label: int = 0
+) -> None:
     """Fill a polygon given in canvas pixel coordinates (sub-pixel precise, no AA: the canvas is
     supersampled and averaged down afterwards)."""
     pts = np.round(np.asarray(points_canvas, np.float64) * _ONE).astype(np.int32).reshape(-1, 1, 2)
@@ -264,8 +290,15 @@ def fill_polygon(canvas: np.ndarray, points_canvas: np.ndarray, color,
 def stroke_polyline(canvas: np.ndarray, points_canvas: np.ndarray, color, thickness: float) -> None:
     """Draw an open polyline of the given thickness (canvas pixels) with round joints."""
     pts = np.round(np.asarray(points_canvas, np.float64) * _ONE).astype(np.int32).reshape(-1, 1, 2)
-    cv2.polylines(canvas, [pts], False, tuple(float(c) for c in color),
-                  thickness=max(1, int(round(thickness))), lineType=cv2.LINE_8, shift=_SHIFT)
+    cv2.polylines(
+        canvas,
+        [pts],
+        False,
+        tuple(float(c) for c in color),
+        thickness=max(1, int(round(thickness))),
+        lineType=cv2.LINE_8,
+        shift=_SHIFT,
+    )
 
 
 def ellipse_points(cx: float, cy: float, rx: float, ry: float, n: int = 32) -> np.ndarray:
@@ -273,8 +306,9 @@ def ellipse_points(cx: float, cy: float, rx: float, ry: float, n: int = 32) -> n
     return np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t)], axis=1)
 
 
-def fill_polygons_clipped(canvas: np.ndarray, clip_canvas: np.ndarray, polygons: list,
-                          labels: np.ndarray | None = None, label: int = 0) -> None:
+def fill_polygons_clipped(
+    canvas: np.ndarray, clip_canvas: np.ndarray, polygons: list, labels: np.ndarray | None = None, label: int = 0
+) -> None:
     """Fill ``polygons`` [(points_canvas, color), ...] in order, only inside polygon
     ``clip_canvas`` (any simple polygon), e.g. an iris inside the eye opening."""
     H, W = canvas.shape[:2]
@@ -328,9 +362,18 @@ def background_canvas(params: dict, size: int, ss: int) -> np.ndarray:
     coords = (np.arange(n, dtype=np.float32) + 0.5) / n  # frame units of canvas pixel centres
     xx, yy = np.meshgrid(coords, coords)
     seed = int(params["texture_seed"]) + 101
-    img = texture(xx, yy, params["bg_color1"], params["bg_color2"], int(params["bg_tex_kind"]),
-                  float(params["bg_tex_freq"]), float(params["bg_tex_angle"]),
-                  float(params["bg_tex_phase"]), seed, grain=0.1)
+    img = texture(
+        xx,
+        yy,
+        params["bg_color1"],
+        params["bg_color2"],
+        int(params["bg_tex_kind"]),
+        float(params["bg_tex_freq"]),
+        float(params["bg_tex_angle"]),
+        float(params["bg_tex_phase"]),
+        seed,
+        grain=0.1,
+    )
     # Low-frequency light variation so that the background is never flat.
     light = value_noise(xx, yy, 3.0, seed + 1)
     img *= (0.85 + 0.3 * light)[..., None]
@@ -341,11 +384,21 @@ def background_canvas(params: dict, size: int, ss: int) -> np.ndarray:
         # Perspective tiles: columns converge to a vanishing point above the frame centre.
         fx = (xx - 0.5) / depth
         fz = 1.0 / depth
-        tiles = texture(fx, fz, params["floor_color1"], params["floor_color2"], TEX_CHECKER,
-                        float(params["floor_tex_freq"]), 0.0, 0.0, seed + 2, grain=0.12)
+        tiles = texture(
+            fx,
+            fz,
+            params["floor_color1"],
+            params["floor_color2"],
+            TEX_CHECKER,
+            float(params["floor_tex_freq"]),
+            0.0,
+            0.0,
+            seed + 2,
+            grain=0.12,
+        )
         img = np.where(below[..., None], tiles, img)
         # A soft shadow line where wall meets floor.
-        edge = np.exp(-((yy - fy) * n / (1.5 * ss)) ** 2)
+        edge = np.exp(-(((yy - fy) * n / (1.5 * ss)) ** 2))
         img *= (1.0 - 0.35 * edge)[..., None]
     vig = float(params.get("bg_vignette", 0.0))
     if vig > 0:
@@ -357,21 +410,31 @@ def background_canvas(params: dict, size: int, ss: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Motion signals (shared by the pose samplers)
 # --------------------------------------------------------------------------------------------
-def smooth_signal(rng: np.random.Generator, num_frames: int, fmin: float, fmax: float,
-                  components: int = 3) -> np.ndarray:
+def smooth_signal(
+    rng: np.random.Generator, num_frames: int, fmin: float, fmax: float, components: int = 3
+) -> np.ndarray:
     """A smooth zero-mean signal of about unit standard deviation: a sum of ``components``
     sinusoids with random frequencies in ``[fmin, fmax]`` cycles per frame and random phases."""
     t = np.arange(num_frames, dtype=np.float64)
     freqs = rng.uniform(fmin, fmax, components)
     phases = rng.uniform(0.0, 2.0 * math.pi, components)
     amps = rng.uniform(0.4, 1.0, components)
-    amps *= math.sqrt(2.0) / np.sqrt(np.sum(amps ** 2))
+    amps *= math.sqrt(2.0) / np.sqrt(np.sum(amps**2))
     return np.sum(amps[:, None] * np.sin(2.0 * math.pi * freqs[:, None] * t[None] + phases[:, None]), axis=0)
 
 
-def global_motion(rng: np.random.Generator, num_frames: int, centre, jitter: float, shift: float,
-                  scale: tuple[float, float], tilt: float, sway: float, band: tuple[float, float],
-                  rotation_band: tuple[float, float]):
+def global_motion(
+    rng: np.random.Generator,
+    num_frames: int,
+    centre,
+    jitter: float,
+    shift: float,
+    scale: tuple[float, float],
+    tilt: float,
+    sway: float,
+    band: tuple[float, float],
+    rotation_band: tuple[float, float],
+):
     """The whole figure's smooth motion, and the signal maker the rest of a trajectory uses.
 
     Returns ``(pose, sig)``: ``pose`` holds ``translation`` (T, 2) around ``centre`` (jittered by
@@ -379,13 +442,16 @@ def global_motion(rng: np.random.Generator, num_frames: int, centre, jitter: flo
     and ``rotation`` (T,) in radians from a base in +-``tilt`` swinging by ``sway``;
     ``sig(fmin, fmax)`` draws a further smooth (T,) signal from the same ``rng``.
     """
+
     def sig(fmin: float, fmax: float) -> np.ndarray:
         return smooth_signal(rng, num_frames, fmin, fmax)
 
     centre = np.asarray(centre, dtype=np.float64) + rng.uniform(-jitter, jitter, 2)
-    pose = {"translation": centre[None] + shift * np.stack([sig(*band), sig(*band)], axis=1),
-            "scale": rng.uniform(*scale) * np.exp(0.05 * sig(*band)),
-            "rotation": rng.uniform(-tilt, tilt) + sway * sig(*rotation_band)}
+    pose = {
+        "translation": centre[None] + shift * np.stack([sig(*band), sig(*band)], axis=1),
+        "scale": rng.uniform(*scale) * np.exp(0.05 * sig(*band)),
+        "rotation": rng.uniform(-tilt, tilt) + sway * sig(*rotation_band),
+    }
     return pose, sig
 
 
