@@ -22,6 +22,7 @@ COMMANDS = [
     ("demo", "fomm.demo", "animate the bundled example with the bundled model (no download needed)"),
     ("animate", "fomm.animate_cli", "animate a photo with the motion of a driving video"),
     ("crop", "fomm.crop", "crop a video or image around the face, ready for animation"),
+    ("app", "fomm.app", "serve a local web page to animate photos (offline; Gradio)"),
     (
         "train",
         "fomm.training.cli",

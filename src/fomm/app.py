@@ -1,0 +1,456 @@
+"""``fomm app``: a local web app (Gradio) around the one animation pipeline.
+
+Upload a source photo and a driving video, pick a model (the bundled one works with no download;
+the published checkpoints known to :mod:`fomm.hub` are listed when it is installed; any
+checkpoint file can be uploaded), set the options of ``fomm animate`` and get the result video
+(H.264 .mp4 with the driving audio). A problem with the inputs is shown as the one-line
+:class:`fomm.errors.FommError` message, never as a traceback.
+
+The app works offline: Gradio's analytics are off (``GRADIO_ANALYTICS_ENABLED=False`` is set
+before Gradio is imported), the theme uses the system's fonts (no web fonts), and server-side
+rendering and share links are not used, so the page requests nothing but the local server.
+Loaded models are kept between requests (the last :data:`MODEL_CACHE_SIZE`, by checkpoint file
+and precision). Requests are served one at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import inspect
+import logging
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fomm.errors import FommError
+
+BUNDLED_CHOICE = "bundled: puppet-64 (no download)"
+BEST_FRAME_MODES = ("first frame", "auto", "frame number")
+MODEL_CACHE_SIZE = 2
+RESULTS_KEPT = 8
+DEFAULT_PORT = 7860
+SYSTEM_FONTS = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif")
+MONO_FONTS = ("ui-monospace", "SFMono-Regular", "Consolas", "monospace")
+
+log = logging.getLogger(__name__)
+
+# progress(done, total, desc): the pipeline's progress callback
+ProgressFn = Callable[[int, "int | None", str], None]
+
+
+# ----------------------------------------------------------------------------------------------
+# One request
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Options:
+    """The options of one animation, as ``fomm animate`` names them."""
+
+    crop: bool = False
+    paste_back: bool = True
+    relative: bool = True
+    adapt_movement_scale: bool = True
+    best_frame: str | int | None = None  # None: the first frame; 'auto'; or a frame index
+    precision: str = "exact"
+    layout: str = "result"
+
+
+def parse_best_frame(mode: str, index) -> str | int | None:
+    """The pipeline's ``best_frame`` from the app's choice: None, ``'auto'`` or an index >= 0."""
+    if mode == "first frame":
+        return None
+    if mode == "auto":
+        return "auto"
+    if mode != "frame number":
+        raise FommError(f"unknown best-frame choice '{mode}'; use one of {', '.join(BEST_FRAME_MODES)}")
+    if index is None or float(index) != int(float(index)) or int(float(index)) < 0:
+        raise FommError(f"best frame number {index!r} is not a whole number >= 0; enter e.g. 0")
+    return int(float(index))
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line for the error box: FommError as it is, others with their type."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, FommError):
+        return text
+    return f"unexpected error ({type(exc).__name__}): {text or 'no message'}; see the server's console"
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoints
+# ----------------------------------------------------------------------------------------------
+def _hub():
+    """:mod:`fomm.hub` when this installation has it, else None."""
+    try:
+        from fomm import hub
+    except ImportError:
+        return None
+    return hub
+
+
+def hub_names() -> list[str]:
+    """Names of the published checkpoints :mod:`fomm.hub` knows (empty without it)."""
+    hub = _hub()
+    if hub is None:
+        return []
+    return list(hub.names())
+
+
+def checkpoint_choices() -> list[str]:
+    """The model menu: the bundled model first (the default), then the published checkpoints."""
+    return [BUNDLED_CHOICE, *hub_names()]
+
+
+def resolve_checkpoint(choice: str | None, uploaded: str | None) -> Path:
+    """The checkpoint file to use: an uploaded file wins over the menu's choice."""
+    if uploaded:
+        return Path(uploaded)
+    if not choice or choice == BUNDLED_CHOICE:
+        from fomm.bundled import bundled_checkpoint_path
+
+        return bundled_checkpoint_path()
+    hub = _hub()
+    if hub is None or choice not in hub_names():
+        raise FommError(f"unknown model '{choice}'; pick one from the list or upload a checkpoint file")
+    return Path(hub.fetch(choice))
+
+
+class ModelCache:
+    """The last ``size`` loaded models, by checkpoint file (path, size, mtime) and precision."""
+
+    def __init__(self, device: str = "cpu", size: int = MODEL_CACHE_SIZE):
+        self.device = device
+        self.size = size
+        self.models: collections.OrderedDict = collections.OrderedDict()
+        self.lock = threading.Lock()
+
+    def key(self, path: Path, precision: str) -> tuple:
+        stat = Path(path).stat()
+        return (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, precision)
+
+    def get(self, path: Path, precision: str):
+        """The model of checkpoint ``path``, loaded once (a FommError for a bad file)."""
+        from fomm.models.checkpoint import load_model, resolve_device
+
+        key = self.key(path, precision)
+        with self.lock:
+            if key in self.models:
+                self.models.move_to_end(key)
+                return self.models[key]
+            model = load_model(path, device=resolve_device(self.device))
+            self.models[key] = model
+            while len(self.models) > self.size:
+                self.models.popitem(last=False)
+            return model
+
+
+# ----------------------------------------------------------------------------------------------
+# The pipeline
+# ----------------------------------------------------------------------------------------------
+def _pipeline() -> tuple[Callable, bool]:
+    """``animate_video`` and whether it takes a progress callback (fomm.pipeline does)."""
+    try:
+        from fomm.pipeline import animate_video
+    except ImportError:  # before the pipeline moved out of the CLI module
+        from fomm.animate_cli import animate_video
+
+        return animate_video, False
+    return animate_video, True
+
+
+class Animator:
+    """Runs requests: resolves the model, calls the pipeline, keeps the last results on disk."""
+
+    def __init__(self, device: str = "cpu", workdir: str | Path | None = None):
+        self.models = ModelCache(device)
+        self.own_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="fomm-app-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.results: collections.deque = collections.deque()
+
+    def close(self) -> None:
+        """Remove the results folder (when this animator made it)."""
+        if self.own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _result_path(self, driving: Path) -> Path:
+        folder = Path(tempfile.mkdtemp(prefix="result-", dir=self.workdir))
+        self.results.append(folder)
+        while len(self.results) > RESULTS_KEPT:
+            shutil.rmtree(self.results.popleft(), ignore_errors=True)
+        return folder / f"{Path(driving).stem or 'driving'}-animated.mp4"
+
+    def animate(
+        self,
+        source,
+        driving,
+        options: Options,
+        choice: str | None = BUNDLED_CHOICE,
+        uploaded: str | None = None,
+        progress: ProgressFn | None = None,
+    ) -> tuple[Path, str]:
+        """Animate ``source`` (image path) with ``driving`` (video path); the result and a summary.
+
+        Raises FommError for bad inputs, before anything is written.
+        """
+        if not source:
+            raise FommError("no source photo; upload the photo to animate")
+        if not driving:
+            raise FommError("no driving video; upload the video whose motion to copy")
+        checkpoint = resolve_checkpoint(choice, uploaded)
+        model = self.models.get(checkpoint, options.precision)
+        animate_video, takes_callback = _pipeline()
+        kwargs = dict(
+            relative=options.relative,
+            adapt_movement_scale=options.adapt_movement_scale,
+            best_frame=options.best_frame,
+            crop=options.crop,
+            layout=options.layout,
+            precision=options.precision,
+            progress=(progress or False) if takes_callback else progress is not None,
+        )
+        if "paste_back" in inspect.signature(animate_video).parameters:
+            kwargs["paste_back"] = options.paste_back
+        out = self._result_path(Path(driving))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stats = animate_video(source, driving, out=out, model=model, **kwargs)
+        return Path(stats["out"]), summary_line(stats, caught)
+
+
+def summary_line(stats: dict, caught: list) -> str:
+    """What was made, plus the pipeline's warnings (each once)."""
+    w, h = stats["size"]
+    text = f"{stats['frames']} frames, {w}x{h}, {stats['fps']:g} fps"
+    if stats.get("best_frame") is not None:
+        text += f", motion from frame {stats['best_frame']}"
+    text += ", with audio" if stats.get("audio") else ""
+    text += f"; {stats['frames_per_second']:.1f} frames/s"
+    notes = dict.fromkeys(" ".join(str(w.message).split()) for w in caught)
+    return "\n".join([text, *(f"note: {n}" for n in notes)])
+
+
+# ----------------------------------------------------------------------------------------------
+# The page
+# ----------------------------------------------------------------------------------------------
+def _gradio():
+    """Gradio, imported with its analytics off (set before the import: it is read then)."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    import gradio
+
+    return gradio
+
+
+def theme():
+    """Gradio's default look with the system's fonts: no web font is fetched."""
+    gr = _gradio()
+    return gr.themes.Default(font=list(SYSTEM_FONTS), font_mono=list(MONO_FONTS))
+
+
+INTRO = (
+    "# fomm: animate a photo\n"
+    "Upload a **source photo** and a **driving video**; the photo moves as the video does "
+    "(First Order Motion Model). The bundled model is a small 64x64 puppet model that needs no "
+    "download; for faces, pick or upload a vox checkpoint and tick *crop*."
+)
+
+
+def _inputs(gr) -> dict:
+    """The input components, by the name of the request field they fill."""
+    c = {}
+    with gr.Row():
+        c["source"] = gr.Image(
+            label="Source photo",
+            type="filepath",
+            image_mode=None,
+            format="png",
+            sources=["upload", "clipboard"],
+            elem_id="source",
+        )
+        c["driving"] = gr.Video(label="Driving video", sources=["upload"], elem_id="driving")
+    with gr.Row():
+        c["choice"] = gr.Dropdown(checkpoint_choices(), value=BUNDLED_CHOICE, label="Model", elem_id="model", scale=2)
+        c["uploaded"] = gr.File(
+            label="...or upload a checkpoint (.pth / .pth.tar; used instead of the menu)",
+            file_types=[".pth", ".tar", ".pt", ".ckpt"],
+            elem_id="checkpoint",
+            scale=2,
+        )
+    with gr.Accordion("Options", open=True):
+        with gr.Row():
+            c["crop"] = gr.Checkbox(False, label="crop around the face", elem_id="crop")
+            c["paste_back"] = gr.Checkbox(True, label="paste back into the photo (with crop)", elem_id="paste-back")
+            c["relative"] = gr.Checkbox(True, label="relative motion", elem_id="relative")
+            c["adapt"] = gr.Checkbox(True, label="adapt movement scale", elem_id="adapt-scale")
+            c["side"] = gr.Checkbox(False, label="side by side (source | driving | result)", elem_id="side-by-side")
+        with gr.Row():
+            c["best_mode"] = gr.Radio(
+                list(BEST_FRAME_MODES), value="first frame", label="Motion measured from", elem_id="best-frame"
+            )
+            c["best_index"] = gr.Number(0, label="frame number", precision=0, minimum=0, elem_id="best-index")
+            c["precision"] = gr.Radio(
+                ["exact", "fast"], value="exact", label="Precision (fast: bf16/int8)", elem_id="precision"
+            )
+    return c
+
+
+def build_app(animator: Animator):
+    """The Gradio page (a ``gr.Blocks``), calling ``animator`` for each request."""
+    gr = _gradio()
+
+    # Before fomm.pipeline, the pipeline reports through tqdm only: let Gradio follow its bars.
+    tracker = gr.Progress(track_tqdm=not _pipeline()[1])
+
+    def run(
+        source,
+        driving,
+        choice,
+        uploaded,
+        crop,
+        paste_back,
+        relative,
+        adapt,
+        side,
+        best_mode,
+        best_index,
+        precision,
+        progress=tracker,
+    ):
+        def report(done: int, total: int | None, desc: str) -> None:
+            progress((done, total), desc=desc, unit="frames")
+
+        hidden = gr.Textbox(value="", visible=False)
+        try:
+            options = Options(
+                crop=crop,
+                paste_back=paste_back,
+                relative=relative,
+                adapt_movement_scale=adapt,
+                best_frame=parse_best_frame(best_mode, best_index),
+                precision=precision,
+                layout="side-by-side" if side else "result",
+            )
+            out, text = animator.animate(source, driving, options, choice, uploaded, progress=report)
+        except Exception as exc:  # shown in the error box; the console keeps the traceback
+            if not isinstance(exc, FommError):
+                log.exception("fomm app: request failed")
+            return None, "", gr.Textbox(value=one_line(exc), visible=True)
+        return str(out), text, hidden
+
+    with gr.Blocks(title="fomm: animate a photo", delete_cache=(600, 3600)) as blocks:
+        gr.Markdown(INTRO)
+        c = _inputs(gr)
+        button = gr.Button("Animate", variant="primary", elem_id="run")
+        error = gr.Textbox(label="Error", visible=False, interactive=False, elem_id="error")
+        with gr.Row():
+            result = gr.Video(label="Result", interactive=False, elem_id="result")
+            status = gr.Textbox(label="Done", interactive=False, lines=3, elem_id="status")
+        names = ("source", "driving", "choice", "uploaded", "crop", "paste_back", "relative", "adapt", "side")
+        names += ("best_mode", "best_index", "precision")
+        button.click(run, [c[n] for n in names], [result, status, error], concurrency_limit=1)
+    return blocks
+
+
+# ----------------------------------------------------------------------------------------------
+# Serving
+# ----------------------------------------------------------------------------------------------
+def _check_port(host: str, port: int) -> None:
+    """A FommError when ``host:port`` cannot be bound (in use, or not this machine's address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise FommError(
+                f"cannot serve on {host}:{port} ({exc.strerror or exc}); pass another --port "
+                f"(e.g. --port {port + 1}) or --host"
+            ) from None
+
+
+def launch(host: str = "127.0.0.1", port: int = DEFAULT_PORT, device: str = "cpu", workdir=None):
+    """Start the app in the background; returns ``(blocks, url, animator)``. Stop with ``blocks.close()``."""
+    _check_port(host, port)
+    animator = Animator(device=device, workdir=workdir)
+    blocks = build_app(animator)
+    _, url, _ = blocks.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        prevent_thread_lock=True,
+        quiet=True,
+        ssr_mode=False,
+        theme=theme(),
+        allowed_paths=[str(animator.workdir)],
+        show_error=False,
+    )
+    return blocks, url, animator
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    from fomm.cli import summary
+
+    parser = subparsers.add_parser(
+        "app",
+        help=summary("app"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Serve a web page to animate photos: upload a source photo and a driving video,\n"
+        "pick a model (the bundled one needs no download) and options, get the result video.\n"
+        "Runs offline: the page loads nothing from the internet. Stop it with Ctrl-C.",
+        epilog="examples:\n"
+        "  fomm app                      # then open the printed URL (http://127.0.0.1:7860)\n"
+        "  fomm app --port 8080 --device cuda\n"
+        "  fomm app --host 0.0.0.0       # serve the local network (no password: trusted networks only)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine)")
+    parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda", "mps"),
+        default="auto",
+        help="where to run the model (default: auto: CUDA, then MPS, then CPU)",
+    )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 1..65535, got {value}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    blocks, url, animator = launch(args.host, args.port, device=args.device)
+    shown = url.replace("0.0.0.0", "127.0.0.1") if args.host == "0.0.0.0" else url
+    print(f"fomm app: serving on {shown} (Ctrl-C to stop)", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"fomm app: listening on {args.host}: anyone who can reach it can use it", flush=True)
+    try:
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("fomm app: stopped", file=sys.stderr)
+    finally:
+        with contextlib.suppress(Exception):
+            blocks.close()
+        animator.close()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from fomm.cli import main
+
+    sys.exit(main(["app", *sys.argv[1:]]))
