@@ -18,7 +18,6 @@ of the generator run in int8 instead, calibrated on the first driving frame of e
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from collections.abc import Iterable, Iterator
 
@@ -28,10 +27,7 @@ import torch
 from fomm.errors import FommError
 from fomm.models.first_order_model import FirstOrderModel
 from fomm.models.geometry import convex_hull_area
-from fomm.models.inference import optimize_for_inference
-from fomm.models.quantized import int8_supported, is_calibrating, quantize_per_frame_convs, set_calibration
-
-PRECISIONS = ("exact", "fast")
+from fomm.models.inference import PRECISIONS, InferenceModel, autocast_dtype, cpu_has_fast_bf16  # noqa: F401
 
 
 # ----------------------------------------------------------------------------------------------
@@ -148,32 +144,32 @@ def to_tensor(frames: np.ndarray, device) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 # Engine
 # ----------------------------------------------------------------------------------------------
-def cpu_has_fast_bf16() -> bool:
-    """Whether oneDNN has native bf16 kernels here (AVX-512 BF16 / AMX); emulated bf16 is slower
-    than fp32, e.g. on AVX2-only CPUs."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """The low-precision dtype ``fast`` mode uses on ``device`` (None: no fast kernels, stay fp32)."""
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu":
-        return torch.bfloat16 if cpu_has_fast_bf16() else None
-    return torch.float16 if device.type == "mps" else None
-
-
 def default_batch_size(device: torch.device) -> int:
     """Frames per batch when none is given: 4 on a CPU (measured fastest for vox-256 on 2 cores:
     the activations of larger batches fall out of cache), 16 on a GPU."""
     return 4 if torch.device(device).type == "cpu" else 16
 
 
+BACKENDS = ("torch", "onnxruntime")
+
+
+def make_inference_model(model, backend: str, precision: str, **kwargs):
+    """The backend that runs the networks: :class:`fomm.models.inference.InferenceModel` (torch)
+    or :class:`fomm.export.runtime.OnnxInferenceModel` (ONNX Runtime, exported on the fly)."""
+    if backend == "torch":
+        return InferenceModel(model, precision, **kwargs)
+    if backend == "onnxruntime":
+        from fomm.export.runtime import OnnxInferenceModel
+
+        return OnnxInferenceModel.from_model(model, precision=precision)
+    raise FommError(f"unknown backend '{backend}'; use one of {', '.join(BACKENDS)}")
+
+
 class AnimationEngine:
     """Animates driving frames against one source image, batch by batch.
+
+    The networks run in an inference model (``backend``: ``torch`` or ``onnxruntime``); the engine
+    encodes the source once, measures relative motion and animates batches.
 
     >>> engine = AnimationEngine(model, relative=True, adapt_movement_scale=True)
     >>> engine.set_source(source_hwc)
@@ -191,6 +187,7 @@ class AnimationEngine:
         channels_last: bool = True,
         optimize: bool = True,
         fast_dtype: torch.dtype | None = None,
+        backend: str = "torch",
     ):
         if precision not in PRECISIONS:
             raise FommError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
@@ -203,68 +200,32 @@ class AnimationEngine:
         self.adapt_movement_scale = adapt_movement_scale
         self.batch_size = batch_size
         self.precision = precision
-        self.low_dtype = None
-        self.int8 = False
-        if precision == "fast":
-            self.low_dtype = fast_dtype or autocast_dtype(self.device)
-            self.int8 = self.low_dtype is None and self.device.type == "cpu" and int8_supported()
-            if self.low_dtype is None and not self.int8:
-                warnings.warn(
-                    f"precision 'fast' has no faster kernels on this {self.device.type}; running in fp32", stacklevel=2
-                )
-        self.channels_last = channels_last
-        # eval-mode copies with BatchNorm folded and sub-pixel up-sampling (fomm.models.inference)
-        self.kp_detector, self.generator = model.kp_detector, model.generator
-        if optimize or self.int8:
-            self.kp_detector = optimize_for_inference(model.kp_detector)
-            self.generator = optimize_for_inference(model.generator)
-        if self.int8:
-            quantize_per_frame_convs(self.generator)
-        self._animate = self.generator.animate
-        if compile:
-            self.kp_detector = torch.compile(self.kp_detector)
-            if self.int8:  # quantized ops and per-batch ranges do not trace; int8 is the CPU speed-up
-                warnings.warn(
-                    "compile: the int8 generator runs eagerly; only the keypoint detector is compiled", stacklevel=2
-                )
-            else:
-                self._animate = torch.compile(self.generator.animate)
-        self.kp_source = None
-        self.source_state = None
+        self.backend = backend
+        options = dict(optimize=optimize, channels_last=channels_last, compile=compile, fast_dtype=fast_dtype)
+        self.inference = make_inference_model(model, backend, precision, **options)
+        self.source = None
         self.kp_initial = None
         self.scale = 1.0
 
-    # -- helpers ---------------------------------------------------------------------------------
-    def _autocast(self):
-        if self.low_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.low_dtype)
+    @property
+    def kp_source(self) -> dict[str, torch.Tensor] | None:
+        """Keypoints of the source, ``(1, K, 2)`` / ``(1, K, 2, 2)`` (None before ``set_source``)."""
+        return None if self.source is None else self.source.kp
 
-    def _prepare(self, frames_hwc: np.ndarray) -> torch.Tensor:
-        x = to_tensor(frames_hwc, self.device)
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
-
-    @torch.inference_mode()
     def keypoints(self, frames_hwc: np.ndarray) -> dict[str, torch.Tensor]:
         """Keypoints of ``(T, H, W, 3)`` frames at the model size (always in fp32)."""
         out = [
-            self.kp_detector(self._prepare(frames_hwc[i : i + self.batch_size]))
+            self.inference.keypoints(frames_hwc[i : i + self.batch_size])
             for i in range(0, len(frames_hwc), self.batch_size)
         ]
-        return {k: torch.cat([o[k] for o in out]).float() for k in out[0]}
+        return {k: torch.cat([o[k] for o in out]) for k in out[0]}
 
     # -- state -------------------------------------------------------------------------------------
-    @torch.inference_mode()
     def set_source(self, source_image) -> None:
         """Cache everything that depends only on the source ``(H, W, C)`` image."""
         source = prepare_frames(source_image, self.model.frame_shape, "source image", ndim=3)
-        x = self._prepare(source[None])
-        self.kp_source = self.keypoints(source[None])
-        with self._autocast():
-            self.source_state = self.generator.encode_source(x)
+        self.source = self.inference.encode_source(source)
         self.kp_initial = None
-        if self.int8:
-            set_calibration(self.generator, True)  # the next frame runs fp32 and sets the int8 ranges
 
     def set_initial(self, kp_initial: dict[str, torch.Tensor]) -> None:
         """The driving keypoints relative motion is measured from (the first or best frame)."""
@@ -274,18 +235,15 @@ class AnimationEngine:
         )
 
     # -- running -----------------------------------------------------------------------------------
-    @torch.inference_mode()
-    def animate_batch(self, driving_hwc: np.ndarray, outputs: tuple[str, ...] = ("prediction",)) -> dict:
-        """Animate a batch ``(B, H, W, 3)`` of model-sized float frames; returns tensors."""
-        if self.source_state is None:
-            raise FommError("no source image set; call set_source first")
-        kp_driving = self.keypoints(driving_hwc)
+    def normalized_keypoints(self, kp_driving: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The keypoints that drive the source for a batch of driving keypoints (``normalize_kp``
+        with the engine's mode and the scale measured at ``set_initial``)."""
         if self.kp_initial is None:
             self.set_initial(kp_driving)
-        batch = len(driving_hwc)
+        batch = kp_driving["value"].shape[0]
         kp_source = {k: v.expand(batch, *v.shape[1:]) for k, v in self.kp_source.items()}
         kp_initial = {k: v.expand(batch, *v.shape[1:]) for k, v in self.kp_initial.items()}
-        kp_norm = normalize_kp(
+        return normalize_kp(
             kp_source,
             kp_driving,
             kp_initial,
@@ -293,35 +251,18 @@ class AnimationEngine:
             use_relative_movement=self.relative,
             use_relative_jacobian=self.relative,
         )
-        if self.int8 and is_calibrating(self.generator):
-            out = self._animate_calibrating(kp_norm, kp_source, batch)
-        else:
-            with self._autocast():
-                out = self._animate(self.source_state.expand(batch), kp_driving=kp_norm, kp_source=kp_source)
-        result = {k: out[k].float() for k in outputs if k in out}
+
+    @torch.inference_mode()
+    def animate_batch(self, driving_hwc: np.ndarray, outputs: tuple[str, ...] = ("prediction",)) -> dict:
+        """Animate a batch ``(B, H, W, 3)`` of model-sized float frames; returns tensors."""
+        if self.source is None:
+            raise FommError("no source image set; call set_source first")
+        kp_driving = self.keypoints(driving_hwc)
+        kp_norm = self.normalized_keypoints(kp_driving)
+        result = self.inference.animate(self.source, kp_norm, outputs)
         result["kp_driving"] = kp_driving
         result["kp_norm"] = kp_norm
         return result
-
-    def _animate_calibrating(self, kp_norm: dict, kp_source: dict, batch: int) -> dict:
-        """int8 mode, first batch of a source: frame 0 in fp32 while the int8 convs record their
-        ranges (its result is kept), the rest of the batch in int8."""
-
-        def frames(kp, sl):
-            return {k: v[sl] for k, v in kp.items()}
-
-        first = self._animate(
-            self.source_state, kp_driving=frames(kp_norm, slice(0, 1)), kp_source=frames(kp_source, slice(0, 1))
-        )
-        set_calibration(self.generator, False)
-        if batch == 1:
-            return first
-        rest = self._animate(
-            self.source_state.expand(batch - 1),
-            kp_driving=frames(kp_norm, slice(1, None)),
-            kp_source=frames(kp_source, slice(1, None)),
-        )
-        return {k: torch.cat([first[k], rest[k]]) for k in first if k in rest}
 
     def run(self, driving_frames: Iterable, outputs: tuple[str, ...] = ("prediction",)) -> Iterator[dict]:
         """Stream driving frames (any size, uint8 or float) in, batches of results out.

@@ -94,7 +94,7 @@ def test_engine_fast_mode_uses_int8_without_bf16(monkeypatch):
     import fomm
     from fomm.animation import AnimationEngine
 
-    monkeypatch.setattr("fomm.animation.cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr("fomm.models.inference.cpu_has_fast_bf16", lambda: False)
     model = random_model("tiny-64", seed=1)
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:64, 0:64] / 63.0
@@ -114,15 +114,15 @@ def test_engine_fast_mode_uses_int8_without_bf16(monkeypatch):
     source = np.clip(driving[0] + 0.05 * rng.standard_normal(driving[0].shape), 0, 1).astype(np.float32)
     exact = fomm.animate(model, source, driving, precision="exact", batch_size=4)
     engine = AnimationEngine(model, precision="fast", batch_size=4)
-    assert engine.int8 and engine.low_dtype is None
+    assert engine.inference.int8 and engine.inference.low_dtype is None
     engine.set_source(source)
     fast = np.concatenate([o["prediction"] for o in engine.run(driving)])
-    assert not is_calibrating(engine.generator)
+    assert not engine.inference.calibrating
     assert np.abs(fast[0] - exact[0]).max() < 1e-5  # the calibration frame is computed in fp32
     assert 0 < np.abs(fast - exact).max() < 0.05
     assert 10 * np.log10(1.0 / np.mean((fast - exact) ** 2)) >= 35
     # a new source recalibrates on its first frame
     engine.set_source(driving[3])
-    assert is_calibrating(engine.generator)
+    assert engine.inference.calibrating
     next(engine.run(driving[:2]))
-    assert not is_calibrating(engine.generator)
+    assert not engine.inference.calibrating

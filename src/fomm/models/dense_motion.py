@@ -54,7 +54,8 @@ class DenseMotionNetwork(nn.Module):
         return self.down(source_image) if self.scale_factor != 1 else source_image
 
     def heatmap_representation(self, spatial_size, kp_driving, kp_source) -> torch.Tensor:
-        """Driving minus source Gaussian heatmaps, zero background first: ``(B, K+1, 1, h, w)``."""
+        """Driving minus source Gaussian heatmaps ``H_k(z)`` (Eq. 6 as the original cites it), zero
+        background first: ``(B, K+1, 1, h, w)``."""
         heatmap = kp2gaussian(kp_driving["value"], spatial_size, self.kp_variance) - kp2gaussian(
             kp_source["value"], spatial_size, self.kp_variance
         )
@@ -62,7 +63,8 @@ class DenseMotionNetwork(nn.Module):
         return torch.cat([zeros, heatmap], dim=1).unsqueeze(2)
 
     def sparse_motion(self, spatial_size, kp_driving, kp_source) -> torch.Tensor:
-        """``(B, K+1, h, w, 2)`` candidate warps; pure translations for a model without Jacobians."""
+        """``(B, K+1, h, w, 2)`` candidate warps (Eq. 4, first-order approximation around each
+        keypoint); pure translations for a model without Jacobians."""
         with_jacobian = "jacobian" in kp_driving and "jacobian" in kp_source
         return sparse_motions(
             spatial_size,
@@ -91,6 +93,7 @@ class DenseMotionNetwork(nn.Module):
         features = self.hourglass(torch.cat([heatmap, sparse_deformed], dim=2).view(bs, -1, h, w))
         mask = F.softmax(self.mask(features), dim=1)
         out["mask"] = mask
+        # dense motion: the K+1 sparse motions blended by the soft masks, sum_k M_k(z) T_k(z) (Sec. 3.1)
         deformation = (sparse_motion.permute(0, 1, 4, 2, 3) * mask.unsqueeze(2)).sum(dim=1)
         out["deformation"] = deformation.permute(0, 2, 3, 1)
         if self.occlusion is not None:

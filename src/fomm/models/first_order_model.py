@@ -1,5 +1,6 @@
 """The whole model: keypoint detector, generator and (for training) discriminator, built from one
-:class:`~fomm.config.Config`."""
+:class:`~fomm.config.Config`. The paper's motion module (Sec. 3.1: keypoints with Jacobians, Eq. 4
+and 6 in the dense motion network) and occlusion-aware generator (Sec. 3.2)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Occlusion-aware generator: encode the source, warp its features with the dense flow, multiply
-by the occlusion map, and decode the animated frame (inpainting what the source cannot show)."""
+"""Occlusion-aware generator (Sec. 3.2 of the paper): encode the source, warp its features with
+the dense flow, multiply by the occlusion map, and decode the animated frame (inpainting what the
+source cannot show)."""
 
 from __future__ import annotations
 
@@ -118,7 +119,7 @@ class OcclusionAwareGenerator(nn.Module):
                     occlusion_map = F.interpolate(
                         occlusion_map, size=features.shape[2:], mode="bilinear", align_corners=False
                     )
-                features = features * occlusion_map
+                features = features * occlusion_map  # Sec. 3.2: xi' = O (.) f_w(xi, T)
             out["deformed"] = self.deform_input(source.image, motion["deformation"])
         out["prediction"] = self.decode(features)
         return out

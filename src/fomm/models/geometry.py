@@ -58,7 +58,7 @@ def sparse_motions(
     jacobian_source: torch.Tensor | None = None,
     jacobian_driving: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The K+1 candidate backward warps of the dense motion network.
+    """The K+1 candidate backward warps of the dense motion network (Eq. 4 of the paper).
 
     Keypoint k maps a driving-frame point z to ``J_s,k @ J_d,k^-1 @ (z - d_k) + s_k`` (a first-order
     Taylor expansion of the motion around the keypoint; a pure translation without Jacobians).
@@ -116,7 +116,8 @@ def tps_warp_points(
     control_points: torch.Tensor,
     control_params: torch.Tensor,
 ) -> torch.Tensor:
-    """Random affine plus thin-plate-spline warp of points (the equivariance transform).
+    """Random affine plus thin-plate-spline warp of points (the equivariance transform of the
+    paper's Sec. 3.3: keypoints and Jacobians must follow it, Eq. 7).
 
     ``coordinates``: ``(B, N, 2)``; ``theta``: ``(B, 2, 3)``; ``control_points``: ``(P, 2)``;
     ``control_params``: ``(B, 1, P)``. The radial basis is ``r^2 log(r + 1e-6)`` with ``r`` the

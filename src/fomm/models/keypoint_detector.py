@@ -1,5 +1,6 @@
 """Keypoint detector: an hourglass predicts K heatmaps; soft-argmax gives the keypoints and a
-heatmap-weighted 2x2 Jacobian per keypoint models the motion around it as a local affine map."""
+heatmap-weighted 2x2 Jacobian per keypoint models the motion around it as a local affine map
+(the first-order terms of Eq. 4; trained by the equivariance constraints of Sec. 3.3, Eq. 7)."""
 
 from __future__ import annotations
 

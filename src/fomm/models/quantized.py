@@ -18,11 +18,17 @@ Scheme:
 - residual additions, BatchNorm on the residual stream, pooling and up-sampling stay fp32.
 
 :func:`set_calibration` switches every rewritten conv between recording (fp32 forward) and int8.
+
+Everything here uses PyTorch's quantized ops (``torch.ops.quantized``, quantized tensors), which
+PyTorch has deprecated. They are used nowhere else; :func:`int8_supported` checks at run time that
+they still work, and :class:`fomm.models.inference.InferenceModel` runs ``fast`` in fp32 (one
+warning) where they do not.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import warnings
 
@@ -38,10 +44,29 @@ DEFAULT_MARGIN = 0.25
 ACTIVATION_LEVELS = 127
 
 
+@functools.lru_cache(maxsize=1)
 def int8_supported() -> bool:
-    """Whether this PyTorch has the x86 int8 convolution kernels."""
+    """Whether this PyTorch has x86 int8 convolution kernels that work.
+
+    The path uses ``torch.ops.quantized`` and quantized tensors, which PyTorch has deprecated: a
+    release may drop or break them. So this runs one tiny int8 conv and checks its result; any
+    error (or a wrong answer) means no int8, and ``precision="fast"`` falls back to fp32.
+    """
     engines = torch.backends.quantized.supported_engines
-    return any(e in engines for e in ("x86", "fbgemm"))
+    if not any(e in engines for e in ("x86", "fbgemm")):
+        return False
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            weight = torch.linspace(-1, 1, 2 * 3 * 9).view(2, 3, 3, 3)
+            conv = Int8Conv(weight, torch.zeros(2), (1, 1), relu=False)
+            x = torch.linspace(0, 1, 3 * 8 * 8).view(1, 3, 8, 8)
+            expected = conv(x)
+            conv.finish_calibration(DEFAULT_MARGIN)
+            got = conv.forward_q(_quantize_dynamic(x)).dequantize()
+        return bool((got - expected).abs().max() < 0.05 * expected.abs().max())
+    except Exception:  # noqa: BLE001 - any failure of the deprecated ops means "not supported"
+        return False
 
 
 @contextlib.contextmanager
