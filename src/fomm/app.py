@@ -34,7 +34,8 @@ from pathlib import Path
 
 from fomm.errors import FommError
 
-BUNDLED_CHOICE = "bundled: puppet-64 (no download)"
+BUNDLED_CHOICE = "bundled"
+BUNDLED_LABEL = "bundled: puppet-64 (no download)"
 BEST_FRAME_MODES = ("first frame", "auto", "frame number")
 MODEL_CACHE_SIZE = 2
 RESULTS_KEPT = 8
@@ -97,21 +98,24 @@ def _hub():
     return hub
 
 
-def hub_names() -> list[str]:
-    """Names of the published checkpoints :mod:`fomm.hub` knows (empty without it)."""
+def checkpoint_choices() -> list[tuple[str, str]]:
+    """The model menu as (label, value): the bundled model first (the default), then the published
+    checkpoints :mod:`fomm.hub` knows, each marked when it still has to be downloaded."""
+    choices = [(BUNDLED_LABEL, BUNDLED_CHOICE)]
     hub = _hub()
-    if hub is None:
-        return []
-    return list(hub.names())
-
-
-def checkpoint_choices() -> list[str]:
-    """The model menu: the bundled model first (the default), then the published checkpoints."""
-    return [BUNDLED_CHOICE, *hub_names()]
+    if hub is not None:
+        for name, entry in hub.registry().items():
+            preset = f" ({entry.preset})" if entry.preset else ""
+            todo = "" if hub.cached_path(entry).is_file() else f": not downloaded, run fomm download {name}"
+            choices.append((f"{name}{preset}{todo}", name))
+    return choices
 
 
 def resolve_checkpoint(choice: str | None, uploaded: str | None) -> Path:
-    """The checkpoint file to use: an uploaded file wins over the menu's choice."""
+    """The checkpoint file to use: an uploaded file wins over the menu's choice.
+
+    The app downloads nothing: a published checkpoint must be in the cache (``fomm download``).
+    """
     if uploaded:
         return Path(uploaded)
     if not choice or choice == BUNDLED_CHOICE:
@@ -119,9 +123,9 @@ def resolve_checkpoint(choice: str | None, uploaded: str | None) -> Path:
 
         return bundled_checkpoint_path()
     hub = _hub()
-    if hub is None or choice not in hub_names():
+    if hub is None or choice not in hub.registry():
         raise FommError(f"unknown model '{choice}'; pick one from the list or upload a checkpoint file")
-    return Path(hub.fetch(choice))
+    return Path(hub.resolve_checkpoint(choice))
 
 
 class ModelCache:
@@ -221,13 +225,23 @@ class Animator:
         if "paste_back" in inspect.signature(animate_video).parameters:
             kwargs["paste_back"] = options.paste_back
         out = self._result_path(Path(driving))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            stats = animate_video(source, driving, out=out, model=model, **kwargs)
-        return Path(stats["out"]), summary_line(stats, caught)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                stats = animate_video(source, driving, out=out, model=model, **kwargs)
+        except BaseException:
+            shutil.rmtree(out.parent, ignore_errors=True)
+            raise
+        notes = []
+        for w in caught:  # the pipeline's notes go to the page; other warnings to the console
+            if issubclass(w.category, UserWarning):
+                notes.append(w.message)
+            else:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        return Path(stats["out"]), summary_line(stats, notes)
 
 
-def summary_line(stats: dict, caught: list) -> str:
+def summary_line(stats: dict, notes: list) -> str:
     """What was made, plus the pipeline's warnings (each once)."""
     w, h = stats["size"]
     text = f"{stats['frames']} frames, {w}x{h}, {stats['fps']:g} fps"
@@ -235,8 +249,8 @@ def summary_line(stats: dict, caught: list) -> str:
         text += f", motion from frame {stats['best_frame']}"
     text += ", with audio" if stats.get("audio") else ""
     text += f"; {stats['frames_per_second']:.1f} frames/s"
-    notes = dict.fromkeys(" ".join(str(w.message).split()) for w in caught)
-    return "\n".join([text, *(f"note: {n}" for n in notes)])
+    unique = dict.fromkeys(" ".join(str(n).split()) for n in notes)
+    return "\n".join([text, *(f"note: {n}" for n in unique)])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -265,7 +279,7 @@ INTRO = (
 
 
 def _inputs(gr) -> dict:
-    """The input components, by the name of the request field they fill."""
+    """The input components (left column), by the name of the request field they fill."""
     c = {}
     with gr.Row():
         c["source"] = gr.Image(
@@ -274,32 +288,39 @@ def _inputs(gr) -> dict:
             image_mode=None,
             format="png",
             sources=["upload", "clipboard"],
+            height=260,
             elem_id="source",
         )
-        c["driving"] = gr.Video(label="Driving video", sources=["upload"], elem_id="driving")
-    with gr.Row():
-        c["choice"] = gr.Dropdown(checkpoint_choices(), value=BUNDLED_CHOICE, label="Model", elem_id="model", scale=2)
+        c["driving"] = gr.Video(label="Driving video", sources=["upload"], height=260, elem_id="driving")
+    with gr.Row(equal_height=True):
+        c["choice"] = gr.Dropdown(checkpoint_choices(), value=BUNDLED_CHOICE, label="Model", elem_id="model")
         c["uploaded"] = gr.File(
-            label="...or upload a checkpoint (.pth / .pth.tar; used instead of the menu)",
+            label="...or a checkpoint file (used instead)",
             file_types=[".pth", ".tar", ".pt", ".ckpt"],
+            height=130,
             elem_id="checkpoint",
-            scale=2,
         )
     with gr.Accordion("Options", open=True):
         with gr.Row():
             c["crop"] = gr.Checkbox(False, label="crop around the face", elem_id="crop")
             c["paste_back"] = gr.Checkbox(True, label="paste back into the photo (with crop)", elem_id="paste-back")
+            c["side"] = gr.Checkbox(False, label="side by side: source | driving | result", elem_id="side-by-side")
+        with gr.Row():
             c["relative"] = gr.Checkbox(True, label="relative motion", elem_id="relative")
             c["adapt"] = gr.Checkbox(True, label="adapt movement scale", elem_id="adapt-scale")
-            c["side"] = gr.Checkbox(False, label="side by side (source | driving | result)", elem_id="side-by-side")
+            c["precision"] = gr.Radio(
+                ["exact", "fast"], value="exact", label="precision (fast: bf16 / int8)", elem_id="precision"
+            )
         with gr.Row():
             c["best_mode"] = gr.Radio(
-                list(BEST_FRAME_MODES), value="first frame", label="Motion measured from", elem_id="best-frame"
+                list(BEST_FRAME_MODES), value="first frame", label="motion measured from", elem_id="best-frame"
             )
-            c["best_index"] = gr.Number(0, label="frame number", precision=0, minimum=0, elem_id="best-index")
-            c["precision"] = gr.Radio(
-                ["exact", "fast"], value="exact", label="Precision (fast: bf16/int8)", elem_id="precision"
+            c["best_index"] = gr.Number(
+                0, label="frame number", precision=0, minimum=0, visible=False, elem_id="best-index"
             )
+    c["best_mode"].change(
+        lambda mode: gr.Number(visible=mode == "frame number"), c["best_mode"], c["best_index"], queue=False
+    )
     return c
 
 
@@ -348,12 +369,14 @@ def build_app(animator: Animator):
 
     with gr.Blocks(title="fomm: animate a photo", delete_cache=(600, 3600)) as blocks:
         gr.Markdown(INTRO)
-        c = _inputs(gr)
-        button = gr.Button("Animate", variant="primary", elem_id="run")
-        error = gr.Textbox(label="Error", visible=False, interactive=False, elem_id="error")
         with gr.Row():
-            result = gr.Video(label="Result", interactive=False, elem_id="result")
-            status = gr.Textbox(label="Done", interactive=False, lines=3, elem_id="status")
+            with gr.Column(scale=3):
+                c = _inputs(gr)
+                button = gr.Button("Animate", variant="primary", elem_id="run")
+            with gr.Column(scale=2):
+                error = gr.Textbox(label="Error", visible=False, interactive=False, elem_id="error")
+                result = gr.Video(label="Result", interactive=False, height=400, elem_id="result")
+                status = gr.Textbox(label="Result details", interactive=False, lines=2, elem_id="status")
         names = ("source", "driving", "choice", "uploaded", "crop", "paste_back", "relative", "adapt", "side")
         names += ("best_mode", "best_index", "precision")
         button.click(run, [c[n] for n in names], [result, status, error], concurrency_limit=1)
