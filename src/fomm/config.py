@@ -1,9 +1,19 @@
-"""Typed configuration that reads and writes the original FOMM YAML schema.
+"""Typed configuration that reads and writes the original FOMM YAML schema, checked at load.
 
 ``Config.from_yaml(path)`` / ``Config.from_dict(d)`` parse the original layout
 (``dataset_params``, ``model_params``, ``train_params``, ``reconstruction_params``,
-``animate_params``, ``visualizer_params``); ``to_dict()`` gives it back. Keys this code does not
-know are kept in ``extra`` and written back unchanged, so a round trip loses nothing.
+``animate_params``, ``visualizer_params``); ``to_dict()`` gives it back.
+
+Every config is checked when it is loaded (:func:`validate_config`; a preset, a YAML file, a dict,
+a config stored in a checkpoint, or a :class:`Config` passed to the Python API): the allowed keys
+and their types come from the dataclass fields and their annotations, ranges from the fields'
+``check(...)`` metadata (an ``int`` without one must be >= 0, every number must be finite). A
+problem is a :class:`~fomm.errors.FommError` naming the file, the dotted key, the value and what is
+allowed. Numbers written as text (YAML reads ``1e-4`` as a string) are converted. An unknown key in
+a typed section is an error, with a "did you mean" when it is close to a known one; the sections
+the original schema leaves free-form (``reconstruction_params``, ``visualizer_params``, most of
+``animate_params`` and ``augmentation_params``' inner mappings) and the keys in
+:data:`PASSTHROUGH_KEYS` are kept in ``extra`` and written back unchanged.
 
 Our additions to the schema: ``train_params.loss_weights.pixel`` (default 0, written only when
 set), a multi-scale pixel L1 term for training without ImageNet VGG weights;
@@ -22,18 +32,65 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
+import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from fomm.errors import FommError
 
 PRESET_PACKAGE = "fomm.presets"
+
+# Keys outside the typed fields that are accepted and kept in the section's ``extra`` (dotted path
+# -> type): ``train_params.vgg19_weights`` is written by the trainer (fomm.training.trainer).
+PASSTHROUGH_KEYS: dict[str, type] = {"train_params.vgg19_weights": str}
+
+# Known keys of mappings the original schema leaves untyped: unknown keys there are reported with
+# a "did you mean" only when close to one of these (the augmentation values are checked by
+# fomm.data.augment when the dataset is built).
+FREE_FORM_KEYS: dict[str, tuple[str, ...]] = {
+    "dataset_params.augmentation_params": (
+        "flip_param",
+        "jitter_param",
+        "resize_param",
+        "rotation_param",
+        "crop_param",
+    ),
+    "animate_params.normalization_params": ("adapt_movement_scale", "use_relative_movement", "use_relative_jacobian"),
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Range of a number field (or of each item of a list field) and allowed list lengths."""
+
+    gt: float | None = None
+    ge: float | None = None
+    le: float | None = None
+    lengths: tuple[int, ...] | None = None
+    min_len: int = 0
+    example: str | None = None
+
+
+def check(omit_default: bool = False, **rule: Any) -> dict:
+    """Field metadata: a :class:`Rule` (``gt``, ``ge``, ``le``, ``lengths``, ``min_len``,
+    ``example``), and
+    ``omit_default`` to leave the field out of ``to_dict()`` while it has its default."""
+    meta: dict[str, Any] = {"check": Rule(**rule)}
+    if omit_default:
+        meta["omit_default"] = True
+    return meta
+
+
+def _omit_default():
+    return {"omit_default": True}
 
 
 class _Section:
@@ -43,6 +100,9 @@ class _Section:
 
     @classmethod
     def from_dict(cls, data: dict | None):
+        """Build the section (not checked: :meth:`Config.from_dict` checks the whole config).
+        A value that is not a mapping where a section belongs is kept as it is, for the check to
+        report."""
         data = dict(data or {})
         order = list(data)
         hints = typing.get_type_hints(cls)
@@ -51,13 +111,9 @@ class _Section:
             if f.name == "extra" or f.name not in data or f.metadata.get("internal"):
                 continue
             value = data.pop(f.name)
-            kind = hints[f.name]
-            if isinstance(kind, type) and issubclass(kind, _Section):
-                value = kind.from_dict(value)
-            elif typing.get_origin(kind) in (typing.Union, types.UnionType):
-                sections = [k for k in typing.get_args(kind) if isinstance(k, type) and issubclass(k, _Section)]
-                if sections and isinstance(value, dict):
-                    value = sections[0].from_dict(value)
+            section = _section_type(hints[f.name])
+            if section is not None and isinstance(value, dict):
+                value = section.from_dict(value)
             kwargs[f.name] = value
         obj = cls(**kwargs, extra=data)
         obj._order = order
@@ -84,45 +140,58 @@ class _Section:
         return out
 
 
-def _omit_default():
-    return {"omit_default": True}
+def _section_type(kind: Any) -> type | None:
+    """The :class:`_Section` subclass in annotation ``kind`` (``X`` or ``X | None``), else None."""
+    if isinstance(kind, type) and issubclass(kind, _Section):
+        return kind
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        found = [k for k in typing.get_args(kind) if isinstance(k, type) and issubclass(k, _Section)]
+        return found[0] if found else None
+    return None
+
+
+POS = check(ge=1)  # a count or size: a whole number >= 1
+FRACTION = check(gt=0, le=1)  # a scale factor: 0 < x <= 1
+NON_NEG = check(ge=0)
+LR = check(gt=0)
+FROZEN_OK = check(ge=0)  # a learning rate of 0 freezes the part (the original's *-adv presets)
 
 
 @dataclass
 class CommonParams(_Section):
-    num_kp: int = 10
-    num_channels: int = 3
+    num_kp: int = field(default=10, metadata=POS)
+    num_channels: int = field(default=3, metadata=POS)
     estimate_jacobian: bool = True
     extra: dict = field(default_factory=dict)
 
 
 @dataclass
 class KPDetectorParams(_Section):
-    temperature: float = 0.1
-    block_expansion: int = 32
-    max_features: int = 1024
-    scale_factor: float = 0.25
-    num_blocks: int = 5
+    temperature: float = field(default=0.1, metadata=check(gt=0))
+    block_expansion: int = field(default=32, metadata=POS)
+    max_features: int = field(default=1024, metadata=POS)
+    scale_factor: float = field(default=0.25, metadata=FRACTION)
+    num_blocks: int = field(default=5, metadata=POS)
     single_jacobian_map: bool = field(default=False, metadata=_omit_default())
-    pad: int = field(default=0, metadata=_omit_default())
+    pad: int = field(default=0, metadata=check(omit_default=True, ge=0))
     extra: dict = field(default_factory=dict)
 
 
 @dataclass
 class DenseMotionParams(_Section):
-    block_expansion: int = 64
-    max_features: int = 1024
-    num_blocks: int = 5
-    scale_factor: float = 0.25
+    block_expansion: int = field(default=64, metadata=POS)
+    max_features: int = field(default=1024, metadata=POS)
+    num_blocks: int = field(default=5, metadata=POS)
+    scale_factor: float = field(default=0.25, metadata=FRACTION)
     extra: dict = field(default_factory=dict)
 
 
 @dataclass
 class GeneratorParams(_Section):
-    block_expansion: int = 64
-    max_features: int = 512
-    num_down_blocks: int = 2
-    num_bottleneck_blocks: int = 6
+    block_expansion: int = field(default=64, metadata=POS)
+    max_features: int = field(default=512, metadata=POS)
+    num_down_blocks: int = field(default=2, metadata=NON_NEG)
+    num_bottleneck_blocks: int = field(default=6, metadata=NON_NEG)
     estimate_occlusion_map: bool = True
     dense_motion_params: DenseMotionParams | None = field(default_factory=DenseMotionParams)
     extra: dict = field(default_factory=dict)
@@ -130,10 +199,10 @@ class GeneratorParams(_Section):
 
 @dataclass
 class DiscriminatorParams(_Section):
-    scales: list = field(default_factory=lambda: [1])
-    block_expansion: int = 32
-    max_features: int = 512
-    num_blocks: int = 4
+    scales: list[float] = field(default_factory=lambda: [1], metadata=check(gt=0, le=1, min_len=1))
+    block_expansion: int = field(default=32, metadata=POS)
+    max_features: int = field(default=512, metadata=POS)
+    num_blocks: int = field(default=4, metadata=POS)
     sn: bool = field(default=False, metadata=_omit_default())
     use_kp: bool = field(default=False, metadata=_omit_default())
     extra: dict = field(default_factory=dict)
@@ -151,51 +220,64 @@ class ModelParams(_Section):
 
 @dataclass
 class TransformParams(_Section):
-    sigma_affine: float = 0.05
-    sigma_tps: float = 0.005
-    points_tps: int = 5
+    sigma_affine: float = field(default=0.05, metadata=NON_NEG)
+    sigma_tps: float = field(default=0.005, metadata=NON_NEG)
+    points_tps: int = field(default=5, metadata=POS)
     extra: dict = field(default_factory=dict)
 
 
 @dataclass
 class LossWeights(_Section):
-    generator_gan: float = 0
-    discriminator_gan: float = 1
-    feature_matching: list = field(default_factory=lambda: [10, 10, 10, 10])
-    perceptual: list = field(default_factory=lambda: [10, 10, 10, 10, 10])
-    equivariance_value: float = 10
-    equivariance_jacobian: float = 10
+    generator_gan: float = field(default=0, metadata=NON_NEG)
+    discriminator_gan: float = field(default=1, metadata=NON_NEG)
+    feature_matching: list[float] = field(default_factory=lambda: [10, 10, 10, 10], metadata=NON_NEG)
+    perceptual: list[float] = field(default_factory=lambda: [10, 10, 10, 10, 10], metadata=NON_NEG)
+    equivariance_value: float = field(default=10, metadata=NON_NEG)
+    equivariance_jacobian: float = field(default=10, metadata=NON_NEG)
     # Our addition (default 0, written only when set): weight of the mean absolute pixel
     # difference between prediction and driving frame, averaged over the pyramid scales.
-    pixel: float = field(default=0, metadata=_omit_default())
+    pixel: float = field(default=0, metadata=check(omit_default=True, ge=0))
+    # Our addition (default 0, written only when set): weight of the keypoint separation prior
+    # (fomm.training.recipe.separation_loss).
+    kp_separation: float = field(default=0, metadata=check(omit_default=True, ge=0))
     extra: dict = field(default_factory=dict)
 
 
 @dataclass
 class TrainParams(_Section):
-    num_epochs: int = 100
-    num_repeats: int = 1
-    epoch_milestones: list = field(default_factory=lambda: [60, 90])
-    lr_generator: float = 2.0e-4
-    lr_discriminator: float = 2.0e-4
-    lr_kp_detector: float = 2.0e-4
-    batch_size: int = 40
-    scales: list = field(default_factory=lambda: [1, 0.5, 0.25, 0.125])
-    checkpoint_freq: int = 50
+    num_epochs: int = field(default=100, metadata=POS)
+    num_repeats: int = field(default=1, metadata=POS)
+    epoch_milestones: list[int] = field(default_factory=lambda: [60, 90], metadata=NON_NEG)
+    lr_generator: float = field(default=2.0e-4, metadata=LR)
+    lr_discriminator: float = field(default=2.0e-4, metadata=FROZEN_OK)
+    lr_kp_detector: float = field(default=2.0e-4, metadata=FROZEN_OK)
+    batch_size: int = field(default=40, metadata=POS)
+    scales: list[float] = field(default_factory=lambda: [1, 0.5, 0.25, 0.125], metadata=check(gt=0, le=1, min_len=1))
+    checkpoint_freq: int = field(default=50, metadata=POS)
     transform_params: TransformParams = field(default_factory=TransformParams)
     loss_weights: LossWeights = field(default_factory=LossWeights)
     # Our additions (written only when set; see fomm.training.generator_init): start the generator
     # as an identity ("identity") and normalise its BatchNorm layers with statistics frozen after
     # the first batch ("frozen").
-    generator_init: str = field(default="default", metadata=_omit_default())
-    generator_batchnorm: str = field(default="batch", metadata=_omit_default())
+    generator_init: Literal["default", "identity"] = field(default="default", metadata=_omit_default())
+    generator_batchnorm: Literal["batch", "frozen"] = field(default="batch", metadata=_omit_default())
+    # Our additions against keypoint collapse (written only when set; fomm.training.recipe): a
+    # decaying bias that starts the keypoints spread over the frame, an equivariance warm-up, and
+    # the width (normalised units) of the separation prior loss_weights.kp_separation.
+    kp_spread_init: float = field(default=0, metadata=check(omit_default=True, ge=0))
+    kp_spread_steps: int = field(default=0, metadata=check(omit_default=True, ge=0))
+    equivariance_warmup_steps: int = field(default=0, metadata=check(omit_default=True, ge=0))
+    equivariance_warmup_factor: float = field(default=1, metadata=check(omit_default=True, ge=0))
+    kp_separation_sigma: float = field(default=0.1, metadata=check(omit_default=True, gt=0))
     extra: dict = field(default_factory=dict)
 
 
 @dataclass
 class DatasetParams(_Section):
     root_dir: str | None = None
-    frame_shape: list = field(default_factory=lambda: [256, 256, 3])
+    frame_shape: list[int] = field(
+        default_factory=lambda: [256, 256, 3], metadata=check(ge=1, lengths=(2, 3), example="[256, 256, 3]")
+    )
     id_sampling: bool = False
     pairs_list: str | None = None
     augmentation_params: dict = field(default_factory=dict)
@@ -228,6 +310,14 @@ class Config(_Section):
 
     # --- I/O -----------------------------------------------------------------------------------
     @classmethod
+    def from_dict(cls, data: dict | None, source: str = "config") -> Config:
+        """Build and check a config from a dict in the YAML schema; ``source`` names it in errors
+        (e.g. ``"config runs/a/config.yaml"``)."""
+        if data is not None and not isinstance(data, dict):
+            raise FommError(f"{source} is a {type(data).__name__}, not a mapping of FOMM config sections")
+        return validate_config(super().from_dict(data), source)
+
+    @classmethod
     def from_yaml(cls, path: str | Path) -> Config:
         path = Path(path)
         if not path.is_file():
@@ -236,11 +326,13 @@ class Config(_Section):
             )
         try:
             data = yaml.safe_load(path.read_text())
+        except UnicodeDecodeError:
+            raise FommError(f"config {path} is not a text file; pass a YAML config or a preset name") from None
         except yaml.YAMLError as exc:
             raise FommError(f"config {path} is not valid YAML ({str(exc).splitlines()[0]}); fix the file") from None
         if not isinstance(data, dict) or "model_params" not in data:
             raise FommError(f"config {path} has no model_params section; it does not look like a FOMM config")
-        cfg = cls.from_dict(data)
+        cfg = cls.from_dict(data, source=f"config {path}")
         cfg.name = path.stem
         return cfg
 
@@ -256,6 +348,209 @@ class Config(_Section):
         return copy.deepcopy(self)
 
 
+# ------------------------------------------------------------------------------------------------
+# The check at load
+# ------------------------------------------------------------------------------------------------
+class _Invalid(Exception):
+    """One bad value: the dotted key, the value and what is allowed (turned into a FommError)."""
+
+    def __init__(self, path: str, value: Any, allowed: str, unknown: bool = False):
+        super().__init__(path)
+        self.path, self.value, self.allowed, self.unknown = path, value, allowed, unknown
+
+
+def validate_config(cfg: Config, source: str = "config") -> Config:
+    """Check ``cfg`` in place (types, ranges, known keys, sizes that fit together); numbers written
+    as text become numbers. Returns ``cfg``; raises :class:`FommError` naming ``source``, the dotted
+    key, the value and what is allowed."""
+    try:
+        _check_section(cfg, "")
+        _check_free_form(cfg)
+        _check_relations(cfg)
+    except _Invalid as bad:
+        if bad.unknown:
+            raise FommError(f"{source}: unknown key {bad.path}; {bad.allowed}") from None
+        raise FommError(f"{source}: {bad.path} is {_show(bad.value)}; {bad.allowed}") from None
+    return cfg
+
+
+def _show(value: Any) -> str:
+    try:
+        text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_section(section: _Section, prefix: str) -> None:
+    hints = typing.get_type_hints(type(section))
+    fields = [f for f in dataclasses.fields(section) if f.name != "extra" and not f.metadata.get("internal")]
+    for f in fields:
+        path = f"{prefix}{f.name}"
+        value = getattr(section, f.name)
+        sub = _section_type(hints[f.name])
+        if isinstance(value, _Section):
+            _check_section(value, path + ".")
+            continue
+        if sub is not None and not (value is None and _allows_none(hints[f.name])):
+            raise _Invalid(path, value, f"expected a mapping of {sub.__name__} keys")
+        setattr(section, f.name, _coerce(value, hints[f.name], f.metadata.get("check", Rule()), path))
+    for key in list(section.extra):
+        path = f"{prefix}{key}"
+        if path in PASSTHROUGH_KEYS:
+            section.extra[key] = _coerce(section.extra[key], PASSTHROUGH_KEYS[path] | None, Rule(), path)
+            continue
+        _unknown_key(path, str(key), [f.name for f in fields])
+
+
+def _unknown_key(path: str, key: str, known: list[str]) -> None:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.7)
+    close = close or [k for k in known if len(key) >= 3 and (key in k or k in key)][:1]
+    if close:
+        raise _Invalid(path, key, f"did you mean {close[0]}?", unknown=True)
+    raise _Invalid(path, key, f"the keys allowed there are {', '.join(known)}", unknown=True)
+
+
+def _allows_none(kind: Any) -> bool:
+    return typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in typing.get_args(kind)
+
+
+def _coerce(value: Any, kind: Any, rule: Rule, path: str) -> Any:
+    """``value`` checked against annotation ``kind`` and ``rule`` (converted where harmless)."""
+    if _allows_none(kind):
+        if value is None:
+            return None
+        (kind,) = [k for k in typing.get_args(kind) if k is not type(None)]
+    origin = typing.get_origin(kind)
+    if origin is Literal:
+        choices = typing.get_args(kind)
+        if value not in choices:
+            raise _Invalid(path, value, f"use one of {', '.join(map(str, choices))}")
+        return value
+    if kind is list or origin is list:
+        return _coerce_list(value, (typing.get_args(kind) or (Any,))[0], rule, path)
+    if kind is dict or origin is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise _Invalid(path, value, "expected a mapping (key: value lines)")
+        return value
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise _Invalid(path, value, "expected true or false")
+        return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise _Invalid(path, value, "expected text")
+        return value
+    if kind in (int, float):
+        return _number(value, kind, rule, path)
+    return value
+
+
+def _coerce_list(value: Any, item: Any, rule: Rule, path: str) -> list:
+    allowed = _describe_list(item, rule)
+    if not isinstance(value, (list, tuple)):
+        raise _Invalid(path, value, f"expected {allowed}")
+    if len(value) < rule.min_len or (rule.lengths and len(value) not in rule.lengths):
+        raise _Invalid(path, list(value), f"expected {allowed}")
+    if item is Any:
+        return list(value)
+    try:
+        return [_coerce(v, item, rule, path) for v in value]
+    except _Invalid:
+        raise _Invalid(path, list(value), f"expected {allowed}") from None
+
+
+def _number(value: Any, kind: type, rule: Rule, path: str) -> int | float:
+    allowed = f"expected {_describe_number(kind, rule)}"
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise _Invalid(path, value, allowed) from None
+    if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+        raise _Invalid(path, value, allowed)
+    if kind is int:
+        if number != int(number):
+            raise _Invalid(path, value, allowed)
+        number = int(number)
+    elif isinstance(value, str):
+        number = float(number)
+    too_low = (rule.gt is not None and not number > rule.gt) or (rule.ge is not None and not number >= rule.ge)
+    if kind is int and rule.gt is None and rule.ge is None:
+        too_low = number < 0
+    if too_low or (rule.le is not None and not number <= rule.le):
+        raise _Invalid(path, value, allowed)
+    return number
+
+
+def _describe_number(kind: type, rule: Rule, plural: bool = False) -> str:
+    noun = ("whole numbers" if plural else "a whole number") if kind is int else ("numbers" if plural else "a number")
+    low = f"> {rule.gt:g}" if rule.gt is not None else f">= {rule.ge:g}" if rule.ge is not None else None
+    if kind is int and low is None:
+        low = ">= 0"
+    if low and rule.le is not None:
+        bracket = "(" if rule.gt is not None else "["
+        return f"{noun} in {bracket}{(rule.gt if rule.gt is not None else rule.ge):g}, {rule.le:g}]"
+    if low:
+        return f"{noun} {low}"
+    return f"{noun} <= {rule.le:g}" if rule.le is not None else noun
+
+
+def _describe_list(item: Any, rule: Rule) -> str:
+    if rule.lengths:
+        count = " or ".join(map(str, rule.lengths)) + " "
+    else:
+        count = ""
+    items = _describe_number(item, rule, plural=True) if item in (int, float) else "items"
+    example = f" (e.g. {rule.example})" if rule.example else ""
+    return f"a {'non-empty ' if rule.min_len else ''}list of {count}{items}{example}"
+
+
+def _check_free_form(cfg: Config) -> None:
+    """Known keys (and booleans) in the mappings the original schema leaves free-form."""
+    mappings = {
+        "dataset_params.augmentation_params": cfg.dataset_params.augmentation_params,
+        "animate_params.normalization_params": (cfg.animate_params or {}).get("normalization_params"),
+    }
+    for path, mapping in mappings.items():
+        if mapping is None:
+            continue
+        if not isinstance(mapping, dict):
+            raise _Invalid(path, mapping, "expected a mapping (key: value lines)")
+        known = list(FREE_FORM_KEYS[path])
+        for key, value in mapping.items():
+            if key not in known:
+                _unknown_key(f"{path}.{key}", str(key), known)
+            if path.endswith("normalization_params"):
+                _coerce(value, bool, Rule(), f"{path}.{key}")
+
+
+def _check_relations(cfg: Config) -> None:
+    """Sizes that must fit together: each hourglass halves its input ``num_blocks`` times."""
+    h, w = cfg.dataset_params.frame_shape[:2]
+    mp = cfg.model_params
+    sections = {
+        "model_params.kp_detector_params": mp.kp_detector_params,
+        "model_params.generator_params.dense_motion_params": mp.generator_params.dense_motion_params,
+    }
+    for path, section in sections.items():
+        if section is None:
+            continue
+        step = 2**section.num_blocks
+        for side in (h, w):
+            size = side * section.scale_factor
+            if abs(size - round(size)) > 1e-6 or round(size) % step:
+                raise _Invalid(
+                    f"{path}.scale_factor",
+                    section.scale_factor,
+                    f"frame {h}x{w} x scale_factor = {side * section.scale_factor:g} px is not divisible by "
+                    f"2**num_blocks = {step}; change scale_factor, num_blocks or dataset_params.frame_shape",
+                )
+
+
 def preset_names() -> list[str]:
     """Names of the bundled presets (the eight original configs plus ours)."""
     files = resources.files(PRESET_PACKAGE)
@@ -268,18 +563,25 @@ def load_preset(name: str) -> Config:
     files = resources.files(PRESET_PACKAGE)
     res = files / f"{name}.yaml"
     if not res.is_file():
-        raise FommError(f"unknown preset '{name}'; choose one of {', '.join(preset_names())} or pass a YAML path")
-    cfg = Config.from_dict(yaml.safe_load(res.read_text()))
+        close = difflib.get_close_matches(name, preset_names(), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise FommError(f"unknown preset '{name}'; {hint}choose one of {', '.join(preset_names())} or pass a YAML path")
+    cfg = Config.from_dict(yaml.safe_load(res.read_text()), source=f"preset {name}")
     cfg.name = name
     return cfg
 
 
 def resolve_config(config: Config | str | Path | dict) -> Config:
-    """Accept a :class:`Config`, a dict in the YAML schema, a preset name or a YAML path."""
+    """Accept a :class:`Config` (checked in place), a dict in the YAML schema, a preset name or a
+    YAML path; the result is checked (:func:`validate_config`)."""
     if isinstance(config, Config):
-        return config
+        return validate_config(config, f"config {config.name}" if config.name else "config")
     if isinstance(config, dict):
         return Config.from_dict(config)
+    if not isinstance(config, (str, Path)):
+        raise FommError(
+            f"config must be a preset name, a YAML path, a dict or a fomm Config, not a {type(config).__name__}"
+        )
     text = str(config)
     if Path(text).suffix in (".yaml", ".yml") or Path(text).exists():
         return Config.from_yaml(text)

@@ -57,6 +57,10 @@ def resolve_device(device: str | torch.device = "cpu") -> torch.device:
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint file safely (``weights_only``) into a dict on the CPU."""
     path = Path(path)
+    if not path.exists():  # a published name ('vox') means its file in the download cache
+        from fomm.hub.registry import resolve_checkpoint
+
+        path = Path(resolve_checkpoint(path))
     if not path.is_file():
         raise FommError(f"checkpoint not found: {path}; check the path (e.g. vox-cpk.pth.tar)")
     try:
@@ -170,7 +174,7 @@ def load_model(
     data = checkpoint if isinstance(checkpoint, dict) else read_checkpoint(checkpoint)
     states = model_states(data, path)
     if config is None and isinstance(data.get("config"), dict):
-        cfg = Config.from_dict(data["config"])
+        cfg = Config.from_dict(data["config"], source=f"the config stored in {path}")
         cfg.name = data.get("config_name") or Path(str(path)).stem
     elif config is None:
         gk, _, name = match_presets(states)[0]
