@@ -47,6 +47,7 @@ def sync_bn_check(rank: int, world: int) -> dict:
 def main(config_path: str, data: str, out: str, report: str) -> None:
     import torch.utils.tensorboard as TB
 
+    import fomm.training.run_dir as R
     import fomm.training.trainer as T
     import fomm.training.visualize as V
 
@@ -60,8 +61,8 @@ def main(config_path: str, data: str, out: str, report: str) -> None:
 
         return wrapped
 
-    T.save_checkpoint = recorder(T.save_checkpoint)
-    T.atomic_write_bytes = recorder(T.atomic_write_bytes)
+    R.save_checkpoint = recorder(R.save_checkpoint)
+    R.atomic_write_bytes = recorder(R.atomic_write_bytes)
     V.save_png = recorder(V.save_png)
     real_writer = TB.SummaryWriter
 

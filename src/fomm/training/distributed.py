@@ -15,6 +15,8 @@ Both keep BatchNorm's state-dict keys, so checkpoints load into the plain model.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -183,9 +185,37 @@ def sum_tensor(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return t
 
 
+class StopSignal:
+    """Turns SIGTERM into a request to stop after the current step (main thread only). Under
+    torchrun every process checks every step whether any process got it, so all stop together."""
+
+    def __init__(self):
+        self.name: str | None = None
+        self.seen = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handler)
+
+    def _handler(self, signum, frame) -> None:
+        self.name = signal.Signals(signum).name
+
+    def check(self, info: DistInfo, device) -> bool:
+        """True (on every process) once any process got the signal."""
+        self.seen = self.seen or not all_true(self.name is None, info, device)
+        if self.seen and self.name is None:
+            self.name = "SIGTERM (another process)"
+        return self.seen
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+
+
 __all__ = [
     "CpuSyncBatchNorm2d",
     "DistInfo",
+    "StopSignal",
     "all_true",
     "barrier",
     "broadcast_object",

@@ -1,0 +1,91 @@
+"""The settings and the result of one ``fomm train`` run, and the config it trains with."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fomm.config import Config, resolve_config
+from fomm.errors import FommError
+
+
+@dataclass
+class TrainOptions:
+    """Settings of one ``fomm train`` run (the CLI flags); ``None`` keeps the config's value."""
+
+    out: str | os.PathLike
+    data: str | os.PathLike | None = None
+    resume: bool = False
+    max_steps: int | None = None
+    batch_size: int | None = None
+    epochs: int | None = None
+    num_repeats: int | None = None
+    lr_scale: float | None = None
+    seed: int | None = None  # None: 0 for a new run, the run's own seed on resume
+    workers: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 500
+    vis_every: int = 250
+    log_every: int = 10
+    keep: int = 3
+    vgg19_weights: str | None = None
+    init_from: str | os.PathLike | None = None  # a new run starts from these weights (matching tensors)
+    compile: bool = False
+    amp: bool | None = None  # None: on for CUDA, off elsewhere
+    allow_resize: bool = False
+    threads: int | None = None
+    progress: bool = True
+    tensorboard: bool = True
+    command: list[str] | None = None  # recorded in run.json (default: sys.argv)
+
+    def check(self) -> None:
+        for name in ("max_steps", "batch_size", "epochs", "num_repeats"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or int(v) < 1):
+                raise FommError(f"--{name.replace('_', '-')} must be a positive integer, got {v}")
+        for name in ("checkpoint_every", "vis_every", "log_every", "workers"):
+            if int(getattr(self, name)) < 0:
+                raise FommError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if int(self.keep) < 1:
+            raise FommError(f"--keep must be at least 1 (checkpoints kept), got {self.keep}")
+        if self.lr_scale is not None and not (float(self.lr_scale) > 0 and math.isfinite(float(self.lr_scale))):
+            raise FommError(f"--lr-scale must be a positive number, got {self.lr_scale}")
+        if self.seed is not None and int(self.seed) < 0:
+            raise FommError(f"--seed must be >= 0, got {self.seed}")
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    epoch: int
+    last_checkpoint: Path | None
+    best_checkpoint: Path | None
+    status: str
+    losses: dict = field(default_factory=dict)
+
+
+def effective_config(config, options: TrainOptions) -> Config:
+    """The config with the run's overrides applied (data root, batch size, epochs, repeats, lr)."""
+    cfg = resolve_config(config).copy()
+    if options.data is not None:
+        cfg.dataset_params.root_dir = str(options.data)
+    tp = cfg.train_params
+    if options.batch_size is not None:
+        tp.batch_size = int(options.batch_size)
+    if options.epochs is not None:
+        tp.num_epochs = int(options.epochs)
+    if options.num_repeats is not None:
+        tp.num_repeats = int(options.num_repeats)
+    if options.lr_scale is not None and float(options.lr_scale) != 1:
+        s = float(options.lr_scale)
+        tp.lr_generator, tp.lr_discriminator, tp.lr_kp_detector = (
+            tp.lr_generator * s,
+            tp.lr_discriminator * s,
+            tp.lr_kp_detector * s,
+        )
+    if options.vgg19_weights is not None:
+        tp.extra["vgg19_weights"] = str(options.vgg19_weights)
+    return cfg
