@@ -94,10 +94,14 @@ def test_uint8_gray_rgba_and_other_sizes(model, clip):
     gray = fomm.animate(model, source[..., 0], driving)
     gray_rgb = fomm.animate(model, np.repeat(source[..., :1], 3, axis=-1), driving)
     assert np.abs(gray - gray_rgb).max() < 1e-6
-    rgba = np.concatenate([source, np.ones_like(source[..., :1])], axis=-1)
-    with pytest.warns(UserWarning, match="alpha"):
-        out = fomm.animate(model, rgba, driving)
-    assert np.abs(out - fomm.animate(model, source, driving)).max() < 1e-6
+    # RGBA: composited over white, as for image files (fomm.data.image_ops)
+    from fomm.data.image_ops import reset_warn_once
+
+    reset_warn_once()
+    alpha = np.full_like(source[..., :1], 0.5)
+    with pytest.warns(UserWarning, match="white"):
+        out = fomm.animate(model, np.concatenate([source, alpha], axis=-1), driving)
+    assert np.abs(out - fomm.animate(model, source * 0.5 + 0.5, driving)).max() < 1e-6
     big = prepare_frames(np.zeros((100, 80, 3), np.uint8), (64, 64), "image", ndim=3)
     assert big.shape == (64, 64, 3)
     resized = fomm.animate(model, np.repeat(np.repeat(source, 2, 0), 2, 1), driving)

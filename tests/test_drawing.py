@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from fomm.data.image_ops import to_uint8
 from fomm.drawing import (
     contact_sheet,
     default_radius,
@@ -15,7 +16,6 @@ from fomm.drawing import (
     keypoint_colors,
     keypoints_to_pixels,
     side_by_side,
-    to_uint8,
     vstack,
 )
 from fomm.errors import FommError
@@ -42,19 +42,20 @@ def test_keypoint_colors_follow_the_original_visualizer():
     assert keypoint_colors(0).shape == (0, 3)
 
 
-def test_keypoints_to_pixels_uses_the_original_mapping():
-    px = keypoints_to_pixels(np.array([[-1.0, -1.0], [0.0, 0.0], [1.0, 0.5]]), (64, 128))
+def test_keypoints_to_pixels_uses_the_projects_one_convention():
+    # x_px = (x + 1) / 2 * (W - 1): -1 and +1 are the centres of the first and last pixels
+    px = keypoints_to_pixels(np.array([[-1.0, -1.0], [0.0, 0.0], [1.0, 0.5]]), (65, 129))
     np.testing.assert_allclose(px, [[0, 0], [64, 32], [128, 48]])
     # dict / tensor / batch-of-one input
     kp = {"value": torch.tensor([[[0.0, 0.0]]])}
-    np.testing.assert_allclose(keypoints_to_pixels(kp, (10, 10)), [[5, 5]])
+    np.testing.assert_allclose(keypoints_to_pixels(kp, (11, 11)), [[5, 5]])
     with pytest.raises(FommError, match="keypoints have shape"):
         keypoints_to_pixels(np.zeros((3, 3)), (10, 10))
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])
 def test_draw_keypoints_paints_discs_and_keeps_the_input(dtype):
-    image = np.zeros((64, 64, 3), dtype)
+    image = np.zeros((65, 65, 3), dtype)  # (W - 1) / 2 = 32: keypoint 0 is pixel centre 32
     original = image.copy()
     kp = np.array([[0.0, 0.0], [-0.5, 0.5]])
     out = draw_keypoints(image, kp, radius=3)
@@ -66,7 +67,7 @@ def test_draw_keypoints_paints_discs_and_keeps_the_input(dtype):
     np.testing.assert_array_equal(out[48, 16], expected[1])  # (x, y) = (-0.5, 0.5) -> column 16, row 48
     # A disc: pixels closer than the radius to the centre, as skimage.draw.circle paints them.
     painted = np.any(out != 0, axis=-1)
-    yy, xx = np.mgrid[:64, :64]
+    yy, xx = np.mgrid[:65, :65]
     disc = ((yy - 32) ** 2 + (xx - 32) ** 2 < 9) | ((yy - 48) ** 2 + (xx - 16) ** 2 < 9)
     np.testing.assert_array_equal(painted, disc)
 

@@ -18,7 +18,6 @@ of the generator run in int8 instead, calibrated on the first driving frame of e
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -75,65 +74,20 @@ def normalize_kp(
 # ----------------------------------------------------------------------------------------------
 # Input handling
 # ----------------------------------------------------------------------------------------------
-def as_float_frames(frames, what: str = "image") -> np.ndarray:
-    """``(..., H, W, C)`` uint8 / float / gray / RGBA -> float32 RGB in [0, 1].
-
-    Gray (no channel axis, or 1 channel) is replicated to RGB; an alpha channel is dropped (with a
-    warning); uint8 and uint16 are scaled to [0, 1]; float input must already be in [0, 1].
-    """
-    arr = frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
-    if arr.dtype == np.uint8:
-        arr = arr.astype(np.float32) / 255.0
-    elif arr.dtype == np.uint16:
-        arr = arr.astype(np.float32) / 65535.0
-    elif arr.dtype == bool:
-        arr = arr.astype(np.float32)
-    elif np.issubdtype(arr.dtype, np.floating):
-        arr = arr.astype(np.float32, copy=False)
-        if arr.size and (np.nanmin(arr) < -1e-3 or np.nanmax(arr) > 1 + 1e-3):
-            raise FommError(
-                f"{what} has float values outside [0, 1] (min {np.nanmin(arr):.3g}, max "
-                f"{np.nanmax(arr):.3g}); pass uint8 or floats scaled to [0, 1]"
-            )
-    else:
-        raise FommError(f"{what} has dtype {arr.dtype}; pass uint8 or float32 values in [0, 1]")
-    return arr
-
-
 def prepare_frames(frames, frame_shape: tuple[int, int], what: str, ndim: int) -> np.ndarray:
-    """Validate and convert to float32 ``(..., H, W, 3)`` at the model's ``frame_shape``.
+    """Validate and convert to float32 ``(..., H, W, 3)`` in [0, 1] at the model's ``frame_shape``.
 
-    ``ndim`` is 3 for one image ``(H, W, C)`` and 4 for a clip ``(T, H, W, C)``. Frames of another
-    size are resized (area interpolation when shrinking, bilinear when growing).
+    ``ndim`` is 3 for one image ``(H, W, C)`` and 4 for a clip ``(T, H, W, C)``. Values, gray and
+    alpha follow :func:`fomm.data.image_ops.to_rgb_float01` (alpha composited over white, NaN/inf
+    rejected); frames of another size are resized with :func:`fomm.data.image_ops.resize_frames`.
     """
-    arr = as_float_frames(frames, what)
-    if arr.ndim == ndim - 1:  # gray without a channel axis
-        arr = arr[..., None]
-    if arr.ndim != ndim:
-        expected = "(H, W, 3)" if ndim == 3 else "(T, H, W, 3)"
-        raise FommError(f"{what} has shape {tuple(arr.shape)}; expected {expected}")
-    channels = arr.shape[-1]
-    if channels == 1:
-        arr = np.repeat(arr, 3, axis=-1)
-    elif channels == 4:
-        warnings.warn(f"{what} has an alpha channel; it is dropped (RGB kept)", stacklevel=3)
-        arr = arr[..., :3]
-    elif channels != 3:
-        raise FommError(f"{what} has {channels} channels; expected 1 (gray), 3 (RGB) or 4 (RGBA)")
-    if ndim == 4 and arr.shape[0] == 0:
+    from fomm.data.image_ops import resize_frames, to_rgb_float01
+
+    arr = frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
+    if ndim == 4 and arr.ndim == 4 and arr.shape[0] == 0:
         raise FommError(f"{what} has no frames; pass a video with at least one frame")
-    if tuple(arr.shape[-3:-1]) != tuple(frame_shape):
-        arr = _resize(arr, frame_shape)
-    return np.ascontiguousarray(arr)
-
-
-def _resize(arr: np.ndarray, frame_shape: tuple[int, int]) -> np.ndarray:
-    """``(..., H, W, 3)`` float frames resized to ``frame_shape`` (``fomm.data.image_ops.resize_frame``)."""
-    from fomm.data.image_ops import resize_frame
-
-    flat = arr.reshape(-1, *arr.shape[-3:])
-    out = np.stack([resize_frame(f, frame_shape) for f in flat])
-    return np.clip(out, 0, 1).reshape(*arr.shape[:-3], *frame_shape, 3)
+    arr = to_rgb_float01(arr, what, ndim=ndim)
+    return np.ascontiguousarray(resize_frames(arr, frame_shape))
 
 
 def to_tensor(frames: np.ndarray, device) -> torch.Tensor:

@@ -6,8 +6,9 @@ Generic on purpose: the animation CLI, training visualisations and the demo all 
   (inputs are never modified) of the input's dtype (uint8 when inputs of both kinds are mixed).
 * Keypoints are given the way the model produces them: ``(K, 2)`` ``(x, y)`` in [-1, 1]
   (a numpy array, a torch tensor, or a keypoint dict holding ``'value'``; a leading batch axis of
-  one is dropped). They are mapped to pixels as the original FOMM visualizer does:
-  ``x_px = W * (x + 1) / 2``, ``y_px = H * (y + 1) / 2``.
+  one is dropped). They are mapped to pixels with the project's one convention,
+  :func:`fomm.data.image_ops.kp_to_pixels`: ``x_px = (x + 1) / 2 * (W - 1)`` (-1 and +1 are the
+  centres of the first and last pixels, as in the model's coordinate grid).
 * Keypoint ``k`` of ``K`` gets colour ``gist_rainbow(k / K)``, matplotlib's colormap reproduced
   here (no matplotlib needed), so keypoint colours match the original visualizer's.
 """
@@ -20,6 +21,7 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
+from fomm.data.image_ops import kp_to_pixels, resize_frames, to_numpy, to_rgb_float01, to_rgb_uint8, to_uint8
 from fomm.errors import FommError
 
 __all__ = [
@@ -82,45 +84,17 @@ def keypoint_colors(num_kp: int, colormap: Callable = gist_rainbow) -> np.ndarra
 
 
 # ----------------------------------------------------------------------------------------------
-# Conversions
+# Conversions (all in fomm.data.image_ops)
 # ----------------------------------------------------------------------------------------------
-def to_uint8(image) -> np.ndarray:
-    """uint8 kept; float in [0, 1] scaled by 255, rounded and clipped. Any shape."""
-    arr = _to_numpy(image)
-    if arr.dtype == np.uint8:
-        return arr
-    if arr.dtype == np.bool_:
-        return arr.astype(np.uint8) * np.uint8(255)
-    if not np.issubdtype(arr.dtype, np.floating):
-        return np.clip(arr, 0, 255).astype(np.uint8)
-    return np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
-
-
-def _to_float(image: np.ndarray) -> np.ndarray:
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) / 255.0
-    return image.astype(np.float32, copy=False)
-
-
-def _to_numpy(x) -> np.ndarray:
-    if hasattr(x, "detach"):  # a torch tensor (no torch import needed here)
-        return x.detach().float().cpu().numpy()
-    return np.asarray(x)
-
-
 def _as_image(image, what: str = "image") -> np.ndarray:
-    arr = _to_numpy(image)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=-1)
-    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
+    """An ``(H, W, 3)`` panel: uint8 stays uint8, anything else becomes float32 in [0, 1]
+    (:func:`fomm.data.image_ops.to_rgb_uint8` / :func:`~fomm.data.image_ops.to_rgb_float01`)."""
+    arr = to_numpy(image)
+    if arr.ndim not in (2, 3):
         raise FommError(f"{what} has shape {tuple(arr.shape)}; expected an (H, W, 3) image")
-    if arr.shape[-1] == 1:
-        arr = np.repeat(arr, 3, axis=-1)
-    elif arr.shape[-1] == 4:
-        arr = arr[..., :3]
-    if arr.dtype != np.uint8:
-        arr = arr.astype(np.float32, copy=False)
-    return arr
+    if arr.dtype == np.uint8:
+        return to_rgb_uint8(arr, what, ndim=3)
+    return to_rgb_float01(arr, what, ndim=3)
 
 
 def _common_dtype(images: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -136,7 +110,7 @@ def keypoints_array(keypoints) -> np.ndarray:
         if "value" not in keypoints:
             raise FommError("keypoint dict has no 'value' entry; pass the keypoint detector's output")
         keypoints = keypoints["value"]
-    kp = _to_numpy(keypoints).astype(np.float64)
+    kp = to_numpy(keypoints).astype(np.float64)
     if kp.ndim == 3 and kp.shape[0] == 1:
         kp = kp[0]
     if kp.ndim != 2 or kp.shape[-1] != 2:
@@ -145,10 +119,9 @@ def keypoints_array(keypoints) -> np.ndarray:
 
 
 def keypoints_to_pixels(keypoints, size_hw: Sequence[int]) -> np.ndarray:
-    """``(K, 2)`` pixel ``(x, y)`` positions of [-1, 1] keypoints on an ``(H, W)`` image."""
-    kp = keypoints_array(keypoints)
-    h, w = int(size_hw[0]), int(size_hw[1])
-    return np.stack([w * (kp[:, 0] + 1) / 2, h * (kp[:, 1] + 1) / 2], axis=-1)
+    """``(K, 2)`` pixel ``(x, y)`` positions of [-1, 1] keypoints on an ``(H, W)`` image
+    (:func:`fomm.data.image_ops.kp_to_pixels`)."""
+    return kp_to_pixels(keypoints_array(keypoints), size_hw)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -170,11 +143,11 @@ def draw_keypoints(image, keypoints, radius: float | None = None, colors=None, o
     ``outline``: ring each disc in black, for keypoints on busy or similarly coloured images.
     Keypoints outside the image are clipped (partly drawn or skipped).
     """
-    arr = _to_numpy(image)
+    arr = to_numpy(image)
     if arr.ndim == 4:  # a batch
         if isinstance(keypoints, dict):
             keypoints = keypoints["value"]
-        kps = _to_numpy(keypoints)
+        kps = to_numpy(keypoints)
         if kps.ndim != 3 or len(kps) != len(arr):
             raise FommError(
                 f"a batch of {len(arr)} images needs keypoints of shape ({len(arr)}, K, 2), got {tuple(kps.shape)}"
@@ -183,7 +156,7 @@ def draw_keypoints(image, keypoints, radius: float | None = None, colors=None, o
     img = _as_image(arr).copy()
     h, w = img.shape[:2]
     pixels = keypoints_to_pixels(keypoints, (h, w))
-    cols = keypoint_colors(len(pixels)) if colors is None else np.asarray(_to_numpy(colors), np.float32)
+    cols = keypoint_colors(len(pixels)) if colors is None else np.asarray(to_numpy(colors), np.float32)
     if len(cols) < len(pixels):
         raise FommError(f"{len(cols)} colours given for {len(pixels)} keypoints; pass one colour per keypoint")
     cols = cols[:, :3]
@@ -213,14 +186,10 @@ def draw_keypoints(image, keypoints, radius: float | None = None, colors=None, o
 # ----------------------------------------------------------------------------------------------
 # Layouts
 # ----------------------------------------------------------------------------------------------
-def _resize_to_height(image: np.ndarray, height: int) -> np.ndarray:
+def _resize_to_height(image: np.ndarray, height: int, interpolation: str = "auto") -> np.ndarray:
     h, w = image.shape[:2]
-    if h == height:
-        return image
     width = max(1, int(round(w * height / h)))
-    interp = cv2.INTER_AREA if height < h else cv2.INTER_LINEAR
-    out = cv2.resize(np.ascontiguousarray(image), (width, height), interpolation=interp)
-    return out if image.dtype == np.uint8 else np.clip(out, 0, 1)
+    return resize_frames(image, (height, width), interpolation)
 
 
 def _fill(dtype, value: float):
@@ -305,11 +274,7 @@ def contact_sheet(
         h, w = im.shape[:2]
         scale = min(ch / h, cw / w)
         if scale != 1.0:
-            nh, nw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
-            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-            im = cv2.resize(np.ascontiguousarray(im), (nw, nh), interpolation=interp)
-            if dtype != np.uint8:
-                im = np.clip(im, 0, 1)
+            im = resize_frames(im, (max(1, int(round(h * scale))), max(1, int(round(w * scale)))))
         h, w = im.shape[:2]
         r, c = divmod(k, columns)
         y0 = r * (ch + gap) + (ch - h) // 2

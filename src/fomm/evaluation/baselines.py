@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fomm.data.image_ops import to_float01
 from fomm.errors import FommError
 
 __all__ = [
@@ -36,7 +37,7 @@ def _float_frame(frame, name="source_frame") -> np.ndarray:
     if arr.ndim != 3:
         raise FommError(f"{name} has shape {arr.shape}; pass one channel-last frame (H, W, C)")
     if arr.dtype == np.uint8:
-        return arr.astype(np.float64) / 255.0
+        return to_float01(arr, np.float64)
     if np.issubdtype(arr.dtype, np.floating):
         return arr
     raise FommError(f"{name} has dtype {arr.dtype}; pass uint8 or float frames in [0, 1]")

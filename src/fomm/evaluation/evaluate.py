@@ -224,11 +224,12 @@ def _run_model(engine, source: np.ndarray, driving: np.ndarray) -> np.ndarray:
 def _save(save_dir: Path | None, task: str, name: str, frames: np.ndarray, fmt: str, fps: float) -> None:
     if save_dir is None:
         return
+    from fomm.data.image_ops import to_uint8
     from fomm.data.video_io import write_image, write_video
 
     folder = save_dir / task
     folder.mkdir(parents=True, exist_ok=True)
-    uint8 = (np.clip(frames, 0, 1) * 255 + 0.5).astype(np.uint8)
+    uint8 = to_uint8(frames)
     safe = Path(name).stem if Path(name).suffix.lower() in _VIDEO_SUFFIXES else name
     if fmt == "png":
         write_image(folder / f"{safe}.png", np.concatenate(list(uint8), axis=1))

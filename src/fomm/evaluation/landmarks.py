@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fomm.data.image_ops import resize_frames, to_float01, to_numpy, to_rgb_float01, to_uint8
 from fomm.errors import FommError
 
 __all__ = [
@@ -114,24 +115,17 @@ class LandmarkNet(nn.Module):
 
 
 def _resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
-    from fomm.data.image_ops import resize_frame
-
-    return np.stack([resize_frame(f, (size, size)) for f in frames])
+    return resize_frames(frames, (size, size))
 
 
 def _as_uint8_or_float(frames) -> np.ndarray:
-    if isinstance(frames, torch.Tensor):
-        frames = frames.detach().cpu().numpy()
-    arr = np.asarray(frames)
-    if arr.ndim == 3:
+    """``(T, H, W, 3)`` float32 in [0, 1] (one ``(H, W, 3)`` frame: T = 1), by the project's rule."""
+    arr = to_numpy(frames)
+    if arr.ndim == 3 and arr.shape[-1] == 3:
         arr = arr[None]
     if arr.ndim != 4 or arr.shape[-1] != 3:
         raise FommError(f"frames have shape {arr.shape}; pass RGB frames (T, H, W, 3) or one frame (H, W, 3)")
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float32) / 255.0
-    if np.issubdtype(arr.dtype, np.floating):
-        return arr.astype(np.float32, copy=False)
-    raise FommError(f"frames have dtype {arr.dtype}; pass uint8 or float frames in [0, 1]")
+    return to_rgb_float01(arr, "frames", ndim=4)
 
 
 class LandmarkDetector:
@@ -536,6 +530,6 @@ def train_landmark_detector(
 
 
 def _blur_np(frames: np.ndarray, sigma: float) -> np.ndarray:
-    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
+    x = torch.from_numpy(to_float01(frames)).permute(0, 3, 1, 2)
     y = _gaussian_blur(x, torch.full((len(x),), float(sigma)))
-    return (y.permute(0, 2, 3, 1).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+    return to_uint8(y.permute(0, 2, 3, 1))

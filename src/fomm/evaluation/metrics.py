@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
+from fomm.data import image_ops as _image_ops
 from fomm.errors import FommError
 
 __all__ = [
@@ -86,7 +87,7 @@ def as_float_frames(x, name: str = "frames") -> np.ndarray:
             f"{name} has shape {tuple(arr.shape)}; pass one frame (H, W, C) or a clip (T, H, W, C), channels last"
         )
     if arr.dtype == np.uint8:
-        arr = arr.astype(np.float64) / 255.0
+        arr = _image_ops.to_float01(arr, np.float64)
     elif np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool:
         arr = arr.astype(np.float64, copy=False)
     else:
@@ -213,44 +214,9 @@ def ssim(a, b, data_range: float = 1.0) -> float:
 # --------------------------------------------------------------------------------------------
 
 
-def _size_scale(size_hw):
-    try:
-        h, w = (int(s) for s in size_hw)
-    except (TypeError, ValueError):
-        raise FommError(f"size_hw is {size_hw!r}; pass the frame size as (height, width)") from None
-    if h < 1 or w < 1:
-        raise FommError(f"size_hw is {size_hw!r}; pass a positive frame size as (height, width)")
-    return (w - 1) / 2.0, (h - 1) / 2.0
-
-
-def _affine_last_axis(kp, scale, offset):
-    if type(kp).__module__.split(".")[0] == "torch":
-        s = kp.new_tensor(scale)
-        o = kp.new_tensor(offset)
-        return kp * s + o
-    arr = np.asarray(kp, dtype=np.float64)
-    if arr.shape[-1:] != (2,):
-        raise FommError(f"keypoints have shape {arr.shape}; pass (..., 2) arrays of (x, y)")
-    return arr * np.asarray(scale) + np.asarray(offset)
-
-
-def kp_to_pixels(kp, size_hw):
-    """Map normalized keypoints ``(..., 2)`` = (x, y) on ``[-1, 1]`` to pixel coordinates.
-
-    ``x_px = (x + 1) / 2 * (W - 1)`` and ``y_px = (y + 1) / 2 * (H - 1)``: -1 is the centre of the
-    first pixel and +1 the centre of the last (pixel centre ``i`` is coordinate ``i``).
-    Works on numpy arrays and torch tensors.
-    """
-    sx, sy = _size_scale(size_hw)
-    return _affine_last_axis(kp, (sx, sy), (sx, sy))
-
-
-def kp_from_pixels(kp_px, size_hw):
-    """Inverse of :func:`kp_to_pixels`: pixel coordinates to normalized ``[-1, 1]``."""
-    sx, sy = _size_scale(size_hw)
-    if sx == 0 or sy == 0:
-        raise FommError(f"size_hw is {size_hw!r}; normalizing needs frames at least 2 pixels wide and high")
-    return _affine_last_axis(kp_px, (1.0 / sx, 1.0 / sy), (-1.0, -1.0))
+# One pixel convention for the whole project: fomm.data.image_ops.
+kp_to_pixels = _image_ops.kp_to_pixels
+kp_from_pixels = _image_ops.pixels_to_kp
 
 
 def akd(kp_pred, kp_true, visible=None) -> float:

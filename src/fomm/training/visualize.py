@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from fomm.atomic import atomic_path
+from fomm.data.image_ops import kp_to_pixels, resize_frame, to_rgb_uint8, to_uint8
 
 
 def keypoint_colors(num_kp: int) -> np.ndarray:
@@ -31,27 +31,26 @@ def keypoint_colors(num_kp: int) -> np.ndarray:
 
 
 def _to_hwc_uint8(image: torch.Tensor, size: int) -> np.ndarray:
-    """``(C, h, w)`` float in [0, 1] (C = 1 or 3) -> ``(size, size, 3)`` uint8."""
+    """``(C, h, w)`` float in [0, 1] (C = 1 or 3) -> ``(size, size, 3)`` uint8 (nearest-neighbour
+    enlargement, :mod:`fomm.data.image_ops`)."""
     image = image.detach().float().cpu()
-    if image.shape[0] == 1:
+    if image.shape[0] == 1:  # a map (occlusion): shown in gray on purpose
         image = image.expand(3, *image.shape[1:])
-    if image.shape[1] != size or image.shape[2] != size:
-        image = F.interpolate(image[None], size=(size, size), mode="nearest")[0]
-    arr = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    return np.ascontiguousarray(arr)
+    arr = to_rgb_uint8(to_uint8(image.permute(1, 2, 0)), "visualised image", ndim=3)
+    return np.ascontiguousarray(resize_frame(arr, (size, size), interpolation="nearest"))
 
 
 def draw_keypoints(image: np.ndarray, kp: np.ndarray, radius: int = 3) -> np.ndarray:
-    """Draw ``(K, 2)`` keypoints in [-1, 1] (x, y) on an ``(H, W, 3)`` uint8 image (a copy)."""
+    """Draw ``(K, 2)`` keypoints in [-1, 1] (x, y) on an ``(H, W, 3)`` uint8 image (a copy);
+    pixels by :func:`fomm.data.image_ops.kp_to_pixels`."""
     out = image.copy()
     h, w = out.shape[:2]
     colors = keypoint_colors(len(kp))
-    for k, (x, y) in enumerate(np.asarray(kp, dtype=np.float64)):
-        if not (np.isfinite(x) and np.isfinite(y)):
+    for k, (cx, cy) in enumerate(kp_to_pixels(np.asarray(kp, dtype=np.float64), (h, w))):
+        if not (np.isfinite(cx) and np.isfinite(cy)):
             continue
-        cx = int(round((x + 1) / 2 * (w - 1)))
-        cy = int(round((y + 1) / 2 * (h - 1)))
-        cv2.circle(out, (cx, cy), int(radius), tuple(int(c) for c in colors[k]), thickness=-1, lineType=cv2.LINE_AA)
+        center = (int(round(cx)), int(round(cy)))
+        cv2.circle(out, center, int(radius), tuple(int(c) for c in colors[k]), thickness=-1, lineType=cv2.LINE_AA)
     return out
 
 
