@@ -41,6 +41,8 @@ COMMANDS = [
         "fomm.data.synthetic.cli",
         "generate a synthetic video dataset (puppets or cartoon faces) with exact keypoints",
     ),
+    ("models", "fomm.hub.cli", "list the published checkpoints (vox, taichi, ...) and which are downloaded"),
+    ("download", "fomm.hub.cli", "download a published checkpoint or URL: resumable, verified, cached"),
 ]
 
 

@@ -1,0 +1,118 @@
+"""``fomm models`` (the published checkpoints and what is cached) and ``fomm download``.
+
+``fomm models`` imports no torch: it is a listing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fomm.hub.registry import cache_dir, cached_path, registry
+
+MODELS_EPILOG = """\
+examples:
+  fomm models              # the checkpoints fomm can download, and which are here already
+  fomm models --urls       # with the mirror URLs of each
+
+The URLs are third-party mirrors (GitHub release assets, Hugging Face) of the files the
+original authors published. Set FOMM_HOME to move the cache; FOMM_MODELS adds entries (JSON).
+"""
+
+DOWNLOAD_EPILOG = """\
+examples:
+  fomm download vox                          # into the cache; then: --checkpoint vox works anywhere
+  fomm animate --checkpoint vox --source photo.jpg --driving video.mp4 --out result.mp4
+  fomm download vox-adv --out checkpoints/   # into a folder of your own
+  fomm download https://example.org/files/my-cpk.pth.tar --preset vox-256 --sha256 HEX
+
+An interrupted download resumes: run the same command again. The file is checked (sha256 when
+known or given; always loaded with torch.load(weights_only=True) and every generator and keypoint
+detector tensor compared with the preset) before it is moved to its final path in one rename.
+"""
+
+
+def register(subparsers) -> None:
+    from fomm.cli import positive_float, summary
+
+    p = subparsers.add_parser(
+        "models",
+        help=summary("models"),
+        description="List the published FOMM checkpoints: name, preset, file, sha256 (when known) and whether "
+        "each is in the cache.",
+        epilog=MODELS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--urls", action="store_true", help="also print the mirror URLs of each checkpoint")
+    p.set_defaults(func=run_models)
+
+    d = subparsers.add_parser(
+        "download",
+        help=summary("download"),
+        description="Download a published checkpoint (by name, see fomm models) or any checkpoint URL, resume "
+        "an interrupted download, verify it and store it in the cache (or --out).",
+        epilog=DOWNLOAD_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d.add_argument("name", metavar="NAME_OR_URL", help="a name from fomm models (e.g. vox) or an http(s) URL")
+    d.add_argument("--out", metavar="PATH", help="file or folder to save to (default: the cache, see fomm models)")
+    d.add_argument("--sha256", metavar="HEX", help="expected sha256 of the file (default: the known one, if any)")
+    d.add_argument(
+        "--preset",
+        metavar="NAME",
+        help="config whose tensor shapes the file must have (default: the name's preset; for a URL, any that fits)",
+    )
+    d.add_argument(
+        "--timeout", type=positive_float, default=30.0, metavar="S", help="seconds to wait for the server (default 30)"
+    )
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d.set_defaults(func=run_download)
+
+
+def run_models(args) -> int:
+    entries = registry()
+    rows = [("NAME", "PRESET", "FILE", "SHA256", "IN CACHE")]
+    for entry in entries.values():
+        sha = entry.sha256[:12] + "..." if entry.sha256 else "unknown"
+        rows.append((entry.name, entry.preset or "-", entry.file, sha, _cache_state(entry)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if args.urls and row is not rows[0]:
+            for url in entries[row[0]].urls:
+                print(f"    {url}")
+    print(f"\ncache: {cache_dir()}  (FOMM_HOME moves it)")
+    print("mirrors: third-party copies of the original authors' files; sha256 'unknown' = checked by tensor shapes")
+    print("get one: fomm download NAME; then use it by name: fomm animate --checkpoint NAME ...")
+    return 0
+
+
+def _cache_state(entry) -> str:
+    path = cached_path(entry)
+    if path.is_file():
+        return f"yes ({path.stat().st_size / 1e6:.0f} MB)"
+    partial = sum(p.stat().st_size for p in (cache_dir() / ".partial").glob(f"*-{entry.file}.part"))
+    return f"partial ({partial / 1e6:.1f} MB)" if partial else "no"
+
+
+def run_download(args) -> int:
+    from fomm.hub.fetch import download
+    from fomm.hub.registry import resolve_checkpoint
+
+    result = download(
+        args.name,
+        out=args.out,
+        sha256=args.sha256,
+        preset=args.preset,
+        progress=not args.no_progress,
+        timeout=args.timeout,
+    )
+    state = "already there" if result.url is None else f"downloaded from {result.url}"
+    print(
+        f"{result.path}: {state}; {result.size / 1e6:.1f} MB, sha256 {result.sha256}, tensor shapes fit {result.preset}"
+    )
+    name = args.name
+    if name in registry() and args.out is None and resolve_checkpoint(name) == result.path:
+        print(f"use it by name: fomm animate --checkpoint {name} --source photo.jpg --driving video.mp4 --out out.mp4")
+    sys.stdout.flush()
+    return 0

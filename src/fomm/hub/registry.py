@@ -1,0 +1,170 @@
+"""The published FOMM checkpoints: names, presets, files, mirrors, and where they are cached.
+
+This module imports neither torch nor the network libraries, so ``fomm models`` (a listing) starts
+at once. The files are the original authors' checkpoints; the URLs are **third-party mirrors**
+(GitHub release assets and Hugging Face repositories that re-host them), tried in order.
+
+Where a sha256 is given, it is the Git LFS object id that Hugging Face shows for that file (a
+sha256 of the whole file). The others are unknown here; a download of those is verified by its
+tensor shapes only (every generator and keypoint-detector tensor against the preset).
+
+Environment:
+- ``FOMM_HOME``: the cache root; checkpoints go to ``$FOMM_HOME/checkpoints`` (default:
+  ``platformdirs.user_cache_dir("fomm")/checkpoints``).
+- ``FOMM_MODELS``: a JSON file that adds or replaces entries, e.g.
+  ``{"mine": {"preset": "vox-256", "file": "mine.pth.tar", "urls": ["https://..."], "sha256": null}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from fomm.errors import FommError
+
+# Third-party mirrors of the authors' files (the authors' own links were Google Drive and
+# Yandex Disk folders, which cannot be fetched by a script).
+HF_MIRROR = "https://huggingface.co/MCMLXXXVII/thinplatesv1/resolve/main/"
+GITHUB_MIRROR = "https://github.com/graphemecluster/first-order-model-demo/releases/download/checkpoints/"
+HF_SPACE_MIRROR = "https://huggingface.co/spaces/abhishek/first-order-motion-model/resolve/main/weights/"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One downloadable checkpoint.
+
+    ``preset``: the bundled config whose tensor shapes the file must have (None: any preset that
+    fits, for a bare URL). ``sha256``: lower-case hex of the whole file, or None when unknown.
+    ``size``: bytes, when known. ``urls``: mirrors, tried in order.
+    """
+
+    name: str
+    preset: str | None
+    file: str
+    urls: tuple[str, ...]
+    sha256: str | None = None
+    size: int | None = None
+
+
+def _published(name: str, preset: str, file: str, sha256=None, size=None, extra=()) -> Checkpoint:
+    return Checkpoint(name, preset, file, (HF_MIRROR + file, GITHUB_MIRROR + file, *extra), sha256, size)
+
+
+BUILTIN: dict[str, Checkpoint] = {
+    c.name: c
+    for c in (
+        _published(
+            "vox",
+            "vox-256",
+            "vox-cpk.pth.tar",
+            sha256="abb41ab1f279f26326c0d6e4d20702de6658364665aa1313daa7a63e89ea2b23",
+        ),
+        _published(
+            "vox-adv",
+            "vox-adv-256",
+            "vox-adv-cpk.pth.tar",
+            sha256="6792d6810d7f46e3c5c487a1cfec916b96fad8912c3c6cc81baa1fc300c820d3",
+            size=750926934,
+            extra=(HF_SPACE_MIRROR + "vox-adv-cpk.pth.tar",),
+        ),
+        _published("taichi", "taichi-256", "taichi-cpk.pth.tar"),
+        _published(
+            "taichi-adv",
+            "taichi-adv-256",
+            "taichi-adv-cpk.pth.tar",
+            sha256="cf17bbb05bece3a75f353e42699a4c3ddc8152f486065c2c6741f4d1edecda64",
+        ),
+        _published("fashion", "fashion-256", "fashion.pth.tar"),
+        _published("mgif", "mgif-256", "mgif-cpk.pth.tar"),
+        _published("bair", "bair-256", "bair-cpk.pth.tar"),
+        _published("nemo", "nemo-256", "nemo-cpk.pth.tar"),
+    )
+}
+
+
+def cache_dir() -> Path:
+    """The folder downloaded checkpoints live in (``$FOMM_HOME/checkpoints`` or the user cache)."""
+    home = os.environ.get("FOMM_HOME")
+    if home:
+        return Path(home).expanduser() / "checkpoints"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("fomm")) / "checkpoints"
+
+
+def registry() -> dict[str, Checkpoint]:
+    """The known checkpoints: the built-in ones, plus or overridden by the ``FOMM_MODELS`` file."""
+    entries = dict(BUILTIN)
+    extra = os.environ.get("FOMM_MODELS")
+    if extra:
+        entries.update(_read_models_file(Path(extra)))
+    return entries
+
+
+def _read_models_file(path: Path) -> dict[str, Checkpoint]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FommError(f"FOMM_MODELS names {path}, which does not exist; fix or unset FOMM_MODELS") from None
+    except (OSError, ValueError) as exc:
+        raise FommError(f"FOMM_MODELS file {path} is not valid JSON ({exc}); fix or unset FOMM_MODELS") from None
+    if not isinstance(data, dict):
+        raise FommError(f"FOMM_MODELS file {path} must hold an object of name -> entry; fix or unset FOMM_MODELS")
+    out = {}
+    for name, item in data.items():
+        try:
+            urls = item["urls"]
+            if isinstance(urls, str) or not all(isinstance(u, str) for u in urls):
+                raise TypeError("urls must be a list of strings")
+            out[name] = Checkpoint(
+                name=str(name),
+                preset=item.get("preset"),
+                file=str(item["file"]),
+                urls=tuple(urls),
+                sha256=normalise_sha256(item.get("sha256")),
+                size=item.get("size"),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise FommError(
+                f"FOMM_MODELS file {path}: entry '{name}' is malformed ({exc}); each entry needs "
+                f'"file" and "urls" (a list), and may have "preset", "sha256", "size"'
+            ) from None
+    return out
+
+
+def normalise_sha256(value: str | None) -> str | None:
+    """Lower-case 64-digit hex, or None; anything else is a FommError."""
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise FommError(f"--sha256 {value!r} is not a sha256 (64 hex digits); copy it again or leave it out")
+    return text
+
+
+def cached_path(entry: Checkpoint) -> Path:
+    """Where ``entry`` is (or would be) stored in the cache."""
+    return cache_dir() / entry.file
+
+
+def is_cached(entry: Checkpoint) -> bool:
+    return cached_path(entry).is_file()
+
+
+def resolve_checkpoint(arg):
+    """A ``--checkpoint`` value: an existing path stays as it is; a known name becomes its cached file.
+
+    A known name that is not downloaded yet is a FommError telling the user to run
+    ``fomm download NAME``. Anything else (a dict, an unknown name) is returned unchanged.
+    """
+    if not isinstance(arg, (str, os.PathLike)) or Path(arg).exists():
+        return arg
+    entry = registry().get(os.fspath(arg))
+    if entry is None:
+        return arg
+    path = cached_path(entry)
+    if not path.is_file():
+        raise FommError(f"checkpoint '{entry.name}' is not downloaded; run: fomm download {entry.name}")
+    return path
