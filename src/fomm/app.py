@@ -227,7 +227,7 @@ class Animator:
         out = self._result_path(Path(driving))
         try:
             with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+                warnings.simplefilter("always", UserWarning)
                 stats = animate_video(source, driving, out=out, model=model, **kwargs)
         except BaseException:
             shutil.rmtree(out.parent, ignore_errors=True)
@@ -297,7 +297,6 @@ def _inputs(gr) -> dict:
         c["uploaded"] = gr.File(
             label="...or a checkpoint file (used instead)",
             file_types=[".pth", ".tar", ".pt", ".ckpt"],
-            height=130,
             elem_id="checkpoint",
         )
     with gr.Accordion("Options", open=True):
@@ -455,6 +454,12 @@ def _port(text: str) -> int:
     return value
 
 
+def wait_forever() -> None:
+    """Sleep until Ctrl-C (the server runs in its own threads)."""
+    while True:
+        time.sleep(0.5)
+
+
 def run(args: argparse.Namespace) -> int:
     blocks, url, animator = launch(args.host, args.port, device=args.device)
     shown = url.replace("0.0.0.0", "127.0.0.1") if args.host == "0.0.0.0" else url
@@ -462,8 +467,7 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"fomm app: listening on {args.host}: anyone who can reach it can use it", flush=True)
     try:
-        while True:
-            time.sleep(0.5)
+        wait_forever()
     except KeyboardInterrupt:
         print("fomm app: stopped", file=sys.stderr)
     finally:

@@ -1,0 +1,256 @@
+"""``fomm app``: the request handler, its errors, the command line, and the page in a real browser.
+
+Inputs are made here: a 64x64 source PNG and an 8-frame 64x64 driving clip; the model is the
+bundled puppet-64, so nothing is downloaded. The browser test drives Debian's headless Chromium
+with the system chromedriver on a server this test starts on 127.0.0.1, and checks that the page
+requested nothing from anywhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fomm import app
+from fomm.app import BUNDLED_CHOICE, Animator, Options, parse_best_frame
+from fomm.cli import main
+from fomm.data import video_io
+from fomm.errors import FommError
+
+FRAMES, FPS, SIZE = 8, 10, 64
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def frame(i: int) -> np.ndarray:
+    """A yellow disc moving right over a dark gradient."""
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    img = np.stack([20 + xx, 20 + yy, np.full_like(xx, 60)], -1).astype(np.uint8)
+    disc = (xx - 20 - 3 * i) ** 2 + (yy - 32) ** 2 < 12**2
+    img[disc] = (230, 190, 60)
+    return img
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("app-inputs")
+    source = video_io.write_image(folder / "source.png", frame(0))
+    driving = video_io.write_video(folder / "driving.mp4", [frame(i) for i in range(FRAMES)], FPS)
+    return Path(source), Path(driving)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# ------------------------------------------------------------------------------------------------
+# The request handler
+# ------------------------------------------------------------------------------------------------
+def test_parse_best_frame():
+    assert parse_best_frame("first frame", 5) is None
+    assert parse_best_frame("auto", None) == "auto"
+    assert parse_best_frame("frame number", 3.0) == 3
+    for bad in (-1, 2.5, None):
+        with pytest.raises(FommError, match="whole number >= 0"):
+            parse_best_frame("frame number", bad)
+
+
+def test_one_line_messages():
+    assert app.one_line(FommError("bad\nthing; fix it")) == "bad thing; fix it"
+    text = app.one_line(ValueError("boom\n  more"))
+    assert text.startswith("unexpected error (ValueError): boom more") and "\n" not in text
+
+
+def test_model_menu_and_resolution(tmp_path):
+    choices = app.checkpoint_choices()
+    assert choices[0] == (app.BUNDLED_LABEL, BUNDLED_CHOICE)
+    assert len({value for _, value in choices}) == len(choices)
+    assert app.resolve_checkpoint(BUNDLED_CHOICE, None).is_file()
+    upload = tmp_path / "mine.pth"
+    assert app.resolve_checkpoint(BUNDLED_CHOICE, str(upload)) == upload  # an upload wins
+    with pytest.raises(FommError, match="unknown model 'nope'"):
+        app.resolve_checkpoint("nope", None)
+
+
+def test_animator_writes_the_result_reports_progress_and_reuses_the_model(inputs, tmp_path):
+    source, driving = inputs
+    animator = Animator(device="cpu", workdir=tmp_path)
+    calls = []
+    out, text = animator.animate(str(source), str(driving), Options(), progress=lambda *a: calls.append(a))
+    frames, fps = video_io.read_frames(out)
+    assert frames.shape == (FRAMES, SIZE, SIZE, 3) and fps == pytest.approx(FPS)
+    assert out.suffix == ".mp4" and text.startswith(f"{FRAMES} frames, {SIZE}x{SIZE}, {FPS} fps")
+    if app._pipeline()[1]:  # fomm.pipeline reports progress through the callback
+        assert calls and calls[-1][0] == FRAMES
+    model = next(iter(animator.models.models.values()))
+    side, _ = animator.animate(str(source), str(driving), Options(layout="side-by-side", best_frame=2))
+    assert video_io.probe(side).width == 3 * SIZE and video_io.probe(side).num_frames == FRAMES
+    assert list(animator.models.models.values()) == [model]  # loaded once
+    animator.animate(str(source), str(driving), Options(precision="fast"))
+    assert len(animator.models.models) == 2  # cached by checkpoint and precision
+
+
+def test_animator_errors_are_one_line_and_leave_nothing(inputs, tmp_path):
+    source, driving = inputs
+    animator = Animator(device="cpu", workdir=tmp_path / "work")
+    with pytest.raises(FommError, match="no source photo"):
+        animator.animate(None, str(driving), Options())
+    with pytest.raises(FommError, match="no driving video"):
+        animator.animate(str(source), None, Options())
+    cases = [
+        ({"uploaded": str(source)}, Options()),  # a PNG uploaded as the checkpoint
+        ({}, Options(best_frame=99)),  # a frame past the end
+    ]
+    for kwargs, options in cases:
+        with pytest.raises(FommError) as info:
+            animator.animate(str(source), str(driving), options, **kwargs)
+        assert "\n" not in str(info.value) and app.one_line(info.value) == str(info.value)
+    assert list((tmp_path / "work").rglob("*")) == []
+
+
+# ------------------------------------------------------------------------------------------------
+# Command line
+# ------------------------------------------------------------------------------------------------
+def test_cli_help_and_no_share(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["app", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "fomm app --port 8080" in out and "--share" not in out
+    with pytest.raises(SystemExit) as info:
+        main(["app", "--share"])
+    assert info.value.code == 2
+
+
+def test_cli_port_in_use_is_one_line(capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["app", "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"fomm app: error: cannot serve on 127.0.0.1:{port}") and "\n" not in err
+
+
+def test_cli_serves_the_page_and_prints_the_url(monkeypatch, capsys):
+    port = free_port()
+    pages = []
+
+    def fetch_then_stop():  # stands in for the wait loop: read the page, then "Ctrl-C"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+            pages.append(response.read().decode())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(app, "wait_forever", fetch_then_stop)
+    assert main(["app", "--port", str(port), "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert f"fomm app: serving on http://127.0.0.1:{port}/" in captured.out
+    assert "stopped" in captured.err
+    assert "fomm: animate a photo" in pages[0] and "googleapis" not in pages[0]
+    assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
+    with pytest.raises(OSError):  # the server is gone
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)
+
+
+# ------------------------------------------------------------------------------------------------
+# The page, in a real headless Chromium
+# ------------------------------------------------------------------------------------------------
+def chrome(tmp_path: Path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chrome-profile'}",
+        "--window-size=1400,1100",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+
+
+def requested_urls(driver) -> list[str]:
+    """Every URL the page asked for: the network log (all requests, failed ones too) and the
+    page's resource timing entries."""
+    urls = [e["name"] for e in driver.execute_script("return performance.getEntriesByType('resource')")]
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+        elif message["method"] == "Network.webSocketCreated":
+            urls.append(message["params"]["url"])
+    return urls
+
+
+def leaving_machine(urls: list[str]) -> list[str]:
+    """The URLs that go over the network to anything but this machine."""
+    web = [u for u in urls if urllib.parse.urlsplit(u).scheme in ("http", "https", "ws", "wss")]
+    return [u for u in web if urllib.parse.urlsplit(u).hostname not in LOCAL_HOSTS]
+
+
+@pytest.mark.skipif(
+    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+    reason=f"needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER}); .ci/run installs them",
+)
+def test_browser_end_to_end(inputs, tmp_path, monkeypatch):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager: never look for a driver online
+    source, driving = inputs
+    blocks, url, animator = app.launch("127.0.0.1", free_port(), device="cpu", workdir=tmp_path / "work")
+    driver = chrome(tmp_path)
+    try:
+        driver.get(url)
+        wait = WebDriverWait(driver, 120)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#run"))
+        # no inputs: the error box shows the one-line message
+        driver.find_element(By.CSS_SELECTOR, "#run").click()
+        box = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#error textarea"))[0]
+        wait.until(lambda d: box.get_attribute("value"))
+        assert box.get_attribute("value") == "no source photo; upload the photo to animate"
+        # upload both inputs, animate, wait for the result video
+        driver.find_element(By.CSS_SELECTOR, "#source input[type=file]").send_keys(str(source))
+        driver.find_element(By.CSS_SELECTOR, "#driving input[type=file]").send_keys(str(driving))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#source img, #driving video"))
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#source img, #driving video")) == 2)
+        driver.find_element(By.CSS_SELECTOR, "#run").click()
+        video = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#result video[src]"))[0]
+        assert not driver.find_elements(By.CSS_SELECTOR, "#error textarea")  # hidden again
+        status = driver.find_element(By.CSS_SELECTOR, "#status textarea").get_attribute("value")
+        assert status.startswith(f"{FRAMES} frames, {SIZE}x{SIZE}")
+        result = tmp_path / "downloaded.mp4"
+        with urllib.request.urlopen(video.get_attribute("src"), timeout=30) as response:
+            result.write_bytes(response.read())
+        frames, fps = video_io.read_frames(result)
+        assert frames.shape == (FRAMES, SIZE, SIZE, 3) and fps == pytest.approx(FPS)
+        urls = requested_urls(driver)
+        assert any(u.startswith(url) for u in urls)
+        assert leaving_machine(urls) == []
+        if os.environ.get("FOMM_APP_SCREENSHOT"):  # for a look at the page: FOMM_APP_SCREENSHOT=/tmp/app.png
+            driver.execute_script("window.scrollTo(0, 0)")
+            driver.save_screenshot(os.environ["FOMM_APP_SCREENSHOT"])
+    finally:
+        driver.quit()
+        blocks.close()
+        animator.close()
+    shutil.rmtree(tmp_path / "chrome-profile", ignore_errors=True)
