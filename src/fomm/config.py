@@ -33,6 +33,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import functools
 import json
 import math
 import types
@@ -566,9 +567,15 @@ def load_preset(name: str) -> Config:
         close = difflib.get_close_matches(name, preset_names(), n=1, cutoff=0.6)
         hint = f"did you mean {close[0]}? " if close else ""
         raise FommError(f"unknown preset '{name}'; {hint}choose one of {', '.join(preset_names())} or pass a YAML path")
-    cfg = Config.from_dict(yaml.safe_load(res.read_text()), source=f"preset {name}")
+    cfg = Config.from_dict(copy.deepcopy(_preset_data(name)), source=f"preset {name}")
     cfg.name = name
     return cfg
+
+
+@functools.cache
+def _preset_data(name: str) -> dict:
+    """The parsed YAML of a bundled preset (parsed once per process; callers copy it)."""
+    return yaml.safe_load((resources.files(PRESET_PACKAGE) / f"{name}.yaml").read_text())
 
 
 def resolve_config(config: Config | str | Path | dict) -> Config:

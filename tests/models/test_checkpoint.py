@@ -61,11 +61,84 @@ def test_truncated_checkpoint(tmp_path):
 
 def test_not_a_checkpoint(tmp_path):
     (tmp_path / "x.pth").write_bytes(b"hello, not a checkpoint")
-    with pytest.raises(FommError, match="corrupt"):
+    with pytest.raises(FommError, match=r"x.pth is not a PyTorch checkpoint \(it looks like a text file\)"):
         read_checkpoint(tmp_path / "x.pth")
     torch.save({"foo": torch.zeros(1)}, tmp_path / "y.pth")
     with pytest.raises(FommError, match="not a FOMM checkpoint"):
         load_model(tmp_path / "y.pth")
+
+
+def _zip(path, names):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in names:
+            archive.writestr(name, b"x")
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "kind, expected",
+    [
+        ("png", r"is not a PyTorch checkpoint \(it looks like a PNG image\); pass a .pth/.pth.tar file"),
+        ("jpeg", r"\(it looks like a JPEG image\)"),
+        ("mp4", r"\(it looks like an MP4/MOV video\)"),
+        ("empty", r"is not a PyTorch checkpoint \(it is empty \(0 bytes\)\)"),
+        ("text", r"\(it looks like a text file\)"),
+        ("html", r"\(it looks like an HTML page\); a download that returned a web page"),
+        ("lfs", r"\(it looks like a Git LFS pointer\); fetch the real file with git lfs pull"),
+        ("yaml", r"\(it looks like a FOMM YAML config\); pass it with --config"),
+        ("zip", r"\(it looks like a ZIP archive of other files \(a.txt, b.png\)\); extract"),
+        ("npz", r"\(it looks like a NumPy .npz archive\)"),
+        ("gzip", r"\(it looks like a gzip archive\)"),
+        ("binary", r"\(its first bytes match no known format\)"),
+        ("pickle", r"is a plain Python pickle, not a PyTorch checkpoint; fomm refuses to unpickle it"),
+        ("folder", r"is a folder, not a checkpoint file; pass .*best.pt"),
+    ],
+)
+def test_files_that_are_not_checkpoints_are_named(tmp_path, kind, expected):
+    import pickle
+
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path / "model.pth.tar"
+    if kind == "png":
+        Image.new("RGB", (4, 4)).save(path, format="PNG")
+    elif kind == "jpeg":
+        Image.new("RGB", (4, 4)).save(path, format="JPEG")
+    elif kind == "folder":
+        path.mkdir()
+        (path / "best.pt").write_bytes(b"")
+    else:
+        data = {
+            "mp4": b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00",
+            "empty": b"",
+            "text": "just some notes \u00e9\n".encode(),
+            "html": b"\n<!DOCTYPE html><html><body>Google Drive - virus scan warning</body></html>",
+            "lfs": b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 12\n",
+            "yaml": b"dataset_params: {}\nmodel_params:\n  common_params: {num_kp: 10}\n",
+            "gzip": b"\x1f\x8b\x08\x00" + bytes(20),
+            "binary": bytes(range(256)) * 4,
+            "pickle": pickle.dumps({"generator": {}, "kp_detector": {}}),
+        }.get(kind)
+        if kind == "zip":
+            data = _zip(path, ["a.txt", "b.png"])
+        elif kind == "npz":
+            np.savez(tmp_path / "a.npz", x=np.zeros(2))
+            data = (tmp_path / "a.npz").read_bytes()
+        path.write_bytes(data)
+    with pytest.raises(FommError, match=expected) as info:
+        load_model(path)
+    assert "\n" not in str(info.value)
+    assert "Python objects" not in str(info.value)
+
+
+def test_legacy_torch_format_is_still_read(tmp_path):
+    path = random_checkpoint(tmp_path / "orig.pth.tar", original_format=True)
+    data = torch.load(path, weights_only=True)
+    torch.save(data, tmp_path / "legacy.pth.tar", _use_new_zipfile_serialization=False)
+    assert load_model(tmp_path / "legacy.pth.tar", config="tiny-64").config.name == "tiny-64"
 
 
 def test_pickled_objects_are_refused(tmp_path):

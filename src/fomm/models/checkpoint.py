@@ -55,14 +55,24 @@ def resolve_device(device: str | torch.device = "cpu") -> torch.device:
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint file safely (``weights_only``) into a dict on the CPU."""
-    path = Path(path)
-    if not path.exists():  # a published name ('vox') means its file in the download cache
-        from fomm.hub.registry import resolve_checkpoint
+    """Load a checkpoint file safely (``weights_only``) into a dict on the CPU.
 
-        path = Path(resolve_checkpoint(path))
+    A file that is no PyTorch checkpoint at all (an image, a video, a text or HTML file, another
+    archive, an empty file) is named as such before anything is unpickled."""
+    path = Path(path)
+    if path.is_dir():
+        hint = f"; pass {path / 'best.pt'}" if (path / "best.pt").is_file() else "; pass the checkpoint file inside it"
+        raise FommError(f"checkpoint {path} is a folder, not a checkpoint file{hint}")
     if not path.is_file():
         raise FommError(f"checkpoint not found: {path}; check the path (e.g. vox-cpk.pth.tar)")
+    kind = sniff_checkpoint(path)
+    if kind == "pickle":
+        raise FommError(
+            f"{path} is a plain Python pickle, not a PyTorch checkpoint; fomm refuses to unpickle it; "
+            f"save the state dicts with torch.save"
+        )
+    if kind != "torch":
+        raise FommError(f"{path} is not a PyTorch checkpoint ({kind}); {_fix_for(kind)}")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -81,6 +91,103 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"not a dict with 'generator' and 'kp_detector')"
         )
     return data
+
+
+# (magic bytes, offset, what the file looks like); checked in order
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", 0, "a PNG image"),
+    (b"\xff\xd8\xff", 0, "a JPEG image"),
+    (b"GIF8", 0, "a GIF image"),
+    (b"WEBP", 8, "a WebP image"),
+    (b"II*\x00", 0, "a TIFF image"),
+    (b"MM\x00*", 0, "a TIFF image"),
+    (b"ftyp", 4, "an MP4/MOV video"),
+    (b"\x1a\x45\xdf\xa3", 0, "a Matroska/WebM video"),
+    (b"AVI ", 8, "an AVI video"),
+    (b"WAVE", 8, "a WAV audio file"),
+    (b"%PDF", 0, "a PDF document"),
+    (b"\x1f\x8b", 0, "a gzip archive"),
+    (b"BZh", 0, "a bzip2 archive"),
+    (b"\xfd7zXZ\x00", 0, "an xz archive"),
+    (b"7z\xbc\xaf\x27\x1c", 0, "a 7-Zip archive"),
+    (b"Rar!", 0, "a RAR archive"),
+    (b"ustar", 257, "a tar archive"),
+    (b"\x89HDF\r\n\x1a\n", 0, "an HDF5 file (Keras/TensorFlow weights?)"),
+    (b"\x93NUMPY", 0, "a NumPy .npy array"),
+)
+# what torch.save's legacy (pre-1.6, e.g. the original vox-cpk.pth.tar) format pickles first
+_LEGACY_TORCH_MAGIC = b"\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
+
+
+def sniff_checkpoint(path: str | Path) -> str:
+    """What a file holds, from its first bytes: ``'torch'`` (torch.save, zip or legacy format),
+    ``'pickle'`` (a plain Python pickle), or ``'it looks like ...'`` / ``'it is empty ...'``."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise FommError(f"cannot read checkpoint {path} ({exc.strerror or exc}); check its permissions") from None
+    if not head:
+        return "it is empty (0 bytes)"
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return _sniff_zip(path)
+    if head[:1] == b"\x80" and 2 <= head[1:2][0] <= 5:
+        return "torch" if head[2:].startswith(_LEGACY_TORCH_MAGIC) else "pickle"
+    for magic, offset, kind in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return f"it looks like {kind}"
+    if len(head) > 8 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size:
+        return "it looks like a safetensors file"
+    return _sniff_text(head)
+
+
+def _sniff_zip(path: Path) -> str:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return "torch"  # a damaged zip: torch.load says how
+    if any(n.endswith("data.pkl") for n in names):
+        return "torch"
+    if names and all(n.endswith(".npy") for n in names):
+        return "it looks like a NumPy .npz archive"
+    shown = ", ".join(names[:3]) if names else "nothing"
+    return f"it looks like a ZIP archive of other files ({shown})"
+
+
+def _sniff_text(head: bytes) -> str:
+    if b"\x00" in head:
+        return "its first bytes match no known format"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not a character cut at the end of the 4 KiB read
+            return "its first bytes match no known format"
+        text = head[: exc.start].decode("utf-8")
+    text = text.lstrip().lower()
+    if text.startswith(("<!doctype html", "<html")) or "<html" in text[:512]:
+        return "it looks like an HTML page"
+    if text.startswith("version https://git-lfs"):
+        return "it looks like a Git LFS pointer"
+    if "model_params" in text:
+        return "it looks like a FOMM YAML config"
+    return "it looks like a text file"
+
+
+def _fix_for(kind: str) -> str:
+    """The fix to suggest for a file that is not a checkpoint."""
+    if "HTML" in kind:
+        return "a download that returned a web page instead of the file; download the checkpoint again"
+    if "Git LFS" in kind:
+        return "fetch the real file with git lfs pull"
+    if "YAML config" in kind:
+        return "pass it with --config and the .pth/.pth.tar file with --checkpoint"
+    if "archive" in kind and "NumPy" not in kind:
+        return "extract the .pth/.pth.tar checkpoint from it and pass that"
+    return "pass a .pth/.pth.tar file saved with torch.save (e.g. vox-cpk.pth.tar)"
 
 
 def strip_module_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
