@@ -216,6 +216,7 @@ def test_browser_end_to_end(inputs, tmp_path, monkeypatch):
     from selenium.webdriver.support.ui import WebDriverWait
 
     monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager: never look for a driver online
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))  # uploads and results stay in tmp_path
     source, driving = inputs
     blocks, url, animator = app.launch("127.0.0.1", free_port(), device="cpu", workdir=tmp_path / "work")
     driver = chrome(tmp_path)
