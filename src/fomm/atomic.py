@@ -1,15 +1,45 @@
 """Atomic file output: write to a temporary file in the target folder, then rename.
 
-A failed or interrupted write (an exception, Ctrl-C) leaves no partial file behind.
+A failed or interrupted write (an exception, Ctrl-C) leaves no partial file behind. A write that is
+killed outright (SIGKILL, power loss) leaves its hidden temporary file; the next atomic write into
+the same folder removes it. Our temporary names carry a mark and the writer's process id,
+``.<stem>.fomm-<pid>-<random>.tmp<ext>``, so only our own files are ever removed, and only when
+the process that made them is gone or they have not changed for :data:`STALE_AFTER_S` seconds.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+
+# A temporary file of ours whose writer still runs is removed only after this long unchanged
+# (the process id may have been reused by an unrelated process).
+STALE_AFTER_S = 600.0
+# A folder is swept at most once per this many seconds per process (writers of many frames into
+# one folder would otherwise list it once per frame).
+SWEEP_EVERY_S = 60.0
+_TEMP_NAME = re.compile(r"^\..*\.fomm-(?P<pid>[0-9]+)-[A-Za-z0-9_]+\.tmp")
+_last_sweep: dict[str, float] = {}
+
+
+def temp_prefix(path: str | os.PathLike) -> str:
+    """The start of our temporary names for ``path`` (hidden, marked, with this process id)."""
+    return f".{Path(path).stem}.fomm-{os.getpid()}-"
+
+
+def make_temp_dir(path: str | os.PathLike) -> Path:
+    """A new hidden temporary folder beside ``path``, named so that :func:`remove_stale_temps`
+    recognises it (for outputs that are folders; rename it to ``path`` when complete)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sweep_once(path.parent)
+    return Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))
 
 
 @contextlib.contextmanager
@@ -18,12 +48,14 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 
     The temporary name keeps the final extension (``suffix`` overrides it) so that writers that
     pick a format from the extension (PyAV, imageio) still work. On any exception, including
-    ``KeyboardInterrupt``, the temporary file is removed and the exception propagates.
+    ``KeyboardInterrupt``, the temporary file is removed and the exception propagates. Stale
+    temporary files of killed writers in the same folder are removed first.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    sweep_once(path.parent)
     ext = path.suffix if suffix is None else suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{ext}", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=f".tmp{ext}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -35,6 +67,54 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def sweep_once(folder: str | os.PathLike) -> None:
+    """:func:`remove_stale_temps` on ``folder`` unless this process swept it in the last minute."""
+    key, now = str(Path(folder).resolve()), time.monotonic()
+    if now - _last_sweep.get(key, -SWEEP_EVERY_S) >= SWEEP_EVERY_S:
+        _last_sweep[key] = now
+        remove_stale_temps(folder)
+
+
+def remove_stale_temps(folder: str | os.PathLike, max_age_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove our temporary files and folders in ``folder`` whose writer process is gone, or that
+    have not changed for ``max_age_s`` seconds; never another program's files, never this
+    process's. Returns the removed paths."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if match is None or int(match["pid"]) == os.getpid():
+            continue
+        try:
+            age = time.time() - entry.stat(follow_symlinks=False).st_mtime
+            if _pid_alive(int(match["pid"])) and age < max_age_s:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:  # gone meanwhile, or not ours to remove
+            continue
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (unknown counts as alive)."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists, under another user
+        return True
+    return True
 
 
 def _umask() -> int:
