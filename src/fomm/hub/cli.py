@@ -38,8 +38,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "models",
         help=summary("models"),
-        description="List the published FOMM checkpoints: name, preset, file, sha256 (when known) and whether "
-        "each is in the cache.",
+        description="List the published FOMM checkpoints: name, preset, file, sha256 (when known)\n"
+        "and whether each is in the cache.",
         epilog=MODELS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -49,8 +49,8 @@ def register(subparsers) -> None:
     d = subparsers.add_parser(
         "download",
         help=summary("download"),
-        description="Download a published checkpoint (by name, see fomm models) or any checkpoint URL, resume "
-        "an interrupted download, verify it and store it in the cache (or --out).",
+        description="Download a published checkpoint (by name, see fomm models) or any checkpoint URL,\n"
+        "resume an interrupted download, verify it and store it in the cache (or --out).",
         epilog=DOWNLOAD_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

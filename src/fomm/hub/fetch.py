@@ -37,7 +37,6 @@ from fomm.hub.registry import Checkpoint, cache_dir, cached_path, normalise_sha2
 CHUNK = 1 << 16  # bytes per write and progress step (a broken connection loses at most one)
 DEFAULT_RETRIES = 3  # automatic resumes within one call when a connection breaks mid-file
 DEFAULT_TIMEOUT = 30.0  # seconds without an answer (connect, or between two chunks)
-HTML_STARTS = (b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")
 
 
 @dataclasses.dataclass
@@ -218,7 +217,10 @@ def fetch(url: str, part: Path, progress: bool, retries: int, timeout: float, la
             if moved_on and attempt < retries:
                 attempt += 1
                 continue
-            raise _Failure("network", short_reason(exc, timeout), _size(part)) from None
+            kept = _size(part)
+            if not kept:
+                part.unlink(missing_ok=True)
+            raise _Failure("network", short_reason(exc, timeout), kept) from None
 
 
 def _size(path: Path) -> int:
@@ -306,19 +308,9 @@ class _Bar:
     bar that counts the bytes already on disk, so a resumed download shows its true progress."""
 
     def __init__(self, label: str, answer: _Answer, enabled: bool):
-        from tqdm import tqdm
-
-        self.answer = answer
+        self.answer, self.label, self.enabled = answer, label, enabled
         self.filling = False
-        self.bar = tqdm(
-            desc=label,
-            initial=answer.offset,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            disable=not enabled,
-            dynamic_ncols=True,
-        )
+        self.bar = None  # made when the server has answered, so a failed connection draws nothing
 
     def __bool__(self) -> bool:
         return True
@@ -331,15 +323,27 @@ class _Bar:
 
     @property
     def total(self):
-        return self.bar.total
+        return self.bar.total if self.bar is not None else None
 
     @total.setter
     def total(self, remaining: int) -> None:  # pooch sets the response's Content-Length
-        self.bar.total = self.answer.offset + remaining if remaining else None
-        self.bar.n = self.answer.offset  # 0 again when the server ignored the Range
-        self.bar.refresh()
+        from tqdm import tqdm
+
+        offset = self.answer.offset  # 0 again when the server ignored the Range
+        self.bar = tqdm(
+            desc=self.label,
+            initial=offset,
+            total=offset + remaining if remaining else None,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            disable=not self.enabled,
+            dynamic_ncols=True,
+        )
 
     def update(self, n: int) -> None:
+        if self.bar is None:
+            return
         if self.filling:  # pooch's final reset() + update(total): show the bar full
             self.bar.n = self.bar.total or self.bar.n
             self.bar.refresh()
@@ -352,7 +356,8 @@ class _Bar:
         self.filling = True
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 def short_reason(exc: Exception, timeout: float) -> str:
@@ -366,7 +371,7 @@ def short_reason(exc: Exception, timeout: float) -> str:
     text = str(exc)
     errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
     if errno:
-        return errno.group(1).strip()
+        return f"cannot connect: {errno.group(1).strip()}"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return "the connection broke during the transfer"
     first = text.splitlines()[0] if text else type(exc).__name__
@@ -398,19 +403,16 @@ def verify(path: Path, preset: str | None, sha256: str | None, size: int | None 
 
 
 def check_format(path: Path) -> None:
-    """A PyTorch file starts with a zip header (torch >= 1.6) or a pickle opcode (older saves)."""
-    with open(path, "rb") as fh:
-        head = fh.read(256)
-    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
-        return
-    lowered = head.lstrip().lower()
-    if lowered.startswith(HTML_STARTS):
-        raise _Failure("bad", "it is an HTML page, not a checkpoint (an error, login or quota page)")
-    if not head:
-        raise _Failure("bad", "it is empty")
-    if all(32 <= b < 127 or b in b"\r\n\t" for b in head):
-        raise _Failure("bad", f"it is text, not a checkpoint (it starts {head[:40].decode('ascii')!r})")
-    raise _Failure("bad", "it is not a PyTorch checkpoint (unknown file format)")
+    """Refuse, from its first bytes, a file that is no PyTorch checkpoint (an HTML error page, a Git
+    LFS pointer, an image, a plain pickle ...) before anything is unpickled."""
+    from fomm.models.checkpoint import sniff_checkpoint
+
+    kind = sniff_checkpoint(path)
+    if kind == "pickle":
+        raise _Failure("bad", "it is a plain Python pickle, not a PyTorch checkpoint")
+    if kind != "torch":
+        extra = " (an error, login or quota page)" if "HTML" in kind else ""
+        raise _Failure("bad", f"{kind}, not a checkpoint{extra}")
 
 
 def check_shapes(path: Path, preset: str | None) -> str:

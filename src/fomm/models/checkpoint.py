@@ -60,6 +60,10 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     A file that is no PyTorch checkpoint at all (an image, a video, a text or HTML file, another
     archive, an empty file) is named as such before anything is unpickled."""
     path = Path(path)
+    if not path.exists():  # a published name ('vox') means its file in the download cache
+        from fomm.hub.registry import resolve_checkpoint
+
+        path = Path(resolve_checkpoint(path))
     if path.is_dir():
         hint = f"; pass {path / 'best.pt'}" if (path / "best.pt").is_file() else "; pass the checkpoint file inside it"
         raise FommError(f"checkpoint {path} is a folder, not a checkpoint file{hint}")
