@@ -96,8 +96,10 @@ def test_animator_writes_the_result_reports_progress_and_reuses_the_model(inputs
     side, _ = animator.animate(str(source), str(driving), Options(layout="side-by-side", best_frame=2))
     assert video_io.probe(side).width == 3 * SIZE and video_io.probe(side).num_frames == FRAMES
     assert list(animator.models.models.values()) == [model]  # loaded once
-    animator.animate(str(source), str(driving), Options(precision="fast"))
-    assert len(animator.models.models) == 2  # cached by checkpoint and precision
+    checkpoint = app.resolve_checkpoint(BUNDLED_CHOICE, None)
+    assert animator.models.get(checkpoint, "exact") is model
+    assert animator.models.get(checkpoint, "fast") is not model  # cached by checkpoint and precision
+    assert len(animator.models.models) == 2
 
 
 def test_animator_errors_are_one_line_and_leave_nothing(inputs, tmp_path):
