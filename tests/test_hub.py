@@ -36,6 +36,7 @@ class FileServer:
         self.cut: dict[str, list[int]] = {}
         self.requests: list[tuple[str, str | None]] = []
         self.ignore_range = False  # answer every GET with the whole file (200), as some servers do
+        self.redirects: dict[str, str] = {}  # path -> path answered with a 302, as mirrors do to their CDN
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
@@ -54,6 +55,12 @@ class FileServer:
                 rng = self.headers.get("Range")
                 server.requests.append((self.path, rng))
                 rng = None if server.ignore_range else rng
+                if self.path in server.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", server.redirects[self.path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = server.files.get(self.path)
                 if body is None:
                     self.send_error(404)
@@ -154,6 +161,18 @@ def test_interrupted_download_resumes_with_range(hub, server, tiny_ckpt):
     assert result.path.read_bytes() == tiny_ckpt
     assert result.sha256 == hashlib.sha256(tiny_ckpt).hexdigest() and result.preset == "tiny-64"
     assert partials(hub) == []
+
+
+def test_resume_through_a_redirect(hub, server, tmp_path, tiny_ckpt):
+    server.redirects["/mirror/tinytest-cpk.pth.tar"] = "/tiny/tinytest-cpk.pth.tar"
+    server.cut["/tiny/tinytest-cpk.pth.tar"] = [100_000]
+    url = server.url("/mirror/tinytest-cpk.pth.tar")
+    register(tmp_path, "tinytest", preset="tiny-64", file="tinytest-cpk.pth.tar", urls=[url])
+    result = download("tinytest", progress=False, retries=1)
+    ranges = [(path, r) for path, r in server.requests]
+    assert ranges[2][0] == "/mirror/tinytest-cpk.pth.tar" and ranges[3][0] == "/tiny/tinytest-cpk.pth.tar"
+    assert ranges[2][1] == ranges[3][1] and ranges[3][1].startswith("bytes=")  # the Range survives the 302
+    assert result.path.read_bytes() == tiny_ckpt
 
 
 def test_broken_connection_resumes_within_one_call(hub, server, tiny_ckpt):
