@@ -90,7 +90,8 @@ def run_models(args) -> int:
 def _cache_state(entry) -> str:
     path = cached_path(entry)
     if path.is_file():
-        return f"yes ({path.stat().st_size / 1e6:.0f} MB)"
+        mb = path.stat().st_size / 1e6
+        return f"yes ({mb:.0f} MB)" if mb >= 10 else f"yes ({mb:.1f} MB)"
     partial = sum(p.stat().st_size for p in (cache_dir() / ".partial").glob(f"*-{entry.file}.part"))
     return f"partial ({partial / 1e6:.1f} MB)" if partial else "no"
 
