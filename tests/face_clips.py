@@ -1,0 +1,53 @@
+"""Short clips of a real face made in the test: scikit-image's ``astronaut()`` photo (a test
+dependency, public domain, NASA) moved, scaled and rotated over a background with cv2.warpAffine.
+
+The photo's face is at about x 177-272, y 66-161 of 512x512.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from fomm.faces import faces_available
+
+needs_faces = pytest.mark.skipif(
+    not faces_available(), reason="needs the face models (dlib): pip install 'fomm[faces]'"
+)
+FACE_CENTRE = (225.0, 120.0)  # in the astronaut photo
+
+
+def astronaut() -> np.ndarray:
+    data = pytest.importorskip("skimage.data")
+    return data.astronaut()
+
+
+def background(h: int = 240, w: int = 320, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    bg = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3)).astype(np.uint8), (0, 0), 4)
+    return cv2.normalize(bg, None, 40, 180, cv2.NORM_MINMAX)
+
+
+def place(photo: np.ndarray, bg: np.ndarray, cx: float, cy: float, scale: float, angle: float) -> np.ndarray:
+    """``photo`` rotated by ``angle`` degrees and scaled about its face, whose centre lands on
+    ``(cx, cy)`` of a copy of ``bg``."""
+    m = cv2.getRotationMatrix2D(FACE_CENTRE, angle, scale)
+    m[:, 2] += (cx - FACE_CENTRE[0], cy - FACE_CENTRE[1])
+    out = bg.copy()
+    cv2.warpAffine(photo, m, (bg.shape[1], bg.shape[0]), dst=out, borderMode=cv2.BORDER_TRANSPARENT)
+    return out
+
+
+def moving_clip(n: int = 40, photo: np.ndarray | None = None, seed: int = 0, h: int = 240, w: int = 320):
+    """``n`` frames ``(h, w, 3)``: the face slides 80 px right and bobs 20 px, grows from 0.55 to
+    0.65 of the photo's size and turns from -6 to +6 degrees. Returns ``(frames, centres)``."""
+    photo = astronaut() if photo is None else photo
+    bg = background(h, w, seed)
+    frames, centres = [], []
+    for t in range(n):
+        a = t / max(n - 1, 1)
+        cx, cy = w * 0.375 + 80 * a, h * 0.46 + 20 * np.sin(np.pi * a)
+        frames.append(place(photo, bg, cx, cy, 0.55 + 0.1 * a, -6 + 12 * a))
+        centres.append((cx, cy))
+    return frames, np.asarray(centres)
