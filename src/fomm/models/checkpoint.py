@@ -13,6 +13,7 @@ Formats read:
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +177,7 @@ def _sniff_text(head: bytes) -> str:
         return "it looks like an HTML page"
     if text.startswith("version https://git-lfs"):
         return "it looks like a Git LFS pointer"
-    if "model_params" in text:
+    if re.search(r"^model_params:", text, re.MULTILINE):
         return "it looks like a FOMM YAML config"
     return "it looks like a text file"
 
