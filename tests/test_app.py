@@ -65,6 +65,23 @@ def test_parse_best_frame():
             parse_best_frame("frame number", bad)
 
 
+def test_options_from_the_page():
+    values = dict(crop=True, paste_back=False, color_match=True, relative=False, adapt=False, side=True)
+    values.update(best_mode="frame number", best_index=4.0, precision="fast", keypoints=True, driving_fit="pad")
+    assert app.options_from(values) == Options(
+        crop=True,
+        paste_back=False,
+        color_match=True,
+        relative=False,
+        adapt_movement_scale=False,
+        best_frame=4,
+        precision="fast",
+        layout="side-by-side",
+        show_keypoints=True,
+        driving_fit="pad",
+    )
+
+
 def test_one_line_messages():
     assert app.one_line(FommError("bad\nthing; fix it")) == "bad thing; fix it"
     text = app.one_line(ValueError("boom\n  more"))
@@ -94,7 +111,8 @@ def test_animator_writes_the_result_reports_progress_and_reuses_the_model(inputs
         assert calls and calls[-1][0] == FRAMES
     model = next(iter(animator.models.models.values()))
     side, _ = animator.animate(str(source), str(driving), Options(layout="side-by-side", best_frame=2))
-    assert video_io.probe(side).width == 3 * SIZE and video_io.probe(side).num_frames == FRAMES
+    info = video_io.probe(side)  # three panels (enlarged and labelled by fomm.pipeline)
+    assert info.num_frames == FRAMES and info.width % 3 == 0 and info.width >= 3 * SIZE
     assert list(animator.models.models.values()) == [model]  # loaded once
     checkpoint = app.resolve_checkpoint(BUNDLED_CHOICE, None)
     assert animator.models.get(checkpoint, "exact") is model

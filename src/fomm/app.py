@@ -63,6 +63,14 @@ class Options:
     best_frame: str | int | None = None  # None: the first frame; 'auto'; or a frame index
     precision: str = "exact"
     layout: str = "result"
+    color_match: bool = False
+    driving_fit: str = "crop"
+    show_keypoints: bool = False
+
+
+# Passed to the pipeline only where its signature has them (older pipelines lack some).
+OPTIONAL_ARGS = ("paste_back", "color_match", "driving_fit")
+DRIVING_FITS = ("crop", "pad", "stretch")
 
 
 def parse_best_frame(mode: str, index) -> str | int | None:
@@ -219,11 +227,12 @@ class Animator:
             best_frame=options.best_frame,
             crop=options.crop,
             layout=options.layout,
+            show_keypoints=options.show_keypoints,
             precision=options.precision,
             progress=(progress or False) if takes_callback else progress is not None,
         )
-        if "paste_back" in inspect.signature(animate_video).parameters:
-            kwargs["paste_back"] = options.paste_back
+        accepted = inspect.signature(animate_video).parameters
+        kwargs.update({name: getattr(options, name) for name in OPTIONAL_ARGS if name in accepted})
         out = self._result_path(Path(driving))
         try:
             with warnings.catch_warnings(record=True) as caught:
@@ -247,6 +256,7 @@ def summary_line(stats: dict, notes: list) -> str:
     text = f"{stats['frames']} frames, {w}x{h}, {stats['fps']:g} fps"
     if stats.get("best_frame") is not None:
         text += f", motion from frame {stats['best_frame']}"
+    text += ", pasted back into the photo" if stats.get("pasted_back") else ""
     text += ", with audio" if stats.get("audio") else ""
     text += f"; {stats['frames_per_second']:.1f} frames/s"
     unique = dict.fromkeys(" ".join(str(n).split()) for n in notes)
@@ -303,7 +313,13 @@ def _inputs(gr) -> dict:
         with gr.Row():
             c["crop"] = gr.Checkbox(False, label="crop around the face", elem_id="crop")
             c["paste_back"] = gr.Checkbox(True, label="paste back into the photo (with crop)", elem_id="paste-back")
+            c["color_match"] = gr.Checkbox(False, label="match colours when pasting back", elem_id="color-match")
+        with gr.Row():
             c["side"] = gr.Checkbox(False, label="side by side: source | driving | result", elem_id="side-by-side")
+            c["keypoints"] = gr.Checkbox(False, label="draw keypoints", elem_id="keypoints")
+            c["driving_fit"] = gr.Radio(
+                list(DRIVING_FITS), value="crop", label="non-square driving video", elem_id="driving-fit"
+            )
         with gr.Row():
             c["relative"] = gr.Checkbox(True, label="relative motion", elem_id="relative")
             c["adapt"] = gr.Checkbox(True, label="adapt movement scale", elem_id="adapt-scale")
@@ -323,6 +339,22 @@ def _inputs(gr) -> dict:
     return c
 
 
+def options_from(v: dict) -> Options:
+    """The request's :class:`Options` from the page's values (by input name)."""
+    return Options(
+        crop=bool(v["crop"]),
+        paste_back=bool(v["paste_back"]),
+        color_match=bool(v["color_match"]),
+        relative=bool(v["relative"]),
+        adapt_movement_scale=bool(v["adapt"]),
+        best_frame=parse_best_frame(v["best_mode"], v["best_index"]),
+        precision=v["precision"],
+        layout="side-by-side" if v["side"] else "result",
+        show_keypoints=bool(v["keypoints"]),
+        driving_fit=v["driving_fit"],
+    )
+
+
 def build_app(animator: Animator):
     """The Gradio page (a ``gr.Blocks``), calling ``animator`` for each request."""
     gr = _gradio()
@@ -330,41 +362,19 @@ def build_app(animator: Animator):
     # Before fomm.pipeline, the pipeline reports through tqdm only: let Gradio follow its bars.
     tracker = gr.Progress(track_tqdm=not _pipeline()[1])
 
-    def run(
-        source,
-        driving,
-        choice,
-        uploaded,
-        crop,
-        paste_back,
-        relative,
-        adapt,
-        side,
-        best_mode,
-        best_index,
-        precision,
-        progress=tracker,
-    ):
+    def run(values: dict, progress=tracker):
         def report(done: int, total: int | None, desc: str) -> None:
             progress((done, total), desc=desc, unit="frames")
 
-        hidden = gr.Textbox(value="", visible=False)
+        v = {name: values[component] for name, component in c.items()}
         try:
-            options = Options(
-                crop=crop,
-                paste_back=paste_back,
-                relative=relative,
-                adapt_movement_scale=adapt,
-                best_frame=parse_best_frame(best_mode, best_index),
-                precision=precision,
-                layout="side-by-side" if side else "result",
-            )
-            out, text = animator.animate(source, driving, options, choice, uploaded, progress=report)
+            options = options_from(v)
+            out, text = animator.animate(v["source"], v["driving"], options, v["choice"], v["uploaded"], report)
         except Exception as exc:  # shown in the error box; the console keeps the traceback
             if not isinstance(exc, FommError):
                 log.exception("fomm app: request failed")
-            return None, "", gr.Textbox(value=one_line(exc), visible=True)
-        return str(out), text, hidden
+            return {result: None, status: "", error: gr.Textbox(value=one_line(exc), visible=True)}
+        return {result: str(out), status: text, error: gr.Textbox(value="", visible=False)}
 
     with gr.Blocks(title="fomm: animate a photo", delete_cache=(600, 3600)) as blocks:
         gr.Markdown(INTRO)
@@ -376,9 +386,7 @@ def build_app(animator: Animator):
                 error = gr.Textbox(label="Error", visible=False, interactive=False, elem_id="error")
                 result = gr.Video(label="Result", interactive=False, height=400, elem_id="result")
                 status = gr.Textbox(label="Result details", interactive=False, lines=2, elem_id="status")
-        names = ("source", "driving", "choice", "uploaded", "crop", "paste_back", "relative", "adapt", "side")
-        names += ("best_mode", "best_index", "precision")
-        button.click(run, [c[n] for n in names], [result, status, error], concurrency_limit=1)
+        button.click(run, set(c.values()), [result, status, error], concurrency_limit=1)
     return blocks
 
 
@@ -418,7 +426,7 @@ def launch(host: str = "127.0.0.1", port: int = DEFAULT_PORT, device: str = "cpu
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    from fomm.cli import summary
+    from fomm.cli_args import summary
 
     parser = subparsers.add_parser(
         "app",
