@@ -176,6 +176,19 @@ def test_tracker_choice_and_option_errors(monkeypatch):
         crop.make_tracker("landmarks")
 
 
+@needs_faces
+def test_auto_tracker_falls_back_to_haar_where_dlib_sees_no_face(monkeypatch):
+    from fomm.crop.detect import AutoTracker, LandmarkTracker
+
+    monkeypatch.setattr(LandmarkTracker, "detect", lambda self, frame: [])
+    image, box = paste(make_background(240, 320), make_face(90), 100, 60)
+    tracker = AutoTracker(confirm=2)
+    assert tracker.name == "dlib landmarks" and tracker.detect(image) == []  # one Haar hit: not yet
+    (face,) = tracker.detect(image)
+    assert tracker.name == "OpenCV Haar cascade" and tracker.shift_up == crop.detect.HAAR_SHIFT_UP
+    assert crop.iou(face.box, box) > 0.7
+
+
 # ------------------------------------------------------------------------------------------------
 # Smoothing and shot cuts
 # ------------------------------------------------------------------------------------------------

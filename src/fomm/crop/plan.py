@@ -219,7 +219,13 @@ class CropPlan:
         """Write :meth:`to_json` to ``path`` atomically."""
         from fomm.atomic import atomic_write_bytes
 
-        atomic_write_bytes(path, (json.dumps(self.to_json(), indent=1) + "\n").encode())
+        data = self.to_json()
+        lines = [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in data.items() if k not in ("segments", "boxes")]
+        for key in ("segments", "boxes"):
+            items = ",\n".join(f"    {json.dumps(item)}" for item in data[key])
+            lines.append(f"  {json.dumps(key)}: [\n{items}\n  ]," if items else f"  {json.dumps(key)}: [],")
+        text = "{\n" + "\n".join(lines)[:-1] + "\n}\n"  # one segment / box per line
+        atomic_write_bytes(path, text.encode())
 
 
 def _build(segments, hw, n, size, scale, shift_up, smoothing) -> CropPlan:
