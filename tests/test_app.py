@@ -8,6 +8,7 @@ requested nothing from anywhere else.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -118,6 +119,22 @@ def test_animator_writes_the_result_reports_progress_and_reuses_the_model(inputs
     assert animator.models.get(checkpoint, "exact") is model
     assert animator.models.get(checkpoint, "fast") is not model  # cached by checkpoint and precision
     assert len(animator.models.models) == 2
+
+
+def test_crop_pastes_back_into_the_photo(tmp_path):
+    """A real face (scikit-image's astronaut) through the app with crop: the result has the photo's size."""
+    import cv2
+
+    face_clips = pytest.importorskip("face_clips")
+    photo = cv2.resize(face_clips.astronaut(), (250, 250), interpolation=cv2.INTER_AREA)
+    source = video_io.write_image(tmp_path / "astronaut.png", photo)
+    driving = video_io.write_video(tmp_path / "face.mp4", face_clips.moving_clip(4)[0], FPS)
+    if "paste_back" not in inspect.signature(app._pipeline()[0]).parameters:
+        pytest.skip("this pipeline has no paste-back yet")
+    out, text = Animator(device="cpu", workdir=tmp_path / "work").animate(source, driving, Options(crop=True))
+    info = video_io.probe(out)
+    assert (info.width, info.height, info.num_frames) == (250, 250, 4)
+    assert "pasted back into the photo" in text
 
 
 def test_animator_errors_are_one_line_and_leave_nothing(inputs, tmp_path):
