@@ -83,7 +83,7 @@ def _zip(path, names):
         ("png", r"is not a PyTorch checkpoint \(it looks like a PNG image\); pass a .pth/.pth.tar file"),
         ("jpeg", r"\(it looks like a JPEG image\)"),
         ("mp4", r"\(it looks like an MP4/MOV video\)"),
-        ("empty", r"is not a PyTorch checkpoint \(it is empty \(0 bytes\)\)"),
+        ("empty", r"model.pth.tar is an empty file \(0 bytes\); download or copy it again"),
         ("text", r"\(it looks like a text file\)"),
         ("html", r"\(it looks like an HTML page\); a download that returned a web page"),
         ("lfs", r"\(it looks like a Git LFS pointer\); fetch the real file with git lfs pull"),

@@ -71,6 +71,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FommError(f"checkpoint not found: {path}; check the path (e.g. vox-cpk.pth.tar)")
     kind = sniff_checkpoint(path)
+    if kind == "empty":
+        raise FommError(f"checkpoint {path} is an empty file (0 bytes); download or copy it again")
     if kind == "pickle":
         raise FommError(
             f"{path} is a plain Python pickle, not a PyTorch checkpoint; fomm refuses to unpickle it; "
@@ -88,7 +90,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             ) from None
         raise FommError(f"checkpoint {path} is corrupt ({exc}); download or copy it again") from None
     except Exception as exc:  # the unpickler raises many kinds on damaged bytes  # noqa: BLE001
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = str(exc).splitlines()[0].split(". ")[0] if str(exc) else type(exc).__name__
+        reason = reason if len(reason) <= 100 else reason[:97] + "..."
         raise FommError(f"checkpoint {path} is truncated or corrupt ({reason}); download or copy it again") from None
     if not isinstance(data, dict):
         raise FommError(
@@ -126,7 +129,7 @@ _LEGACY_TORCH_MAGIC = b"\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
 
 def sniff_checkpoint(path: str | Path) -> str:
     """What a file holds, from its first bytes: ``'torch'`` (torch.save, zip or legacy format),
-    ``'pickle'`` (a plain Python pickle), or ``'it looks like ...'`` / ``'it is empty ...'``."""
+    ``'pickle'`` (a plain Python pickle), ``'empty'``, or ``'it looks like ...'`` (the kind of file)."""
     path = Path(path)
     try:
         with open(path, "rb") as fh:
@@ -134,7 +137,7 @@ def sniff_checkpoint(path: str | Path) -> str:
     except OSError as exc:
         raise FommError(f"cannot read checkpoint {path} ({exc.strerror or exc}); check its permissions") from None
     if not head:
-        return "it is empty (0 bytes)"
+        return "empty"
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
         return _sniff_zip(path)
     if head[:1] == b"\x80" and 2 <= head[1:2][0] <= 5:
