@@ -317,6 +317,15 @@ def test_real_face_moving_smoothly_is_one_segment_with_a_smooth_box(tracker):
     assert np.abs(c[:, 0] - centres[:, 0]).max() < 0.1 * side.min()
 
 
+def test_smoothing_removes_detector_jitter_on_a_real_face():
+    frames, _ = moving_clip(40)
+    sides = {}
+    for smoothing in (0, 4):
+        boxes = np.asarray(CropPlan.from_frames(frames, 64, smoothing=smoothing, **HAAR).boxes, dtype=np.float64)
+        sides[smoothing] = np.abs(np.diff(boxes[:, 2] - boxes[:, 0])).max()
+    assert sides[0] >= 4 and sides[4] <= 1  # Haar box sizes jump by several px; the smoothed box does not
+
+
 @pytest.mark.parametrize("tracker", TRACKERS)
 def test_hard_cut_to_another_photo_gives_two_segments(tracker):
     photo = astronaut()
