@@ -188,6 +188,10 @@ class AnimationEngine:
             movement_scale(self.kp_source, self.kp_initial) if self.relative and self.adapt_movement_scale else 1.0
         )
 
+    def reset_initial(self) -> None:
+        """Measure relative motion from the next frame animated (e.g. on a key press in live mode)."""
+        self.kp_initial = None
+
     # -- running -----------------------------------------------------------------------------------
     def normalized_keypoints(self, kp_driving: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The keypoints that drive the source for a batch of driving keypoints (``normalize_kp``
