@@ -19,6 +19,7 @@ import argparse
 import collections
 import contextlib
 import inspect
+import io
 import logging
 import os
 import shutil
@@ -479,8 +480,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("fomm app: stopped", file=sys.stderr)
     finally:
-        with contextlib.suppress(Exception):
-            blocks.close()
+        with contextlib.suppress(Exception), contextlib.redirect_stdout(io.StringIO()):
+            blocks.close()  # (Gradio prints "Closing server ..."; "stopped" has said it)
         animator.close()
     return 0
 
