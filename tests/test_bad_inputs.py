@@ -122,6 +122,8 @@ ROWS = [
     ("animate-checkpoint-text", ANIMATE.replace("{ckpt}", "{text_pth}") + " --out {out}/r.mp4", None),
     ("animate-checkpoint-zip", ANIMATE.replace("{ckpt}", "{zip_pth}") + " --out {out}/r.mp4", None),
     ("animate-checkpoint-truncated", ANIMATE.replace("{ckpt}", "{trunc_pth}") + " --out {out}/r.mp4", None),
+    ("animate-driving-is-checkpoint", ANIMATE.replace("{drv}", "{ckpt}") + " --out {out}/r.mp4", None),
+    ("animate-config-is-checkpoint", ANIMATE + " --config {ckpt} --out {out}/r.mp4", None),
     ("animate-checkpoint-folder", ANIMATE.replace("{ckpt}", "{root}") + " --out {out}/r.mp4", None),
     # animate: bad option and config values
     ("animate-out-extension", ANIMATE + " --out {out}/r.docx", None),
@@ -140,6 +142,7 @@ ROWS = [
     ("crop-input-empty", "crop {empty_mp4} --out {out}/c.mp4 --no-progress", None),
     ("crop-input-text", "crop {text_png} --out {out}/c.png --no-progress", None),
     ("crop-input-truncated", "crop {trunc_mp4} --out {out}/c.mp4 --no-progress", None),
+    ("crop-input-is-checkpoint", "crop {ckpt} --out {out}/c.mp4 --no-progress", None),
     ("crop-size-0", "crop {src} --out {out}/c.png --size 0 --no-progress", None),
     ("crop-scale-negative", "crop {src} --out {out}/c.png --crop-scale -1 --no-progress", None),
     ("crop-out-extension", "crop {src} --out {out}/c.docx --no-progress", None),
@@ -154,6 +157,7 @@ ROWS = [
     ("train-config-missing", "train --config {root}/nope.yaml --data {data} --out {out}/run --quiet", None),
     ("train-config-png", "train --config {src} --data {data} --out {out}/run --quiet", None),
     ("train-data-missing", "train --config tiny-64 --data {root}/nope --out {out}/run --quiet", None),
+    ("train-data-is-a-file", "train --config tiny-64 --data {src} --out {out}/run --quiet", None),
     ("train-data-empty", "train --config tiny-64 --data {nodata} --out {out}/run --quiet", None),
     ("train-batch-size-0", "train --config tiny-64 --data {data} --out {out}/run --batch-size 0 --quiet", None),
     ("train-lr-scale-text", "train --config tiny-64 --data {data} --out {out}/run --lr-scale fast --quiet", None),
@@ -167,6 +171,7 @@ ROWS = [
     ),
     # evaluate
     ("evaluate-data-missing", "evaluate --checkpoint {ckpt} --data {root}/nope --out {out}/e.json", None),
+    ("evaluate-data-is-a-file", "evaluate --checkpoint {ckpt} --data {src} --out {out}/e.json", None),
     ("evaluate-data-empty", "evaluate --checkpoint {ckpt} --data {nodata} --out {out}/e.json", None),
     ("evaluate-checkpoint-png", "evaluate --checkpoint {png_pth} --data {data} --out {out}/e.json", None),
     ("evaluate-checkpoint-missing", "evaluate --checkpoint {root}/no.pth --data {data} --out {out}/e.json", None),
@@ -188,6 +193,7 @@ ROWS = [
     ("export-checkpoint-missing", "export {root}/nope.pth --out {out}/x.pth.tar", None),
     ("export-checkpoint-empty", "export {empty_pth} --out {out}/x.pth.tar", None),
     ("export-checkpoint-truncated", "export {trunc_pth} --out {out}/x.pth.tar", None),
+    ("export-out-is-the-input", "export {ckpt} --out {ckpt}", None),
     ("export-format-bogus", "export {ckpt} --out {out}/x.pth.tar --format tflite", None),
     ("export-onnx-config-bad", "export {ckpt} --format onnx --config {cfg_scale_zero} --out {out}/onnx", None),
     # demo
@@ -231,7 +237,8 @@ def test_bad_input_gets_one_error_line_and_no_output(row, template, inputs, tmp_
     argv = _argv(template, inputs, out)
     command = argv[0]
     before = sorted(p.name for p in (tmp_path / "out").iterdir())
-    exists_before = {path: open(path, "rb").read() for path in (inputs["exists_txt"], inputs["exists_mp4"])}
+    kept = ("exists_txt", "exists_mp4", "ckpt", "src")
+    exists_before = {inputs[k]: open(inputs[k], "rb").read() for k in kept}
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         try:
