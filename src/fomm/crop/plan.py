@@ -9,6 +9,7 @@ sticks out and shrunk to the frame's shorter side where it is larger.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -55,9 +56,9 @@ def check_size(size: int) -> int:
 
 def check_options(scale: float, smoothing: float, detect_every: int = 1, max_lost: int = 0) -> None:
     """FommError for crop options out of range (names as on the command line)."""
-    if not (isinstance(scale, (int, float)) and 0.5 <= scale <= 10):
+    if not (isinstance(scale, numbers.Real) and 0.5 <= scale <= 10):
         raise FommError(f"--crop-scale must be a number in [0.5, 10], got {scale!r}; use e.g. --crop-scale {SCALE}")
-    if not (isinstance(smoothing, (int, float)) and 0 <= smoothing <= 1000):
+    if not (isinstance(smoothing, numbers.Real) and 0 <= smoothing <= 1000):
         raise FommError(
             f"--crop-smoothing must be a number of frames >= 0, got {smoothing!r}; "
             f"use e.g. --crop-smoothing {_track.SMOOTHING:g} (0 follows every detection)"

@@ -151,10 +151,13 @@ class Segment:
     start: int
     faces: dict[int, Face] = field(default_factory=dict)
     missing: int = 0  # missing frames in a row since the last measurement
+    last: Face | None = None  # the latest measurement
 
-    @property
-    def last(self) -> Face | None:
-        return self.faces[max(self.faces)] if self.faces else None
+    def add(self, measured: dict[int, Face]) -> None:
+        """Record measurements ``{frame: face}``; the latest of them is the newest so far."""
+        self.faces.update(measured)
+        self.last = self.faces[max(measured)]
+        self.missing = 0
 
 
 @dataclass
@@ -189,7 +192,8 @@ class _Tracker:
         cand = self.candidate
         self.candidate = None
         if cand is not None and len(cand.faces) >= CONFIRM and self.current.missing > 0:
-            self.segments.append(Segment(cand.start, dict(cand.faces)))
+            self.segments.append(Segment(cand.start))
+            self.current.add(cand.faces)
 
     def _walk_back(self, face: Face) -> dict[int, Face]:
         """Measurements of ``face`` on the held frames before this detection, newest first."""
@@ -222,8 +226,7 @@ class _Tracker:
         if seg.faces and seg.missing > self.max_lost:  # lost and found again: a new segment
             self.segments.append(Segment(index))
             seg = self.current
-        seg.faces[index] = face
-        seg.missing = 0
+        seg.add({index: face})
         self.candidate = None
 
     def _full(self, index: int, frame: np.ndarray) -> None:
@@ -239,9 +242,7 @@ class _Tracker:
         face = faces[0]
         back = self._walk_back(face)
         if seg.last is None:  # the segment's first face (its frames before hold this box)
-            seg.faces.update(back)
-            seg.faces[index] = face
-            seg.missing = 0
+            seg.add({**back, index: face})
             return
         if self.candidate is not None and self.candidate.faces[max(self.candidate.faces)].near(face, 2 * GATE):
             self.candidate.faces[index] = face
