@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -26,7 +27,7 @@ def _tree_digest(root: Path) -> dict:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != "dataset.json"
+        if p.is_file()
     }
 
 
@@ -324,7 +325,44 @@ def test_write_dataset_is_byte_identical_and_worker_independent(tmp_path, puppet
         progress=False,
         workers=2,
     )
-    assert _tree_digest(other) == _tree_digest(puppet_root)
+    assert _tree_digest(other) == _tree_digest(puppet_root)  # dataset.json included: nothing timed
+
+
+def test_default_workers_is_the_available_cores():
+    from fomm.data.synthetic.dataset import default_workers
+
+    assert default_workers() == len(os.sched_getaffinity(0))
+
+
+def test_preview_grid_draws_ground_truth_keypoints(tmp_path):
+    from fomm.data.synthetic.preview import preview_grid, upscale_nearest, write_preview
+
+    frame = np.arange(2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 3)
+    big, kp = upscale_nearest(frame, np.array([[0.0, 1.0]]), 3)
+    assert big.shape == (6, 6, 3) and np.array_equal(big[4, 1], frame[1, 0])
+    np.testing.assert_allclose(kp, [[1.0, 4.0]])  # the centre of the enlarged pixel
+    plain = preview_grid("face", size=32, seed=3, num_videos=2, num_columns=3, num_frames=4, display=64)
+    assert plain.shape == (2 * 64 + 2, 3 * 64 + 2 * 2, 3) and plain.dtype == np.uint8
+    video = S.generate_video("face", "train", 1, 3, 4, 32)
+    cell = plain[66:130, 0:64]  # row 1 (video 1), column 0 (frame 0)
+    x, y = np.rint(2 * video["keypoints_px"][0, 0] + 0.5).astype(int)
+    assert not np.array_equal(cell[y, x], np.repeat(np.repeat(video["frames"][0], 2, 0), 2, 1)[y, x])
+    path = write_preview(tmp_path / "p.png", "puppet", size=32, num_videos=1, num_columns=2, num_frames=4, display=32)
+    assert path.is_file()
+    with pytest.raises(FommError, match="PNG"):
+        write_preview(tmp_path / "p.jpg", "puppet")
+
+
+def test_cli_preview_without_a_dataset(tmp_path, capsys):
+    from fomm.cli import main
+
+    assert (
+        main(["synth", "--category", "puppet", "--size", "32", "--frames", "4", "--preview", str(tmp_path / "g.png")])
+        == 0
+    )
+    assert (tmp_path / "g.png").is_file() and "preview" in capsys.readouterr().out
+    assert main(["synth", "--category", "puppet"]) == 2
+    assert "--out DIR" in capsys.readouterr().err
 
 
 def test_write_dataset_mp4_and_refusals(tmp_path):

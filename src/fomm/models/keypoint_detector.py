@@ -4,12 +4,35 @@ heatmap-weighted 2x2 Jacobian per keypoint models the motion around it as a loca
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from fomm.models.blocks import AntiAliasInterpolation2d, Hourglass
-from fomm.models.geometry import heatmap_to_keypoints
+from fomm.models.geometry import heatmap_to_keypoints, make_coordinate_grid
+
+GOLDEN_ANGLE = math.pi * (3 - math.sqrt(5))
+
+
+def spread_centers(num_kp: int, radius: float = 0.5) -> torch.Tensor:
+    """``(K, 2)`` points spread evenly over a disc of ``radius`` (normalised coordinates, a Vogel
+    sunflower spiral): where :func:`spread_logit_bias` starts the keypoints."""
+    k = torch.arange(num_kp, dtype=torch.float64)
+    r = radius * torch.sqrt((k + 0.5) / num_kp)
+    theta = k * GOLDEN_ANGLE
+    return torch.stack([r * torch.cos(theta), r * torch.sin(theta)], dim=1).float()
+
+
+def spread_logit_bias(num_kp: int, h: int, w: int, sigma: float = 0.15, radius: float = 0.5) -> torch.Tensor:
+    """``(K, h, w)`` bias ``-|x - c_k|^2 / (2 sigma^2)`` on the heatmap logits (after the
+    temperature): with weight w it pulls keypoint k's soft-argmax towards its own centre c_k of
+    :func:`spread_centers`, so training starts with the keypoints spread over the frame."""
+    grid = make_coordinate_grid((h, w), torch.float32)  # (h, w, 2), x first
+    centers = spread_centers(num_kp, radius)
+    d2 = ((grid.view(1, h, w, 2) - centers.view(num_kp, 1, 1, 2)) ** 2).sum(-1)
+    return -d2 / (2 * sigma**2)
 
 
 class KPDetector(nn.Module):
@@ -17,6 +40,9 @@ class KPDetector(nn.Module):
 
     The heatmap grid spans the valid 7x7-conv output (``H * scale_factor - 6`` cells when
     ``pad == 0``), not the image: that is the original convention and checkpoints depend on it.
+
+    ``spread_weight`` (a plain attribute, 0 unless training sets it, never saved) adds that multiple
+    of :func:`spread_logit_bias` to the tempered logits (the ``kp_spread_init`` training option).
     """
 
     def __init__(
@@ -49,6 +75,7 @@ class KPDetector(nn.Module):
         self.num_kp = num_kp
         self.temperature = temperature
         self.scale_factor = scale_factor
+        self.spread_weight = 0.0
         if scale_factor != 1:
             self.down = AntiAliasInterpolation2d(num_channels, scale_factor)
 
@@ -62,7 +89,11 @@ class KPDetector(nn.Module):
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         logits, feature_map = self.heatmap_logits(image)
         bs, num_kp, h, w = logits.shape
-        heatmap = F.softmax(logits.view(bs, num_kp, -1) / self.temperature, dim=2).view(bs, num_kp, h, w)
+        logits = logits / self.temperature
+        if self.spread_weight:
+            bias = spread_logit_bias(num_kp, h, w).to(logits.device, logits.dtype)
+            logits = logits + self.spread_weight * bias
+        heatmap = F.softmax(logits.view(bs, num_kp, -1), dim=2).view(bs, num_kp, h, w)
         out = {"value": heatmap_to_keypoints(heatmap)}
         if self.jacobian is not None:
             jacobian_map = self.jacobian(feature_map).reshape(bs, self.num_jacobian_maps, 4, h, w)

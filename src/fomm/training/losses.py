@@ -14,7 +14,11 @@
 * ``equivariance_value`` and ``equivariance_jacobian``: the driving frame is warped by a random
   affine + thin-plate-spline :class:`Transform`; with ``T`` that warp, ``kp_t`` the keypoints of the
   warped frame and ``J_T`` the warp's Jacobian (by autograd),
-  ``w * mean|kp_driving - T(kp_t)|`` and ``w * mean|I - J_driving^-1 (J_T(kp_t) J_t)|``.
+  ``w * mean|kp_driving - T(kp_t)|`` and ``w * mean|I - J_driving^-1 (J_T(kp_t) J_t)|``, both times
+  the warm-up factor of :func:`fomm.training.recipe.equivariance_factor` (1 unless configured);
+* ``kp_separation`` (our addition, when ``loss_weights.kp_separation != 0``): ``w * mean over
+  keypoint pairs of exp(-d^2 / (2 sigma^2))`` on the source and driving keypoints
+  (:func:`fomm.training.recipe.separation_loss`), which pushes keypoints apart.
 
 ``DiscriminatorFullModel(...)(x, generated)`` returns ``{'disc_gan': w * mean((1 - D(real))^2 +
 D(pred.detach())^2)}`` summed over scales.
@@ -41,6 +45,7 @@ from fomm.config import TrainParams
 from fomm.errors import FommError
 from fomm.models.blocks import ImagePyramid
 from fomm.models.geometry import make_coordinate_grid, tps_warp_points
+from fomm.training.recipe import equivariance_factor, separation_loss, spread_weight
 
 
 def _plain(section) -> dict:
@@ -192,6 +197,16 @@ class GeneratorFullModel(nn.Module):
             self.vgg = vgg
         self.transform_generator = transform_generator
         self.transform_override: Transform | None = None
+        self.step = 0
+        self.set_step(0)
+
+    def set_step(self, step: int) -> None:
+        """Tell the step-dependent recipe options (``kp_spread_init`` / ``kp_spread_steps`` and the
+        equivariance warm-up) which training step comes next; the trainer calls it before each step."""
+        self.step = int(step)
+        kp = _unwrap(self.kp_extractor)
+        if hasattr(kp, "spread_weight"):
+            kp.spread_weight = spread_weight(self.train_params, self.step)
 
     def make_transform(self, driving: torch.Tensor) -> Transform:
         tp = _plain(self.train_params["transform_params"])
@@ -252,6 +267,11 @@ class GeneratorFullModel(nn.Module):
                         value_total = value_total + lw["feature_matching"][i] * value
                 loss_values["feature_matching"] = value_total
 
+        if lw.get("kp_separation", 0) != 0:
+            sigma = self.train_params.get("kp_separation_sigma", 0.1)
+            value = (separation_loss(kp_source["value"], sigma) + separation_loss(kp_driving["value"], sigma)) / 2
+            loss_values["kp_separation"] = lw["kp_separation"] * value
+
         if (lw.get("equivariance_value", 0) + lw.get("equivariance_jacobian", 0)) != 0:
             transform = transform or self.transform_override or self.make_transform(x["driving"])
             transform = transform.to(x["driving"].device)
@@ -260,12 +280,13 @@ class GeneratorFullModel(nn.Module):
             generated["transformed_frame"] = transformed_frame
             generated["transformed_kp"] = transformed_kp
 
+            factor = equivariance_factor(self.train_params, self.step)
             with _no_autocast(x["driving"].device.type):
                 kp_value = kp_driving["value"].float()
                 t_value = transformed_kp["value"].float()
                 if lw.get("equivariance_value", 0) != 0:
                     value = torch.abs(kp_value - transform.warp_coordinates(t_value)).mean()
-                    loss_values["equivariance_value"] = lw["equivariance_value"] * value
+                    loss_values["equivariance_value"] = factor * lw["equivariance_value"] * value
 
                 if lw.get("equivariance_jacobian", 0) != 0:
                     if "jacobian" not in kp_driving:
@@ -278,7 +299,7 @@ class GeneratorFullModel(nn.Module):
                     value = torch.matmul(normed_driving, jacobian_transformed)
                     eye = torch.eye(2, dtype=value.dtype, device=value.device).view(1, 1, 2, 2)
                     value = torch.abs(eye - value).mean()
-                    loss_values["equivariance_jacobian"] = lw["equivariance_jacobian"] * value
+                    loss_values["equivariance_jacobian"] = factor * lw["equivariance_jacobian"] * value
 
         return loss_values, generated
 

@@ -6,8 +6,12 @@ import argparse
 import time
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults in the help, and the examples' line breaks kept."""
+
+
 def register(subparsers) -> None:
-    from fomm.cli import summary
+    from fomm.cli_args import summary
 
     from . import CATEGORIES
 
@@ -20,9 +24,11 @@ def register(subparsers) -> None:
         "exact renderings of one test identity performing another test video's motion, listed in "
         "cross_identity/pairs.csv; <out>/pairs.csv lists the same (source, driving) test pairs. "
         "The same arguments always produce identical files.",
-        epilog="Example: fomm synth --category puppet --out data/puppet64 --size 64 --train 200 --test 20 "
-        "--frames 48 --seed 0 --cross-pairs 20 --workers 2",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="Examples:\n"
+        "  fomm synth --category puppet --out data/puppet64 --size 64 --train 200 --test 20 --frames 48 --seed 0\n"
+        "  fomm synth --category face --out data/face64-test --train 0 --test 40 --seed 1   # held-out split\n"
+        "  fomm synth --category face --preview face.png     # a grid of sample frames with keypoints, no dataset",
+        formatter_class=_Formatter,
     )
     p.add_argument(
         "--category",
@@ -30,7 +36,16 @@ def register(subparsers) -> None:
         choices=CATEGORIES,
         help="puppet: articulated bodies (Tai-Chi/MGif-like); face: cartoon talking heads (VoxCeleb-like)",
     )
-    p.add_argument("--out", required=True, help="dataset folder to create (must not exist or be empty)")
+    p.add_argument(
+        "--out", default=None, help="dataset folder to create (must not exist or be empty); optional with --preview"
+    )
+    p.add_argument(
+        "--preview",
+        default=None,
+        metavar="PNG",
+        help="also write one PNG grid of sample frames (the first 4 training videos, 6 frames each, enlarged) "
+        "with the ground-truth keypoints drawn",
+    )
     p.add_argument("--size", type=int, default=64, help="frame width and height in pixels")
     p.add_argument("--train", type=int, default=200, help="number of training videos")
     p.add_argument("--test", type=int, default=20, help="number of test videos")
@@ -51,15 +66,34 @@ def register(subparsers) -> None:
         default="png",
         help="png: a folder of lossless frames per video; mp4: one H.264 file per video",
     )
-    p.add_argument("--workers", type=int, default=1, help="processes rendering videos in parallel")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes rendering videos in parallel (0: one per available core); "
+        "the files are identical whatever the number",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import write_dataset
+    from fomm.errors import FommError
 
+    from . import write_dataset
+    from .dataset import default_workers
+
+    if args.out is None and args.preview is None:
+        raise FommError("fomm synth needs --out DIR (a dataset) or --preview FILE.png (a sample grid), or both")
+    if args.preview is not None:
+        from .preview import write_preview
+
+        path = write_preview(args.preview, args.category, size=args.size, seed=args.seed, num_frames=args.frames)
+        print(f"wrote a preview of {args.category} videos (seed {args.seed}) to {path}")
+        if args.out is None:
+            return 0
+    workers = default_workers() if args.workers == 0 else args.workers
     started = time.perf_counter()
     root = write_dataset(
         args.out,
@@ -71,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         num_cross_pairs=args.cross_pairs,
         format=args.format,
-        workers=args.workers,
+        workers=workers,
         progress=not args.quiet,
         clips_per_identity=args.clips_per_identity,
         overwrite=args.overwrite,
@@ -80,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     total = args.train + args.test + args.cross_pairs
     print(
         f"wrote {total} {args.category} videos ({args.train} train, {args.test} test, {args.cross_pairs} "
-        f"cross-identity) of {args.frames} frames at {args.size}x{args.size} to {root} in {elapsed:.1f}s"
+        f"cross-identity) of {args.frames} frames at {args.size}x{args.size} to {root} in {elapsed:.1f}s "
+        f"with {workers} worker{'s' if workers != 1 else ''}"
     )
     return 0
