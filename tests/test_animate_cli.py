@@ -19,14 +19,15 @@ import pytest
 import torch
 
 import fomm
-from fomm.animate_cli import animate_video
 from fomm.animation import AnimationEngine, best_frame_index
 from fomm.cli import main
 from fomm.config import resolve_config
 from fomm.data import video_io
+from fomm.data.image_ops import fit_aspect, resize_frame
 from fomm.drawing import keypoint_colors
 from fomm.errors import FommError
 from fomm.models.checkpoint import load_model
+from fomm.pipeline import animate_video
 from fomm.testing import random_checkpoint
 
 N_FRAMES = 12
@@ -201,6 +202,9 @@ def test_side_by_side_keypoints_and_saved_frames(inputs, tmp_path):
             "--show-keypoints",
             "--save-frames",
             frames_dir,
+            "--panel-size",
+            "64",
+            "--no-labels",
         )
         == 0
     )
@@ -218,8 +222,9 @@ def test_side_by_side_keypoints_and_saved_frames(inputs, tmp_path):
     assert 10 < changed.sum() < 64 * 64 // 3
     palette = {tuple(c) for c in np.rint(keypoint_colors(10) * 255).astype(np.uint8)}
     assert {tuple(c) for c in first[:, :64][changed]} <= palette
-    # The driving panel shows the resized driving frame (the disc is on it).
-    driving0 = video_io.read_frames_at(inputs.driving_odd, [0], (64, 64))[0]
+    # The driving panel shows the driving frame, centre-cropped to a square and resized.
+    raw0 = video_io.read_frames_at(inputs.driving_odd, [0])[0]
+    driving0 = resize_frame(fit_aspect(raw0, (64, 64), "crop"), (64, 64))
     assert np.mean(np.abs(first[:, 64:128].astype(int) - driving0)) < 20
 
 
@@ -277,12 +282,41 @@ def test_crop_finds_faces_in_both_inputs(inputs, tmp_path):
     source = video_io.write_image(tmp_path / "photo.jpg", face_scene(200, 260, 90, 50, side=90))
     driving = write_clip(tmp_path / "talk.mp4", [face_scene(160, 208, 60 + i % 3, 30, side=80) for i in range(8)])
     out = tmp_path / "out" / "cropped.mp4"
-    assert (
-        run_cli("--source", source, "--driving", driving, "--checkpoint", inputs.checkpoint, "--out", out, "--crop")
-        == 0
-    )
+    args = ("--source", source, "--driving", driving, "--checkpoint", inputs.checkpoint, "--out", out, "--crop")
+    assert run_cli(*args, "--no-paste-back") == 0
     info = video_io.probe(out)
     assert info.num_frames == 8 and (info.width, info.height) == (64, 64)
+    # Default: the animated face pasted back into the photo, at the photo's size (rounded to even).
+    pasted = tmp_path / "out" / "pasted.mp4"
+    assert run_cli(*args[:-2], pasted, "--crop", "--color-match", "--crop-scale", "1.6") == 0
+    info = video_io.probe(pasted)
+    assert info.num_frames == 8 and (info.width, info.height) == (260, 200)
+
+
+def test_paste_back_keeps_the_photo_outside_the_crop(inputs, model, tmp_path, capsys):
+    photo = face_scene(201, 261, 90, 50, side=90)  # odd sizes: the output drops the last row/column
+    driving = write_clip(tmp_path / "talk.mp4", [face_scene(160, 208, 60 + i % 3, 30, side=80) for i in range(5)])
+    result = animate_video(photo, driving, model=model, out=tmp_path / "frames", crop=True, progress=False)
+    assert result["pasted_back"] and result["size"] == (260, 200)
+    frames, _ = video_io.read_frames(tmp_path / "frames")
+    x0, y0, x1, y1 = result["crop_box"]
+    outside = np.ones((200, 260), bool)
+    outside[y0:y1, x0:x1] = False
+    for frame in frames:
+        np.testing.assert_array_equal(frame[outside], photo[:200, :260][outside])
+    assert np.abs(frames[:, y0:y1, x0:x1].astype(int) - photo[y0:y1, x0:x1]).max() > 0  # the face moved
+    bad = (
+        "--source",
+        inputs.source,
+        "--driving",
+        driving,
+        "--checkpoint",
+        inputs.checkpoint,
+        "--out",
+        tmp_path / "x.mp4",
+    )
+    assert run_cli(*bad, "--crop-scale", "2") == 2
+    assert "--crop-scale: used only with --crop" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------------

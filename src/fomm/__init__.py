@@ -3,6 +3,7 @@
 >>> import fomm
 >>> model = fomm.load_model("vox-cpk.pth.tar", config="vox-256")
 >>> frames = fomm.animate(model, source_image, driving_frames)   # (T, H, W, 3) float32 in [0, 1]
+>>> fomm.animate_video("photo.jpg", "driving.mp4", checkpoint="vox-cpk.pth.tar", out="result.mp4")
 
 Names are imported lazily, so ``import fomm`` (and worker processes that only need the data
 tools) does not pay for importing torch until a model is used.
@@ -18,6 +19,7 @@ _EXPORTS = {
     "AnimationEngine": "fomm.animation",
     "animate": "fomm.animation",
     "normalize_kp": "fomm.animation",
+    "animate_video": "fomm.pipeline",
     "Config": "fomm.config",
     "load_preset": "fomm.config",
     "preset_names": "fomm.config",

@@ -16,10 +16,10 @@ def run_demo(
 
     Returns the paths and the animation's statistics.
     """
-    from fomm.animate_cli import animate_video
     from fomm.bundled import bundled_checkpoint_path, demo_inputs
     from fomm.data.video_io import read_frames, write_image
     from fomm.drawing import contact_sheet
+    from fomm.pipeline import animate_video
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -43,7 +43,7 @@ def run_demo(
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    from fomm.cli import summary
+    from fomm.cli_args import summary
 
     parser = subparsers.add_parser(
         "demo",

@@ -34,6 +34,8 @@ __all__ = [
     "keypoint_colors",
     "keypoints_array",
     "keypoints_to_pixels",
+    "label_panel",
+    "labelled_row",
     "side_by_side",
     "to_uint8",
     "vstack",
@@ -297,3 +299,60 @@ def _label(sheet: np.ndarray, text: str, y0: int, x0: int, width: int) -> None:
     canvas = np.ascontiguousarray(sheet[y0 : y0 + th + base + 2, x0 : x0 + width])
     cv2.putText(canvas, text, (2, th + 1), font, scale, (white, white, white), thickness, cv2.LINE_AA)
     sheet[y0 : y0 + th + base + 2, x0 : x0 + width] = canvas
+
+
+# ----------------------------------------------------------------------------------------------
+# Labels
+# ----------------------------------------------------------------------------------------------
+#: Panels shorter than this are enlarged by :func:`labelled_row` so that labels stay legible.
+MIN_LABEL_HEIGHT = 128
+
+
+def _text_scale(text: str, band: int, width: int, font: int, thickness: int) -> float:
+    """The font scale whose text fills about 60% of the band and fits the width."""
+    (tw, th), _ = cv2.getTextSize(text, font, 1.0, thickness)
+    return max(0.25, min(0.6 * band / max(th, 1), 0.92 * width / max(tw, 1)))
+
+
+def label_panel(image, text: str, band: int | None = None, background: float = 0.15) -> np.ndarray:
+    """``image`` ``(H, W, 3)`` with a band of ``band`` pixels (default ``max(14, H // 8)``) above
+    it holding ``text`` centred, white on dark grey; returns a new ``(H + band, W, 3)`` image of
+    the input's kind (uint8, or float in [0, 1])."""
+    img = _as_image(image, f"panel '{text}'")
+    h, w = img.shape[:2]
+    band = int(band or max(14, h // 8))
+    font, thickness = cv2.FONT_HERSHEY_SIMPLEX, 1 if band < 24 else 2
+    strip = np.full((band, w, 3), int(round(background * 255)), np.uint8)
+    if text:
+        scale = _text_scale(text, band, w, font, thickness)
+        (tw, th), _ = cv2.getTextSize(text, font, scale, thickness)
+        origin = (max(0, (w - tw) // 2), (band + th) // 2)
+        cv2.putText(strip, text, origin, font, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    if img.dtype != np.uint8:
+        strip = strip.astype(np.float32) / np.float32(255.0)
+    return np.concatenate([strip, img], axis=0)
+
+
+def labelled_row(
+    panels: Sequence,
+    labels: Sequence[str],
+    height: int | None = None,
+    gap: int = 0,
+    min_height: int = MIN_LABEL_HEIGHT,
+    interpolation: str = "auto",
+) -> np.ndarray:
+    """:func:`side_by_side` with a label above each panel (``labels[i]`` over ``panels[i]``).
+
+    Panels are scaled (aspect kept) to ``height`` (default: the tallest, and at least
+    ``min_height`` so a 64-pixel panel's label is legible; ``interpolation="nearest"`` keeps
+    enlarged pixels sharp), then labelled with :func:`label_panel`.
+    """
+    if len(labels) != len(panels):
+        raise FommError(f"{len(labels)} labels given for {len(panels)} panels; pass one label per panel")
+    images = _common_dtype([_as_image(p, f"panel {i}") for i, p in enumerate(panels)])
+    if not images:
+        raise FommError("no panels to lay out; pass at least one image")
+    height = int(height or max(max(im.shape[0] for im in images), int(min_height)))
+    images = [_resize_to_height(im, height, interpolation) for im in images]
+    band = max(14, height // 8)
+    return side_by_side([label_panel(im, str(t), band) for im, t in zip(images, labels)], gap=gap)

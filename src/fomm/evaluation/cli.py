@@ -6,7 +6,7 @@ import argparse
 import shlex
 import sys
 
-from fomm.cli import positive_float, positive_int, summary
+from fomm.cli_args import positive_float, positive_int, summary
 from fomm.errors import FommError
 
 EVALUATE_EPILOG = """\

@@ -33,7 +33,7 @@ detector tensor compared with the preset) before it is moved to its final path i
 
 
 def register(subparsers) -> None:
-    from fomm.cli import positive_float, summary
+    from fomm.cli_args import positive_float, summary
 
     p = subparsers.add_parser(
         "models",

@@ -26,7 +26,7 @@ cache) the perceptual loss uses a fixed random-weight VGG19 and says so.
 
 
 def register(subparsers) -> None:
-    from fomm.cli import positive_float, positive_int, summary
+    from fomm.cli_args import positive_float, positive_int, summary
 
     p = subparsers.add_parser(
         "train",

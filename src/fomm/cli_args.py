@@ -1,0 +1,79 @@
+"""What the ``fomm`` sub-commands share: the table of commands and argparse helpers.
+
+Sub-command modules import these from here, never from :mod:`fomm.cli` (the dispatcher, which
+imports them). Add a command by adding a line to :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+# Each sub-command: (name, the module whose ``register(subparsers)`` adds it, its line in
+# ``fomm --help``). Only the chosen command's module is imported, so ``fomm --help`` and the
+# light commands start without torch.
+COMMANDS = [
+    ("demo", "fomm.demo", "animate the bundled example with the bundled model (no download needed)"),
+    ("animate", "fomm.animate_cli", "animate a photo (or a folder of photos) with the motion of a driving video"),
+    ("live", "fomm.live", "animate a photo live from a camera or stream (window, file or virtual camera)"),
+    ("crop", "fomm.crop", "crop a video or image around the face, ready for animation"),
+    ("app", "fomm.app", "serve a local web page to animate photos (offline; Gradio)"),
+    (
+        "train",
+        "fomm.training.cli",
+        "train a model on a folder of videos (original FOMM losses; resumable; torchrun-ready)",
+    ),
+    ("export", "fomm.export.cli", "write a checkpoint as the original .pth.tar or as ONNX graphs (--format onnx)"),
+    (
+        "evaluate",
+        "fomm.evaluation.cli",
+        "measure a model: reconstruction (and cross-identity animation on "
+        "procedural data) against static and global-affine baselines",
+    ),
+    ("train-landmarks", "fomm.evaluation.cli", "train an evaluation landmark detector on a procedural dataset"),
+    (
+        "synth",
+        "fomm.data.synthetic.cli",
+        "generate a synthetic video dataset (puppets or cartoon faces) with exact keypoints",
+    ),
+    ("models", "fomm.hub.cli", "list the published checkpoints (vox, taichi, ...) and which are downloaded"),
+    ("download", "fomm.hub.cli", "download a published checkpoint or URL: resumable, verified, cached"),
+]
+
+
+def summary(name: str) -> str:
+    """The one-line help of sub-command ``name``."""
+    return next(text for command, _, text in COMMANDS if command == name)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def version() -> str:
+    """The installed distribution's version (``importlib.metadata``), else ``fomm.__version__``."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("fomm")
+    except metadata.PackageNotFoundError:
+        from fomm import __version__
+
+        return __version__
