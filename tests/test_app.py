@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -167,6 +168,12 @@ def test_cli_help_and_no_share(capsys):
     with pytest.raises(SystemExit) as info:
         main(["app", "--share"])
     assert info.value.code == 2
+
+
+def test_without_gradio_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio -> ImportError
+    with pytest.raises(FommError, match=r"pip install 'fomm\[app\]'"):
+        app.build_app(Animator(device="cpu", workdir=tmp_path))
 
 
 def test_cli_port_in_use_is_one_line(capsys):

@@ -270,9 +270,16 @@ def summary_line(stats: dict, notes: list) -> str:
 def _gradio():
     """Gradio, imported with its analytics off (set before the import: it is read then)."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    import gradio
-
+    try:
+        import gradio
+    except ImportError:
+        raise FommError("fomm app needs Gradio, which is not installed; run: pip install 'fomm[app]'") from None
     return gradio
+
+
+def _theme_on_launch() -> bool:
+    """Gradio 6 takes the theme in ``launch()``; Gradio 5 in ``Blocks()``."""
+    return "theme" in inspect.signature(_gradio().Blocks.launch).parameters
 
 
 def theme():
@@ -377,7 +384,8 @@ def build_app(animator: Animator):
             return {result: None, status: "", error: gr.Textbox(value=one_line(exc), visible=True)}
         return {result: str(out), status: text, error: gr.Textbox(value="", visible=False)}
 
-    with gr.Blocks(title="fomm: animate a photo", delete_cache=(600, 3600)) as blocks:
+    look = {} if _theme_on_launch() else {"theme": theme()}
+    with gr.Blocks(title="fomm: animate a photo", delete_cache=(600, 3600), **look) as blocks:
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column(scale=3):
@@ -419,9 +427,9 @@ def launch(host: str = "127.0.0.1", port: int = DEFAULT_PORT, device: str = "cpu
         prevent_thread_lock=True,
         quiet=True,
         ssr_mode=False,
-        theme=theme(),
         allowed_paths=[str(animator.workdir)],
         show_error=False,
+        **({"theme": theme()} if _theme_on_launch() else {}),
     )
     return blocks, url, animator
 
