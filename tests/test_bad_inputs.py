@@ -339,7 +339,11 @@ def test_second_train_on_a_running_out_is_refused(inputs, tmp_path, capsys):
     first = subprocess.Popen([sys.executable, "-m", "fomm.cli", *argv, "--epochs", "100000"])
     try:
         deadline = time.time() + 120
-        while not (run / "run.json").exists() and first.poll() is None and time.time() < deadline:
+        while (
+            not any((run / n).exists() for n in (".lock.pid", "run.json"))
+            and first.poll() is None
+            and time.time() < deadline
+        ):
             time.sleep(0.2)
         assert first.poll() is None, "the first run stopped early"
         code = main([*argv, "--resume", "--max-steps", "1"])
