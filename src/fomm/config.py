@@ -390,11 +390,14 @@ def _check_section(section: _Section, prefix: str) -> None:
         path = f"{prefix}{f.name}"
         value = getattr(section, f.name)
         sub = _section_type(hints[f.name])
+        if sub is not None and isinstance(value, dict):  # a plain dict set on a Config object
+            value = sub.from_dict(value)
+            setattr(section, f.name, value)
         if isinstance(value, _Section):
             _check_section(value, path + ".")
             continue
         if sub is not None and not (value is None and _allows_none(hints[f.name])):
-            raise _Invalid(path, value, f"expected a mapping of {sub.__name__} keys")
+            raise _Invalid(path, value, "expected a mapping (key: value lines)")
         setattr(section, f.name, _coerce(value, hints[f.name], f.metadata.get("check", Rule()), path))
     for key in list(section.extra):
         path = f"{prefix}{key}"
