@@ -3,8 +3,10 @@
 Keeps only what inference needs (kp_detector and generator state dicts, the config, and where it
 came from), stored in float16 to halve the size; fomm.load_model loads it back into float32.
 
-    python scripts/make_bundled_model.py runs/puppet64/checkpoints/best.pt
-    python scripts/make_bundled_model.py RUN/checkpoints/best.pt --config-name puppet-64
+    python scripts/make_bundled_model.py runs/puppet64/checkpoints/best.pt --category puppet
+    python scripts/make_bundled_model.py RUN/checkpoints/best.pt --category face --config-name face-64
+
+``--category`` picks the output file from fomm.bundled.BUNDLED_MODELS (face-64.pth, puppet-64.pth).
 
 ``--config-name`` names the preset the run's model config equals (checked), for runs started from
 a copy of the preset's YAML.
@@ -16,16 +18,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from fomm.bundled import BUNDLED_MODEL
+from fomm.bundled import BUNDLED_MODELS
 from fomm.models.checkpoint import atomic_torch_save, read_checkpoint
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint")
-    parser.add_argument("--out", default=str(Path("src/fomm/assets/bundled") / BUNDLED_MODEL))
+    parser.add_argument("--category", choices=sorted(BUNDLED_MODELS), default="puppet")
+    parser.add_argument("--out", default=None, help="default: src/fomm/assets/bundled/<the category's file>")
     parser.add_argument("--config-name", help="the preset whose model_params the run used")
     args = parser.parse_args()
+    args.out = args.out or str(Path("src/fomm/assets/bundled") / BUNDLED_MODELS[args.category])
     data = read_checkpoint(args.checkpoint)
     if args.config_name:
         from fomm.config import Config, load_preset
@@ -48,6 +52,7 @@ def main() -> int:
         "kp_detector": half(data["kp_detector"]),
         "epoch": data.get("epoch", 0),
         "step": data.get("step", 0),
+        "category": args.category,
         "source": {
             "checkpoint": Path(args.checkpoint).name,
             "step": data.get("step", 0),
