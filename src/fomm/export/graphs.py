@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import logging
@@ -191,7 +192,9 @@ def export_onnx(model, out_dir: str | Path, check: bool = True) -> dict:
     if out_dir.exists() and not (out_dir / MANIFEST).is_file() and any(out_dir.iterdir()):
         raise FommError(f"{out_dir} exists and is not an ONNX export folder; choose an empty or new --out folder")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    model = model.to("cpu").eval()
+    if model.device.type != "cpu":  # export from a CPU copy; the caller's model stays where it is
+        model = copy.deepcopy(model).to("cpu")
+    model.eval()
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         flags = _write_graphs(model, tmp)
