@@ -60,6 +60,8 @@ def test_config_errors(tmp_path):
     (tmp_path / "bad.yaml").write_text("model_params: [unclosed")
     with pytest.raises(FommError, match="not valid YAML"):
         resolve_config(tmp_path / "bad.yaml")
+    with pytest.raises(FommError, match="is a folder; pass a YAML file"):
+        resolve_config(tmp_path)
     (tmp_path / "other.yaml").write_text("foo: 1\n")
     with pytest.raises(FommError, match="no model_params"):
         resolve_config(tmp_path / "other.yaml")

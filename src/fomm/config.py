@@ -321,6 +321,8 @@ class Config(_Section):
     @classmethod
     def from_yaml(cls, path: str | Path) -> Config:
         path = Path(path)
+        if path.is_dir():
+            raise FommError(f"config {path} is a folder; pass a YAML file (e.g. RUN_DIR/config.yaml) or a preset name")
         if not path.is_file():
             raise FommError(
                 f"config file not found: {path}; pass a YAML path or a preset name ({', '.join(preset_names())})"
