@@ -322,7 +322,7 @@ class Config(_Section):
     def from_yaml(cls, path: str | Path) -> Config:
         path = Path(path)
         if path.is_dir():
-            raise FommError(f"config {path} is a folder; pass a YAML file (e.g. RUN_DIR/config.yaml) or a preset name")
+            raise FommError(f"config {path} is a folder; pass a YAML file or a preset name (e.g. vox-256)")
         if not path.is_file():
             raise FommError(
                 f"config file not found: {path}; pass a YAML path or a preset name ({', '.join(preset_names())})"

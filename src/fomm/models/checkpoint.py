@@ -66,7 +66,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
         path = Path(resolve_checkpoint(path))
     if path.is_dir():
-        hint = f"; pass {path / 'best.pt'}" if (path / "best.pt").is_file() else "; pass the checkpoint file inside it"
+        best = next((p for p in (path / "best.pt", path / "checkpoints" / "best.pt") if p.is_file()), None)
+        hint = f"; pass {best}" if best else "; pass the checkpoint file inside it"
         raise FommError(f"checkpoint {path} is a folder, not a checkpoint file{hint}")
     if not path.is_file():
         raise FommError(f"checkpoint not found: {path}; check the path (e.g. vox-cpk.pth.tar)")
