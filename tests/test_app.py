@@ -112,14 +112,15 @@ def test_animator_writes_the_result_reports_progress_and_reuses_the_model(inputs
     if app._pipeline()[1]:  # fomm.pipeline reports progress through the callback
         assert calls and calls[-1][0] == FRAMES
     model = next(iter(animator.models.models.values()))
-    side, _ = animator.animate(str(source), str(driving), Options(layout="side-by-side", best_frame=2))
+    options = Options(layout="side-by-side", best_frame=2, precision="fast")
+    side, text = animator.animate(str(source), str(driving), options)
     info = video_io.probe(side)  # three panels (enlarged and labelled by fomm.pipeline)
     assert info.num_frames == FRAMES and info.width % 3 == 0 and info.width >= 3 * SIZE
-    assert list(animator.models.models.values()) == [model]  # loaded once
-    checkpoint = app.resolve_checkpoint(BUNDLED_CHOICE, None)
-    assert animator.models.get(checkpoint, "exact") is model
-    assert animator.models.get(checkpoint, "fast") is not model  # cached by checkpoint and precision
-    assert len(animator.models.models) == 2
+    assert "motion from frame 2" in text
+    assert list(animator.models.models.values()) == [model]  # loaded once, shared by both precisions
+    other = tmp_path / "copy.pth"
+    shutil.copy(app.resolve_checkpoint(BUNDLED_CHOICE, None), other)
+    assert animator.models.get(other) is not model and len(animator.models.models) == 2  # by file
 
 
 def test_crop_pastes_back_into_the_photo(tmp_path):

@@ -9,8 +9,8 @@ checkpoint file can be uploaded), set the options of ``fomm animate`` and get th
 The app works offline: Gradio's analytics are off (``GRADIO_ANALYTICS_ENABLED=False`` is set
 before Gradio is imported), the theme uses the system's fonts (no web fonts), and server-side
 rendering and share links are not used, so the page requests nothing but the local server.
-Loaded models are kept between requests (the last :data:`MODEL_CACHE_SIZE`, by checkpoint file
-and precision). Requests are served one at a time.
+Loaded models are kept between requests (the last :data:`MODEL_CACHE_SIZE`, by checkpoint file;
+both precisions share one). Requests are served one at a time.
 """
 
 from __future__ import annotations
@@ -138,7 +138,12 @@ def resolve_checkpoint(choice: str | None, uploaded: str | None) -> Path:
 
 
 class ModelCache:
-    """The last ``size`` loaded models, by checkpoint file (path, size, mtime) and precision."""
+    """The last ``size`` loaded models, by checkpoint file (path, size, mtime).
+
+    Precision is not part of the key: the pipeline prepares each request's inference copy
+    (BatchNorm folded; bf16 or int8 for ``fast``) from the one loaded model without changing it,
+    so both precisions share it and a checkpoint is held in memory once.
+    """
 
     def __init__(self, device: str = "cpu", size: int = MODEL_CACHE_SIZE):
         self.device = device
@@ -146,15 +151,16 @@ class ModelCache:
         self.models: collections.OrderedDict = collections.OrderedDict()
         self.lock = threading.Lock()
 
-    def key(self, path: Path, precision: str) -> tuple:
+    @staticmethod
+    def key(path: Path) -> tuple:
         stat = Path(path).stat()
-        return (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, precision)
+        return (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
 
-    def get(self, path: Path, precision: str):
+    def get(self, path: Path):
         """The model of checkpoint ``path``, loaded once (a FommError for a bad file)."""
         from fomm.models.checkpoint import load_model, resolve_device
 
-        key = self.key(path, precision)
+        key = self.key(path)
         with self.lock:
             if key in self.models:
                 self.models.move_to_end(key)
@@ -220,7 +226,7 @@ class Animator:
         if not driving:
             raise FommError("no driving video; upload the video whose motion to copy")
         checkpoint = resolve_checkpoint(choice, uploaded)
-        model = self.models.get(checkpoint, options.precision)
+        model = self.models.get(checkpoint)
         animate_video, takes_callback = _pipeline()
         kwargs = dict(
             relative=options.relative,
