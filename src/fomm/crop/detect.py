@@ -4,8 +4,8 @@ Both are wrapped as a *tracker* with the same two methods, used by :mod:`fomm.cr
 
 * ``detect(frame) -> list[Face]``: every face in the whole frame, main face first;
 * ``detect_near(frame, face) -> Face | None``: the face near a known one, found again in a window
-  about 2.4 face sizes wide around it, rescaled so that the face is about 110 px (cheap: a few
-  milliseconds, so it runs on every frame of a video).
+  about 2.4 face sizes wide around it, rescaled so that the face is about 110 px for dlib and
+  64 px for the Haar cascade (cheap: a few milliseconds, so it runs on every frame of a video).
 
 A :class:`Face` is the measurement the crop follows: a centre and a size in pixels. For the Haar
 tracker it is the detector's box (centre, larger side); for the landmark tracker it is the extent
@@ -33,7 +33,8 @@ MIN_FACE = 0.08  # smallest Haar face, as a fraction of that shorter side
 HAAR_SHIFT_UP = 0.1  # Haar boxes: crop centre this many face sizes above the box centre
 LANDMARK_SHIFT_UP = 0.25  # landmark extent (brows to chin): the head's centre is higher
 WINDOW = 2.4  # local re-detection window side, in face sizes
-WINDOW_FACE = 110  # the face's size in pixels inside the rescaled window
+WINDOW_FACE = 110  # the face's size in pixels inside the rescaled window (dlib HOG: >= 80)
+HAAR_WINDOW_FACE = 64  # the same for the Haar cascade (24 px base window; fewer pixels, faster)
 TRACKERS = ("auto", "landmarks", "haar")
 
 _local = threading.local()
@@ -101,13 +102,14 @@ def detect_faces(
     *,
     detect_size: int = DETECT_SIZE,
     min_face: float = MIN_FACE,
+    max_face: float | None = None,
     min_neighbors: int = 5,
     cascades: Sequence[str] = CASCADES,
 ) -> list[tuple[int, int, int, int, float]]:
     """Frontal faces (Haar cascade) in an RGB or grey frame, as ``(x0, y0, x1, y1, score)``.
 
     The detector sees a grey copy whose shorter side is at most ``detect_size``, ignoring faces
-    smaller than ``min_face`` of that side. ``score`` is the cascade's confidence; faces are
+    smaller than ``min_face`` of that side (and larger than ``max_face`` of it, when given). ``score`` is the cascade's confidence; faces are
     ordered by area times score (the main face first). The cascades are tried in order and the
     first that finds anything wins. Float images are taken to be in [0, 1].
     """
@@ -122,11 +124,17 @@ def detect_faces(
         scale = small.shape[0] / h
     small = np.ascontiguousarray(small)
     min_side = max(20, int(round(min_face * min(small.shape))))
+    max_side = int(round(max_face * min(small.shape))) if max_face else 0
     rects: Sequence = ()
     weights: Sequence = ()
     for name in cascades:
         rects, _levels, weights = _classifier(name).detectMultiScale3(
-            small, scaleFactor=1.1, minNeighbors=min_neighbors, minSize=(min_side, min_side), outputRejectLevels=True
+            small,
+            scaleFactor=1.1,
+            minNeighbors=min_neighbors,
+            minSize=(min_side, min_side),
+            maxSize=(max_side, max_side),
+            outputRejectLevels=True,
         )
         if len(rects):
             break
@@ -155,16 +163,16 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def _window(frame: np.ndarray, face: Face) -> tuple[np.ndarray, float, float, float]:
+def _window(frame: np.ndarray, face: Face, face_px: float = WINDOW_FACE) -> tuple[np.ndarray, float, float, float]:
     """The part of ``frame`` around ``face`` (``WINDOW`` face sizes), rescaled so that the face is
-    ``WINDOW_FACE`` px. Returns ``(window, x offset, y offset, scale)``: a window pixel ``(u, v)`` is
+    ``face_px`` px. Returns ``(window, x offset, y offset, scale)``: a window pixel ``(u, v)`` is
     frame pixel ``(x offset + u / scale, y offset + v / scale)``."""
     h, w = frame.shape[:2]
     half = WINDOW * face.size / 2
     x0, y0 = int(max(0, np.floor(face.cx - half))), int(max(0, np.floor(face.cy - half)))
     x1, y1 = int(min(w, np.ceil(face.cx + half))), int(min(h, np.ceil(face.cy + half)))
     part = frame[y0:y1, x0:x1]
-    scale = WINDOW_FACE / max(face.size, 1.0)
+    scale = face_px / max(face.size, 1.0)
     size = (max(1, round(part.shape[0] * scale)), max(1, round(part.shape[1] * scale)))
     if part.size == 0:
         return part, float(x0), float(y0), scale
@@ -187,10 +195,11 @@ class HaarTracker:
         return [Face.from_box(f, f[4]) for f in detect_faces(frame)]
 
     def detect_near(self, frame: np.ndarray, face: Face, gate: float = 0.5) -> Face | None:
-        window, ox, oy, s = _window(gray_uint8(frame), face)
-        if min(window.shape[:2]) < 40:
+        window, ox, oy, s = _window(gray_uint8(frame), face, HAAR_WINDOW_FACE)
+        if min(window.shape[:2]) < 30:
             return None
-        found = detect_faces(window, detect_size=10**6, min_face=0.25)
+        # the face is about WINDOW_FACE px here: look only for sizes near it
+        found = detect_faces(window, detect_size=10**6, min_face=0.25, max_face=0.75)
         faces = [Face(ox + f.cx / s, oy + f.cy / s, f.size / s, f.score) for f in map(Face.from_box, found)]
         return _nearest(face, faces, gate)
 
