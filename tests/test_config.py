@@ -62,6 +62,9 @@ def test_config_errors(tmp_path):
         resolve_config(tmp_path / "bad.yaml")
     with pytest.raises(FommError, match="is a folder; pass a YAML file"):
         resolve_config(tmp_path)
+    (tmp_path / "image.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe" + bytes(40))
+    with pytest.raises(FommError, match=r"image.yaml is not a text file \(it looks like a PNG image\)"):
+        resolve_config(tmp_path / "image.yaml")
     (tmp_path / "other.yaml").write_text("foo: 1\n")
     with pytest.raises(FommError, match="no model_params"):
         resolve_config(tmp_path / "other.yaml")

@@ -330,7 +330,9 @@ class Config(_Section):
         try:
             data = yaml.safe_load(path.read_text())
         except UnicodeDecodeError:
-            raise FommError(f"config {path} is not a text file; pass a YAML config or a preset name") from None
+            raise FommError(
+                f"config {path} is not a text file{_binary_kind(path)}; pass a YAML config or a preset name"
+            ) from None
         except yaml.YAMLError as exc:
             raise FommError(f"config {path} is not valid YAML ({str(exc).splitlines()[0]}); fix the file") from None
         if not isinstance(data, dict) or "model_params" not in data:
@@ -555,6 +557,16 @@ def _check_relations(cfg: Config) -> None:
                     f"frame {h}x{w} x scale_factor = {side * section.scale_factor:g} px is not divisible by "
                     f"2**num_blocks = {step}; change scale_factor, num_blocks or dataset_params.frame_shape",
                 )
+
+
+def _binary_kind(path: Path) -> str:
+    """`` (it looks like ...)`` for a binary file given as a config (empty when unknown)."""
+    from fomm.models.checkpoint import sniff_checkpoint
+
+    kind = sniff_checkpoint(path)
+    if kind in ("torch", "pickle"):
+        return " (it looks like a checkpoint: pass that with --checkpoint)"
+    return f" ({kind})" if kind.startswith("it looks like") else ""
 
 
 def preset_names() -> list[str]:
