@@ -112,6 +112,7 @@ def _with(path: str, value):
             5,
             "unknown key model_params.common_params.num_kps; did you mean num_kp?",
         ),
+        ("model_params.kp_detector_params.num_kp", 5, "num_kp belongs in model_params.common_params"),
         ("train_params.my_idea", 1, "unknown key train_params.my_idea; the keys allowed there are num_epochs,"),
         ("dataset_params.augmentation_params.flip", {}, "augmentation_params.flip; did you mean flip_param?"),
         ("animate_params.normalization_params.use_relative_movment", True, "did you mean use_relative_movement?"),

@@ -416,7 +416,29 @@ def _unknown_key(path: str, key: str, known: list[str]) -> None:
     close = close or [k for k in known if len(key) >= 3 and (key in k or k in key)][:1]
     if close:
         raise _Invalid(path, key, f"did you mean {close[0]}?", unknown=True)
+    homes = [home for home in _field_homes().get(key, []) if f"{home}.{key}" != path]
+    if homes:
+        raise _Invalid(path, key, f"{key} belongs in {' or '.join(homes)}", unknown=True)
     raise _Invalid(path, key, f"the keys allowed there are {', '.join(known)}", unknown=True)
+
+
+@functools.cache
+def _field_homes() -> dict[str, list[str]]:
+    """Field name -> the dotted sections of :class:`Config` that have it (for misplaced keys)."""
+    homes: dict[str, list[str]] = {}
+
+    def visit(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name == "extra" or f.metadata.get("internal"):
+                continue
+            homes.setdefault(f.name, []).append(prefix.rstrip(".") or "the top level")
+            sub = _section_type(hints[f.name])
+            if sub is not None:
+                visit(sub, f"{prefix}{f.name}.")
+
+    visit(Config, "")
+    return homes
 
 
 def _allows_none(kind: Any) -> bool:
