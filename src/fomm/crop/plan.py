@@ -105,8 +105,9 @@ def crop_image(
 
 @dataclass(frozen=True)
 class CropSegment:
-    """Frames ``start`` .. ``end - 1``, one shot with one followed face. ``box`` is the segment's
-    median crop box (for display; each frame has its own, see :meth:`CropPlan.box_at`) and
+    """Frames ``start`` .. ``end - 1``, one shot with one followed face. ``box`` is the square of
+    the segment's median box centre and side (for display; each frame has its own box, see
+    :meth:`CropPlan.box_at`) and
     ``face`` the median face box ``(x0, y0, x1, y1)``."""
 
     start: int
@@ -244,8 +245,9 @@ def _build(segments, hw, n, size, scale, shift_up, smoothing) -> CropPlan:
         seg_boxes = [crop_box(_detect.Face(*row), hw, scale, shift_up) for row in track]
         boxes.extend(seg_boxes)
         face = np.median(np.asarray([f.box for f in seg.faces.values()]), axis=0)
-        box = np.median(np.asarray(seg_boxes), axis=0)
-        out.append(CropSegment(seg.start, end, _int_box(box), _int_box(face)))
+        b = np.asarray(seg_boxes, dtype=np.float64)
+        centre, side = np.median((b[:, :2] + b[:, 2:]) / 2, axis=0), np.median(b[:, 2] - b[:, 0])
+        out.append(CropSegment(seg.start, end, _square_at(centre[0], centre[1], side, hw), _int_box(face)))
     return CropPlan(out, hw, size, n, boxes)
 
 
