@@ -25,14 +25,29 @@ def test_demo_writes_a_side_by_side_video_and_a_sheet(tmp_path, capsys):
     _, driving = demo_inputs()
     info, source_info = probe(tmp_path / "demo.mp4"), probe(driving)
     assert info.num_frames == source_info.num_frames and info.fps == source_info.fps
-    assert (info.width, info.height) == (3 * 64, 64)
+    band = 256 // 8  # the label band above the panels
+    assert (info.width, info.height) == (3 * 256, 256 + band)  # panels enlarged to 256 px for display
     frames, _ = read_frames(tmp_path / "demo.mp4")
-    result = frames[..., 128:, :].astype(np.float32)
+    result = frames[:, band:, 512:, :].astype(np.float32)
     assert result.std() > 5  # a real picture, not a flat frame
     assert np.abs(np.diff(result, axis=0)).mean() > 0.5  # and it moves
+    labels = frames[:, :band].astype(np.float32)
+    assert labels.max() > 200 and np.median(labels) < 60  # white text on a dark band
     sheet = read_image(tmp_path / "demo-sheet.png")
-    assert sheet.shape[1] >= 2 * 3 * 64
-    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+    assert sheet.shape[1] >= 2 * 3 * 256 and sheet.shape[0] >= 2 * (256 + band)  # 2 x 2 labelled frames
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-sheet.png", "demo.mp4"]  # no temporaries left
+
+
+def test_demo_category_falls_back_to_puppet_and_checks_names():
+    from fomm.bundled import bundled_categories
+    from fomm.demo import _inputs
+
+    expected = "face" if "face" in bundled_categories() else "puppet"
+    category, checkpoint, source, driving = _inputs(None, None)
+    assert category == expected and checkpoint.is_file() and source.is_file() and driving.is_file()
+    assert _inputs("puppet", None)[1].name == "puppet-64.pth"
+    with pytest.raises(SystemExit):
+        main(["demo", "--category", "horse"])
 
 
 @pytest.fixture(scope="module")

@@ -1,69 +1,124 @@
 """``fomm demo``: animate the bundled source image with the bundled driving video, using the
-bundled model, and write a side-by-side video plus a PNG contact sheet."""
+bundled model of a category (``face`` when it is installed, else ``puppet``), and write a
+labelled side-by-side video plus a PNG contact sheet."""
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from fomm.pipeline import PANEL_SIZE
+
+SHEET_FRAMES = 4  # frames on the contact sheet, evenly spread over the clip
+
+
+def _inputs(category: str | None, checkpoint) -> tuple[str, Path, Path, Path]:
+    """``(category, checkpoint, source, driving)``: the bundled ones unless a checkpoint is given."""
+    from fomm.bundled import bundled_checkpoint_path, default_category, demo_inputs
+
+    if category is None:
+        category = default_category()
+    source, driving = demo_inputs(category)
+    return category, Path(checkpoint) if checkpoint else bundled_checkpoint_path(category), source, driving
+
+
+def _sheet(frames_dir: Path, count: int) -> np.ndarray:
+    """A few labelled frames of the side-by-side video (read back losslessly from PNGs)."""
+    from fomm.data.video_io import list_frame_files, read_image
+    from fomm.drawing import contact_sheet, label_panel
+
+    files = list_frame_files(frames_dir)
+    picks = np.linspace(0, len(files) - 1, num=min(count, len(files))).round().astype(int)
+    frames = [label_panel(read_image(files[i]), f"frame {i}") for i in picks]
+    return contact_sheet(frames, columns=2 if len(frames) > 1 else 1, gap=4)
+
 
 def run_demo(
-    out_dir: str | Path = "fomm-demo", device: str = "cpu", progress: bool = True, checkpoint: str | Path | None = None
+    out_dir: str | Path = "fomm-demo",
+    device: str = "cpu",
+    progress: bool = True,
+    checkpoint: str | Path | None = None,
+    category: str | None = None,
+    panel_size: int = PANEL_SIZE,
 ) -> dict:
-    """Write ``demo.mp4`` (source | driving | result, keypoints drawn) and ``demo-sheet.png``.
+    """Write ``demo.mp4`` (labelled source | driving | result panels, each enlarged to
+    ``panel_size`` pixels, keypoints drawn) and ``demo-sheet.png`` (a few of its frames).
 
-    Returns the paths and the animation's statistics.
+    ``category``: ``face`` or ``puppet`` (None: ``face`` when its model is installed, else
+    ``puppet``); ``checkpoint`` replaces the bundled model. Returns the paths, the category and the
+    animation's statistics.
     """
-    from fomm.bundled import bundled_checkpoint_path, demo_inputs
-    from fomm.data.video_io import read_frames, write_image
-    from fomm.drawing import contact_sheet
+    from fomm.data.video_io import write_image
     from fomm.pipeline import animate_video
 
+    category, checkpoint, source, driving = _inputs(category, checkpoint)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    source, driving = demo_inputs()
     video = out_dir / "demo.mp4"
-    stats = animate_video(
-        source,
-        driving,
-        checkpoint=checkpoint or bundled_checkpoint_path(),
-        out=video,
-        layout="side-by-side",
-        show_keypoints=True,
-        device=device,
-        progress=progress,
-    )
-    frames, _ = read_frames(video)
-    picks = np.linspace(0, len(frames) - 1, num=min(8, len(frames))).round().astype(int)
-    sheet = contact_sheet([frames[i] for i in picks], columns=2)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".demo-frames-") as tmp:
+        stats = animate_video(
+            source,
+            driving,
+            checkpoint=checkpoint,
+            out=video,
+            layout="side-by-side",
+            show_keypoints=True,
+            panel_size=panel_size,
+            save_frames=Path(tmp) / "frames",
+            device=device,
+            progress=progress,
+        )
+        sheet = _sheet(Path(tmp) / "frames", SHEET_FRAMES)
     sheet_path = write_image(out_dir / "demo-sheet.png", sheet)
-    return {"video": video, "sheet": Path(sheet_path), **stats}
+    stats["save_frames"] = None
+    return {**stats, "video": video, "sheet": Path(sheet_path), "category": category}
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    from fomm.cli_args import summary
+    from fomm.bundled import BUNDLED_MODELS
+    from fomm.cli_args import positive_int, summary
 
     parser = subparsers.add_parser(
         "demo",
         help=summary("demo"),
         description="Animate the bundled source image with the bundled driving video using the bundled "
-        "model; writes a side-by-side video (source | driving | result, keypoints drawn) and a "
-        "PNG contact sheet.",
-        epilog="Example: fomm demo --out fomm-demo",
+        "model; writes a labelled side-by-side video (source | driving | result, keypoints drawn, "
+        "panels enlarged for display) and a PNG contact sheet of a few of its frames.",
+        epilog="Examples: fomm demo --out fomm-demo;  fomm demo --category puppet --out puppet-demo",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--out", default="fomm-demo", help="output folder")
+    parser.add_argument(
+        "--category",
+        choices=list(BUNDLED_MODELS),
+        default=None,
+        help="which bundled model and inputs (default: face when installed, else puppet)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     parser.add_argument("--checkpoint", help="use this checkpoint instead of the bundled model")
+    parser.add_argument(
+        "--panel-size", type=positive_int, default=PANEL_SIZE, metavar="PX", help="height of each panel"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    result = run_demo(args.out, device=args.device, progress=not args.no_progress, checkpoint=args.checkpoint)
-    print(f"wrote {result['video']} ({result['frames']} frames, source | driving | result)")
-    print(f"wrote {result['sheet']} (contact sheet)")
+    result = run_demo(
+        args.out,
+        device=args.device,
+        progress=not args.no_progress,
+        checkpoint=args.checkpoint,
+        category=args.category,
+        panel_size=args.panel_size,
+    )
+    w, h = result["size"]
+    print(
+        f"wrote {result['video']} ({result['frames']} frames, {w}x{h}: source | driving | result, {result['category']})"
+    )
+    print(f"wrote {result['sheet']} (contact sheet, keypoints drawn)")
     return 0
