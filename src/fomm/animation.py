@@ -282,6 +282,7 @@ def animate(
     precision: str = "exact",
     best_frame: int | str | None = None,
     compile: bool = False,
+    backend: str = "torch",
 ) -> np.ndarray:
     """Animate ``source_image`` with ``driving_frames``; returns float32 ``(T, H, W, 3)`` in [0, 1].
 
@@ -291,7 +292,8 @@ def animate(
     the initial frame to the source keypoints (with ``adapt_movement_scale`` scaling it by the
     keypoint hull ratio); ``relative=False`` uses the driving keypoints as they are. ``best_frame``
     (``'auto'`` or an index) measures relative motion from that driving frame instead of the first,
-    which equals the original's backward-then-forward animation from it.
+    which equals the original's backward-then-forward animation from it. ``backend="onnxruntime"``
+    runs the exported ONNX graphs (exported once into the cache, see :mod:`fomm.export`).
     """
     engine = AnimationEngine(
         model,
@@ -300,6 +302,7 @@ def animate(
         batch_size=batch_size,
         precision=precision,
         compile=compile,
+        backend=backend,
     )
     engine.set_source(source_image)
     frames = driving_frames

@@ -119,6 +119,8 @@ def test_vox256_random_weights_at_128px_and_the_cache(home, monkeypatch):
 
     monkeypatch.setattr(runtime, "export_onnx", no_export)
     AnimationEngine(model, backend="onnxruntime")  # the cached export is reused
+    api = fomm.animate(model, source, driving, batch_size=2, backend="onnxruntime")  # the Python API
+    assert np.abs(api - exact).max() < 1e-4
 
 
 def test_bad_export_arguments(tmp_path, capsys):

@@ -216,7 +216,7 @@ def test_run_folder_has_logs_images_and_metadata(finished_run):
     pngs = sorted(p.name for p in (out / "vis").glob("*.png"))
     assert pngs == ["step-00000002.png", "step-00000004.png", "step-00000005.png"]
     img = cv2.imread(str(out / "vis" / pngs[0]))
-    assert img is not None and img.shape[0] == 2 * 128 and img.shape[1] == 7 * 128
+    assert img is not None and img.shape[0] == 16 + 2 * 128 and img.shape[1] == 7 * 128  # column names band
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
 
 
