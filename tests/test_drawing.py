@@ -136,3 +136,41 @@ def test_contact_sheet_layout_and_labels():
         contact_sheet(images, labels=["x"])
     with pytest.raises(FommError, match="no images"):
         contact_sheet([])
+
+
+def test_label_panel_and_labelled_row():
+    from fomm.drawing import label_panel, labelled_row
+
+    image = np.zeros((64, 64, 3), np.uint8)
+    out = label_panel(image, "source")
+    assert out.shape == (64 + 14, 64, 3) and out.dtype == np.uint8
+    band = out[:14]
+    assert band.max() > 200 and np.median(band) < 60  # white text on a dark band
+    assert (out[14:] == 0).all()  # the picture itself is untouched
+    assert label_panel(image.astype(np.float32), "x").dtype == np.float32
+    # 64-pixel panels are enlarged to 128 so the labels stay legible
+    row = labelled_row([image, image + 50, image + 100], ["source", "driving", "result"])
+    assert row.shape == (128 + 16, 3 * 128, 3)
+    for k in range(3):  # each panel has its own label
+        assert row[:16, k * 128 : (k + 1) * 128].max() > 200
+    np.testing.assert_array_equal(row[16:, 128:256], 50)
+    with pytest.raises(FommError, match="labels"):
+        labelled_row([image], ["a", "b"])
+
+
+def test_training_visualisation_names_each_column():
+    from fomm.training.visualize import make_visualization
+
+    gen = torch.Generator().manual_seed(0)
+    batch = {"source": torch.rand(2, 3, 32, 32, generator=gen), "driving": torch.rand(2, 3, 32, 32, generator=gen)}
+    kp = {"value": torch.rand(2, 5, 2, generator=gen) * 2 - 1}
+    generated = {
+        "prediction": batch["driving"],
+        "kp_source": kp,
+        "kp_driving": kp,
+        "occlusion_map": torch.ones(2, 1, 8, 8),
+    }
+    image = make_visualization(batch, generated, min_size=128)
+    assert image.shape == (16 + 2 * 128, 5 * 128, 3)  # source, driving, occlusion, prediction + kp, prediction
+    for k in range(5):
+        assert image[:16, k * 128 : (k + 1) * 128].max() > 200  # a name above every column

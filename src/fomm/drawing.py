@@ -94,6 +94,8 @@ def _as_image(image, what: str = "image") -> np.ndarray:
     arr = to_numpy(image)
     if arr.ndim not in (2, 3):
         raise FommError(f"{what} has shape {tuple(arr.shape)}; expected an (H, W, 3) image")
+    if arr.ndim == 2 or arr.shape[-1] == 1:  # a map shown in gray on purpose: replicated silently
+        arr = np.repeat(arr.reshape(*arr.shape[:2], 1), 3, axis=-1)
     if arr.dtype == np.uint8:
         return to_rgb_uint8(arr, what, ndim=3)
     return to_rgb_float01(arr, what, ndim=3)

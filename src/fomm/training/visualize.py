@@ -1,6 +1,6 @@
 """Training visualisation: one image per logged batch, like the original ``Visualizer``.
 
-Columns, one row per sample (at most ``max_rows``): the source with its keypoints, the driving
+Columns, one row per sample (at most ``max_rows``), each named in a band above the first row: the source with its keypoints, the driving
 frame with its keypoints, the equivariance-warped driving frame with its keypoints (when the loss
 computed it), the deformed source (source warped by the dense flow), the occlusion map, the
 prediction with the driving keypoints, and the prediction alone. Keypoints are drawn with cv2 as
@@ -20,6 +20,7 @@ import torch
 
 from fomm.atomic import atomic_path
 from fomm.data.image_ops import kp_to_pixels, resize_frame, to_rgb_uint8, to_uint8
+from fomm.drawing import labelled_row
 
 
 def keypoint_colors(num_kp: int) -> np.ndarray:
@@ -61,7 +62,8 @@ def make_visualization(
     min_size: int = 128,
     kp_size: int | None = None,
 ) -> np.ndarray:
-    """The grid image ``(rows * S, columns * S, 3)`` uint8 described in the module doc."""
+    """The grid image ``(band + rows * S, columns * S, 3)`` uint8 described in the module doc (the
+    first row has a band with the column names above it)."""
     source, driving = batch["source"], batch["driving"]
     rows = min(int(max_rows), source.shape[0])
     size = max(int(min_size), int(source.shape[-1]))
@@ -74,21 +76,23 @@ def make_visualization(
     lines = []
     for i in range(rows):
         cols = [
-            draw_keypoints(_to_hwc_uint8(source[i], size), kp("kp_source", i), radius),
-            draw_keypoints(_to_hwc_uint8(driving[i], size), kp("kp_driving", i), radius),
+            ("source", draw_keypoints(_to_hwc_uint8(source[i], size), kp("kp_source", i), radius)),
+            ("driving", draw_keypoints(_to_hwc_uint8(driving[i], size), kp("kp_driving", i), radius)),
         ]
         if "transformed_frame" in generated:
-            cols.append(
-                draw_keypoints(_to_hwc_uint8(generated["transformed_frame"][i], size), kp("transformed_kp", i), radius)
-            )
+            warped = _to_hwc_uint8(generated["transformed_frame"][i], size)
+            cols.append(("equivariance warp", draw_keypoints(warped, kp("transformed_kp", i), radius)))
         if "deformed" in generated:
-            cols.append(_to_hwc_uint8(generated["deformed"][i], size))
+            cols.append(("deformed source", _to_hwc_uint8(generated["deformed"][i], size)))
         if "occlusion_map" in generated:
-            cols.append(_to_hwc_uint8(generated["occlusion_map"][i], size))
+            cols.append(("occlusion", _to_hwc_uint8(generated["occlusion_map"][i], size)))
         pred = _to_hwc_uint8(generated["prediction"][i], size)
-        cols.append(draw_keypoints(pred, kp("kp_driving", i), radius))
-        cols.append(pred)
-        lines.append(np.concatenate(cols, axis=1))
+        cols.append(("prediction + kp", draw_keypoints(pred, kp("kp_driving", i), radius)))
+        cols.append(("prediction", pred))
+        if i == 0:  # the first row carries the column names
+            lines.append(labelled_row([c for _, c in cols], [n for n, _ in cols], min_height=size))
+        else:
+            lines.append(np.concatenate([c for _, c in cols], axis=1))
     return np.concatenate(lines, axis=0)
 
 
