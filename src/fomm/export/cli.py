@@ -81,7 +81,7 @@ def _export_onnx(src: Path, dst: Path, config) -> int:
         f"{model.frame_shape[1]}) to ONNX ...",
         flush=True,
     )
-    manifest = export_onnx(model, dst)
+    manifest = export_onnx(model, dst, progress=True)
     files = ", ".join(g["file"] for g in manifest["graphs"].values())
     print(f"wrote {dst}/ ({files}, manifest.json; opset {manifest['opset']}, dynamic batch)")
     return 0

@@ -141,7 +141,7 @@ def _io_spec(path: Path) -> dict:
     return {"file": path.name, "inputs": spec(graph.input), "outputs": spec(graph.output)}
 
 
-def _write_graphs(model, folder: Path) -> dict:
+def _write_graphs(model, folder: Path, done=lambda: None) -> dict:
     kp_detector, generator = model.kp_detector.eval(), model.generator.eval()
     h, w = model.frame_shape
     jacobian = model.has_jacobian
@@ -151,6 +151,7 @@ def _write_graphs(model, folder: Path) -> dict:
         state = generator.encode_source(images[:1])
     kp_names = ["value", "jacobian"] if jacobian else ["value"]
     _export(KeypointGraph(kp_detector), (images,), folder / GRAPH_FILES["kp_detector"], ["image"], kp_names, ["image"])
+    done()
     _export(
         SourceEncoderGraph(generator),
         (images[:1].clone(),),
@@ -159,6 +160,7 @@ def _write_graphs(model, folder: Path) -> dict:
         ["features", "source_small"],
         ["source"],
     )
+    done()
     names = ["kp_driving_value", "kp_source_value"]
     args = [kp["value"], kp["value"][:1].clone()]
     if jacobian:
@@ -176,11 +178,14 @@ def _write_graphs(model, folder: Path) -> dict:
         outputs,
         [n for n in names if n.startswith("kp_driving")],
     )
+    done()
     return {"jacobian": jacobian, "occlusion_map": occlusion}
 
 
-def export_onnx(model, out_dir: str | Path, check: bool = True) -> dict:
+def export_onnx(model, out_dir: str | Path, check: bool = True, progress: bool = False) -> dict:
     """Write the three graphs and ``manifest.json`` into ``out_dir``; returns the manifest.
+
+    ``progress`` shows a progress bar over the three graphs (each takes seconds to a minute).
 
     The folder appears whole or not at all: the graphs are written to a temporary folder beside
     it, checked with ``onnx.checker`` and renamed into place (an existing folder is replaced only
@@ -197,7 +202,10 @@ def export_onnx(model, out_dir: str | Path, check: bool = True) -> dict:
     model.eval()
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        flags = _write_graphs(model, tmp)
+        from tqdm import tqdm
+
+        with tqdm(total=len(GRAPH_FILES), desc="exporting ONNX graphs", unit="graph", disable=not progress) as bar:
+            flags = _write_graphs(model, tmp, done=lambda: bar.update(1))
         graphs = {name: _io_spec(tmp / file) for name, file in GRAPH_FILES.items()}
         if check:
             import onnx

@@ -51,7 +51,7 @@ def cached_export(model, progress: bool = False) -> Path:
     if not (folder / "manifest.json").is_file():
         if progress:
             print(f"exporting the model to ONNX (once; cached in {folder})", flush=True)
-        export_onnx(model, folder)
+        export_onnx(model, folder, progress=progress)
     return folder
 
 
