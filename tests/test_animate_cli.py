@@ -264,9 +264,10 @@ def test_best_frame_equals_backward_plus_forward(inputs, model, tmp_path):
 
 def test_python_api_best_frame_auto_and_gif(inputs, model, tmp_path):
     out = tmp_path / "result.gif"
-    result = animate_video(
-        inputs.source, inputs.driving, model=model, out=out, best_frame="auto", progress=False, batch_size=4
-    )
+    with pytest.warns(UserWarning, match="audio is dropped: GIF has no audio"):
+        result = animate_video(
+            inputs.source, inputs.driving, model=model, out=out, best_frame="auto", progress=False, batch_size=4
+        )
     assert set(result) >= {"out", "frames", "fps", "seconds", "frames_per_second"}
     assert result["out"] == out and result["frames"] == N_FRAMES and result["fps"] == pytest.approx(FPS)
     assert result["seconds"] > 0 and result["frames_per_second"] > 0
@@ -276,6 +277,23 @@ def test_python_api_best_frame_auto_and_gif(inputs, model, tmp_path):
     assert result["best_frame"] == best_frame_index(engine, video_io.iter_frames(inputs.driving))
     info = video_io.probe(out)
     assert info.num_frames == N_FRAMES and (info.width, info.height) == (64, 64)
+
+
+def test_png_strip_and_one_line_warnings(inputs, tmp_path, capsys):
+    """--out x.png says it wrote a strip; a squashed/cropped driving video is one warning line."""
+    out = tmp_path / "strip.png"
+    args = ("--source", inputs.source, "--driving", inputs.driving_odd, "--checkpoint", inputs.checkpoint)
+    assert run_cli(*args, "--out", out) == 0
+    captured = capsys.readouterr()
+    assert "one PNG strip of 12 frames side by side, 64x64 each" in captured.out
+    assert video_io.read_image(out).shape == (64, 12 * 64, 3)
+    err = captured.err.strip().splitlines()
+    assert err == [
+        "fomm: warning: driving video is 96x80, not square: centre-cropped to the model's aspect ratio, "
+        "then resized to 64x64 (--driving-fit pad, stretch to change)"
+    ]
+    assert run_cli(*args, "--out", tmp_path / "pad.mp4", "--driving-fit", "stretch") == 0
+    assert "squashed (aspect ratio not kept)" in capsys.readouterr().err
 
 
 def test_crop_finds_faces_in_both_inputs(inputs, tmp_path):

@@ -35,3 +35,50 @@ def test_only_the_chosen_command_is_built_in_full():
     assert set(sub.choices) == {c[0] for c in COMMANDS}
     assert any(a.dest == "category" for a in sub.choices["synth"]._actions)
     assert [a.dest for a in sub.choices["animate"]._actions] == ["help"]  # listed only
+
+
+def test_version(capsys):
+    from importlib import metadata
+
+    import fomm
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    try:
+        expected = metadata.version("fomm")  # the installed distribution
+    except metadata.PackageNotFoundError:  # a source tree on sys.path
+        expected = fomm.__version__
+    assert capsys.readouterr().out.strip() == f"fomm {expected}"
+
+
+def test_sub_commands_do_not_import_the_dispatcher():
+    """Each command's module takes its table and argparse helpers from fomm.cli_args."""
+    import importlib
+    import inspect
+
+    for module_name in {module for _, module, _ in COMMANDS}:
+        source = inspect.getsource(importlib.import_module(module_name))
+        body = source.split('if __name__ == "__main__"')[0]
+        assert "from fomm.cli import" not in body and "import fomm.cli\n" not in body, module_name
+
+
+def test_warnings_print_as_one_line_without_source(capsys):
+    import argparse
+    import warnings
+
+    from fomm import cli
+
+    def func(args):
+        warnings.warn("something was squashed", UserWarning, stacklevel=1)
+        return 0
+
+    parser = argparse.ArgumentParser()
+    parser.set_defaults(func=func, command="x")
+    original = cli.build_parser
+    try:
+        cli.build_parser = lambda argv=None: parser
+        assert cli.main([]) == 0
+    finally:
+        cli.build_parser = original
+    assert capsys.readouterr().err == "fomm: warning: something was squashed\n"

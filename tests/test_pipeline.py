@@ -1,0 +1,179 @@
+"""fomm.pipeline: bad values, size and aspect notes, driving fit, many sources, the original's flags.
+
+Inputs are made here (tiny random model, short clips); every check is a few seconds.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+import fomm
+from fomm.cli import main
+from fomm.data import video_io
+from fomm.data.image_ops import fit_aspect, resize_frame, to_float01, to_uint8
+from fomm.errors import FommError
+from fomm.models.checkpoint import load_model
+from fomm.pipeline import animate_video
+from fomm.testing import random_checkpoint
+
+T = 6
+
+
+def frame(i: int, h: int = 64, w: int = 64) -> np.ndarray:
+    yy, xx = np.mgrid[:h, :w]
+    img = np.stack([20 + xx * 60 // w, 20 + yy * 60 // h, np.full_like(xx, 50)], -1).astype(np.uint8)
+    cv2.circle(img, (int(w / 2 + w / 5 * np.sin(i / 2)), h // 2), max(3, min(h, w) // 5), (230, 180, 60), -1)
+    return img
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    ns = type("Files", (), {})()
+    ns.checkpoint = random_checkpoint(root / "tiny.pth.tar")
+    ns.driving = root / "driving"  # a folder of PNG frames: lossless, 25 fps
+    video_io.write_video(ns.driving, np.stack([frame(i) for i in range(T)]), fps=25)
+    photos = root / "photos"
+    photos.mkdir()
+    for k, name in enumerate(["anna", "bob"]):
+        src = frame(3 + k)
+        src[40:56, 8:24] = (40 + 100 * k, 200, 220)
+        video_io.write_image(photos / f"{name}.png", src)
+    ns.photos = photos
+    return ns
+
+
+@pytest.fixture(scope="module")
+def model(files):
+    return load_model(files.checkpoint)
+
+
+def test_non_finite_values_are_rejected_for_source_and_driving(model, tmp_path):
+    source = np.full((64, 64, 3), 0.5, np.float32)
+    driving = np.full((T, 64, 64, 3), 0.5, np.float32)
+    bad_source = source.copy()
+    bad_source[10, 20, 1] = np.nan
+    with pytest.raises(FommError, match=r"source image has 1 NaN or infinite value \(first at index \(10, 20, 1\)\)"):
+        animate_video(bad_source, driving, model=model, out=tmp_path / "a.mp4", progress=False)
+    bad_driving = driving.copy()
+    bad_driving[4, 1, 2, 0] = np.inf  # frame 4: the index counts frames of the whole clip
+    bad_driving[5, 0, 0, 0] = -np.inf
+    with pytest.raises(
+        FommError, match=r"driving video has 2 NaN or infinite values \(first at index \(4, 1, 2, 0\)\)"
+    ):
+        animate_video(source, bad_driving, model=model, out=tmp_path / "b.mp4", progress=False)
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_small_or_far_from_square_source_is_warned(model, tmp_path):
+    driving = np.stack([frame(i) for i in range(T)])
+    with pytest.warns(
+        UserWarning, match=r"source image is 8x8, far smaller than the model's 64x64 input: it was enlarged 8x"
+    ):
+        animate_video(np.zeros((8, 8, 3), np.uint8), driving, model=model, out=tmp_path / "a.mp4", progress=False)
+    with pytest.warns(UserWarning, match=r"source image is 200x20 \(aspect 10:1\), far from square: it was squashed"):
+        animate_video(np.zeros((20, 200, 3), np.uint8), driving, model=model, out=tmp_path / "b.mp4", progress=False)
+
+
+@pytest.mark.parametrize("fit", ["crop", "pad", "stretch"])
+def test_driving_fit(model, tmp_path, fit):
+    wide = np.stack([frame(i, 48, 96) for i in range(T)])
+    words = {"crop": "centre-cropped", "pad": "letterboxed", "stretch": "squashed"}[fit]
+    with pytest.warns(UserWarning, match=f"driving video is 96x48, not square: {words}"):
+        result = animate_video(
+            frame(2),
+            wide,
+            model=model,
+            out=tmp_path / "frames",
+            layout="side-by-side",
+            labels=False,
+            panel_size=64,
+            driving_fit=fit,
+            progress=False,
+        )
+    assert result["frames"] == T and result["size"] == (192, 64)
+    panel = video_io.read_frames(tmp_path / "frames")[0][0][:, 64:128].astype(int)
+    # arrays are converted to float first (fomm.data.image_ops), then fitted and resized
+    expected = to_uint8(resize_frame(fit_aspect(to_float01(wide[0]), (64, 64), fit), (64, 64))).astype(int)
+    assert np.abs(panel - expected).max() <= 1
+    if fit == "pad":
+        assert (panel[:12] == 0).all() and (panel[-12:] == 0).all()  # black bands above and below
+
+
+def test_many_sources_share_the_model_and_the_driving_keypoints(files, model, tmp_path, monkeypatch):
+    from fomm.animation import AnimationEngine
+
+    seen = []
+    original = AnimationEngine.keypoints
+    monkeypatch.setattr(AnimationEngine, "keypoints", lambda self, f: seen.append(len(f)) or original(self, f))
+    out = tmp_path / "results"
+    result = animate_video(
+        files.photos, files.driving, model=model, out=out, save_frames=tmp_path / "png", progress=False
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["anna.mp4", "bob.mp4"]
+    assert result["sources"] == 2 and [r["frames"] for r in result["outputs"]] == [T, T]
+    assert sum(seen) == T  # the driving keypoints computed once for both sources (T frames, not 2 T)
+    # the same frames as one source at a time
+    single = animate_video(files.photos / "bob.png", files.driving, model=model, out=tmp_path / "bob", progress=False)
+    assert single["frames"] == T
+    many_bob = video_io.read_frames(tmp_path / "png" / "bob")[0].astype(int)
+    assert np.abs(many_bob - video_io.read_frames(tmp_path / "bob")[0]).max() <= 1
+    # a glob pattern, and a list, work the same way; a file --out is refused
+    glob_result = animate_video(
+        str(files.photos / "a*.png"), files.driving, model=model, out=tmp_path / "g", progress=False
+    )
+    assert glob_result["sources"] == 1 and (tmp_path / "g" / "anna.mp4").is_file()
+    with pytest.raises(FommError, match="pass a folder"):
+        animate_video([files.photos / "anna.png", frame(1)], files.driving, model=model, out=tmp_path / "x.mp4")
+
+
+def test_cli_many_sources_and_the_originals_flags(files, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["animate", "--source_image", str(files.photos), "--driving_video", str(files.driving)]
+    argv += ["--checkpoint", str(files.checkpoint), "--result_video", str(out), "--no-progress"]
+    argv += ["--cpu", "--find_best_frame", "--relative", "--adapt_scale", "--audio"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "animated 2 photos with one driving video" in printed and "motion from frame" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["anna.mp4", "bob.mp4"]
+    assert main(["animate", "--source_image", str(files.photos / "anna.png"), "--driving_video", str(files.driving),
+                 "--checkpoint", str(files.checkpoint), "--result_video", str(tmp_path / "one.mp4"),
+                 "--no-progress", "--best_frame", "2"]) == 0  # fmt: skip
+    assert "motion from frame 2" in capsys.readouterr().out
+
+
+def test_backend_and_progress_callback_are_forwarded(files, model, tmp_path, monkeypatch):
+    import fomm.animation
+
+    calls = []
+    result = animate_video(
+        files.photos / "anna.png",
+        files.driving,
+        model=model,
+        out=tmp_path / "a.mp4",
+        progress=lambda done, total, desc: calls.append((done, total, desc)),
+    )
+    assert result["frames"] == T
+    assert calls[-1][:2] == (T, T) and calls[-1][2].startswith("animating")
+    kwargs = {}
+
+    class Recorder(fomm.animation.AnimationEngine):
+        def __init__(self, *args, **kw):
+            kwargs.update(kw)
+            kw.pop("backend", None)
+            super().__init__(*args, **kw)
+
+    monkeypatch.setattr(fomm.animation, "AnimationEngine", Recorder)
+    argv = ["animate", "--source", str(files.photos / "anna.png"), "--driving", str(files.driving)]
+    argv += ["--checkpoint", str(files.checkpoint), "--out", str(tmp_path / "b.mp4"), "--no-progress"]
+    assert main([*argv, "--backend", "onnxruntime"]) == 0
+    assert kwargs["backend"] == "onnxruntime"
+    kwargs.clear()
+    assert main(argv) == 0
+    assert "backend" not in kwargs  # torch: not passed at all
+
+
+def test_top_level_name():
+    assert fomm.animate_video is animate_video
