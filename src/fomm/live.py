@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fomm.data.image_ops import to_float01, to_uint8
 from fomm.errors import FommError
 
 EXAMPLES = """examples:
@@ -123,21 +124,11 @@ class FrameReader:
 
 
 def center_crop_resize(frame: np.ndarray, frame_shape: tuple[int, int]) -> np.ndarray:
-    """The central part of ``frame`` with the model's aspect ratio, resized to ``frame_shape``."""
-    import cv2
+    """The central part of ``frame`` with the model's aspect ratio, resized to ``frame_shape``
+    (:func:`fomm.data.image_ops.fit_aspect` + :func:`~fomm.data.image_ops.resize_frame`)."""
+    from fomm.data.image_ops import fit_aspect, resize_frame
 
-    h, w = frame.shape[:2]
-    th, tw = frame_shape
-    if h * tw > w * th:
-        ch, cw = max(1, round(w * th / tw)), w
-    else:
-        ch, cw = h, max(1, round(h * tw / th))
-    y, x = (h - ch) // 2, (w - cw) // 2
-    crop = frame[y : y + ch, x : x + cw]
-    if crop.shape[:2] == (th, tw):
-        return crop
-    interpolation = cv2.INTER_AREA if ch > th else cv2.INTER_LINEAR
-    return cv2.resize(crop, (tw, th), interpolation=interpolation)
+    return resize_frame(fit_aspect(frame, frame_shape, "crop"), frame_shape)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -241,9 +232,9 @@ def run_live(engine, reader: FrameReader, sinks: list, window: Window | None = N
     start = time.perf_counter()
     while (item := reader.get()) is not None:
         frame, arrival = item
-        driving = center_crop_resize(frame, frame_shape).astype(np.float32)[None] / 255.0
+        driving = to_float01(center_crop_resize(frame, frame_shape))[None]
         prediction = engine.animate_batch(driving)["prediction"][0]
-        out = (prediction.permute(1, 2, 0).clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+        out = to_uint8(prediction.permute(1, 2, 0))
         done = time.perf_counter()
         report.latencies.append(done - arrival)
         recent = [t for t in (*recent, done) if done - t < 1.0]
