@@ -136,3 +136,11 @@ def test_opaque_alpha_is_dropped_silently():
         warnings.simplefilter("error")
         np.testing.assert_array_equal(ops.to_rgb_uint8(rgba), rgba[..., :3])
         np.testing.assert_allclose(ops.to_rgb_float01(rgba), rgba[..., :3] / 255, atol=1e-7)
+
+
+def test_non_finite_values_in_a_float_image_file(tmp_path):
+    image = np.full((4, 5, 3), 0.5, np.float32)
+    image[2, 3, 1] = np.nan
+    assert cv2.imwrite(str(tmp_path / "x.tiff"), image)
+    with pytest.raises(FommError, match=r"image .*x\.tiff has 1 NaN or infinite value \(first at index \(2, 3, 1\)\)"):
+        read_image(tmp_path / "x.tiff")

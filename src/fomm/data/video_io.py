@@ -262,7 +262,7 @@ def read_image(path: str | os.PathLike, frame_shape: Sequence[int] | None = None
             f"{p} is a {'folder' if kind == 'folder' else 'video'}, not an image; pass an image file "
             "(.png .jpg ...) or read it with read_frames"
         )
-    img = to_rgb_uint8(_decode_image(p))
+    img = to_rgb_uint8(_decode_image(p), f"image {p}")
     return resize_frame(img, shape) if shape is not None else img
 
 
@@ -513,9 +513,9 @@ def _iter_raw(p: Path, kind: str, shape, as_strip) -> Iterator[np.ndarray]:
                 f"folder {p} contains no image frames; put the frames there as .png/.jpg files or pass a video file"
             )
         for f in files:
-            yield to_rgb_uint8(_decode_image(f))
+            yield to_rgb_uint8(_decode_image(f), f"frame {f}")
     else:
-        img = to_rgb_uint8(_decode_image(p))
+        img = to_rgb_uint8(_decode_image(p), f"image {p}")
         count, frame_w = _strip_layout(p, img.shape[1], img.shape[0], shape, as_strip)
         if count == 1:
             yield img
@@ -620,7 +620,7 @@ def read_frames_at(
             raise FommError(
                 f"{p} has {len(files)} frames; frame index {max(idx)} is out of range, pass indices below {len(files)}"
             )
-        frames = {i: to_rgb_uint8(_decode_image(files[i])) for i in set(idx)}
+        frames = {i: to_rgb_uint8(_decode_image(files[i]), f"frame {files[i]}") for i in set(idx)}
     else:
         wanted = set(idx)
         last = max(idx)
