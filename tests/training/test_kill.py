@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -107,12 +108,14 @@ def test_killed_training_resumes(tmp_path, tiny_config, tiny_data):
     path, data = latest_checkpoint(run)
     assert data["step"] == target
     assert not [p for p in checkpoint_dir(run).iterdir() if ".tmp" in p.name]  # stale temporaries cleaned
+    info = json.loads((run / "run.json").read_text())  # the killed start is marked so in the history
+    assert [r["status"] for r in info["runs"]] == ["killed", "stopped at --max-steps"]
+    assert info["last_checkpoint"] == str(path) and info["runs"][0]["end_step"] == target - 2
 
 
 def test_sigterm_checkpoints_the_current_step_and_resume_continues(tmp_path, tiny_config, tiny_data):
     """SIGTERM (a scheduler's preemption): the run finishes its step, writes a checkpoint of it, marks
     run.json and exits 0; --resume then continues from exactly that step."""
-    import json
 
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(yaml.safe_dump(tiny_config))

@@ -1,10 +1,9 @@
-"""``fomm train`` and ``fomm export``."""
+"""``fomm train`` (``fomm export`` lives in :mod:`fomm.export.cli`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from fomm.errors import FommError
 
@@ -22,11 +21,15 @@ fomm.load_model(path); convert with fomm export), log.csv, run.json, vis/*.png a
 (tensorboard --logdir RUN_DIR/tensorboard). Without VGG19 ImageNet weights (torchvision's
 vgg19-*.pth via --vgg19-weights, train_params.vgg19_weights, FOMM_VGG19_WEIGHTS or the torch hub
 cache) the perceptual loss uses a fixed random-weight VGG19 and says so.
+
+Ctrl-C finishes the current step, checkpoints it, prints the command that continues the run and
+exits with status 130 (a second Ctrl-C stops at once); SIGTERM does the same and exits 0. One run
+at a time per RUN_DIR: a second fomm train there is refused, naming the PID that holds it.
 """
 
 
 def register(subparsers) -> None:
-    from fomm.cli_args import positive_float, positive_int, summary
+    from fomm.cli_args import summary
 
     p = subparsers.add_parser(
         "train",
@@ -37,6 +40,13 @@ def register(subparsers) -> None:
         epilog=TRAIN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_train_arguments(p)
+    p.set_defaults(func=run_train)
+
+
+def _add_train_arguments(p) -> None:
+    from fomm.cli_args import positive_float, positive_int
+
     p.add_argument(
         "--config",
         help="preset name (e.g. puppet-64, face-64, vox-256) or YAML path; optional with "
@@ -94,20 +104,6 @@ def register(subparsers) -> None:
     )
     p.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard events")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_train)
-
-    if "export" not in getattr(subparsers, "choices", {}):
-        e = subparsers.add_parser(
-            "export",
-            help=summary("export"),
-            description="Write the original FOMM checkpoint layout (generator, kp_detector, discriminator, "
-            "optimizer_* and epoch), readable by the original demo.py / train.py.",
-            epilog="example: fomm export runs/puppet64/checkpoints/best.pt --out puppet64-cpk.pth.tar",
-        )
-        e.add_argument("checkpoint", help="our checkpoint (RUN_DIR/checkpoints/*.pt)")
-        e.add_argument("out", nargs="?", help="output .pth.tar path (or --out)")
-        e.add_argument("--out", dest="out_option", metavar="OUT", help="output .pth.tar path")
-        e.set_defaults(func=run_export)
 
 
 def run_train(args) -> int:
@@ -141,24 +137,5 @@ def run_train(args) -> int:
         tensorboard=not args.no_tensorboard,
         command=list(sys.argv),
     )
-    Trainer(args.config, opts).run()
-    return 0
-
-
-def run_export(args) -> int:
-    from fomm.models.checkpoint import export_original, read_checkpoint
-
-    if (args.out is None) == (args.out_option is None):
-        raise FommError("give the output path once: fomm export CHECKPOINT --out OUT.pth.tar")
-    src, dst = Path(args.checkpoint), Path(args.out or args.out_option)
-    if src.resolve() == dst.resolve():
-        raise FommError("the output path is the input checkpoint; choose another output path")
-    data = read_checkpoint(src)
-    if "generator" not in data or "kp_detector" not in data:
-        raise FommError(f"{src} has no generator/kp_detector state dicts; it is not a FOMM checkpoint")
-    export_original(src, dst)
-    print(
-        f"wrote {dst} (original format: {', '.join(k for k in ('generator', 'kp_detector', 'discriminator') if k in data)}"
-        f", optimizers, epoch {int(data.get('epoch', 0))})"
-    )
-    return 0
+    result = Trainer(args.config, opts).run()
+    return 130 if result.status.startswith("interrupted") else 0

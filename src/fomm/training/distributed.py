@@ -186,30 +186,40 @@ def sum_tensor(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
 
 
 class StopSignal:
-    """Turns SIGTERM into a request to stop after the current step (main thread only). Under
-    torchrun every process checks every step whether any process got it, so all stop together."""
+    """Turns SIGTERM and Ctrl-C (SIGINT) into a request to stop after the current step (main thread
+    only). A second Ctrl-C interrupts at once (KeyboardInterrupt). Under torchrun every process
+    checks every step whether any process got a signal, so all stop together."""
 
     def __init__(self):
         self.name: str | None = None
         self.seen = False
-        self._previous = None
+        self._previous: dict = {}
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handler)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, self._handler)
 
     def _handler(self, signum, frame) -> None:
-        self.name = signal.Signals(signum).name
+        self.name = self.name or signal.Signals(signum).name
+        if signum == signal.SIGINT:  # the next Ctrl-C interrupts at once
+            signal.signal(signal.SIGINT, self._previous.get(signal.SIGINT) or signal.default_int_handler)
+            os.write(2, b"\nCtrl-C: stopping after this step and saving a checkpoint (Ctrl-C again to stop now)\n")
+
+    @property
+    def interrupted(self) -> bool:
+        """True when the stop came from Ctrl-C."""
+        return self.name == "SIGINT"
 
     def check(self, info: DistInfo, device) -> bool:
-        """True (on every process) once any process got the signal."""
+        """True (on every process) once any process got a signal."""
         self.seen = self.seen or not all_true(self.name is None, info, device)
         if self.seen and self.name is None:
             self.name = "SIGTERM (another process)"
         return self.seen
 
     def restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-            self._previous = None
+        for sig, handler in self._previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        self._previous = {}
 
 
 __all__ = [

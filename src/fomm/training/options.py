@@ -54,6 +54,8 @@ class TrainOptions:
             raise FommError(f"--lr-scale must be a positive number, got {self.lr_scale}")
         if self.seed is not None and int(self.seed) < 0:
             raise FommError(f"--seed must be >= 0, got {self.seed}")
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise FommError(f"--out {self.out} is a file; give a folder for the run (it is created when missing)")
 
 
 @dataclass
@@ -72,6 +74,8 @@ def effective_config(config, options: TrainOptions) -> Config:
     cfg = resolve_config(config).copy()
     if options.data is not None:
         cfg.dataset_params.root_dir = str(options.data)
+    if cfg.dataset_params.root_dir:  # absolute, so that --resume works from any working directory
+        cfg.dataset_params.root_dir = os.path.abspath(cfg.dataset_params.root_dir)
     tp = cfg.train_params
     if options.batch_size is not None:
         tp.batch_size = int(options.batch_size)

@@ -25,6 +25,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 import os
 import platform
 import random
@@ -32,9 +33,11 @@ import re
 import shlex
 import shutil
 import socket
+import sys
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -196,6 +199,121 @@ def versions() -> dict:
 
 
 # ------------------------------------------------------------------------------------------------
+# What a checkpoint and run.json say about a trainer (``t``: a fomm.training.trainer.Trainer)
+# ------------------------------------------------------------------------------------------------
+def training_state(t, reason: str, metric: float, rngs: list) -> dict:
+    """Everything a checkpoint of trainer ``t`` holds besides the weights."""
+    extra = {
+        **{"optimizer_" + k: o.state_dict() for k, o in t.optimizers.items()},
+        "schedulers": {k: scheduler_state(s) for k, s in t.schedulers.items()},
+        "epoch": int(t.epoch),
+        "epoch_step": int(t.epoch_step),
+        "step": int(t.step),
+        "rng": rngs,
+        "loss_window": [float(v) for v in t.loss_window],
+        "best_metric": float(t.best_metric),
+        "best_step": int(t.best_step),
+        "train_meta": {
+            "world_size": t.dist.world_size,
+            "batch_size": int(t.cfg.train_params.batch_size),
+            "seed": int(t.options.seed),
+            "steps_per_epoch": t.steps_per_epoch,
+            "reason": reason,
+            "running_loss": float(metric) if math.isfinite(metric) else None,
+            "vgg19": t.vgg_status.get("source", ""),
+        },
+    }
+    if t.amp:
+        extra["scaler_g"] = t.scaler_g.state_dict()
+        extra["scaler_d"] = t.scaler_d.state_dict()
+    return extra
+
+
+def restore_training_state(t, data: dict) -> None:
+    """Continue trainer ``t`` from checkpoint ``data``: weights, optimizers, schedulers, counters and RNG states."""
+    for part in ("generator", "kp_detector", "discriminator"):
+        if isinstance(data.get(part), dict):
+            getattr(t.model, part).load_state_dict(data[part])
+    for name, opt in t.optimizers.items():
+        if isinstance(data.get("optimizer_" + name), dict):
+            opt.load_state_dict(data["optimizer_" + name])
+    for name, sched in t.schedulers.items():
+        state = data.get("schedulers", {}).get(name)
+        if state:
+            sched.load_state_dict(state)
+    for name, scaler in (("scaler_g", t.scaler_g), ("scaler_d", t.scaler_d)):
+        if t.amp and data.get(name):
+            scaler.load_state_dict(data[name])
+    t.step = int(data["step"])
+    t.epoch = int(data.get("epoch", 0))
+    t.epoch_step = int(data.get("epoch_step", 0))
+    t.loss_window.extend(float(v) for v in data.get("loss_window", []))
+    t.best_metric = float(data.get("best_metric", math.inf))
+    t.best_step = int(data.get("best_step", -1))
+    rng = data.get("rng") or []
+    if t.dist.rank < len(rng):
+        restore_rng(rng[t.dist.rank], t.transform_generator)
+    else:
+        t.say("note: the checkpoint has no RNG state for this process; the warp noise is re-seeded")
+    meta = data.get("train_meta", {})
+    if (
+        int(meta.get("world_size", t.dist.world_size)) != t.dist.world_size
+        or int(meta.get("batch_size", t.cfg.train_params.batch_size)) != t.cfg.train_params.batch_size
+    ):
+        t.say(
+            "note: the process count or batch size changed since the checkpoint; the run continues but "
+            "is not an exact continuation"
+        )
+    t.saved_step = t.step
+    t.last_checkpoint = t.resume_path
+
+
+def run_info(t) -> dict:
+    """What run.json says about the run of trainer ``t`` besides its status and history."""
+    opts = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(t.options).items()}
+    return {
+        "step": t.step,
+        "epoch": t.epoch,
+        "total_steps": t.total_steps,
+        "config_name": t.cfg.name,
+        "config": t.cfg.to_dict(),
+        "command": list(t.options.command if t.options.command is not None else sys.argv),
+        "seed": int(t.options.seed),
+        "options": opts,
+        "versions": versions(),
+        "device": str(t.device),
+        "world_size": t.dist.world_size,
+        "backend": t.dist.backend,
+        "amp": t.amp,
+        "compile": bool(t.options.compile),
+        "threads": torch.get_num_threads(),
+        "vgg19": t.vgg_status,
+        "data": t.data_info,
+        "init_from": t.init_report,
+        "best_checkpoint_rule": f"lowest mean over the last {t.loss_window.maxlen} steps of the non-adversarial "
+        f"generator loss (perceptual, pixel and equivariance terms; all generator "
+        f"terms when the perceptual weights are 0)",
+        "best": {
+            "step": t.best_step,
+            "running_loss": t.best_metric if math.isfinite(t.best_metric) else None,
+        },
+        "last_checkpoint": str(t.last_checkpoint) if t.last_checkpoint else None,
+        "paths": {
+            "out": str(t.run_dir),
+            "data": t.cfg.dataset_params.root_dir,
+            "config": config_path(t.config_in),
+        },
+    }
+
+
+def config_path(given) -> str | None:
+    """The absolute path of a --config YAML file (None for a preset, a dict or a resumed run)."""
+    if isinstance(given, (str, os.PathLike)) and Path(given).is_file():
+        return os.path.abspath(given)
+    return None
+
+
+# ------------------------------------------------------------------------------------------------
 # One run at a time
 # ------------------------------------------------------------------------------------------------
 class RunLock:
@@ -269,7 +387,11 @@ def write_run_json(run_dir: Path, status: str, info: dict, start: dict | None = 
     process was killed: the caller holds the run's lock) is marked ``killed`` first. A status other
     than ``running`` closes the current start with its end time, step and status.
     """
-    runs = read_run_json(run_dir).get("runs", [])
+    previous = read_run_json(run_dir)
+    runs = previous.get("runs", [])
+    paths = info.get("paths")
+    if paths and paths.get("config") is None:  # a resumed run keeps the first start's --config path
+        paths["config"] = (previous.get("paths") or {}).get("config")
     if start is not None:
         if runs and "ended" not in runs[-1]:
             runs[-1].update({"ended": "unknown (the process was killed)", "status": "killed"})

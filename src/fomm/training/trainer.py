@@ -43,7 +43,6 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +84,7 @@ class Trainer:
     def __init__(self, config, options: TrainOptions, log: Callable[[str], None] | None = None):
         options.check()
         self.options = options
-        self.run_dir = Path(options.out)
+        self.run_dir = Path(os.path.abspath(options.out))
         self._log_fn = log
         self.hooks: dict[str, Callable] = {}
         self.config_in = config
@@ -120,7 +119,7 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         self.saved_step = -1
         if resume_data is not None:
-            self._load_state(resume_data)
+            R.restore_training_state(self, resume_data)
         # statistics come with the weights of --init-from; otherwise they are measured on the first batch
         self.norms_calibrated = bool(self.step > 0 or not self.frozen_norms or self.init_report)
         self.total_steps = int(self.cfg.train_params.num_epochs) * self.steps_per_epoch
@@ -165,6 +164,8 @@ class Trainer:
             self.cfg = effective_config(self._stored_config(resume_data), opts)
         else:
             if self.config_in is None:
+                if opts.resume:
+                    raise FommError(R.describe_missing_run(self.run_dir))
                 raise FommError("no config: pass --config NAME_OR_YAML (e.g. puppet-64)")
             if opts.resume:
                 self.say(f"--resume: no checkpoint in {self.run_dir}; starting a new run")
@@ -256,44 +257,6 @@ class Trainer:
     def _check_model_config(self) -> None:
         M.check_model_config(self.cfg)
 
-    def _load_state(self, data: dict) -> None:
-        """Continue from a checkpoint: weights, optimizers, schedulers, counters and RNG states."""
-        for part in ("generator", "kp_detector", "discriminator"):
-            if isinstance(data.get(part), dict):
-                getattr(self.model, part).load_state_dict(data[part])
-        for name, opt in self.optimizers.items():
-            if isinstance(data.get("optimizer_" + name), dict):
-                opt.load_state_dict(data["optimizer_" + name])
-        for name, sched in self.schedulers.items():
-            state = data.get("schedulers", {}).get(name)
-            if state:
-                sched.load_state_dict(state)
-        for name, scaler in (("scaler_g", self.scaler_g), ("scaler_d", self.scaler_d)):
-            if self.amp and data.get(name):
-                scaler.load_state_dict(data[name])
-        self.step = int(data["step"])
-        self.epoch = int(data.get("epoch", 0))
-        self.epoch_step = int(data.get("epoch_step", 0))
-        self.loss_window.extend(float(v) for v in data.get("loss_window", []))
-        self.best_metric = float(data.get("best_metric", math.inf))
-        self.best_step = int(data.get("best_step", -1))
-        rng = data.get("rng") or []
-        if self.dist.rank < len(rng):
-            restore_rng(rng[self.dist.rank], self.transform_generator)
-        else:
-            self.say("note: the checkpoint has no RNG state for this process; the warp noise is re-seeded")
-        meta = data.get("train_meta", {})
-        if (
-            int(meta.get("world_size", self.dist.world_size)) != self.dist.world_size
-            or int(meta.get("batch_size", self.cfg.train_params.batch_size)) != self.cfg.train_params.batch_size
-        ):
-            self.say(
-                "note: the process count or batch size changed since the checkpoint; the run continues but "
-                "is not an exact continuation"
-            )
-        self.saved_step = self.step
-        self.last_checkpoint = self.resume_path
-
     def _loader(self, epoch: int, skip_batches: int) -> DataLoader:
         return epoch_loader(
             self.dataset,
@@ -329,40 +292,13 @@ class Trainer:
             keep_as = (
                 f"epoch-{self.epoch:04d}.pt" if reason == "epoch-end" and freq > 0 and self.epoch % freq == 0 else None
             )  # the original's checkpoint every checkpoint_freq epochs, kept for good
-            extra = self._checkpoint_state(reason, metric, rngs)
+            extra = R.training_state(self, reason, metric, rngs)
             write_checkpoint(self.run_dir, self.step, self.model, extra, int(self.options.keep), is_best, keep_as)
         D.barrier(self.dist)
         self.saved_step = self.step
         self.last_checkpoint = checkpoint_dir(self.run_dir) / f"step-{self.step:08d}.pt"
         self._write_run_json("running")  # current step, best and last checkpoint for anyone watching
         return self.last_checkpoint
-
-    def _checkpoint_state(self, reason: str, metric: float, rngs: list) -> dict:
-        """Everything a checkpoint holds besides the weights."""
-        extra = {
-            **{"optimizer_" + k: o.state_dict() for k, o in self.optimizers.items()},
-            "schedulers": {k: R.scheduler_state(s) for k, s in self.schedulers.items()},
-            "epoch": int(self.epoch),
-            "epoch_step": int(self.epoch_step),
-            "step": int(self.step),
-            "rng": rngs,
-            "loss_window": [float(v) for v in self.loss_window],
-            "best_metric": float(self.best_metric),
-            "best_step": int(self.best_step),
-            "train_meta": {
-                "world_size": self.dist.world_size,
-                "batch_size": int(self.cfg.train_params.batch_size),
-                "seed": int(self.options.seed),
-                "steps_per_epoch": self.steps_per_epoch,
-                "reason": reason,
-                "running_loss": float(metric) if math.isfinite(metric) else None,
-                "vgg19": self.vgg_status.get("source", ""),
-            },
-        }
-        if self.amp:
-            extra["scaler_g"] = self.scaler_g.state_dict()
-            extra["scaler_d"] = self.scaler_d.state_dict()
-        return extra
 
     def _nan_message(self, what: str, step: int | None = None) -> str:
         last = self.last_checkpoint
@@ -378,38 +314,6 @@ class Trainer:
         if self.dist.is_main:
             self.logs = R.RunLog(self.run_dir, R.log_fields(self.cfg), self.step, self.options.tensorboard, self.say)
 
-    def _run_info(self) -> dict:
-        """What run.json says about this run besides its status and history."""
-        opts = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.options).items()}
-        return {
-            "step": self.step,
-            "epoch": self.epoch,
-            "total_steps": self.total_steps,
-            "config_name": self.cfg.name,
-            "config": self.cfg.to_dict(),
-            "command": list(self.options.command if self.options.command is not None else sys.argv),
-            "seed": int(self.options.seed),
-            "options": opts,
-            "versions": R.versions(),
-            "device": str(self.device),
-            "world_size": self.dist.world_size,
-            "backend": self.dist.backend,
-            "amp": self.amp,
-            "compile": bool(self.options.compile),
-            "threads": torch.get_num_threads(),
-            "vgg19": self.vgg_status,
-            "data": self.data_info,
-            "init_from": self.init_report,
-            "best_checkpoint_rule": f"lowest mean over the last {BEST_WINDOW} steps of the non-adversarial "
-            f"generator loss (perceptual, pixel and equivariance terms; all generator "
-            f"terms when the perceptual weights are 0)",
-            "best": {
-                "step": self.best_step,
-                "running_loss": self.best_metric if math.isfinite(self.best_metric) else None,
-            },
-            "last_checkpoint": str(self.last_checkpoint) if self.last_checkpoint else None,
-        }
-
     def _write_run_json(self, status: str, new_run: bool = False) -> None:
         if not self.dist.is_main:
             return
@@ -422,7 +326,7 @@ class Trainer:
                 "command": list(self.options.command if self.options.command is not None else sys.argv),
                 "world_size": self.dist.world_size,
             }
-        R.write_run_json(self.run_dir, status, self._run_info(), start)
+        R.write_run_json(self.run_dir, status, R.run_info(self), start)
 
     def _log_row(self, sums: dict, count: int, seconds: float) -> dict:
         names = list(sums)
@@ -506,14 +410,23 @@ class Trainer:
         return sum(gen_terms.values())
 
     def run(self) -> TrainResult:
+        """Train (holding the run folder's lock) and return how it ended."""
+        lock = R.RunLock(self.run_dir) if int(os.environ.get("RANK", "0")) == 0 else None
+        started = False
         try:
+            if lock is not None:
+                lock.acquire()
+                R.clean_temporaries(self.run_dir)
             self.setup()
+            started = True
             return self._run()
         finally:
             if self.logs is not None:
                 self.logs.close()
             if getattr(self, "dist", None) is not None:
                 D.shutdown_distributed(self.dist)
+            if lock is not None:
+                lock.release(remove_empty=not started)
 
     def _run(self) -> TrainResult:
         from tqdm import tqdm
@@ -529,16 +442,12 @@ class Trainer:
             desc="train",
             file=sys.stderr,
         )
-        stop = D.StopSignal()  # SIGTERM (a scheduler's preemption, kill): checkpoint and stop cleanly
+        stop = D.StopSignal()  # SIGTERM (preemption, kill) and Ctrl-C: checkpoint the step and stop cleanly
         try:
             status, last_values = self._epochs(bar, stop)
-        except FommError:
+        except BaseException as exc:
             bar.close()
-            self._write_run_json("failed")
-            raise
-        except KeyboardInterrupt:
-            bar.close()
-            self._write_run_json("interrupted")
+            self._write_run_json(_ended_by(exc))
             raise
         finally:
             stop.restore()
@@ -582,7 +491,7 @@ class Trainer:
                 self.save("epoch-end")
         status = "finished"
         if stop.seen:
-            status = f"stopped by {stop.name}"
+            status = "interrupted (Ctrl-C)" if stop.interrupted else f"stopped by {stop.name}"
         elif self.step >= self.total_steps and self.epoch < num_epochs:
             status = "stopped at --max-steps"
         if self._count:
@@ -625,7 +534,7 @@ class Trainer:
         self.say(
             f"{status} at step {self.step} ({self.epoch} of {tp.num_epochs} epochs done); last checkpoint {self.last_checkpoint}"
             f"{f', best {best} (step {self.best_step})' if best.is_file() else ''}"
-            f"{f'; continue with: fomm train --out {self.run_dir} --resume' if stop.seen else ''}"
+            f"{f'; continue with: {R.resume_command(self.run_dir, self.options, self.dist.world_size)}' if stop.seen else ''}"
         )
         return TrainResult(
             self.run_dir,
@@ -636,6 +545,15 @@ class Trainer:
             status,
             last_values,
         )
+
+
+def _ended_by(exc: BaseException) -> str:
+    """run.json's status for a run stopped by ``exc``."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    if isinstance(exc, FommError):
+        return f"error: {exc}"
+    return f"error: {type(exc).__name__}: {exc}"
 
 
 def _fmt_losses(losses: dict) -> str:
