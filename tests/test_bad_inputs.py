@@ -164,11 +164,6 @@ ROWS = [
     ("train-init-from-png", "train --config tiny-64 --data {data} --out {out}/run --init-from {png_pth} --quiet", None),
     ("train-out-is-a-file", "train --config tiny-64 --data {data} --out {exists_txt} --quiet", None),
     ("train-resume-no-run", "train --out {out}/run --resume --quiet", None),
-    (
-        "train-resume-no-run-with-config",
-        "train --config tiny-64 --data {data} --out {out}/run --resume --max-steps 1 --quiet",
-        "R2",
-    ),
     # evaluate
     ("evaluate-data-missing", "evaluate --checkpoint {ckpt} --data {root}/nope --out {out}/e.json", None),
     ("evaluate-data-is-a-file", "evaluate --checkpoint {ckpt} --data {src} --out {out}/e.json", None),
@@ -325,7 +320,6 @@ def test_python_api_raises_fomm_error(case, match, inputs, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.xfail(strict=False, reason="owner R2: a run folder in use is locked")
 @pytest.mark.skipif(os.name != "posix", reason="signals")
 def test_second_train_on_a_running_out_is_refused(inputs, tmp_path, capsys):
     import signal
