@@ -11,6 +11,7 @@ import types
 import numpy as np
 import pytest
 
+import fomm
 from fomm.cli import main
 from fomm.data.synthetic import write_dataset
 from fomm.data.video_io import read_frames
@@ -100,20 +101,25 @@ def test_max_videos_respected(cli_report):
     report, _ = cli_report
     for task in ("reconstruction", "cross_identity"):
         assert report["counts"][task]["videos"] == MAX_VIDEOS
-        assert report["counts"][task]["frames"] == MAX_VIDEOS * NUM_FRAMES
+        assert report["counts"][task]["frames"] == MAX_VIDEOS * (NUM_FRAMES - 1)  # frame 0 is the source
         assert report[task]["model"]["num_videos"] == MAX_VIDEOS
         assert len(report["per_video"][task]) == MAX_VIDEOS
 
 
-def test_static_reconstruction_frame0_is_exact(cli_report, tiny):
+def test_source_frame_is_left_out_of_every_metric(cli_report, tiny):
+    """Procedural data: frame 0 (the source) is not scored, so the static baseline's L1 is the mean
+    over the other frames (no free perfect frame) and its PSNR stays finite and modest."""
     report, _ = cli_report
     _, data, _ = tiny
+    assert report["protocol"]["source_frame"] == "excluded"
     for rec in report["per_video"]["reconstruction"]:
         frames, _ = read_frames(data / "test" / rec["name"], dtype="float32")
         others = [l1(frames[0], frames[t]) for t in range(1, len(frames))]
-        # frame 0 contributes 0: the per-video L1 is the mean over the other frames, scaled by (T-1)/T
-        assert rec["static"]["l1"] == pytest.approx(np.mean(others) * (len(frames) - 1) / len(frames), abs=1e-6)
-        assert rec["global_affine"]["l1"] > 0
+        assert rec["num_frames"] == len(frames) - 1
+        assert rec["static"]["l1"] == pytest.approx(np.mean(others), abs=1e-6)
+        assert rec["static"]["psnr"] < 60 and rec["global_affine"]["l1"] > 0
+    for rec in report["per_video"]["cross_identity"]:
+        assert rec["num_frames"] == NUM_FRAMES - 1 and rec["static"]["psnr"] < 60
 
 
 def test_global_affine_beats_static_on_keypoints(tmp_path_factory, tiny):
@@ -175,7 +181,9 @@ def test_real_data_layout_and_hooks(tiny, tmp_path):
     shutil.copytree(data / "test" / name, real / "test" / "clip")
 
     plain = evaluate(ckpt, real, progress=False)
-    assert plain["tasks"] == ["reconstruction"]
+    assert plain["tasks"] == ["reconstruction"] and plain["protocol"]["source_frame"] == "included"
+    assert plain["counts"]["reconstruction"]["frames"] == NUM_FRAMES  # the original protocol on real videos
+    assert any("cross_identity skipped" in n and "dataset.json" in n for n in plain["notes"])
     assert plain["reconstruction"]["model"]["akd"] is None
     assert "global_affine" not in plain["reconstruction"]
     assert any("keypoint_fn" in n for n in plain["notes"]) and any("embedding_fn" in n for n in plain["notes"])
@@ -246,10 +254,48 @@ def test_bad_inputs(tiny, tmp_path, capsys, monkeypatch):
     with pytest.raises(FommError, match="unknown task"):
         evaluate(ckpt, data, tasks=("animation",), progress=False)
 
-    # no checkpoint: the bundled model, here absent
+    # no checkpoint: the bundled model of the dataset's category, here absent
     fake = types.ModuleType("fomm.bundled")
-    fake.bundled_checkpoint_path = lambda: tmp_path / "no-bundled.pt"
+    fake.bundled_categories = lambda: ["face"]
+    fake.bundled_checkpoint_path = lambda category: tmp_path / f"no-{category}.pt"
     monkeypatch.setitem(sys.modules, "fomm.bundled", fake)
-    with pytest.raises(FommError, match="bundled"):
+    monkeypatch.setattr(fomm, "bundled", fake, raising=False)
+    with pytest.raises(FommError, match=r"no bundled model for the dataset's category 'puppet' \(bundled: face\)"):
         evaluate(None, data, progress=False)
     assert not (tmp_path / "r.json").exists()
+
+
+def test_cli_prints_the_table_and_uses_the_bundled_model_of_the_category(tiny, tmp_path, capsys):
+    """No --checkpoint: the bundled model of dataset.json's category; the tables (with their video
+    and frame counts) are printed as well as written."""
+    from fomm.bundled import bundled_categories
+
+    _, data, _ = tiny
+    if "puppet" not in bundled_categories():
+        pytest.skip("no bundled puppet model in this installation")
+    out = tmp_path / "r.json"
+    args = ["evaluate", "--data", str(data), "--out", str(out), "--max-videos", "1", "--tasks", "reconstruction"]
+    assert main(args + ["--no-progress"]) == 0
+    text = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert report["checkpoint"].startswith("bundled puppet-64.pth")
+    assert f"Reconstruction (1 video, {NUM_FRAMES - 1} frames scored; frame 0 (the source) excluded)" in text
+    assert "model" in text and "static" in text and "global_affine" in text and f"wrote {out}" in text
+    assert "(1 video, 5 frames scored; frame 0 (the source) excluded)" in out.with_suffix(".md").read_text()
+
+
+@pytest.mark.parametrize("pairs", ["missing", "empty"])
+def test_missing_and_empty_pairs_are_one_note(tiny, tmp_path, pairs):
+    _, data, ckpt = tiny
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    pairs_csv = copy / "cross_identity" / "pairs.csv"
+    if pairs == "missing":
+        pairs_csv.unlink()
+    else:
+        pairs_csv.write_text("name,source_identity_video,driving_video\n")
+    report = evaluate(ckpt, copy, max_videos=1, progress=False)
+    assert report["tasks"] == ["reconstruction"]
+    assert [n for n in report["notes"] if n.startswith("cross_identity skipped")]
+    with pytest.raises(FommError, match="cross_identity cannot run"):
+        evaluate(ckpt, copy, tasks="cross_identity", progress=False)

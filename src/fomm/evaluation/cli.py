@@ -15,11 +15,16 @@ examples:
   fomm evaluate --checkpoint runs/puppet64/checkpoints/best.pt --data data/puppet64 --out report.json
   fomm evaluate --checkpoint vox-cpk.pth.tar --data data/vox --out vox.json --max-videos 20 --save recon/
 
-Writes report.json (one object per task: reconstruction, cross_identity; each maps model / static /
-global_affine to l1, psnr, ssim, akd) and report.md (the same as Markdown tables). On procedural
-datasets (dataset.json, made by fomm synth) AKD uses the shipped landmark detector of the category
-against the exact ground-truth keypoints; on other data AKD and AED need external networks: see
-fomm.evaluation.evaluate.evaluate(keypoint_fn=..., embedding_fn=...).
+  fomm evaluate --data data/face64 --out face.json     # the bundled model of the dataset's category
+  fomm evaluate --checkpoint vox-cpk.pth.tar --config vox-256 --data my-face-videos --out faces.json
+
+Prints the tables and writes report.json (one object per task: reconstruction, cross_identity; each
+maps model / static / global_affine to l1, psnr, ssim, akd) and report.md (the same as Markdown
+tables). On procedural datasets (dataset.json, made by fomm synth) frame 0 (the source) is left
+out of the metrics and AKD uses the shipped landmark detector of the category against the exact
+ground-truth keypoints. On other videos the original protocol is used (frame 0 included); on
+faces, with pip install 'fomm[faces]', AKD (68 dlib landmarks) and AED (dlib identity embedding)
+are added with the share of frames where no face was found.
 """
 
 TRAIN_EPILOG = """\
@@ -42,7 +47,10 @@ def register(subparsers) -> None:
         epilog=EVALUATE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--checkpoint", help="checkpoint (.pth.tar or fomm .pt); default: the bundled model")
+    p.add_argument(
+        "--checkpoint",
+        help="checkpoint (.pth.tar or fomm .pt); default: the bundled model of the dataset's category (dataset.json)",
+    )
     p.add_argument("--config", help="preset name or YAML, for checkpoints that carry no config")
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder (DIR/test/<video>...)")
     p.add_argument("--out", required=True, metavar="REPORT.json", help="JSON report (REPORT.md is written beside)")
@@ -62,6 +70,18 @@ def register(subparsers) -> None:
         choices=("mp4", "png"),
         default="mp4",
         help="mp4 (default) or png (each video as one horizontal strip)",
+    )
+    p.add_argument(
+        "--source-frame",
+        choices=("exclude", "include"),
+        help="leave frame 0 (the source) out of the metrics or keep it (default: exclude on procedural "
+        "data, include on other videos, as the original)",
+    )
+    p.add_argument(
+        "--face-metrics",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="AKD/AED with the fomm[faces] models on real videos (auto: when installed and a face is found)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_evaluate)
@@ -91,7 +111,8 @@ def register(subparsers) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from fomm.evaluation.evaluate import evaluate, write_report
+    from fomm.evaluation.evaluate import evaluate
+    from fomm.evaluation.report import console_table, write_report
 
     if Path(args.out).suffix.lower() != ".json":
         raise FommError(f"report path {args.out} does not end in .json; pass e.g. --out report.json")
@@ -111,21 +132,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         landmark_detector=args.landmarks,
         save_dir=args.save,
         save_format=args.save_format,
+        source_frame=args.source_frame,
+        face_metrics=args.face_metrics,
     )
     out, md = write_report(report, args.out)
-    for task in report["tasks"]:
-        model = report[task].get("model", {})
-        parts = [
-            f"{label} {model[key]:.{digits}f}{unit}"
-            for key, label, digits, unit in (
-                ("l1", "L1", 4, ""),
-                ("psnr", "PSNR", 2, " dB"),
-                ("ssim", "SSIM", 4, ""),
-                ("akd", "AKD", 2, " px"),
-            )
-            if model.get(key) is not None
-        ]
-        print(f"{task}: model " + ", ".join(parts))
+    print(console_table(report), end="")
     print(f"wrote {out} and {md}")
     return 0
 

@@ -1,33 +1,37 @@
 """Evaluate a model on a dataset: reconstruction and (procedural data) cross-identity animation.
 
-Protocols (those of the original FOMM code):
+Protocols:
 
-* **reconstruction** -- for each test video, frame 0 is the source and every frame is
-  reconstructed from it with the driving frame's keypoints used as they are (absolute mode:
-  ``generator(source, kp_source=kp(source), kp_driving=kp(frame))``). Frame 0 is included.
+* **reconstruction** (the original's) -- for each test video, frame 0 is the source and every
+  frame is reconstructed from it with the driving frame's keypoints used as they are (absolute
+  mode: ``generator(source, kp_source=kp(source), kp_driving=kp(frame))``).
 * **cross_identity** (procedural datasets only, i.e. a ``dataset.json`` made by ``fomm synth``)
   -- for each row of ``cross_identity/pairs.csv`` (identity A, driving video of B), the source
   image is frame 0 of the exact rendering of A performing B's motion, the driving video is B's
   test video, and the model animates in relative mode with movement-scale adaptation (the
   original animation protocol); the result is compared with the exact rendering.
+* **The source frame** -- on procedural data frame 0 (the source itself) is left out of every
+  metric, for the model and the baselines (``source_frame="exclude"``): the static baseline would
+  otherwise score a perfect frame. On other videos the default is the original protocol (frame 0
+  included, comparable with published numbers); ``source_frame`` chooses either.
 
 Metrics per method: ``l1`` (mean absolute difference on [0, 1]), ``psnr`` (mean per-frame dB),
 ``ssim``, and ``akd`` (pixels): on procedural data the shipped landmark detector of the category
 (:mod:`fomm.evaluation.landmarks`) is run on the generated frames and compared with the exact
 ground-truth keypoints of the target frames; the detector's own AKD on the real target frames is
 reported as ``landmark_detector_akd`` -- the measuring stick's error. All averages weight videos
-by their frame count (:func:`fomm.evaluation.metrics.summarize`).
+by their scored frame count (:func:`fomm.evaluation.metrics.summarize`).
 
 Methods: ``model``, and two baselines: ``static`` (the source frame repeated) and
-``global_affine`` (the source moved by the least-squares global affine of the ground-truth
-keypoints: an oracle of global motion; for reconstruction the source keypoints are the video's
-frame-0 keypoints).
+``global_affine`` (the source moved by the least-squares global affine of the keypoints: an
+oracle of global motion).
 
-On real data (no ``dataset.json``) only reconstruction runs, with L1 / PSNR / SSIM. The paper's
-AKD and AED use external networks (a pose or face-landmark detector, a re-identification network)
-that nothing here can download: pass ``keypoint_fn`` / ``embedding_fn`` to compute them (AKD is
-then ``keypoint_fn(generated)`` vs ``keypoint_fn(real)``, as the paper, and ``global_affine``
-uses ``keypoint_fn``'s keypoints of the real frames).
+On real data (no ``dataset.json``) only reconstruction runs. On faces, with ``pip install
+'fomm[faces]'``, AKD (dlib's 68 landmarks, pixels) and AED (dlib's 128-d identity embedding) are
+added, with the share of frames in which no face was found (``missed``); see
+:mod:`fomm.evaluation.face_metrics`. Other ``keypoint_fn`` / ``embedding_fn`` hooks can be passed
+in the Python API (AKD is then ``keypoint_fn(generated)`` vs ``keypoint_fn(real)``, as the paper).
+The tables and files are made by :mod:`fomm.evaluation.report`.
 """
 
 from __future__ import annotations
@@ -35,24 +39,25 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from fomm.errors import FommError
+from fomm.evaluation.report import METHODS, json_safe, report_markdown, task_table, write_report
 
 __all__ = ["TASKS", "METHODS", "evaluate", "write_report", "report_markdown"]
 
 TASKS = ("reconstruction", "cross_identity")
-METHODS = ("model", "static", "global_affine")
 SAVE_FORMATS = ("mp4", "png")
-REPORT_FORMAT = 1
+SOURCE_FRAME = ("exclude", "include")
+FACE_METRICS = ("auto", "on", "off")
+REPORT_FORMAT = 2
 
-_TASK_TITLES = {"reconstruction": "Reconstruction", "cross_identity": "Cross-identity animation"}
 _VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".webm", ".mkv", ".gif", ".m4v", ".png", ".jpg", ".jpeg")
 
 
@@ -61,30 +66,37 @@ _VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".webm", ".mkv", ".gif", ".m4v", ".pn
 # --------------------------------------------------------------------------------------------
 
 
-def _resolve_model(checkpoint_or_model, config, device):
-    """``(model, checkpoint description)`` from a model, a checkpoint path or dict, or None."""
+def _bundled(category: str | None) -> Path:
+    """The bundled checkpoint for a dataset of ``category``."""
+    from fomm import bundled
+
+    if category is None:
+        raise FommError(
+            "no checkpoint given and the data has no dataset.json (fomm synth) naming its category, so no "
+            "bundled model fits it; pass --checkpoint CKPT"
+        )
+    shipped = bundled.bundled_categories()
+    if category not in shipped:
+        raise FommError(
+            f"no checkpoint given and there is no bundled model for the dataset's category {category!r} "
+            f"(bundled: {', '.join(shipped) or 'none'}); pass --checkpoint CKPT"
+        )
+    return Path(bundled.bundled_checkpoint_path(category))
+
+
+def _resolve_model(checkpoint_or_model, config, device, category: str | None):
+    """``(model, checkpoint description)`` from a model, a checkpoint path or dict, or None (the
+    bundled model of ``category``)."""
     from fomm.models.checkpoint import load_model
     from fomm.models.first_order_model import FirstOrderModel
 
     if isinstance(checkpoint_or_model, FirstOrderModel):
         return checkpoint_or_model.eval(), None
     if checkpoint_or_model is None:
-        try:
-            from fomm.bundled import bundled_checkpoint_path
-        except ImportError:
-            raise FommError(
-                "no checkpoint given and this fomm has no bundled model; pass --checkpoint CKPT "
-                "(a .pth.tar or a fomm checkpoint)"
-            ) from None
-        path = bundled_checkpoint_path()
-        if path is None or not Path(path).is_file():
-            raise FommError(
-                f"no checkpoint given and the bundled model ({path}) is missing; pass --checkpoint "
-                "CKPT or reinstall fomm"
-            )
-        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+        path = _bundled(category)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         # named by package file and content, not by where this machine installed it
-        return load_model(path, config, device=device), f"bundled {Path(path).name} (sha256 {digest}...)"
+        return load_model(path, config, device=device), f"bundled {path.name} (sha256 {digest}...)"
     if isinstance(checkpoint_or_model, dict):
         return load_model(checkpoint_or_model, config, device=device), "(checkpoint dict)"
     if not isinstance(checkpoint_or_model, (str, os.PathLike)):
@@ -107,6 +119,31 @@ def _check_tasks(tasks) -> tuple[str, ...]:
     return tasks
 
 
+def _check_inputs(data_root, max_videos, batch_size, save_format, hooks: dict, source_frame, face_metrics) -> Path:
+    if data_root is None:
+        raise FommError("no dataset given; pass --data DIR (a folder with test/<video>...)")
+    root = Path(data_root)
+    if not root.is_dir():
+        raise FommError(
+            f"data folder {root} not found; pass a dataset folder (make one with fomm synth "
+            f"--category puppet --out {root})"
+        )
+    if max_videos is not None and (isinstance(max_videos, bool) or int(max_videos) < 1):
+        raise FommError(f"max videos is {max_videos}; pass a positive number (or none for all)")
+    if isinstance(batch_size, bool) or int(batch_size) < 1:
+        raise FommError(f"batch size is {batch_size}; pass a positive number")
+    if save_format not in SAVE_FORMATS:
+        raise FommError(f"unknown save format {save_format!r}; use mp4 or png")
+    if source_frame is not None and source_frame not in SOURCE_FRAME:
+        raise FommError(f"source_frame is {source_frame!r}; use exclude or include (or None for the default)")
+    if face_metrics not in FACE_METRICS:
+        raise FommError(f"face metrics is {face_metrics!r}; use auto, on or off")
+    for what, fn in hooks.items():
+        if fn is not None and not callable(fn):
+            raise FommError(f"{what} is not callable; pass a function of (T, H, W, 3) frames")
+    return root
+
+
 def _dataset_info(root: Path) -> dict | None:
     meta_path = root / "dataset.json"
     if not meta_path.is_file():
@@ -118,6 +155,37 @@ def _dataset_info(root: Path) -> dict | None:
     if not isinstance(meta, dict) or "category" not in meta:
         raise FommError(f"{meta_path} has no 'category'; regenerate the dataset with fomm synth")
     return meta
+
+
+def _cross_rows(root: Path, tasks: tuple, procedural: bool, notes: list) -> tuple[tuple, list[dict]]:
+    """The tasks left and the rows of ``cross_identity/pairs.csv``; cross-identity is skipped with
+    a note (an error when it is the only task) on real data and when pairs.csv is missing or empty."""
+    if "cross_identity" not in tasks:
+        return tasks, []
+    pairs_csv = root / "cross_identity" / "pairs.csv"
+    rows: list[dict] = []
+    if not procedural:
+        why = (
+            f"{root} has no dataset.json: cross-identity animation needs a procedural dataset (fomm synth) "
+            "with exact renderings of one identity performing another's motion"
+        )
+    elif not pairs_csv.is_file():
+        why = f"{pairs_csv} not found (fomm synth --cross-pairs N makes it)"
+    else:
+        with open(pairs_csv, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        need = {"name", "source_identity_video", "driving_video"}
+        if rows and not need <= set(rows[0]):
+            raise FommError(
+                f"{pairs_csv} lacks columns {', '.join(sorted(need - set(rows[0])))}; regenerate the dataset with fomm synth"
+            )
+        why = f"{pairs_csv} lists no pairs (fomm synth --cross-pairs N makes them)"
+    if rows:
+        return tasks, rows
+    if tasks == ("cross_identity",):
+        raise FommError(f"cross_identity cannot run: {why}; use --tasks reconstruction")
+    notes.append(f"cross_identity skipped: {why}")
+    return tuple(t for t in tasks if t != "cross_identity"), []
 
 
 def _find_video(folder: Path, name: str) -> Path:
@@ -147,73 +215,161 @@ def _gt_keypoints(npz_path: Path, data_size: int | None, frame_hw: tuple[int, in
     return kp
 
 
-def _json_safe(x):
-    if isinstance(x, dict):
-        return {str(k): _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        x = float(x)
-        return x if math.isfinite(x) else None
-    if isinstance(x, np.ndarray):
-        return _json_safe(x.tolist())
-    if isinstance(x, Path):
-        return str(x)
-    return x
+# --------------------------------------------------------------------------------------------
+# the measuring sticks
+# --------------------------------------------------------------------------------------------
 
 
-# --------------------------------------------------------------------------------------------
-# one video
-# --------------------------------------------------------------------------------------------
+@dataclass
+class _Stick:
+    """What measures keypoints and identity: ``detector`` (compared with exact ground truth on
+    procedural data), ``keypoint_fn`` (compared with itself on the real frames), ``embedding_fn``."""
+
+    detector: Callable | None = None
+    keypoint_fn: Callable | None = None
+    embedding_fn: Callable | None = None
+    info: dict | None = None
+    notes: list = field(default_factory=list)
+
+
+def _procedural_stick(meta: dict, frame_hw, keypoint_fn, embedding_fn, landmark_detector, device) -> _Stick:
+    stick = _Stick(embedding_fn=embedding_fn)
+    if keypoint_fn is not None:  # the user's detector replaces the shipped one, compared with ground truth
+        stick.detector = keypoint_fn
+        stick.info = {"keypoint_fn": getattr(keypoint_fn, "__name__", type(keypoint_fn).__name__)}
+        return stick
+    from fomm.evaluation.landmarks import LandmarkDetector, load_landmark_detector
+
+    detector = landmark_detector if isinstance(landmark_detector, LandmarkDetector) else None
+    if detector is None:
+        try:
+            detector = load_landmark_detector(meta["category"], frame_hw[0], path=landmark_detector, device=device)
+        except FommError as exc:
+            stick.notes.append(f"AKD not computed: {exc}")
+            return stick
+    if detector.num_keypoints != len(meta.get("keypoint_names") or []) or detector.category != meta["category"]:
+        raise FommError(
+            f"the landmark detector is for {detector.category} ({detector.num_keypoints} "
+            f"keypoints) but the dataset is {meta['category']}; pass a matching detector"
+        )
+    stick.detector = detector
+    stick.info = {
+        "category": detector.category,
+        "size": detector.size,
+        "weights": detector.meta.get("weights_file"),
+        "test_akd_px": detector.meta.get("test_akd_px"),
+        "trained_on": "training split ground-truth keypoints (fomm.evaluation.landmarks)",
+    }
+    return stick
+
+
+def _video_stick(first_frame, keypoint_fn, embedding_fn, face_metrics: str) -> _Stick:
+    """Real videos: the given hooks, else the face models of fomm[faces] when the videos show faces."""
+    stick = _Stick(keypoint_fn=keypoint_fn, embedding_fn=embedding_fn)
+    if keypoint_fn is None and embedding_fn is None and face_metrics != "off":
+        from fomm.faces import INSTALL, faces_available
+
+        if faces_available() or face_metrics == "on":
+            from fomm.evaluation.face_metrics import FaceMetricFns
+
+            fns = FaceMetricFns()
+            if face_metrics == "on" or (first_frame is not None and fns.finds_face(first_frame)):
+                stick.keypoint_fn, stick.embedding_fn = fns.keypoints, fns.embeddings
+                stick.info = {"faces": "AKD: dlib 68-point landmarks; AED: dlib 128-d face embedding (fomm[faces])"}
+                return stick
+            stick.notes.append("face metrics off: no face found in the first frame of the first test video")
+        else:
+            stick.notes.append(f"AKD and AED on face videos need the face models: {INSTALL}")
+    if stick.keypoint_fn is None:
+        stick.notes.append(
+            "AKD not computed: it needs a keypoint detector (fomm[faces] for faces; any other: keypoint_fn in the Python API)"
+        )
+    else:
+        stick.notes.append(
+            "AKD: keypoint_fn on the generated frames vs keypoint_fn on the real frames (paper protocol); "
+            "global_affine uses keypoint_fn's keypoints of the real frames"
+        )
+    if stick.embedding_fn is None:
+        stick.notes.append(
+            "AED not computed: it needs an identity-embedding network (fomm[faces] for faces; any other: "
+            "embedding_fn in the Python API)"
+        )
+    return stick
 
 
 class _Measure:
-    """Metrics of candidate clips against one target clip (with its keypoints, if known)."""
+    """Metrics of candidate clips against one target clip (with its exact keypoints, if known)."""
 
-    def __init__(self, target: np.ndarray, gt_kp: np.ndarray | None, detector, keypoint_fn, embedding_fn):
-        self.target = target
-        self.gt_kp = gt_kp
-        self.detector = detector
-        self.keypoint_fn = keypoint_fn
-        self.embedding_fn = embedding_fn
-        self.ref_kp = None  # keypoints AKD compares with
-        self.detector_akd = math.nan
-        if gt_kp is not None:
-            self.ref_kp = gt_kp
-            if detector is not None:
-                from fomm.evaluation.metrics import akd
+    def __init__(self, target: np.ndarray, gt_kp: np.ndarray | None, stick: _Stick):
+        self.target, self.gt_kp, self.stick = target, gt_kp, stick
+        self.kp_fn = stick.detector if gt_kp is not None else stick.keypoint_fn
+        self.ref_kp = gt_kp  # keypoints AKD compares with
+        self.detector_akd = np.nan
+        self.ref_missed = np.nan
+        if gt_kp is not None and stick.detector is not None:
+            from fomm.evaluation.metrics import akd
 
-                self.detector_akd = akd(self._detect(target), gt_kp)
-        elif keypoint_fn is not None:
-            self.ref_kp = self._detect(target)
+            self.detector_akd = akd(self.detect(target), gt_kp)
+        elif gt_kp is None and stick.keypoint_fn is not None:
+            self.ref_kp = self.detect(target)
+            self.ref_missed = _missed(self.ref_kp)
+        self.ref_emb = None if stick.embedding_fn is None else np.asarray(stick.embedding_fn(target), np.float64)
 
-    def _detect(self, frames):
-        fn = self.detector if self.gt_kp is not None and self.detector is not None else self.keypoint_fn
-        kp = np.asarray(fn(frames), np.float64)
+    def detect(self, frames) -> np.ndarray:
+        kp = np.asarray(self.kp_fn(frames), np.float64)
         if kp.ndim != 3 or kp.shape[0] != len(frames) or kp.shape[-1] != 2:
             raise FommError(
                 f"keypoint_fn returned shape {kp.shape}; it must return (T={len(frames)}, K, 2) pixel coordinates"
             )
         return kp
 
-    def __call__(self, frames: np.ndarray, detected: np.ndarray | None = None) -> dict:
-        from fomm.evaluation.metrics import aed, akd, frame_metrics
+    def __call__(self, frames: np.ndarray, same_frame: bool = False) -> dict:
+        """Metrics of ``frames``; ``same_frame``: they are one frame repeated (detect it once)."""
+        from fomm.evaluation.metrics import aed_from_embeddings, akd, frame_metrics
 
         rec = frame_metrics(frames, self.target)
-        can_akd = self.ref_kp is not None and (self.detector is not None or self.keypoint_fn is not None)
-        if can_akd:
-            kp = detected if detected is not None else self._detect(frames)
+        n = len(frames)
+        if self.ref_kp is not None and self.kp_fn is not None:
+            kp = np.repeat(self.detect(frames[:1]), n, axis=0) if same_frame else self.detect(frames)
             if kp.shape != self.ref_kp.shape:
                 raise FommError(
                     f"detected keypoints {kp.shape} do not match the reference {self.ref_kp.shape}; "
                     "keypoint_fn must return the dataset's keypoints in order"
                 )
             rec["akd"] = akd(kp, self.ref_kp)
-        if self.embedding_fn is not None:
-            rec["aed"] = aed(frames, self.target, self.embedding_fn)
+            if self.gt_kp is None:
+                rec["missed"] = _missed(kp)
+        if self.ref_emb is not None:
+            fn = self.stick.embedding_fn
+            emb = np.repeat(np.asarray(fn(frames[:1])), n, axis=0) if same_frame else fn(frames)
+            rec["aed"] = aed_from_embeddings(emb, self.ref_emb, n)
         return rec
+
+
+def _missed(kp: np.ndarray) -> float:
+    """Share of frames in which the detector found nothing (all keypoints NaN)."""
+    return float(np.mean(np.all(~np.isfinite(kp), axis=(1, 2))))
+
+
+# --------------------------------------------------------------------------------------------
+# one clip
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    """Everything the task loops share."""
+
+    model: object
+    frame_hw: tuple
+    stick: _Stick
+    skip: int  # 1: frame 0 (the source) is left out of the metrics
+    batch_size: int
+    procedural: bool
+    data_size: int | None
+    save_dir: Path | None
+    save_format: str
+    fps: float
 
 
 def _run_model(engine, source: np.ndarray, driving: np.ndarray) -> np.ndarray:
@@ -221,47 +377,145 @@ def _run_model(engine, source: np.ndarray, driving: np.ndarray) -> np.ndarray:
     return np.concatenate([out["prediction"] for out in engine.run(driving)])
 
 
-def _save(save_dir: Path | None, task: str, name: str, frames: np.ndarray, fmt: str, fps: float) -> None:
-    if save_dir is None:
+def _save(ctx: _Context, task: str, name: str, frames: np.ndarray) -> None:
+    if ctx.save_dir is None:
         return
     from fomm.data.image_ops import to_uint8
     from fomm.data.video_io import write_image, write_video
 
-    folder = save_dir / task
+    folder = ctx.save_dir / task
     folder.mkdir(parents=True, exist_ok=True)
     uint8 = to_uint8(frames)
     safe = Path(name).stem if Path(name).suffix.lower() in _VIDEO_SUFFIXES else name
-    if fmt == "png":
+    if ctx.save_format == "png":
         write_image(folder / f"{safe}.png", np.concatenate(list(uint8), axis=1))
     else:
-        write_video(folder / f"{safe}.mp4", uint8, fps=fps)
+        write_video(folder / f"{safe}.mp4", uint8, fps=ctx.fps)
 
 
-def _evaluate_clip(
-    measure: _Measure, prediction: np.ndarray, source: np.ndarray, src_kp, tgt_kp, detect_source: bool
-) -> dict:
-    """Records of ``model``, ``static`` and (with keypoints) ``global_affine`` for one clip."""
+def _affine_keypoints(measure: _Measure, source: np.ndarray):
+    """Real videos: source keypoints ``(K, 2)`` and target keypoints ``(T, K, 2)`` from the keypoint
+    detector for the global affine baseline, or None. Frames where it found nothing keep the
+    source's keypoints (no motion)."""
+    if measure.ref_kp is None or measure.kp_fn is None:
+        return None
+    src = measure.detect(source[None])[0]
+    if not np.isfinite(src).all():
+        return None
+    tgt = measure.ref_kp.copy()
+    tgt[~np.isfinite(tgt).all(axis=(1, 2))] = src
+    return src, tgt
+
+
+def _score_clip(ctx: _Context, target: np.ndarray, prediction: np.ndarray, source: np.ndarray, gt_kp) -> dict:
+    """The record of one clip: ``model``, ``static`` and (with keypoints) ``global_affine``, on the
+    scored frames (without frame 0 when ``ctx.skip``)."""
     from fomm.evaluation.baselines import global_affine_baseline, static_baseline
 
-    t = len(measure.target)
-    out = {"model": measure(prediction)}
-    static = static_baseline(source, t)
-    detected = None
-    if (
-        detect_source
-        and measure.ref_kp is not None
-        and (measure.detector is not None or measure.keypoint_fn is not None)
-    ):
-        detected = np.repeat(measure._detect(source[None]), t, axis=0)  # same frame: detect once
-    out["static"] = measure(static, detected)
-    if src_kp is not None and tgt_kp is not None:
-        out["global_affine"] = measure(global_affine_baseline(source, src_kp, tgt_kp))
-    return out
+    s = ctx.skip
+    target, prediction = target[s:], prediction[s:]
+    gt = None if gt_kp is None else gt_kp[s:]
+    measure = _Measure(target, gt, ctx.stick)
+    rec = {"num_frames": len(target), "landmark_detector_akd": measure.detector_akd}
+    if np.isfinite(measure.ref_missed):
+        rec["reference_missed"] = measure.ref_missed
+    rec["model"] = measure(prediction)
+    rec["static"] = measure(static_baseline(source, len(target)), same_frame=True)
+    kps = (gt_kp[0], gt) if gt_kp is not None else _affine_keypoints(measure, source)
+    if kps is not None:
+        rec["global_affine"] = measure(global_affine_baseline(source, *kps))
+    return rec
 
 
 # --------------------------------------------------------------------------------------------
-# the evaluation
+# the tasks
 # --------------------------------------------------------------------------------------------
+
+
+def _reconstruction(ctx: _Context, dataset, items: list[int], bar) -> list[dict]:
+    from fomm.animation import AnimationEngine
+
+    engine = AnimationEngine(ctx.model, relative=False, adapt_movement_scale=False, batch_size=ctx.batch_size)
+    test_folder = Path(dataset.root_dir)
+    records = []
+    for i in items:
+        item = dataset[i]
+        name = item["name"]
+        frames = np.ascontiguousarray(item["video"].transpose(1, 2, 3, 0), dtype=np.float32)
+        bar.set_postfix_str(f"reconstruction {name}")
+        gt_kp = None
+        if ctx.procedural:
+            stem = Path(name).stem if (test_folder / name).is_file() else name
+            gt_kp = _gt_keypoints(test_folder / f"{stem}.npz", ctx.data_size, ctx.frame_hw)[: len(frames)]
+            frames = frames[: len(gt_kp)]
+        if len(frames) <= ctx.skip:
+            bar.update(1)
+            continue
+        prediction = _run_model(engine, frames[0], frames)
+        records.append({"name": name, **_score_clip(ctx, frames, prediction, frames[0], gt_kp)})
+        _save(ctx, "reconstruction", name, prediction)
+        bar.update(1)
+    return records
+
+
+def _cross_identity(ctx: _Context, root: Path, test_folder: Path, rows: list[dict], bar) -> list[dict]:
+    from fomm.animation import AnimationEngine
+    from fomm.data.video_io import read_frames
+
+    engine = AnimationEngine(ctx.model, relative=True, adapt_movement_scale=True, batch_size=ctx.batch_size)
+    cross_folder = root / "cross_identity"
+    records = []
+    for row in rows:
+        name = row["name"]
+        bar.set_postfix_str(f"cross_identity {name}")
+        target, _ = read_frames(_find_video(cross_folder, name), ctx.frame_hw, dtype="float32")
+        driving, _ = read_frames(_find_video(test_folder, row["driving_video"]), ctx.frame_hw, dtype="float32")
+        gt_kp = _gt_keypoints(cross_folder / f"{name}.npz", ctx.data_size, ctx.frame_hw)
+        t = min(len(target), len(driving), len(gt_kp))
+        target, driving, gt_kp = target[:t], driving[:t], gt_kp[:t]
+        if t > ctx.skip:
+            prediction = _run_model(engine, target[0], driving)
+            rec = _score_clip(ctx, target, prediction, target[0], gt_kp)
+            records.append(
+                {
+                    "name": name,
+                    "source_identity_video": row["source_identity_video"],
+                    "driving_video": row["driving_video"],
+                    **rec,
+                }
+            )
+            _save(ctx, "cross_identity", name, prediction)
+        bar.update(1)
+    return records
+
+
+def _protocol(procedural: bool, skip: int, stick: _Stick) -> dict:
+    return {
+        "reconstruction": "source = frame 0 of each test video; every frame reconstructed with its own "
+        "keypoints (absolute mode)",
+        "cross_identity": "source = frame 0 of the exact rendering of identity A performing video B's "
+        "motion; driven by video B in relative mode with movement-scale adaptation; "
+        "compared with the exact rendering",
+        "source_frame": "excluded" if skip else "included",
+        "akd": (
+            "landmark detector on the generated frames vs the exact ground-truth keypoints"
+            if procedural
+            else "keypoint_fn on the generated frames vs keypoint_fn on the real frames"
+        )
+        + " (pixels at the model's frame size; frames of another size are resized to it)",
+        "baselines": "static: the source frame repeated; global_affine: the source warped by the "
+        "least-squares affine of the keypoints (an oracle of global motion; it "
+        "moves the background with the body)",
+        "averaging": "per-video metrics averaged with each video weighted by its scored frame count; PSNR per "
+        "frame, capped at 100 dB",
+    }
+
+
+def _dataset_section(meta: dict | None) -> dict:
+    if meta is None:
+        return {"kind": "videos"}
+    keys = ("category", "size", "seed", "generator_version")
+    return {"kind": "procedural", **{k: meta.get(k) for k in keys}}
 
 
 def evaluate(
@@ -278,384 +532,122 @@ def evaluate(
     landmark_detector=None,
     save_dir: str | os.PathLike | None = None,
     save_format: str = "mp4",
+    source_frame: str | None = None,
+    face_metrics: str = "auto",
 ) -> dict:
     """Evaluate a model on ``data_root`` (see the module docstring); returns the report dict.
 
     ``checkpoint_or_model``: a :class:`~fomm.models.first_order_model.FirstOrderModel`, a
-    checkpoint path or dict, or None for the bundled model. ``max_videos`` caps the videos (and the
-    cross-identity pairs) evaluated per task. ``keypoint_fn(frames) -> (T, K, 2)`` pixel keypoints
-    and ``embedding_fn(frames) -> (T, D)`` identity embeddings (frames: float ``(T, H, W, 3)`` on
-    [0, 1] at the model's size) add AKD / AED; on procedural data ``keypoint_fn`` replaces the
-    shipped landmark detector (it must then return the category's keypoints in order).
-    ``landmark_detector``: a path to another detector file (or a
+    checkpoint path or dict, or None for the bundled model of the dataset's category (its
+    ``dataset.json``). ``max_videos`` caps the videos (and the cross-identity pairs) per task.
+    ``keypoint_fn(frames) -> (T, K, 2)`` pixel keypoints and ``embedding_fn(frames) -> (T, D)``
+    identity embeddings (frames: float ``(T, H, W, 3)`` on [0, 1] at the model's size; NaN rows
+    for frames where nothing was found) add AKD / AED; on procedural data ``keypoint_fn`` replaces
+    the shipped landmark detector (it must then return the category's keypoints in order).
+    ``landmark_detector``: another detector file (or a
     :class:`~fomm.evaluation.landmarks.LandmarkDetector`). ``save_dir`` writes the model's outputs
     as ``save_dir/<task>/<video>.mp4`` (or ``.png`` strips with ``save_format="png"``).
+    ``source_frame``: ``exclude`` or ``include`` frame 0 in the metrics (None: exclude on procedural
+    data, include on other videos). ``face_metrics``: on real videos without hooks, ``auto`` uses
+    the fomm[faces] models when installed and the first test frame shows a face; ``on``, ``off``.
 
     Report keys: ``reconstruction`` / ``cross_identity`` (each ``{method: {l1, psnr, ssim, akd,
-    num_videos, num_frames}}``), ``landmark_detector_akd`` ``{task: px}``, ``counts``,
-    ``per_video``, ``landmark_detector``, ``checkpoint``, ``data``, ``dataset``, ``notes``,
-    ``seconds``. Metrics that could not be computed are None.
+    [aed, missed], num_videos, num_frames}}``), ``landmark_detector_akd`` ``{task: px}``,
+    ``counts`` (videos and scored frames), ``protocol``, ``per_video``, ``landmark_detector``,
+    ``checkpoint``, ``data``, ``dataset``, ``notes``, ``seconds``. Metrics not computed are None.
     """
-    import torch
-    from tqdm import tqdm
-
-    from fomm.animation import AnimationEngine
     from fomm.data.datasets import FramesDataset
-    from fomm.data.video_io import read_frames
-    from fomm.evaluation.metrics import summarize
 
     started = time.perf_counter()
-    if data_root is None:
-        raise FommError("no dataset given; pass --data DIR (a folder with test/<video>...)")
-    root = Path(data_root)
-    if not root.is_dir():
-        raise FommError(
-            f"data folder {root} not found; pass a dataset folder (make one with fomm synth "
-            f"--category puppet --out {root})"
-        )
-    tasks = _check_tasks(tasks)
-    if max_videos is not None and (isinstance(max_videos, bool) or int(max_videos) < 1):
-        raise FommError(f"max videos is {max_videos}; pass a positive number (or none for all)")
-    if isinstance(batch_size, bool) or int(batch_size) < 1:
-        raise FommError(f"batch size is {batch_size}; pass a positive number")
-    if save_format not in SAVE_FORMATS:
-        raise FommError(f"unknown save format {save_format!r}; use mp4 or png")
-    for fn, what in ((keypoint_fn, "keypoint_fn"), (embedding_fn, "embedding_fn")):
-        if fn is not None and not callable(fn):
-            raise FommError(f"{what} is not callable; pass a function of (T, H, W, 3) frames")
+    hooks = {"keypoint_fn": keypoint_fn, "embedding_fn": embedding_fn}
+    root = _check_inputs(data_root, max_videos, batch_size, save_format, hooks, source_frame, face_metrics)
     meta = _dataset_info(root)
     procedural = meta is not None
     notes: list[str] = []
-    if not procedural and "cross_identity" in tasks:
-        if tasks == ("cross_identity",):
-            raise FommError(
-                f"{root} has no dataset.json: cross-identity animation needs a procedural dataset "
-                "with exact ground truth (fomm synth); use --tasks reconstruction"
-            )
-        tasks = tuple(t for t in tasks if t != "cross_identity")
-        notes.append(
-            "cross_identity skipped: it needs a procedural dataset (dataset.json, made by fomm synth) "
-            "with exact renderings of one identity performing another's motion"
-        )
-    pairs_csv = root / "cross_identity" / "pairs.csv"
-    if procedural and "cross_identity" in tasks and not pairs_csv.is_file():
-        if tasks == ("cross_identity",):
-            raise FommError(f"{pairs_csv} not found; regenerate the dataset with fomm synth --cross-pairs N")
-        tasks = tuple(t for t in tasks if t != "cross_identity")
-        notes.append(f"cross_identity skipped: {pairs_csv} not found")
-
-    # test videos (raises a FommError when there are none)
-    model, ckpt_desc = _resolve_model(checkpoint_or_model, config, device)
+    tasks, cross_rows = _cross_rows(root, _check_tasks(tasks), procedural, notes)
+    cross_rows = cross_rows[: max_videos or None]
+    model, ckpt_desc = _resolve_model(checkpoint_or_model, config, device, (meta or {}).get("category"))
     frame_hw = tuple(int(s) for s in model.frame_shape[:2])
-    dataset = None
-    if "reconstruction" in tasks:
-        dataset = FramesDataset(root, frame_shape=frame_hw, is_train=False)
-    test_folder = dataset.root_dir if dataset is not None else root / "test"
-
-    # keypoint measuring stick
-    detector = None
-    detector_info = None
-    if procedural and keypoint_fn is None:
-        from fomm.evaluation.landmarks import LandmarkDetector, load_landmark_detector
-
-        if isinstance(landmark_detector, LandmarkDetector):
-            detector = landmark_detector
-        else:
-            try:
-                detector = load_landmark_detector(
-                    meta["category"], frame_hw[0], path=landmark_detector, device=model.device
-                )
-            except FommError as exc:
-                notes.append(f"AKD not computed: {exc}")
-        if detector is not None:
-            if detector.num_keypoints != len(meta.get("keypoint_names") or []) or detector.category != meta["category"]:
-                raise FommError(
-                    f"the landmark detector is for {detector.category} ({detector.num_keypoints} "
-                    f"keypoints) but the dataset is {meta['category']}; pass a matching detector"
-                )
-            detector_info = {
-                "category": detector.category,
-                "size": detector.size,
-                "weights": detector.meta.get("weights_file"),
-                "test_akd_px": detector.meta.get("test_akd_px"),
-                "trained_on": "training split ground-truth keypoints (fomm.evaluation.landmarks)",
-            }
-    elif procedural:
-        detector_info = {"keypoint_fn": getattr(keypoint_fn, "__name__", type(keypoint_fn).__name__)}
-    if not procedural:
-        if keypoint_fn is None:
-            notes.append(
-                "AKD not computed: it needs an external keypoint detector (a pose estimator or face-"
-                "landmark network) that cannot be downloaded here; pass keypoint_fn in the Python API"
-            )
-        else:
-            notes.append(
-                "AKD: keypoint_fn on the generated frames vs keypoint_fn on the real frames (paper "
-                "protocol); global_affine uses keypoint_fn's keypoints of the real frames"
-            )
-    if embedding_fn is None:
-        notes.append(
-            "AED not computed: it needs an identity-embedding (re-identification) network that cannot be "
-            "downloaded here; pass embedding_fn in the Python API"
-        )
-    fn_for_measure = None if procedural else keypoint_fn
-    if procedural and keypoint_fn is not None:
-        detector = keypoint_fn  # the user's detector replaces the shipped one, compared with ground truth
-
-    # work lists
-    recon_items: list[int] = []
-    if dataset is not None:
-        recon_items = list(range(len(dataset)))[: max_videos or None]
-    cross_rows: list[dict] = []
-    if "cross_identity" in tasks:
-        with open(pairs_csv, newline="") as fh:
-            cross_rows = list(csv.DictReader(fh))
-        need = {"name", "source_identity_video", "driving_video"}
-        if cross_rows and not need <= set(cross_rows[0]):
-            raise FommError(
-                f"{pairs_csv} lacks columns {', '.join(sorted(need - set(cross_rows[0])))}; "
-                "regenerate the dataset with fomm synth"
-            )
-        cross_rows = cross_rows[: max_videos or None]
-        if not cross_rows:
-            raise FommError(
-                f"{pairs_csv} lists no pairs; regenerate the dataset with fomm synth --cross-pairs N "
-                "or use --tasks reconstruction"
-            )
-
-    save_path = Path(save_dir) if save_dir is not None else None
-    fps = float((meta or {}).get("fps") or 25)
-    data_size = int(meta["size"]) if procedural and meta.get("size") else None
-    per_video: dict[str, list] = {t: [] for t in tasks}
-    seconds: dict[str, float] = {}
-    bar = tqdm(total=len(recon_items) + len(cross_rows), desc="evaluate", unit="video", disable=not progress)
-    try:
-        with torch.inference_mode():
-            if "reconstruction" in tasks:
-                t0 = time.perf_counter()
-                engine = AnimationEngine(model, relative=False, adapt_movement_scale=False, batch_size=int(batch_size))
-                for i in recon_items:
-                    item = dataset[i]
-                    name = item["name"]
-                    frames = np.ascontiguousarray(item["video"].transpose(1, 2, 3, 0), dtype=np.float32)
-                    bar.set_postfix_str(f"reconstruction {name}")
-                    gt_kp = None
-                    if procedural:
-                        stem = Path(name).stem if (test_folder / name).is_file() else name
-                        gt_kp = _gt_keypoints(test_folder / f"{stem}.npz", data_size, frame_hw)[: len(frames)]
-                        frames = frames[: len(gt_kp)]
-                    measure = _Measure(frames, gt_kp, detector, fn_for_measure, embedding_fn)
-                    prediction = _run_model(engine, frames[0], frames)
-                    src_kp = tgt_kp = None
-                    if gt_kp is not None:
-                        src_kp, tgt_kp = gt_kp[0], gt_kp
-                    elif measure.ref_kp is not None:
-                        src_kp, tgt_kp = measure.ref_kp[0], measure.ref_kp
-                    rec = _evaluate_clip(measure, prediction, frames[0], src_kp, tgt_kp, detect_source=True)
-                    per_video["reconstruction"].append(
-                        {"name": name, "num_frames": len(frames), "landmark_detector_akd": measure.detector_akd, **rec}
-                    )
-                    _save(save_path, "reconstruction", name, prediction, save_format, fps)
-                    bar.update(1)
-                seconds["reconstruction"] = time.perf_counter() - t0
-            if "cross_identity" in tasks:
-                t0 = time.perf_counter()
-                engine = AnimationEngine(model, relative=True, adapt_movement_scale=True, batch_size=int(batch_size))
-                cross_folder = root / "cross_identity"
-                for row in cross_rows:
-                    name = row["name"]
-                    bar.set_postfix_str(f"cross_identity {name}")
-                    target, _ = read_frames(_find_video(cross_folder, name), frame_hw, dtype="float32")
-                    driving, _ = read_frames(_find_video(test_folder, row["driving_video"]), frame_hw, dtype="float32")
-                    gt_kp = _gt_keypoints(cross_folder / f"{name}.npz", data_size, frame_hw)
-                    t = min(len(target), len(driving), len(gt_kp))
-                    target, driving, gt_kp = target[:t], driving[:t], gt_kp[:t]
-                    measure = _Measure(target, gt_kp, detector, None, embedding_fn)
-                    source = target[0]
-                    prediction = _run_model(engine, source, driving)
-                    rec = _evaluate_clip(measure, prediction, source, gt_kp[0], gt_kp, detect_source=True)
-                    per_video["cross_identity"].append(
-                        {
-                            "name": name,
-                            "source_identity_video": row["source_identity_video"],
-                            "driving_video": row["driving_video"],
-                            "num_frames": int(t),
-                            "landmark_detector_akd": measure.detector_akd,
-                            **rec,
-                        }
-                    )
-                    _save(save_path, "cross_identity", name, prediction, save_format, fps)
-                    bar.update(1)
-                seconds["cross_identity"] = time.perf_counter() - t0
-    finally:
-        bar.close()
-
+    dataset = FramesDataset(root, frame_shape=frame_hw, is_train=False) if "reconstruction" in tasks else None
+    test_folder = Path(dataset.root_dir) if dataset is not None else root / "test"
+    recon_items = list(range(len(dataset)))[: max_videos or None] if dataset is not None else []
+    if procedural:
+        stick = _procedural_stick(meta, frame_hw, keypoint_fn, embedding_fn, landmark_detector, model.device)
+    else:
+        first = dataset[0]["video"][:, 0].transpose(1, 2, 0) if recon_items else None
+        stick = _video_stick(first, keypoint_fn, embedding_fn, face_metrics)
+    notes += stick.notes
+    skip = int((source_frame or ("exclude" if procedural else "include")) == "exclude")
+    ctx = _Context(
+        model=model,
+        frame_hw=frame_hw,
+        stick=stick,
+        skip=skip,
+        batch_size=int(batch_size),
+        procedural=procedural,
+        data_size=int(meta["size"]) if procedural and meta.get("size") else None,
+        save_dir=Path(save_dir) if save_dir is not None else None,
+        save_format=save_format,
+        fps=float((meta or {}).get("fps") or 25),
+    )
+    per_video, seconds = _run_tasks(ctx, tasks, dataset, recon_items, (root, test_folder, cross_rows), progress)
     report: dict = {
         "fomm_evaluation": REPORT_FORMAT,
         "checkpoint": ckpt_desc,
         "config": getattr(model.config, "name", None),
         "data": str(root),
-        "dataset": (
-            {
-                "kind": "procedural",
-                "category": meta.get("category"),
-                "size": meta.get("size"),
-                "seed": meta.get("seed"),
-                "generator_version": meta.get("generator_version"),
-            }
-            if procedural
-            else {"kind": "videos"}
-        ),
+        "dataset": _dataset_section(meta),
         "frame_shape": list(frame_hw),
         "tasks": list(tasks),
         "max_videos": max_videos,
-        "protocol": {
-            "reconstruction": "source = frame 0 of each test video; every frame reconstructed with its own "
-            "keypoints (absolute mode)",
-            "cross_identity": "source = frame 0 of the exact rendering of identity A performing video B's "
-            "motion; driven by video B in relative mode with movement-scale adaptation; "
-            "compared with the exact rendering",
-            "akd": (
-                "landmark detector on the generated frames vs the exact ground-truth keypoints"
-                if procedural
-                else "keypoint_fn on the generated frames vs keypoint_fn on the real frames"
-            )
-            + " (pixels at the model's frame size; frames of another size are resized to it)",
-            "baselines": "static: the source frame repeated; global_affine: the source warped by the "
-            "least-squares affine of the ground-truth keypoints (an oracle of global motion; it "
-            "moves the background with the body)",
-            "averaging": "per-video metrics averaged with each video weighted by its frame count; PSNR per "
-            "frame, capped at 100 dB",
-        },
-        "landmark_detector": detector_info,
-        "landmark_detector_akd": {},
-        "counts": {},
+        "protocol": _protocol(procedural, skip, stick),
+        "landmark_detector": stick.info,
     }
-    for task in tasks:
-        records = per_video[task]
-        methods = [m for m in METHODS if records and all(m in r for r in records)]
-        table = {}
-        for m in methods:
-            summary = summarize([{"num_frames": r["num_frames"], **r[m]} for r in records])
-            table[m] = {
-                k: summary.get(k, math.nan)
-                for k in ("l1", "psnr", "ssim", "akd", "aed")
-                if k in summary or k in ("akd",)
-            }
-            table[m]["num_videos"] = summary["num_videos"]
-            table[m]["num_frames"] = summary["num_frames"]
-        report[task] = table
-        report["counts"][task] = {"videos": len(records), "frames": int(sum(r["num_frames"] for r in records))}
-        det = summarize([{"num_frames": r["num_frames"], "v": r["landmark_detector_akd"]} for r in records])
-        report["landmark_detector_akd"][task] = det.get("v", math.nan)
-    report["notes"] = notes
+    _add_tables(report, per_video, notes)
     report["seconds"] = {
         **{k: round(v, 2) for k, v in seconds.items()},
         "total": round(time.perf_counter() - started, 2),
     }
     report["per_video"] = per_video
-    return _json_safe(report)
+    return json_safe(report)
 
 
-# --------------------------------------------------------------------------------------------
-# report files
-# --------------------------------------------------------------------------------------------
+def _run_tasks(ctx: _Context, tasks, dataset, recon_items, cross: tuple, progress: bool) -> tuple[dict, dict]:
+    """Run each task: ``({task: per-video records}, {task: seconds})``."""
+    import torch
+    from tqdm import tqdm
 
-
-def _fmt(value, digits: int) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    return f"{value:.{digits}f}"
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def report_markdown(report: dict) -> str:
-    """The report as a Markdown document: one table per task."""
-    lines = ["# FOMM evaluation", ""]
-    ds = report.get("dataset") or {}
-    what = (
-        f"procedural {ds.get('category')} ({ds.get('size')}x{ds.get('size')}, seed {ds.get('seed')})"
-        if ds.get("kind") == "procedural"
-        else "videos"
-    )
-    lines.append(
-        f"- checkpoint: `{report.get('checkpoint') or 'bundled / in-memory model'}` (config {report.get('config')})"
-    )
-    lines.append(
-        f"- data: `{report.get('data')}` — {what}; model frame size "
-        f"{'x'.join(map(str, report.get('frame_shape') or []))}"
-    )
-    det = report.get("landmark_detector")
-    if det and det.get("weights"):
-        lines.append(
-            f"- landmark detector: `{det['weights']}` (AKD on held-out test frames when trained: "
-            f"{_fmt(det.get('test_akd_px'), 2)} px)"
-        )
-    if report.get("max_videos"):
-        lines.append(f"- at most {_plural(report['max_videos'], 'video')} per task (--max-videos)")
-    lines.append("")
-    has_aed = any("aed" in m for t in report.get("tasks", []) for m in (report.get(t) or {}).values())
-    for task in report.get("tasks", []):
-        table = report.get(task) or {}
-        counts = report.get("counts", {}).get(task, {})
-        lines.append(
-            f"## {_TASK_TITLES.get(task, task)} ({_plural(counts.get('videos', 0), 'video')}, "
-            f"{_plural(counts.get('frames', 0), 'frame')})"
-        )
-        lines.append("")
-        head = "| method | L1 ↓ | PSNR (dB) ↑ | SSIM ↑ | AKD (px) ↓ |" + (" AED ↓ |" if has_aed else "")
-        lines.append(head)
-        lines.append("|---|---:|---:|---:|---:|" + ("---:|" if has_aed else ""))
-        for method, m in table.items():
-            row = (
-                f"| {method} | {_fmt(m.get('l1'), 4)} | {_fmt(m.get('psnr'), 2)} | {_fmt(m.get('ssim'), 4)} "
-                f"| {_fmt(m.get('akd'), 2)} |"
-            )
-            if has_aed:
-                row += f" {_fmt(m.get('aed'), 4)} |"
-            lines.append(row)
-        stick = (report.get("landmark_detector_akd") or {}).get(task)
-        if stick is not None:
-            lines.append("")
-            lines.append(
-                f"Landmark detector's own AKD on the real target frames: {_fmt(stick, 2)} px "
-                "(the measuring stick's error)."
-            )
-        lines.append("")
-    lines.append("Protocol: " + "; ".join(f"{k}: {v}" for k, v in (report.get("protocol") or {}).items()) + ".")
-    lines.append("")
-    notes = report.get("notes") or []
-    if notes:
-        lines.append("## Notes")
-        lines.append("")
-        lines.extend(f"- {n}" for n in notes)
-        lines.append("")
-    secs = report.get("seconds") or {}
-    if secs:
-        lines.append(f"Time: {secs.get('total', 0):.1f} s.")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def write_report(report: dict, out: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``report`` as JSON to ``out`` and as Markdown beside it (``.md``), atomically."""
-    from fomm.atomic import atomic_path
-
-    out = Path(out)
-    if out.suffix.lower() != ".json":
-        raise FommError(
-            f"report path {out} does not end in .json; pass e.g. --out report.json (the Markdown table goes beside it)"
-        )
-    md = out.with_suffix(".md")
-    text = json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n"
+    root, test_folder, cross_rows = cross
+    per_video: dict[str, list] = {}
+    seconds: dict[str, float] = {}
+    bar = tqdm(total=len(recon_items) + len(cross_rows), desc="evaluate", unit="video", disable=not progress)
     try:
-        with atomic_path(out) as tmp:
-            tmp.write_text(text)
-        with atomic_path(md) as tmp:
-            tmp.write_text(report_markdown(report))
-    except OSError as exc:
-        raise FommError(f"cannot write {out} ({exc.strerror or exc}); choose a folder you can write to") from None
-    return out, md
+        with torch.inference_mode():
+            for task in tasks:
+                t0 = time.perf_counter()
+                if task == "reconstruction":
+                    per_video[task] = _reconstruction(ctx, dataset, recon_items, bar)
+                else:
+                    per_video[task] = _cross_identity(ctx, root, test_folder, cross_rows, bar)
+                seconds[task] = time.perf_counter() - t0
+    finally:
+        bar.close()
+    return per_video, seconds
+
+
+def _add_tables(report: dict, per_video: dict, notes: list) -> None:
+    """Each task's table, counts and measuring-stick errors, and the notes."""
+    from fomm.evaluation.metrics import summarize
+
+    report.update({"landmark_detector_akd": {}, "counts": {}, "reference_missed": {}})
+    for task, records in per_video.items():
+        if not records:
+            raise FommError(f"{task}: no video has a frame to score besides the source; use longer videos")
+        report[task] = task_table(records)
+        report["counts"][task] = {"videos": len(records), "frames": int(sum(r["num_frames"] for r in records))}
+        det = summarize([{"num_frames": r["num_frames"], "v": r["landmark_detector_akd"]} for r in records])
+        report["landmark_detector_akd"][task] = det.get("v", np.nan)
+        if any("reference_missed" in r for r in records):
+            ref = summarize([{"num_frames": r["num_frames"], "v": r.get("reference_missed", np.nan)} for r in records])
+            report["reference_missed"][task] = ref.get("v", np.nan)
+    report["notes"] = notes

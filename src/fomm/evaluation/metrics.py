@@ -48,6 +48,7 @@ __all__ = [
     "kp_from_pixels",
     "akd",
     "aed",
+    "aed_from_embeddings",
     "frame_metrics",
     "summarize",
 ]
@@ -257,16 +258,24 @@ def aed(frames_pred, frames_true, embedder: Callable[[np.ndarray], np.ndarray]) 
     if not callable(embedder):
         raise FommError("embedder is not callable; pass a function mapping (T, H, W, C) frames to (T, D)")
     fa, fb = _pair(frames_pred, frames_true)
-    ea = np.asarray(_to_numpy(embedder(fa)), dtype=np.float64)
-    eb = np.asarray(_to_numpy(embedder(fb)), dtype=np.float64)
-    n = fa.shape[0]
+    return aed_from_embeddings(embedder(fa), embedder(fb), fa.shape[0])
+
+
+def aed_from_embeddings(emb_pred, emb_true, num_frames: int | None = None) -> float:
+    """Mean over frames of ``||e_pred - e_true||_2`` for ``(T, D)`` embeddings. A frame whose
+    embedding is NaN in either input (no face found) is skipped; NaN when none is left."""
+    ea = np.asarray(_to_numpy(emb_pred), dtype=np.float64)
+    eb = np.asarray(_to_numpy(emb_true), dtype=np.float64)
+    n = ea.shape[0] if num_frames is None else num_frames
     if ea.ndim == 1 and n == 1:
         ea, eb = ea[None], eb[None]
     if ea.shape != eb.shape or ea.ndim != 2 or ea.shape[0] != n:
         raise FommError(
             f"embedder returned shapes {ea.shape} and {eb.shape}; it must return one vector per frame, (T={n}, D)"
         )
-    return float(np.mean(np.linalg.norm(ea - eb, axis=1)))
+    dist = np.linalg.norm(ea - eb, axis=1)
+    dist = dist[np.isfinite(dist)]
+    return float(np.mean(dist)) if dist.size else math.nan
 
 
 # --------------------------------------------------------------------------------------------
