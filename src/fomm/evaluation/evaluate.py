@@ -103,10 +103,15 @@ def _resolve_model(checkpoint_or_model, config, device, category: str | None):
         raise FommError(
             f"checkpoint is a {type(checkpoint_or_model).__name__}; pass a path, a checkpoint dict or a FirstOrderModel"
         )
-    path = Path(checkpoint_or_model)
+    from fomm.hub.registry import resolve_checkpoint
+
+    # a published name ('vox') is its downloaded file; not downloaded: "run: fomm download vox"
+    path = Path(resolve_checkpoint(checkpoint_or_model))
     if not path.is_file():
         raise FommError(f"checkpoint not found: {path}; check the path (e.g. runs/puppet64/checkpoints/best.pt)")
-    return load_model(path, config, device=device), str(path)
+    name = os.fspath(checkpoint_or_model)
+    desc = str(path) if Path(name) == path else f"{name} ({path.name})"  # a name, not this machine's cache path
+    return load_model(path, config, device=device), desc
 
 
 def _check_tasks(tasks) -> tuple[str, ...]:
