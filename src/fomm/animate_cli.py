@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 
+from fomm import pipeline
 from fomm.cli_args import positive_int, summary
 from fomm.errors import FommError
-from fomm.pipeline import BACKENDS, DEVICES, DRIVING_FITS, LAYOUTS, PANEL_SIZE, PRECISIONS, animate_video
+from fomm.pipeline import BACKENDS, BEST_FRAME_METHODS, DEVICES, DRIVING_FITS, LAYOUTS, PANEL_SIZE, PRECISIONS
 
-__all__ = ["animate_video", "register", "run"]
+__all__ = ["register", "run"]
 
 
 def _best_frame_arg(text: str):
@@ -137,6 +138,14 @@ def _motion_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_const",
         const="auto",
         help="the original's flag: the same as --best-frame auto",
+    )
+    motion.add_argument(
+        "--best-frame-method",
+        choices=BEST_FRAME_METHODS,
+        default="auto",
+        help="how --best-frame auto chooses: landmarks (face landmark alignment, as the original; "
+        "needs pip install 'fomm[faces]'), keypoints (the model's keypoints, any category) or auto "
+        "(landmarks when installed and the source has a face, else keypoints; default)",
     )
     motion.add_argument(
         "--driving-fit",
@@ -286,10 +295,23 @@ def _report(result: dict) -> None:
     print(f"wrote {result['out']} ({what}, {result['fps']:g} fps{extra}; {result['frames_per_second']:.1f} frames/s)")
     if result["save_frames"] is not None:
         print(f"wrote {result['frames']} PNG frames to {result['save_frames']}")
+    if result.get("best_frame_method") is not None:
+        how = {"landmarks": "face landmarks (dlib)", "keypoints": "the model's keypoints"}[result["best_frame_method"]]
+        print(f"best frame: {result['best_frame']}, chosen by {how}")
+    if result.get("tracker"):
+        print(tracker_line(result["tracker"]))
+
+
+def tracker_line(tracker: dict) -> str:
+    """``tracker: dlib landmarks (driving video and source photo)``, or one name each."""
+    driving, source = tracker.get("driving"), tracker.get("source")
+    if driving == source or source is None:
+        return f"tracker: {driving} (driving video{' and source photo' if source else ''})"
+    return f"tracker: {driving} (driving video), {source} (source photo)"
 
 
 def run(args: argparse.Namespace) -> int:
-    result = animate_video(
+    result = pipeline.animate_video(
         args.source,
         args.driving,
         checkpoint=args.checkpoint,
@@ -298,6 +320,7 @@ def run(args: argparse.Namespace) -> int:
         relative=args.relative,
         adapt_movement_scale=args.adapt_scale,
         best_frame=args.best_frame,
+        best_frame_method=args.best_frame_method,
         crop=args.crop,
         crop_options=_crop_options(args),
         paste_back=args.paste_back,

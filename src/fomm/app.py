@@ -70,7 +70,6 @@ class Options:
 
 
 # Passed to the pipeline only where its signature has them (older pipelines lack some).
-OPTIONAL_ARGS = ("paste_back", "color_match", "driving_fit")
 DRIVING_FITS = ("crop", "pad", "stretch")
 
 
@@ -175,17 +174,6 @@ class ModelCache:
 # ----------------------------------------------------------------------------------------------
 # The pipeline
 # ----------------------------------------------------------------------------------------------
-def _pipeline() -> tuple[Callable, bool]:
-    """``animate_video`` and whether it takes a progress callback (fomm.pipeline does)."""
-    try:
-        from fomm.pipeline import animate_video
-    except ImportError:  # before the pipeline moved out of the CLI module
-        from fomm.animate_cli import animate_video
-
-        return animate_video, False
-    return animate_video, True
-
-
 class Animator:
     """Runs requests: resolves the model, calls the pipeline, keeps the last results on disk."""
 
@@ -227,7 +215,8 @@ class Animator:
             raise FommError("no driving video; upload the video whose motion to copy")
         checkpoint = resolve_checkpoint(choice, uploaded)
         model = self.models.get(checkpoint)
-        animate_video, takes_callback = _pipeline()
+        from fomm.pipeline import animate_video
+
         kwargs = dict(
             relative=options.relative,
             adapt_movement_scale=options.adapt_movement_scale,
@@ -236,10 +225,11 @@ class Animator:
             layout=options.layout,
             show_keypoints=options.show_keypoints,
             precision=options.precision,
-            progress=(progress or False) if takes_callback else progress is not None,
+            progress=progress or False,
+            paste_back=options.paste_back,
+            color_match=options.color_match,
+            driving_fit=options.driving_fit,
         )
-        accepted = inspect.signature(animate_video).parameters
-        kwargs.update({name: getattr(options, name) for name in OPTIONAL_ARGS if name in accepted})
         out = self._result_path(Path(driving))
         try:
             with warnings.catch_warnings(record=True) as caught:
@@ -373,8 +363,7 @@ def build_app(animator: Animator):
     """The Gradio page (a ``gr.Blocks``), calling ``animator`` for each request."""
     gr = _gradio()
 
-    # Before fomm.pipeline, the pipeline reports through tqdm only: let Gradio follow its bars.
-    tracker = gr.Progress(track_tqdm=not _pipeline()[1])
+    tracker = gr.Progress(track_tqdm=False)  # fomm.pipeline reports through the callback below
 
     def run(values: dict, progress=tracker):
         def report(done: int, total: int | None, desc: str) -> None:

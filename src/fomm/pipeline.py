@@ -22,6 +22,7 @@ for ``best_frame='auto'``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import os
 import time
@@ -40,6 +41,10 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("exact", "fast")
 BACKENDS = ("torch", "onnxruntime")
 DRIVING_FITS = FIT_MODES
+#: ``best_frame='auto'``: face landmarks (``fomm[faces]``, on a source with a face) or the model's keypoints.
+BEST_FRAME_METHODS = ("auto", "landmarks", "keypoints")
+#: Face landmarks for the best frame are found on frames enlarged to at least this many pixels.
+LANDMARK_SIZE = 256
 #: Side-by-side panels are enlarged to at least this height, so that a 64-pixel model's result
 #: and the panel labels can be seen.
 PANEL_SIZE = 256
@@ -158,6 +163,7 @@ class Options:
     relative: bool = True
     adapt_movement_scale: bool = True
     best_frame: int | str | None = None
+    best_frame_method: str = "auto"
     crop: bool = False
     crop_options: dict = field(default_factory=dict)
     paste_back: bool = False
@@ -186,6 +192,11 @@ def _check_options(o: Options, precision: str, backend: str, batch_size) -> None
     if o.color_match and not o.paste_back:
         raise FommError("--color-match needs the crop pasted back; use it with --crop (and without --no-paste-back)")
     o.best_frame = check_best_frame(o.best_frame)
+    _check_choice(o.best_frame_method, BEST_FRAME_METHODS, "best-frame method", "--best-frame-method")
+    if o.best_frame_method != "auto" and o.best_frame != "auto":
+        raise FommError(
+            f"--best-frame-method {o.best_frame_method} is used only with --best-frame auto; add it or drop the method"
+        )
 
 
 def _check_save_frames(save_frames, out: Path, kind: str) -> Path | None:
@@ -330,14 +341,17 @@ class DrivingVideo:
 
         return iter(self.array) if self.array is not None else video_io.iter_frames(self.path)
 
-    def frames(self) -> Iterator[np.ndarray]:
-        """One pass over the frames, each ``frame_shape`` (uint8 from files, float from arrays)."""
+    def frames(self, shape: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+        """One pass over the frames, each ``frame_shape`` (or ``shape``, ``(H, W)``: the same
+        crop at another size); uint8 from files, float from arrays."""
+        shape = self.frame_shape if shape is None else (int(shape[0]), int(shape[1]))
         frames = self.raw_frames()
         if self.plan is not None:
-            frames = self.plan.crop_frames(frames)
+            plan = self.plan if self.plan.size == max(shape) else dataclasses.replace(self.plan, size=max(shape))
+            frames = plan.crop_frames(frames)
         else:
-            frames = (fit_aspect(f, self.frame_shape, self.fit) for f in frames)
-        return (resize_frame(f, self.frame_shape) for f in frames)
+            frames = (fit_aspect(f, shape, self.fit) for f in frames)
+        return (resize_frame(f, shape) for f in frames)
 
     def frame(self, index: int) -> np.ndarray:
         """Frame ``index`` (decoding stops there), or a FommError naming the valid range."""
@@ -442,31 +456,77 @@ def _animate_cached(engine, kp_batches: list[dict]) -> Iterator[dict]:
         yield {"prediction": prediction, "kp_driving": kp_driving, "kp_norm": kp_norm}
 
 
-def _set_initial(engine, driving: DrivingVideo, o: Options, kp_batches, progress: Progress):
-    """Measure relative motion from the best frame; returns its index (or None: the first)."""
+def _set_initial(engine, driving: DrivingVideo, o: Options, src: _Source, kp_batches) -> tuple:
+    """Measure relative motion from the best frame; returns ``(index or None, method or None)``
+    (``method``: how ``'auto'`` chose it, ``'landmarks'`` or ``'keypoints'``)."""
     import torch
 
-    from fomm.animation import best_frame_index, prepare_frames
+    from fomm.animation import prepare_frames
 
-    best = o.best_frame
+    best, method = o.best_frame, None
     if best is None:
-        return None
+        return None, None
     if not o.relative:
         warnings.warn(
             "--best-frame has no effect with absolute motion (--no-relative); it is ignored", UserWarning, stacklevel=3
         )
-        return None
+        return None, None
     if best == "auto":
-        with ProgressReporter(progress, driving.total, "finding the best frame", leave=False) as bar:
-            best = best_frame_index(engine, bar.wrap(driving.frames()))
+        best, method = _best_frame_auto(engine, driving, o, src)
     if kp_batches is not None and best < sum(len(kp["value"]) for kp in kp_batches):
         b, i = divmod(best, engine.batch_size)
         engine.set_initial({k: v[i : i + 1] for k, v in kp_batches[b].items()})
-        return best
+        return best, method
     frame = driving.frame(best)
     with torch.inference_mode():
         engine.set_initial(engine.keypoints(prepare_frames(frame[None], driving.frame_shape, "driving video", ndim=4)))
-    return best
+    return best, method
+
+
+def landmark_shape(frame_shape) -> tuple[int, int]:
+    """The model's ``(H, W)`` enlarged so that its shorter side is at least :data:`LANDMARK_SIZE`."""
+    fh, fw = (int(s) for s in frame_shape)
+    k = max(1.0, LANDMARK_SIZE / min(fh, fw))
+    return int(round(fh * k)), int(round(fw * k))
+
+
+def _landmark_source(src: _Source, method: str, shape) -> np.ndarray | None:
+    """The source as the landmark choice compares it (``shape``, cropped as the model sees it), or
+    None where the model's keypoints choose: ``keypoints``, or ``auto`` without ``fomm[faces]`` or
+    without a face on the source."""
+    from fomm.faces import FaceModels, faces_available, require_faces
+
+    if method == "keypoints" or (method == "auto" and not faces_available()):
+        return None
+    require_faces("--best-frame-method landmarks")
+    image = src.full
+    if src.box is not None:
+        x0, y0, x1, y1 = src.box
+        image = image[y0:y1, x0:x1]
+    image = resize_frame(image, shape)
+    if FaceModels.shared().landmarks(image) is None:
+        if method == "landmarks":
+            raise FommError(
+                f"no face found in {src.name} for --best-frame-method landmarks; use --best-frame-method keypoints"
+            )
+        return None
+    return image
+
+
+def _best_frame_auto(engine, driving: DrivingVideo, o: Options, src: _Source) -> tuple[int, str]:
+    """``(index, method)`` of the driving frame posed most like the source: by face landmarks
+    (:func:`fomm.faces.best_frame_by_landmarks`, frames at :func:`landmark_shape`) when the
+    source has a face and ``fomm[faces]`` is installed, else by the model's keypoints."""
+    from fomm.animation import best_frame_index
+
+    shape = landmark_shape(driving.frame_shape)
+    source = _landmark_source(src, o.best_frame_method, shape)
+    with ProgressReporter(o.progress, driving.total, "finding the best frame", leave=False) as bar:
+        if source is None:
+            return best_frame_index(engine, bar.wrap(driving.frames())), "keypoints"
+        from fomm.faces import best_frame_by_landmarks
+
+        return best_frame_by_landmarks(source, bar.wrap(driving.frames(shape))), "landmarks"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -578,37 +638,44 @@ def _output_notes(kind: str, driving: DrivingVideo, audio: bool) -> None:
 # ----------------------------------------------------------------------------------------------
 # One source
 # ----------------------------------------------------------------------------------------------
-def _prepare_source(source, index, o: Options, frame_shape, crop_size: int):
-    """Load (and crop) one source; returns ``(image, name, photo, box)`` (``photo``: the full
-    image to paste back into, else None)."""
-    image, name, _path = load_source(source, index)
-    photo, box = None, None
-    if o.crop:
-        from fomm.crop import crop_image
+@dataclass
+class _Source:
+    """One loaded source: ``image`` as the model gets it (the face crop with ``--crop``), the
+    ``full`` photo, the crop ``box`` in it and the ``tracker`` that found the face (or None)."""
 
-        keys = {k: o.crop_options[k] for k in ("scale", "tracker") if k in o.crop_options}
-        full = image
-        image, box = crop_image(image, crop_size, required=True, name=name, **keys)
-        if o.paste_back:
-            photo = full
-    else:
+    image: np.ndarray
+    name: str
+    full: np.ndarray
+    box: tuple | None = None
+    tracker: str | None = None
+
+
+def _prepare_source(source, index, o: Options, frame_shape, crop_size: int) -> _Source:
+    """Load (and with ``--crop`` crop) one source."""
+    image, name, _path = load_source(source, index)
+    if not o.crop:
         source_notes(image.shape[:2], frame_shape, name)
-    return image, name, photo, box
+        return _Source(image, name, image)
+    from fomm.crop import crop_image, make_tracker
+
+    tracker = make_tracker(o.crop_options.get("tracker", "auto"), confirm=1)
+    scale = {"scale": o.crop_options["scale"]} if "scale" in o.crop_options else {}
+    cropped, box = crop_image(image, crop_size, required=True, name=name, tracker=tracker, **scale)
+    return _Source(cropped, name, image, box, tracker.name)
 
 
 def _animate_one(engine, source, index, driving: DrivingVideo, out: Path, kind: str, o: Options, extra: dict) -> dict:
     """Animate one source into ``out``; the result dict of :func:`animate_video`."""
-    prepared = extra.get("prepared") or _prepare_source(source, index, o, driving.frame_shape, extra["crop_size"])
-    image, name, photo, box = prepared
-    engine.set_source(image)
+    src = extra.get("prepared") or _prepare_source(source, index, o, driving.frame_shape, extra["crop_size"])
+    engine.set_source(src.image)
     panels = _Panels()
-    if photo is not None:
+    if o.paste_back and src.box is not None:
         from fomm.paste_back import PasteBack
 
-        panels.paster = PasteBack(photo, box, color_match=o.color_match)
-    best = _set_initial(engine, driving, o, extra.get("kp_batches"), o.progress)
+        panels.paster = PasteBack(src.full, src.box, color_match=o.color_match)
+    best, method = _set_initial(engine, driving, o, src, extra.get("kp_batches"))
     if o.layout == "side-by-side":
-        panels.source_panel = _source_panel(engine, image, o, photo if panels.paster is not None else None)
+        panels.source_panel = _source_panel(engine, src.image, o, src.full if panels.paster is not None else None)
     audio_from = driving.path if (o.audio and driving.has_audio and kind == "container") else None
     _output_notes(kind, driving, o.audio)
     start = time.perf_counter()
@@ -624,12 +691,14 @@ def _animate_one(engine, source, index, driving: DrivingVideo, out: Path, kind: 
         "seconds": seconds,
         "frames_per_second": count / seconds if seconds > 0 else float("inf"),
         "best_frame": best,
+        "best_frame_method": method,
         "size": size,
         "audio": audio_from is not None,
         "save_frames": extra.get("save_frames"),
         "kind": kind,
-        "source": source if isinstance(source, (str, os.PathLike)) else name,
-        "crop_box": box,
+        "source": source if isinstance(source, (str, os.PathLike)) else src.name,
+        "crop_box": src.box,
+        "tracker": None if driving.plan is None else {"source": src.tracker, "driving": driving.plan.tracker},
         "pasted_back": panels.paster is not None,
     }
 
@@ -688,6 +757,7 @@ def animate_video(
     relative: bool = True,
     adapt_movement_scale: bool = True,
     best_frame=None,
+    best_frame_method: str = "auto",
     crop: bool = False,
     layout: str = "result",
     show_keypoints: bool = False,
@@ -722,7 +792,11 @@ def animate_video(
     path for PNG frames.
 
     ``relative``/``adapt_movement_scale``: the original's relative motion and movement scaling.
-    ``best_frame``: ``'auto'`` or a driving frame index to measure relative motion from.
+    ``best_frame``: ``'auto'`` or a driving frame index to measure relative motion from;
+    ``best_frame_method`` says how ``'auto'`` chooses: ``'landmarks'`` (face landmark alignment
+    as the original's ``--find_best_frame``, needs ``fomm[faces]``), ``'keypoints'`` (the
+    model's keypoints, any category) or ``'auto'`` (landmarks when installed and the source
+    has a face, else keypoints).
     ``crop``: crop both inputs around the face (an error where none is found; ``crop_options``:
     ``scale``, ``smoothing``, ``boxes_json``, ``tracker``, see :class:`fomm.crop.CropPlan`);
     ``paste_back`` (default: on with ``crop``) puts the animated crop back into the full photo
@@ -732,15 +806,19 @@ def animate_video(
     ``save_frames``: also write every output frame as PNG into this folder. ``progress``: tqdm
     bars (``True``), none, or ``progress(done, total, desc)``.
 
-    Returns ``{'out', 'frames', 'fps', 'seconds', 'frames_per_second', 'best_frame', 'size',
-    'audio', 'save_frames', 'kind', 'source', 'crop_box', 'pasted_back'}`` (``size`` is the
-    output frames' ``(width, height)``); for many sources ``{'out', 'outputs' (one such dict
+    Returns ``{'out', 'frames', 'fps', 'seconds', 'frames_per_second', 'best_frame',
+    'best_frame_method', 'size', 'audio', 'save_frames', 'kind', 'source', 'crop_box', 'tracker',
+    'pasted_back'}`` (``size`` is the output frames' ``(width, height)``; ``best_frame_method``:
+    ``'landmarks'`` or ``'keypoints'`` when ``best_frame='auto'``, else None; ``tracker``: with
+    ``crop``, ``{'source': name, 'driving': name}`` of the face trackers used, e.g. ``'dlib
+    landmarks'`` or ``'OpenCV Haar cascade'``, else None); for many sources ``{'out', 'outputs' (one such dict
     each), 'sources', 'frames', 'fps', 'seconds', 'frames_per_second'}``.
     """
     o = Options(
         relative=relative,
         adapt_movement_scale=adapt_movement_scale,
         best_frame=best_frame,
+        best_frame_method=best_frame_method,
         crop=crop,
         crop_options=dict(crop_options or {}),
         paste_back=bool(crop if paste_back is None else paste_back and crop),
