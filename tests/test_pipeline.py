@@ -177,3 +177,86 @@ def test_backend_and_progress_callback_are_forwarded(files, model, tmp_path, mon
 
 def test_top_level_name():
     assert fomm.animate_video is animate_video
+
+
+def test_checkpoint_by_published_name(files, tmp_path, monkeypatch, capsys):
+    """``--checkpoint vox`` (here a tiny-64 registered as 'vox') in fomm animate and fomm evaluate."""
+    import json
+
+    (tmp_path / "models.json").write_text(
+        json.dumps({"vox": {"preset": "tiny-64", "file": "vox-cpk.pth.tar", "urls": ["http://127.0.0.1:9/x"]}})
+    )
+    monkeypatch.setenv("FOMM_MODELS", str(tmp_path / "models.json"))
+    monkeypatch.setenv("FOMM_HOME", str(tmp_path / "home"))
+    data = tmp_path / "data"
+    video_io.write_video(data / "test" / "clip", np.stack([frame(i) for i in range(T)]), fps=25)
+    animate = ["animate", "--source", str(files.photos / "anna.png"), "--driving", str(files.driving)]
+    animate += ["--checkpoint", "vox", "--out", str(tmp_path / "a.mp4"), "--no-progress"]
+    evaluate = ["evaluate", "--checkpoint", "vox", "--data", str(data), "--out", str(tmp_path / "r.json")]
+    evaluate += ["--no-progress", "--face-metrics", "off"]
+    for argv in (animate, evaluate):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"fomm {argv[0]}: error: checkpoint 'vox' is not downloaded; run: fomm download vox"]
+    assert not (tmp_path / "a.mp4").exists() and not (tmp_path / "r.json").exists()
+    (tmp_path / "home" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "home" / "checkpoints" / "vox-cpk.pth.tar").write_bytes(files.checkpoint.read_bytes())
+    assert main(animate) == 0 and video_io.probe(tmp_path / "a.mp4").num_frames == T
+    assert main(evaluate) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["checkpoint"] == "vox (vox-cpk.pth.tar)"
+
+
+def test_best_frame_method_checks(model, tmp_path):
+    driving = np.stack([frame(i) for i in range(T)])
+    out = tmp_path / "a.mp4"
+    with pytest.raises(FommError, match=r"unknown best-frame method 'dlib'; use one of auto, landmarks, keypoints"):
+        animate_video(frame(0), driving, model=model, out=out, best_frame="auto", best_frame_method="dlib")
+    with pytest.raises(FommError, match="--best-frame-method keypoints is used only with --best-frame auto"):
+        animate_video(frame(0), driving, model=model, out=out, best_frame=2, best_frame_method="keypoints")
+    # no face on the source: auto falls back to the model's keypoints
+    result = animate_video(frame(3), driving, model=model, out=out, best_frame="auto", progress=False)
+    assert result["best_frame_method"] == "keypoints" and result["tracker"] is None
+    assert animate_video(frame(3), driving, model=model, out=out, progress=False)["best_frame_method"] is None
+    assert not list(tmp_path.glob(".*"))  # no temporaries left
+
+
+@pytest.fixture(scope="module")
+def face_inputs(tmp_path_factory):
+    """A real face (scikit-image's astronaut) moving over 8 frames, and one of its frames as the source."""
+    face_clips = pytest.importorskip("face_clips")
+    root = tmp_path_factory.mktemp("faces")
+    frames, _ = face_clips.moving_clip(8)
+    driving = video_io.write_video(root / "face", np.stack(frames), fps=25)  # PNG frames: lossless
+    source = video_io.write_image(root / "photo.png", frames[5])
+    return source, driving
+
+
+@pytest.mark.skipif(not __import__("fomm.faces").faces.faces_available(), reason="needs pip install 'fomm[faces]'")
+def test_crop_says_which_tracker_and_best_frame_by_landmarks(files, face_inputs, tmp_path, capsys):
+    source, driving = face_inputs
+    argv = ["animate", "--source", str(source), "--driving", str(driving), "--checkpoint", str(files.checkpoint)]
+    argv += ["--crop", "--best-frame", "auto", "--out", str(tmp_path / "a.mp4"), "--no-progress"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert "tracker: dlib landmarks (driving video and source photo)" in printed
+    assert "best frame: 5, chosen by face landmarks (dlib)" in printed  # the source is driving frame 5
+    model = load_model(files.checkpoint)
+    kw = dict(model=model, crop=True, best_frame="auto", progress=False)
+    result = animate_video(source, driving, out=tmp_path / "b.mp4", best_frame_method="keypoints", **kw)
+    assert result["best_frame_method"] == "keypoints"
+    assert result["tracker"] == {"source": "dlib landmarks", "driving": "dlib landmarks"}
+
+
+def test_without_the_face_extra_haar_and_keypoints_are_used(files, face_inputs, tmp_path, monkeypatch, capsys):
+    import fomm.faces
+
+    monkeypatch.setattr(fomm.faces, "faces_available", lambda: False)
+    source, driving = face_inputs
+    argv = ["animate", "--source", str(source), "--driving", str(driving), "--checkpoint", str(files.checkpoint)]
+    argv += ["--crop", "--best-frame", "auto", "--out", str(tmp_path / "a.mp4"), "--no-progress"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert "tracker: OpenCV Haar cascade (driving video and source photo)" in printed
+    assert any(line.startswith("best frame: ") and line.endswith("chosen by the model's keypoints") for line in printed)
+    assert main([*argv, "--best-frame-method", "landmarks"]) == 2
+    assert "--best-frame-method landmarks needs the face models: pip install 'fomm[faces]'" in capsys.readouterr().err
