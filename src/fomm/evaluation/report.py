@@ -55,11 +55,12 @@ def task_table(records: list[dict]) -> dict:
     """``{method: {l1, psnr, ssim, akd, [aed, missed], num_videos, num_frames}}`` from the per-video
     records of one task (videos weighted by their scored frames)."""
     methods = [m for m in METHODS if records and all(m in r for r in records)]
+    measured = {k for r in records for m in methods for k in r[m]}  # a metric nobody could compute is None
+    keys = [k for k in ("l1", "psnr", "ssim", "akd", "aed", "missed") if k in measured or k == "akd"]
     table = {}
     for m in methods:
         summary = summarize([{"num_frames": r["num_frames"], **r[m]} for r in records])
-        keys = ("l1", "psnr", "ssim", "akd", "aed", "missed")
-        table[m] = {k: summary.get(k, math.nan) for k in keys if k in summary or k == "akd"}
+        table[m] = {k: summary.get(k, math.nan) for k in keys}
         table[m]["num_videos"] = summary["num_videos"]
         table[m]["num_frames"] = summary["num_frames"]
     return table
