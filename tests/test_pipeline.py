@@ -260,3 +260,15 @@ def test_without_the_face_extra_haar_and_keypoints_are_used(files, face_inputs, 
     assert any(line.startswith("best frame: ") and line.endswith("chosen by the model's keypoints") for line in printed)
     assert main([*argv, "--best-frame-method", "landmarks"]) == 2
     assert "--best-frame-method landmarks needs the face models: pip install 'fomm[faces]'" in capsys.readouterr().err
+
+
+def test_python_api_animate_names_the_non_finite_frame_of_the_whole_clip(model):
+    import torch
+
+    driving = np.full((T, 64, 64, 3), 0.5, np.float32)
+    driving[4, 1, 2, 0] = np.nan  # in the third batch of 2: still frame 4
+    for clip in (driving, torch.from_numpy(driving)):
+        with pytest.raises(
+            FommError, match=r"driving video has 1 NaN or infinite value \(first at index \(4, 1, 2, 0\)\)"
+        ):
+            fomm.animate(model, driving[0], clip, batch_size=2)

@@ -308,6 +308,10 @@ def animate(
     frames = driving_frames
     if isinstance(frames, (np.ndarray, torch.Tensor)) and len(frames) == 0:
         raise FommError("driving video has no frames; pass a video with at least one frame")
+    if isinstance(frames, (np.ndarray, torch.Tensor)):  # NaN/inf: indices within the whole clip, not a batch
+        from fomm.data.image_ops import check_finite
+
+        check_finite(frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else frames, "driving video")
     if best_frame is not None:
         if not isinstance(frames, (np.ndarray, list, tuple, torch.Tensor)):
             frames = list(frames)
