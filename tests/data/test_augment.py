@@ -166,3 +166,14 @@ def test_resize_crop_rotation_details():
     turned = RandomRotation(degrees=[90, 90])(square, np.random.default_rng(0))
     np.testing.assert_allclose(turned[0], np.rot90(square[0]), atol=1e-5)  # counter-clockwise
     assert RandomRotation(degrees=10).degrees == (-10.0, 10.0)
+
+
+def test_resize_goes_through_image_ops():
+    from fomm.data.image_ops import resize_frame
+
+    clip = _clip(2, 10, 12)
+    nearest = RandomResize(ratio=[2.0, 2.0], interpolation="nearest")(clip, np.random.default_rng(0))
+    np.testing.assert_array_equal(nearest, clip.repeat(2, axis=1).repeat(2, axis=2))  # pixels kept sharp
+    linear = RandomResize(ratio=[1.5, 1.5])(clip, np.random.default_rng(0))
+    assert linear.shape == (2, 15, 18, 3) and linear.dtype == clip.dtype
+    np.testing.assert_array_equal(linear[1], resize_frame(clip[1], (15, 18), "linear"))

@@ -38,6 +38,7 @@ from collections.abc import Mapping, Sequence
 import cv2
 import numpy as np
 
+from fomm.data.image_ops import resize_frames
 from fomm.errors import FommError
 
 __all__ = [
@@ -253,11 +254,11 @@ class RandomResize:
         self.ratio = _pair("resize_param.ratio", ratio, symmetric=False)
         if self.ratio[0] <= 0:
             raise FommError(f"augmentation resize_param.ratio={list(ratio)} must be positive; use e.g. [0.9, 1.1]")
-        modes = {"bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
+        modes = {"bilinear": "linear", "nearest": "nearest"}  # config name -> fomm.data.image_ops name
         if interpolation not in modes:
             raise FommError(f"resize_param.interpolation={interpolation!r} is unknown; use 'bilinear' or 'nearest'")
         self.interpolation = interpolation
-        self._flag = modes[interpolation]
+        self._mode = modes[interpolation]
 
     def __call__(self, clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         factor = float(rng.uniform(*self.ratio))
@@ -265,7 +266,7 @@ class RandomResize:
         new_h, new_w = max(1, int(h * factor)), max(1, int(w * factor))
         if (new_h, new_w) == (h, w):
             return clip
-        return np.stack([cv2.resize(np.ascontiguousarray(f), (new_w, new_h), interpolation=self._flag) for f in clip])
+        return resize_frames(clip, (new_h, new_w), self._mode)
 
 
 class RandomCrop:
