@@ -340,9 +340,11 @@ def fill_polygons_clipped(
 # Canvas
 # --------------------------------------------------------------------------------------------
 def downsample(canvas: np.ndarray, size: int) -> np.ndarray:
-    """Box-average a supersampled float canvas (0..1) to a ``size`` uint8 RGB image."""
-    small = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
-    return np.clip(small * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    """Box-average a supersampled float canvas (0..1) to a ``size`` uint8 RGB image (through
+    :mod:`fomm.data.image_ops`: area resize, then rounded to uint8)."""
+    from fomm.data.image_ops import resize_frame, to_uint8
+
+    return to_uint8(resize_frame(canvas, (size, size), "area"))
 
 
 def sample_labels(labels: np.ndarray, size: int, ss: int) -> np.ndarray:
