@@ -252,8 +252,9 @@ def aed(frames_pred, frames_true, embedder: Callable[[np.ndarray], np.ndarray]) 
     embeddings. The result is the mean over frames of ``||e_pred - e_true||_2``.
 
     The paper's AED uses an external person re-identification network (faces: OpenFace-style
-    embeddings); such weights cannot be downloaded in this project, so this is only the hook:
-    pass any embedder you have.
+    embeddings). For faces, ``fomm.evaluation.face_metrics.FaceMetricFns().embeddings`` (dlib,
+    ``pip install 'fomm[faces]'``) is one; pass any embedder you have. Frames whose embedding is
+    NaN (no face found) are skipped (:func:`aed_from_embeddings`).
     """
     if not callable(embedder):
         raise FommError("embedder is not callable; pass a function mapping (T, H, W, C) frames to (T, D)")

@@ -171,6 +171,12 @@ def console_table(report: dict) -> str:
             out.append(
                 "  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
             )
+        stick = (report.get("landmark_detector_akd") or {}).get(task)
+        if stick is not None:
+            out.append(f"  (the landmark detector's own AKD on the real frames: {_fmt(stick, 2)} px)")
+        missed = (report.get("reference_missed") or {}).get(task)
+        if missed is not None:
+            out.append(f"  (no face / keypoints found on {100 * missed:.1f}% of the real frames)")
         out.append("")
     out += [f"note: {n}" for n in report.get("notes") or []]
     return "\n".join(out).rstrip() + "\n"
