@@ -444,9 +444,8 @@ def train_landmark_detector(
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
         )
-        frames_t = torch.from_numpy(frames_np)  # uint8 (N, S, S, 3)
         kps_t = torch.from_numpy(kps_np)
-        n = len(frames_t)
+        n = len(frames_np)  # uint8 (N, S, S, 3), made float per batch
         log_every = max(1, min(100, int(steps) // 10))
         losses: list[float] = []
         running, count = 0.0, 0
@@ -455,7 +454,7 @@ def train_landmark_detector(
         train_started = time.perf_counter()
         for step in range(int(steps)):
             idx = torch.randint(0, n, (int(batch_size),), generator=gen)
-            x = frames_t[idx].permute(0, 3, 1, 2).float() / 255.0
+            x = torch.from_numpy(to_float01(frames_np[idx.numpy()])).permute(0, 3, 1, 2)
             x, y = augment(x, kps_t[idx].float(), gen)
             pred = net(x)
             loss = (pred - y).abs().mean()
