@@ -149,3 +149,26 @@ def test_ctrl_c_checkpoints_the_step_and_resume_works_from_another_directory(tmp
         "stopped at --max-steps",
     ]
     assert info["paths"]["config"] == str(first / "tiny.yaml")
+
+
+def test_a_second_ctrl_c_stops_at_once(tmp_path, tiny_config, tiny_data):
+    """Ctrl-C twice: the run stops without finishing its checkpoint; what is on disk still loads,
+    run.json says it was interrupted and the exit status is 130."""
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config))
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "fomm.cli", "train", "--config", str(tmp_path / "tiny.yaml"), "--data", str(tiny_data)]
+    cmd += ["--out", str(run), "--threads", "1", "--quiet", "--no-tensorboard", "--vis-every", "0", "--log-every", "1"]
+    proc = subprocess.Popen(cmd + ["--checkpoint-every", "1"], env=ENV, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: (run / "log.csv").is_file() and len((run / "log.csv").read_text().splitlines()) > 2)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err.strip().splitlines()[-1] and "Traceback" not in err, err
+    path, data = latest_checkpoint(run)
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted (Ctrl-C)"
+    assert not (run / ".lock.pid").exists()

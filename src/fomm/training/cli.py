@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from fomm.errors import FommError
@@ -137,5 +138,18 @@ def run_train(args) -> int:
         tensorboard=not args.no_tensorboard,
         command=list(sys.argv),
     )
-    result = Trainer(args.config, opts).run()
-    return 130 if result.status.startswith("interrupted") else 0
+    trainer = Trainer(args.config, opts)
+    try:
+        result = trainer.run()
+    except KeyboardInterrupt:  # a second Ctrl-C (or one during setup): stopped at once
+        from fomm.training.run_dir import resume_command
+
+        last = getattr(trainer, "last_checkpoint", None)
+        world = getattr(getattr(trainer, "dist", None), "world_size", 1)
+        kept = f"the last checkpoint is {last}; continue with: {resume_command(trainer.run_dir, opts, world)}"
+        print(f"fomm train: interrupted at once; {kept if last else 'no checkpoint was written'}", file=sys.stderr)
+        return 130
+    if result.status.startswith("interrupted"):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run is saved and reported: a late Ctrl-C changes nothing
+        return 130
+    return 0

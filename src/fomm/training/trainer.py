@@ -443,17 +443,17 @@ class Trainer:
             file=sys.stderr,
         )
         stop = D.StopSignal()  # SIGTERM (preemption, kill) and Ctrl-C: checkpoint the step and stop cleanly
-        try:
+        try:  # a second Ctrl-C, even during the last checkpoint, still marks run.json
             status, last_values = self._epochs(bar, stop)
+            bar.close()
+            self._write_run_json(status)
+            return self._finish(status, last_values, stop)
         except BaseException as exc:
             bar.close()
             self._write_run_json(_ended_by(exc))
             raise
         finally:
             stop.restore()
-        bar.close()
-        self._write_run_json(status)
-        return self._finish(status, last_values, stop)
 
     def _say_start(self) -> None:
         tp = self.cfg.train_params
