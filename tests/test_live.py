@@ -94,3 +94,29 @@ def test_realtime_reader_keeps_the_newest_frame():
         got.append(int(item[0][0, 0, 0]))
     assert got == list(range(1, 21)) and reader.dropped == 0
     assert not any(t.name == "fomm-live-reader" and t.is_alive() for t in threading.enumerate() if t is reader._thread)
+
+
+def test_overlay_on_a_channels_first_prediction():
+    """ONNX Runtime returns (B, 3, H, W) arrays: the HWC view must still take the overlay."""
+    import torch
+
+    from fomm.live import run_live
+
+    class Engine:
+        class model:
+            frame_shape = (64, 64)
+
+        def animate_batch(self, driving):
+            return {"prediction": torch.from_numpy(np.zeros((1, 3, 64, 64), np.float32))}
+
+    class Sink:
+        frames: list = []
+
+        def write(self, frame):
+            self.frames.append(frame.copy())
+
+    sink = Sink()
+    report = run_live(Engine(), FrameReader(FastCamera(5), realtime=False).start(), [sink])
+    assert report.processed == 5 and len(report.latencies) == 5
+    assert all(f.shape == (64, 64, 3) and f.dtype == np.uint8 for f in sink.frames)
+    assert all(f.max() > 100 for f in sink.frames)  # the white fps / latency text on black

@@ -234,7 +234,7 @@ def run_live(engine, reader: FrameReader, sinks: list, window: Window | None = N
         frame, arrival = item
         driving = to_float01(center_crop_resize(frame, frame_shape))[None]
         prediction = engine.animate_batch(driving)["prediction"][0]
-        out = to_uint8(prediction.permute(1, 2, 0))
+        out = np.ascontiguousarray(to_uint8(prediction.permute(1, 2, 0)))  # cv2 draws on C-order arrays
         done = time.perf_counter()
         report.latencies.append(done - arrival)
         recent = [t for t in (*recent, done) if done - t < 1.0]
