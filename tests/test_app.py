@@ -133,6 +133,7 @@ def test_crop_pastes_back_into_the_photo(tmp_path):
     info = video_io.probe(out)
     assert (info.width, info.height, info.num_frames) == (250, 250, 4)
     assert "pasted back into the photo" in text
+    assert "face found by dlib landmarks" in text or "face found by OpenCV Haar cascade" in text
 
 
 def test_animator_errors_are_one_line_and_leave_nothing(inputs, tmp_path):

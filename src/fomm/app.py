@@ -253,6 +253,10 @@ def summary_line(stats: dict, notes: list) -> str:
     text = f"{stats['frames']} frames, {w}x{h}, {stats['fps']:g} fps"
     if stats.get("best_frame") is not None:
         text += f", motion from frame {stats['best_frame']}"
+        method = stats.get("best_frame_method")
+        text += f" (chosen by {'face landmarks' if method == 'landmarks' else 'keypoints'})" if method else ""
+    if stats.get("tracker"):
+        text += f", face found by {stats['tracker']['driving']}"
     text += ", pasted back into the photo" if stats.get("pasted_back") else ""
     text += ", with audio" if stats.get("audio") else ""
     text += f"; {stats['frames_per_second']:.1f} frames/s"
