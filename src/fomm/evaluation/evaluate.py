@@ -576,25 +576,17 @@ def evaluate(
     dataset = FramesDataset(root, frame_shape=frame_hw, is_train=False) if "reconstruction" in tasks else None
     test_folder = Path(dataset.root_dir) if dataset is not None else root / "test"
     recon_items = list(range(len(dataset)))[: max_videos or None] if dataset is not None else []
-    if procedural:
-        stick = _procedural_stick(meta, frame_hw, keypoint_fn, embedding_fn, landmark_detector, model.device)
-    else:
-        first = dataset[0]["video"][:, 0].transpose(1, 2, 0) if recon_items else None
-        stick = _video_stick(first, keypoint_fn, embedding_fn, face_metrics)
-    notes += stick.notes
-    skip = int((source_frame or ("exclude" if procedural else "include")) == "exclude")
-    ctx = _Context(
-        model=model,
-        frame_hw=frame_hw,
-        stick=stick,
-        skip=skip,
-        batch_size=int(batch_size),
-        procedural=procedural,
-        data_size=int(meta["size"]) if procedural and meta.get("size") else None,
-        save_dir=Path(save_dir) if save_dir is not None else None,
+    options = dict(
+        keypoint_fn=keypoint_fn,
+        embedding_fn=embedding_fn,
+        landmark_detector=landmark_detector,
+        face_metrics=face_metrics,
+        source_frame=source_frame,
+        batch_size=batch_size,
+        save_dir=save_dir,
         save_format=save_format,
-        fps=float((meta or {}).get("fps") or 25),
     )
+    ctx = _context(model, meta, dataset, bool(recon_items), options)
     per_video, seconds = _run_tasks(ctx, tasks, dataset, recon_items, (root, test_folder, cross_rows), progress)
     report: dict = {
         "fomm_evaluation": REPORT_FORMAT,
@@ -605,16 +597,40 @@ def evaluate(
         "frame_shape": list(frame_hw),
         "tasks": list(tasks),
         "max_videos": max_videos,
-        "protocol": _protocol(procedural, skip, stick),
-        "landmark_detector": stick.info,
+        "protocol": _protocol(procedural, ctx.skip, ctx.stick),
+        "landmark_detector": ctx.stick.info,
     }
-    _add_tables(report, per_video, notes)
-    report["seconds"] = {
-        **{k: round(v, 2) for k, v in seconds.items()},
-        "total": round(time.perf_counter() - started, 2),
-    }
+    _add_tables(report, per_video, notes + ctx.stick.notes)
+    seconds["total"] = time.perf_counter() - started
+    report["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
     report["per_video"] = per_video
     return json_safe(report)
+
+
+def _context(model, meta, dataset, first_item: bool, options: dict) -> _Context:
+    """The task loops' shared state; ``options``: evaluate()'s keyword arguments."""
+    procedural = meta is not None
+    frame_hw = tuple(int(s) for s in model.frame_shape[:2])
+    hooks = (options["keypoint_fn"], options["embedding_fn"])
+    if procedural:
+        stick = _procedural_stick(meta, frame_hw, *hooks, options["landmark_detector"], model.device)
+    else:
+        first = dataset[0]["video"][:, 0].transpose(1, 2, 0) if first_item else None
+        stick = _video_stick(first, *hooks, options["face_metrics"])
+    source_frame = options["source_frame"] or ("exclude" if procedural else "include")
+    save_dir = options["save_dir"]
+    return _Context(
+        model=model,
+        frame_hw=frame_hw,
+        stick=stick,
+        skip=int(source_frame == "exclude"),
+        batch_size=int(options["batch_size"]),
+        procedural=procedural,
+        data_size=int(meta["size"]) if procedural and meta.get("size") else None,
+        save_dir=Path(save_dir) if save_dir is not None else None,
+        save_format=options["save_format"],
+        fps=float((meta or {}).get("fps") or 25),
+    )
 
 
 def _run_tasks(ctx: _Context, tasks, dataset, recon_items, cross: tuple, progress: bool) -> tuple[dict, dict]:
