@@ -34,6 +34,8 @@ class TrainOptions:
     init_from: str | os.PathLike | None = None  # a new run starts from these weights (matching tensors)
     compile: bool = False
     amp: bool | None = None  # None: on for CUDA, off elsewhere
+    precision: str = "fp32"  # CPU autocast: fp32 | bf16 | auto (bf16 where the CPU has it natively)
+    memory_format: str = "auto"  # contiguous | channels_last | auto (channels_last on the CPU)
     allow_resize: bool = False
     threads: int | None = None
     progress: bool = True
@@ -54,6 +56,12 @@ class TrainOptions:
             raise FommError(f"--lr-scale must be a positive number, got {self.lr_scale}")
         if self.seed is not None and int(self.seed) < 0:
             raise FommError(f"--seed must be >= 0, got {self.seed}")
+        from fomm.training.speed import MEMORY_FORMATS, PRECISIONS
+
+        if self.precision not in PRECISIONS:
+            raise FommError(f"--precision is {self.precision!r}; use one of {', '.join(PRECISIONS)}")
+        if self.memory_format not in MEMORY_FORMATS:
+            raise FommError(f"--memory-format is {self.memory_format!r}; use one of {', '.join(MEMORY_FORMATS)}")
         if Path(self.out).exists() and not Path(self.out).is_dir():
             raise FommError(f"--out {self.out} is a file; give a folder for the run (it is created when missing)")
 

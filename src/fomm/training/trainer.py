@@ -56,6 +56,7 @@ from fomm.models.checkpoint import resolve_device
 from fomm.training import distributed as D
 from fomm.training import model_setup as M
 from fomm.training import run_dir as R
+from fomm.training import speed as S
 from fomm.training.generator_init import calibrate_norms
 from fomm.training.loader import build_dataset, epoch_loader
 from fomm.training.options import TrainOptions, TrainResult, effective_config
@@ -145,6 +146,9 @@ class Trainer:
             threads = opts.threads or max(1, (os.cpu_count() or 1) // max(1, local_world))
             torch.set_num_threads(int(threads))
         self.amp = (self.device.type == "cuda") if opts.amp is None else bool(opts.amp and self.device.type == "cuda")
+        # CPU speed settings (fomm.training.speed): bfloat16 autocast and NHWC activations
+        self.cpu_autocast = S.autocast_dtype(opts.precision, self.device.type)
+        self.channels_last = S.use_channels_last(opts.memory_format, self.device.type)
 
     def _resolve_run(self) -> dict | None:
         """Find the checkpoint to resume (its data, or None for a new run) and set ``self.cfg``."""
@@ -240,7 +244,10 @@ class Trainer:
                 counts = ", ".join(f"{p} {self.init_report[p]['loaded']}/{self.init_report[p]['of']}" for p in M.PARTS)
                 self.say(f"initialised from {opts.init_from}: {counts} tensors")
         self.use_gan = tp.loss_weights.generator_gan != 0
+        S.prepare_model(self.model, self.channels_last)  # before the optimizers see the parameters
         vgg, self.vgg_status = M.perceptual_vgg(self.cfg, opts.vgg19_weights, self.device, self.say)
+        if vgg is not None and self.channels_last:  # frozen and never saved: its weights may go NHWC too
+            vgg = vgg.to(memory_format=torch.channels_last)
         self.gen_full, self.disc_full, self.frozen_norms = M.loss_models(
             self.model,
             self.cfg,
@@ -365,6 +372,7 @@ class Trainer:
             "source": batch["source"].to(self.device, non_blocking=True),
             "driving": batch["driving"].to(self.device, non_blocking=True),
         }
+        x = S.to_layout(x, self.channels_last)
         set_step = getattr(self.gen_full, "set_step", None)
         if set_step is not None:  # loss schedules (warm-ups) follow the global step
             set_step(self.step)
@@ -372,7 +380,7 @@ class Trainer:
         if not self.norms_calibrated:
             calibrate_norms(self.model, self.frozen_norms, lambda: self.gen_full(x))
             self.norms_calibrated = True
-        with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp):
+        with self._autocast():
             losses_g, generated = self.gen_full(x)
         if not losses_g:
             raise FommError("every generator loss weight is 0; set perceptual, equivariance or generator_gan weights")
@@ -391,7 +399,7 @@ class Trainer:
         values = {k: float(v.detach().mean()) for k, v in losses_g.items()}
         if self.use_gan:
             opt_d.zero_grad(set_to_none=True)
-            with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp):
+            with self._autocast():
                 losses_d = self.disc_full(x, generated)
             loss_d = sum(v.mean().float() for v in losses_d.values())
             if not D.all_true(bool(torch.isfinite(loss_d.detach())), self.dist, self.device):
@@ -402,6 +410,12 @@ class Trainer:
             opt_d.zero_grad(set_to_none=True)
             values.update({k: float(v.detach().mean()) for k, v in losses_d.items()})
         return values, generated
+
+    def _autocast(self):
+        """float16 autocast on CUDA with ``amp``, bfloat16 on the CPU with ``precision``, else none."""
+        if self.cpu_autocast is not None:
+            return torch.autocast(device_type="cpu", dtype=self.cpu_autocast)
+        return torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp)
 
     def _metric(self, values: dict) -> float:
         gen_terms = {k: v for k, v in values.items() if k != "disc_gan"}
@@ -462,7 +476,8 @@ class Trainer:
         self.say(
             f"{what}: step {self.step}/{self.total_steps}, epoch {self.epoch + 1}/{tp.num_epochs}, "
             f"{self.steps_per_epoch} steps per epoch, batch {tp.batch_size}{procs}, device {self.device}"
-            f"{', amp' if self.amp else ''}"
+            f"{', amp' if self.amp else ''}{', bfloat16 autocast' if self.cpu_autocast else ''}"
+            f"{', channels_last' if self.channels_last else ''}"
         )
 
     def _epochs(self, bar, stop: D.StopSignal) -> tuple[str, dict]:

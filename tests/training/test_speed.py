@@ -1,0 +1,167 @@
+"""Training speed settings (fomm.training.speed) change the speed, not the objective: the optimised
+step gives the same losses and gradients as the straightforward one, and bfloat16 is chosen only
+where the CPU computes it natively."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fomm.config import Config
+from fomm.errors import FommError
+from fomm.models.first_order_model import FirstOrderModel
+from fomm.training import speed as S
+from fomm.training.losses import GeneratorFullModel, Transform
+from fomm.training.trainer import Trainer, TrainOptions
+from fomm.training.vgg import random_vgg19
+
+QUIET = dict(progress=False, threads=1, tensorboard=False, vis_every=0, checkpoint_every=0, log_every=1)
+REL = 1e-5  # float32: relative error allowed on a loss value and on a gradient's norm
+
+
+# -- selection logic ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "flags, precision, device, expected",
+    [
+        ({"avx2", "fma"}, "auto", "cpu", None),  # AMD/Intel AVX2 only: bf16 would be emulated
+        ({"avx2", "avx512f"}, "auto", "cpu", None),  # AVX-512 without BF16
+        ({"avx2", "avx512f", "avx512_bf16"}, "auto", "cpu", torch.bfloat16),  # Cooper Lake, Zen 4/5
+        ({"avx2", "avx512f", "amx_tile", "amx_bf16"}, "auto", "cpu", torch.bfloat16),  # Sapphire Rapids
+        ({"avx512_bf16", "amx_bf16"}, "fp32", "cpu", None),  # fp32 is never overridden
+        ({"avx2"}, "bf16", "cpu", torch.bfloat16),  # asked for explicitly
+        ({"avx512_bf16"}, "auto", "cuda", None),  # CUDA: the amp option decides
+    ],
+)
+def test_autocast_dtype_selection(flags, precision, device, expected):
+    assert S.autocast_dtype(precision, device, flags) is expected
+
+
+def test_cpu_flags_parse_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text(
+        "processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\n"
+        "processor\t: 1\nflags\t\t: fpu avx2 avx512f avx512_bf16\n"
+    )
+    flags = S.cpu_flags(info)
+    assert {"avx2", "avx512f", "avx512_bf16"} <= flags and "amx_bf16" not in flags
+    assert S.native_bf16(flags) and not S.native_bf16({"avx2", "avx512f"})
+    assert S.cpu_model(info) == "Test CPU 9000"
+    assert S.cpu_flags(tmp_path / "missing") == set() and S.cpu_model(tmp_path / "missing") == "unknown"
+    described = S.describe_cpu()
+    assert set(described["flags"]) == set(S.REPORTED_FLAGS) and described["torch_threads"] >= 1
+
+
+def test_memory_format_selection_and_bad_values(tmp_path):
+    assert S.use_channels_last("auto", "cpu") and not S.use_channels_last("auto", "cuda")
+    assert S.use_channels_last("channels_last", "cuda") and not S.use_channels_last("contiguous", "cpu")
+    with pytest.raises(FommError, match="--precision"):
+        TrainOptions(out=tmp_path / "r", precision="half").check()
+    with pytest.raises(FommError, match="--memory-format"):
+        TrainOptions(out=tmp_path / "r", memory_format="nhwc").check()
+    x = S.to_layout({"source": torch.rand(2, 3, 4, 4), "name": ["a", "b"]}, True)
+    assert x["source"].is_contiguous(memory_format=torch.channels_last) and x["name"] == ["a", "b"]
+
+
+# -- same objective -------------------------------------------------------------------------------
+def _step(cfg: Config, optimised: bool, dtype=torch.float32) -> tuple[dict, dict]:
+    """Loss values and parameter gradients of one generator step, straightforward or optimised."""
+    torch.manual_seed(0)
+    model = FirstOrderModel(cfg).train()
+    vgg = random_vgg19()
+    gen = torch.Generator().manual_seed(1)
+    h, w = cfg.frame_shape
+    x = {"source": torch.rand(2, 3, h, w, generator=gen), "driving": torch.rand(2, 3, h, w, generator=gen)}
+    t = Transform(2, sigma_affine=0.05, sigma_tps=0.005, points_tps=5, generator=gen)
+    transform = Transform.from_params(t.theta.to(dtype), t.control_params.to(dtype), t.control_points.to(dtype))
+    full = GeneratorFullModel(model.kp_detector, model.generator, None, cfg.train_params, vgg=vgg).to(dtype)
+    x = {k: v.to(dtype) for k, v in x.items()}
+    if optimised:
+        S.prepare_model(model, channels_last=True)
+        vgg.to(memory_format=torch.channels_last)
+        x = S.to_layout(x, True)
+        assert model.generator.final.weight.is_contiguous(memory_format=torch.channels_last)
+    losses, _ = full(x, transform=transform)
+    sum(v.mean() for v in losses.values()).backward()
+    parts = ("generator", "kp_detector")
+    grads = {f"{part}.{n}": p.grad for part in parts for n, p in getattr(model, part).named_parameters()}
+    return {k: float(v.detach()) for k, v in losses.items()}, grads
+
+
+@pytest.fixture
+def step_config(tiny_config) -> Config:
+    cfg = Config.from_dict(tiny_config)
+    cfg.train_params.loss_weights.generator_gan = 0
+    cfg.train_params.loss_weights.pixel = 100
+    cfg.train_params.loss_weights.perceptual = [10, 10, 0, 0, 0]
+    return cfg
+
+
+def test_optimised_step_gives_the_same_losses_and_gradients_float64(step_config):
+    """The layout change (inputs, keypoint detector, generator and VGG19 NHWC) does not change the
+    math: in float64 every loss term and every parameter gradient equals the plain step's (1e-10)."""
+    plain_losses, plain_grads = _step(step_config, optimised=False, dtype=torch.float64)
+    fast_losses, fast_grads = _step(step_config, optimised=True, dtype=torch.float64)
+    assert set(plain_losses) == {"perceptual", "pixel", "equivariance_value", "equivariance_jacobian"}
+    assert fast_losses == pytest.approx(plain_losses, rel=1e-12, abs=0)
+    assert plain_grads.keys() == fast_grads.keys()
+    # a conv bias before BatchNorm has a true gradient of 0: its computed one is rounding noise,
+    # so the floor is 1e-10 of the whole gradient's norm
+    floor = 1e-10 * float(torch.cat([g.flatten() for g in plain_grads.values()]).norm())
+    for name, g in plain_grads.items():
+        err = float((fast_grads[name] - g).norm())
+        assert err <= 1e-10 * float(g.norm()) + floor, (name, err, float(g.norm()))
+
+
+def test_optimised_step_float32_losses_and_gradients(step_config):
+    """With the float32 oneDNN kernels of both layouts: every loss term within 1e-5 relative, and the
+    whole gradient within 1e-3 relative. (Gradients of a ReLU / |x| network are piecewise constant:
+    where float32 rounding moves one activation across a kink, that unit's contribution switches,
+    which is why the exact check is the float64 one above.)"""
+    plain_losses, plain_grads = _step(step_config, optimised=False)
+    fast_losses, fast_grads = _step(step_config, optimised=True)
+    assert fast_losses == pytest.approx(plain_losses, rel=REL, abs=0)
+    for part in ("generator", "kp_detector"):
+        a = torch.cat([g.flatten() for n, g in plain_grads.items() if n.startswith(part)])
+        b = torch.cat([fast_grads[n].flatten() for n in plain_grads if n.startswith(part)])
+        assert float((a - b).norm()) <= 1e-3 * float(a.norm()), part
+
+
+# -- the trainer applies the settings -------------------------------------------------------------
+def _first_step(tiny_config, tiny_data, out, **options) -> tuple[dict, dict]:
+    """Train one step; returns its losses and what a hook saw during the generator's forward."""
+    seen: dict = {}
+
+    def after_step(trainer, values):
+        seen["trainer"] = trainer
+
+    opts = TrainOptions(out=out, data=tiny_data, max_steps=1, **QUIET, **options)
+    trainer = Trainer(tiny_config, opts)
+    trainer.hooks["after_step"] = after_step
+    original = GeneratorFullModel.forward
+
+    def spy(self, x, transform=None):
+        seen["autocast"] = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu")
+        seen["source_nhwc"] = x["source"].is_contiguous(memory_format=torch.channels_last)
+        return original(self, x, transform)
+
+    GeneratorFullModel.forward = spy
+    try:
+        result = trainer.run()
+    finally:
+        GeneratorFullModel.forward = original
+    return result.losses, seen
+
+
+def test_trainer_memory_format_and_precision(tmp_path, tiny_config, tiny_data):
+    """contiguous, channels_last and bf16 runs start from the same weights and batch: the first
+    step's losses agree (1e-5; bf16 within 15%), and each run used what it was asked for."""
+    base, seen_base = _first_step(tiny_config, tiny_data, tmp_path / "a", memory_format="contiguous")
+    fast, seen_fast = _first_step(tiny_config, tiny_data, tmp_path / "b", memory_format="channels_last")
+    half, seen_half = _first_step(tiny_config, tiny_data, tmp_path / "c", precision="bf16")
+    assert seen_base["autocast"] is False and not seen_base["source_nhwc"]
+    assert seen_fast["autocast"] is False and seen_fast["source_nhwc"]
+    assert seen_half["autocast"] is torch.bfloat16 and seen_half["source_nhwc"]  # auto layout on the CPU
+    weight = seen_fast["trainer"].model.generator.final.weight
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    assert fast == pytest.approx(base, rel=REL, abs=1e-7)
+    assert half == pytest.approx(base, rel=0.15, abs=1e-3)  # 8 mantissa bits; the GAN terms move most
