@@ -10,40 +10,24 @@ from pathlib import Path
 
 import torch
 
-from fomm.config import Config
+from fomm.config import Config, validate_config
 from fomm.errors import FommError
 from fomm.models.checkpoint import model_states, read_checkpoint
 from fomm.models.first_order_model import FirstOrderModel
 from fomm.training import distributed as D
-from fomm.training.generator_init import (
-    GENERATOR_BATCHNORMS,
-    GENERATOR_INITS,
-    freeze_norms,
-    generator_norms,
-    identity_init,
-)
+from fomm.training.generator_init import freeze_norms, generator_norms, identity_init
 from fomm.training.losses import DiscriminatorFullModel, GeneratorFullModel, perceptual_min_size
 
 PARTS = ("kp_detector", "generator", "discriminator")
 
 
 def check_model_config(cfg: Config) -> None:
-    """Stop with a :class:`FommError` when the networks do not fit ``frame_shape``."""
+    """Stop with a :class:`FommError` when the networks do not fit ``frame_shape`` (the config
+    schema check, :func:`fomm.config.validate_config`, covers types, ranges, choices and the
+    hourglass sizes; this adds what the training losses need)."""
+    validate_config(cfg, f"config {cfg.name}" if cfg.name else "config")
     tp = cfg.train_params
     h, w = cfg.frame_shape
-    for name, section in (
-        ("kp_detector_params", cfg.model_params.kp_detector_params),
-        ("dense_motion_params", cfg.model_params.generator_params.dense_motion_params),
-    ):
-        if section is None:
-            continue
-        size = min(h, w) * section.scale_factor
-        if abs(size - round(size)) > 1e-6 or round(size) % (2**section.num_blocks):
-            raise FommError(
-                f"{name}: frame {h}x{w} x scale_factor {section.scale_factor} = {size:g} is not "
-                f"divisible by 2**num_blocks = {2**section.num_blocks}; change scale_factor, "
-                f"num_blocks or frame_shape"
-            )
     if tp.loss_weights.generator_gan != 0:
         dp = cfg.model_params.discriminator_params
         for scale in dp.scales:
@@ -73,15 +57,6 @@ def build_model(cfg: Config, device: torch.device) -> FirstOrderModel:
     check_model_config(cfg)
     tp = cfg.train_params
     model = FirstOrderModel(cfg, with_discriminator=True).to(device)
-    if tp.generator_init not in GENERATOR_INITS:
-        raise FommError(
-            f"train_params.generator_init is {tp.generator_init!r}; use one of {', '.join(GENERATOR_INITS)}"
-        )
-    if tp.generator_batchnorm not in GENERATOR_BATCHNORMS:
-        raise FommError(
-            f"train_params.generator_batchnorm is {tp.generator_batchnorm!r}; use one of "
-            f"{', '.join(GENERATOR_BATCHNORMS)}"
-        )
     if tp.generator_init == "identity":
         identity_init(model.generator)
     return model
