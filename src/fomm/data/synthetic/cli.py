@@ -24,8 +24,9 @@ def register(subparsers) -> None:
         "exact renderings of one test identity performing another test video's motion, listed in "
         "cross_identity/pairs.csv; <out>/pairs.csv lists the same (source, driving) test pairs. "
         "The same arguments always produce identical files.",
-        epilog="Examples:\n"
-        "  fomm synth --category puppet --out data/puppet64 --size 64 --train 200 --test 20 --frames 48 --seed 0\n"
+        epilog="Example: fomm synth --category puppet --out data/puppet64 --size 64 --train 200 --test 20 "
+        "--frames 48 --seed 0\n"
+        "More examples:\n"
         "  fomm synth --category face --out data/face64-test --train 0 --test 40 --seed 1   # held-out split\n"
         "  fomm synth --category face --preview face.png     # a grid of sample frames with keypoints, no dataset",
         formatter_class=_Formatter,
