@@ -35,11 +35,14 @@ def temp_prefix(path: str | os.PathLike) -> str:
 
 def make_temp_dir(path: str | os.PathLike) -> Path:
     """A new hidden temporary folder beside ``path``, named so that :func:`remove_stale_temps`
-    recognises it (for outputs that are folders; rename it to ``path`` when complete)."""
+    recognises it (for outputs that are folders; rename it to ``path`` when complete). It gets
+    the mode a folder made with ``mkdir`` would have (``mkdtemp`` makes 0700)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep_once(path.parent)
-    return Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))
+    folder = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))
+    os.chmod(folder, 0o777 & ~_umask())
+    return folder
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import types
 import warnings
+from pathlib import Path
 
 import av
 import cv2
@@ -395,6 +396,44 @@ def test_write_errors(tmp_path, clips):
     assert os.listdir(tmp_path) == []
 
 
+_KILLED_FOLDER_WRITER = """
+import os, signal, sys
+import numpy as np
+from fomm.data.video_io import VideoWriter
+writer = VideoWriter(sys.argv[1], fps=25)
+writer.write(np.zeros((8, 8, 3), np.uint8))
+print(os.getpid(), writer._tmp, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
+def test_killed_folder_write_is_removed_by_the_next_write(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_FOLDER_WRITER, str(tmp_path / "frames")], capture_output=True, text=True
+    )
+    assert proc.returncode == -9
+    pid, folder = proc.stdout.split()
+    left = list(tmp_path.iterdir())
+    assert left == [Path(folder)] and left[0].is_dir() and left[0].name.startswith(f".frames.fomm-{pid}-")
+    out = write_video(tmp_path / "other", [np.zeros((8, 8, 3), np.uint8)], fps=25)  # a folder output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other"] and len(os.listdir(out)) == 1
+
+
+def test_folder_output_replaces_an_old_one_and_follows_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_video(tmp_path / "frames", [np.zeros((8, 8, 3), np.uint8)] * 3, fps=25)
+        out = write_video(tmp_path / "frames", [np.full((8, 8, 3), 9, np.uint8)] * 2, fps=25)
+    finally:
+        os.umask(old)
+    assert sorted(os.listdir(out)) == ["0000000.png", "0000001.png"] and os.listdir(tmp_path) == ["frames"]
+    assert out.stat().st_mode & 0o777 == 0o755
+
+
 def test_outputs_follow_umask(tmp_path, clips):
     old = os.umask(0o022)
     try:
@@ -438,7 +477,7 @@ def test_not_a_video(tmp_path, name, content, message):
 
 def test_audio_only_and_zero_frames(tmp_path, clips):
     audio_only = clips.av_video(tmp_path / "audio.mp4", video=False)
-    with pytest.raises(FommError, match="no video stream"):
+    with pytest.raises(FommError, match="has no video stream, only audio; pass a file that contains video"):
         probe(audio_only)
     for ext in (".mp4", ".mkv"):  # a video stream without frames: the demuxers drop or reject it
         empty = clips.av_video(tmp_path / f"zero{ext}", num_frames=0, audio_codec=None)
@@ -468,6 +507,31 @@ def test_truncated_mp4_without_index_is_an_error(tmp_path, clips):
     (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
     with pytest.raises(FommError, match="truncated"):
         read_frames(tmp_path / "cut.mp4")
+
+
+@pytest.mark.parametrize("keep", [100, 200, 1000])
+def test_truncated_mp4_says_truncated_not_audio_only(tmp_path, keep):
+    noisy = np.random.default_rng(0).integers(0, 256, (10, 32, 32, 3), dtype=np.uint8)
+    data = write_video(tmp_path / "ok.mp4", noisy, fps=25).read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[:keep])
+    for read in (probe, read_frames):
+        with pytest.raises(FommError, match=r"cut.mp4 is truncated or corrupt \(.*\); re-export or re-download it$"):
+            read(cut)
+    assert not video_io._shorter_than_header(tmp_path / "ok.mp4")
+    assert video_io._shorter_than_header(cut)
+
+
+def test_shorter_than_header(tmp_path, clips):
+    plain = clips.av_video(tmp_path / "plain.mp4", num_frames=4, audio_codec=None)  # index at the end
+    data = plain.read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) - 10])
+    (tmp_path / "extra.mp4").write_bytes(data + b"\0\0\0")  # junk after the last box
+    (tmp_path / "text.mp4").write_bytes(b"not a video")
+    assert not video_io._shorter_than_header(plain)
+    assert video_io._shorter_than_header(tmp_path / "cut.mp4")
+    assert video_io._shorter_than_header(tmp_path / "extra.mp4")
+    assert not video_io._shorter_than_header(tmp_path / "text.mp4")  # not MP4: not judged here
 
 
 def test_corrupt_video_data(tmp_path):

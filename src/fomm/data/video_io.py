@@ -50,7 +50,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -63,7 +62,7 @@ import numpy as np
 from av.video.reformatter import Interpolation
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from fomm.atomic import atomic_path
+from fomm.atomic import atomic_path, make_temp_dir
 from fomm.data.image_ops import (
     normalize_frame_shape,
     resize_frame,
@@ -309,9 +308,53 @@ def _open_container(path: Path):
 
 
 def _video_stream(container, path: Path):
-    if not container.streams.video:
-        raise FommError(f"{path} has no video stream (audio only?); pass a file that contains video")
-    return container.streams.video[0]
+    if container.streams.video:
+        return container.streams.video[0]
+    if _shorter_than_header(path):
+        raise _truncated(path, "it ends before its header says; no readable video stream")
+    if container.streams.audio:
+        raise FommError(f"{path} has no video stream, only audio; pass a file that contains video")
+    if not container.streams and not _is_mp4(path):  # a complete MP4 may hold no streams
+        raise _truncated(path, "no readable stream")
+    raise FommError(f"{path} has no video stream; pass a file that contains video")
+
+
+def _is_mp4(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(8)[4:8] == b"ftyp"
+    except OSError:
+        return False
+
+
+def _truncated(path: Path, why: str) -> FommError:
+    return FommError(f"{path} is truncated or corrupt ({why}); re-export or re-download it")
+
+
+def _shorter_than_header(path: Path) -> bool:
+    """Whether an MP4/MOV file ends inside one of its top-level boxes, or before its ``moov``
+    box (the index without which nothing decodes): the file is shorter than its header says."""
+    try:
+        size = path.stat().st_size
+        if not _is_mp4(path):
+            return False
+        with open(path, "rb") as fh:
+            offset, seen_moov = 0, False
+            while offset + 8 <= size:
+                fh.seek(offset)
+                head = fh.read(16)
+                box, kind = int.from_bytes(head[:4], "big"), head[4:8]
+                if box == 1 and len(head) == 16:  # 64-bit size follows the type
+                    box = int.from_bytes(head[8:16], "big")
+                elif box == 0:  # the box runs to the end of the file
+                    box = size - offset
+                if box < 8 or offset + box > size:
+                    return True
+                seen_moov |= kind == b"moov"
+                offset += box
+            return offset != size or not seen_moov
+    except OSError:
+        return False
 
 
 def _stream_fps(stream) -> float:
@@ -367,8 +410,8 @@ def _iter_container(path: Path) -> Iterator[np.ndarray]:
             count += 1
             yield _frame_to_rgb(frame)
         if count == 0:
-            why = f" ({_av_reason(error)})" if error is not None else ""
-            raise FommError(f"{path} contains no decodable video frames{why}; re-export or re-download it")
+            why = f": {_av_reason(error)}" if error is not None else ""
+            raise _truncated(path, f"no decodable video frames{why}")
         # A little slack: edit lists and decoder delay may legitimately drop a frame or two.
         if error is not None or (expected is not None and count < expected - 2):
             of = f" of {expected}" if expected else ""
@@ -393,12 +436,11 @@ def _probe_container(path: Path) -> VideoInfo:
         try:  # decode one frame: validates the file and gives the displayed size
             first = next(container.decode(stream))
         except StopIteration:
+            if num_frames or _shorter_than_header(path):  # the header promised frames
+                raise _truncated(path, "no decodable video frames") from None
             raise FommError(f"{path} contains no video frames; pass a video with at least one frame") from None
         except av.FFmpegError as exc:
-            raise FommError(
-                f"cannot decode {path} ({_av_reason(exc)}): the file is corrupt or truncated; "
-                "re-export or re-download it"
-            ) from None
+            raise _truncated(path, f"cannot decode its first frame: {_av_reason(exc)}") from None
         height, width = _frame_to_rgb(first).shape[:2]
     finally:
         container.close()
@@ -856,9 +898,7 @@ class VideoWriter:
         try:
             if self._kind == "folder":
                 _check_output_folder(self.path)
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent))
-                _make_public(self._tmp, folder=True)
+                self._tmp = make_temp_dir(self.path)  # a killed writer's folder: removed by the next write
             else:
                 atomic = atomic_path(self.path)
                 self._tmp = atomic.__enter__()
@@ -1015,7 +1055,7 @@ class VideoWriter:
             _check_output_folder(self.path)
             old = None
             if self.path.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".old", dir=self.path.parent))
+                old = make_temp_dir(self.path)
                 os.replace(self.path, old / "frames")
             os.replace(self._tmp, self.path)
             if old is not None:

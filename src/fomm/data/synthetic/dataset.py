@@ -12,8 +12,9 @@
     root/dataset.json                   what was generated, and how
 
 Names are ``<identity-id>#<clip>`` so FOMM's id sampling (identity = text before '#') works.
-The dataset is written into ``<root>.tmp-XXXXXXXX`` beside ``root`` and renamed at the end, so an
-interrupted run leaves no half-written dataset.
+The dataset is written into a hidden temporary folder beside ``root`` (``fomm.atomic`` naming:
+``.<root>.fomm-<pid>-XXXX.tmp``) and renamed at the end, so an interrupted run leaves no
+half-written dataset, and the folder of a killed run is removed by the next write there.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import io
 import json
 import math
 import os
-import secrets
 import shutil
 import signal
 import zipfile
@@ -33,7 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fomm.atomic import atomic_path
+from fomm.atomic import atomic_path, make_temp_dir
 from fomm.errors import FommError
 
 FORMATS = ("png", "mp4")
@@ -261,9 +261,7 @@ def write_dataset(
     if root.is_dir() and any(root.iterdir()) and not overwrite:
         raise FommError(f"{root} already exists and is not empty; choose another --out or pass --overwrite")
     pairs = cross_pairs(category, num_test, num_cross_pairs, seed, cpi)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = root.parent / f"{root.name}.tmp-{secrets.token_hex(4)}"
-    tmp.mkdir()
+    tmp = make_temp_dir(root)  # also removes the temporary folders of killed runs beside root
     try:
         for sub in ("train", "test", "cross_identity"):
             (tmp / sub).mkdir()
@@ -348,14 +346,16 @@ def _replace_dir(tmp: Path, root: Path) -> None:
     if not root.exists():
         os.replace(tmp, root)
         return
-    old = root.parent / f"{root.name}.old-{secrets.token_hex(4)}"
+    box = make_temp_dir(root)  # the old dataset waits here until the new one is in place
+    old = box / root.name
     os.replace(root, old)
     try:
         os.replace(tmp, root)
     except BaseException:
         os.replace(old, root)
+        shutil.rmtree(box, ignore_errors=True)
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(box, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------
