@@ -192,21 +192,10 @@ ROWS = [
     ("export-format-bogus", "export {ckpt} --out {out}/x.pth.tar --format tflite", None),
     ("export-onnx-config-bad", "export {ckpt} --format onnx --config {cfg_scale_zero} --out {out}/onnx", None),
     # demo
-    (
-        "demo-checkpoint-png",
-        "demo --checkpoint {png_pth} --out {out}/demo --no-progress",
-        "demo.py owner (#16): the --out folder is made before the checks",
-    ),
-    (
-        "demo-checkpoint-missing",
-        "demo --checkpoint {root}/nope.pth --out {out}/demo --no-progress",
-        "demo.py owner (#16): the --out folder is made before the checks",
-    ),
-    (
-        "demo-device-bogus",
-        "demo --device tpu --out {out}/demo --no-progress",
-        "demo.py owner (#16): the --out folder is made before the checks",
-    ),
+    ("demo-out-is-a-file", "demo --out {exists_txt} --no-progress", None),
+    ("demo-checkpoint-png", "demo --checkpoint {png_pth} --out {out}/demo --no-progress", None),
+    ("demo-checkpoint-missing", "demo --checkpoint {root}/nope.pth --out {out}/demo --no-progress", None),
+    ("demo-device-bogus", "demo --device tpu --out {out}/demo --no-progress", None),
 ]
 
 

@@ -75,3 +75,41 @@ def test_evaluate_with_the_bundled_model(tiny_puppet_set, tmp_path):
     assert model_l1 < static_l1
     cross = report["cross_identity"]
     assert cross["model"]["l1"] < min(cross["static"]["l1"], cross["global_affine"]["l1"])
+
+
+def test_demo_checks_its_inputs_before_making_the_folder(tmp_path):
+    from fomm.demo import run_demo
+    from fomm.errors import FommError
+
+    with pytest.raises(FommError, match="unknown device 'tpu'"):
+        run_demo(tmp_path / "a", device="tpu", progress=False)
+    with pytest.raises(FommError, match="not found"):
+        run_demo(tmp_path / "b", checkpoint=tmp_path / "nope.pth", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_demo_failing_midway_leaves_nothing(tmp_path, monkeypatch, existing):
+    import fomm.pipeline
+    from fomm.demo import run_demo
+
+    seen = []
+
+    def failing(source, driving, save_frames, **kwargs):
+        seen.append(save_frames.parent.name)
+        save_frames.mkdir()
+        (save_frames / "0000000.png").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fomm.pipeline, "animate_video", failing)
+    out = tmp_path / "demo"
+    if existing:
+        out.mkdir()
+        (out / "mine.txt").write_text("kept")
+    with pytest.raises(KeyboardInterrupt):
+        run_demo(out, progress=False)
+    assert seen[0].startswith(".demo-frames.fomm-")  # fomm.atomic naming: a killed run's is swept later
+    if existing:
+        assert [p.name for p in out.iterdir()] == ["mine.txt"]
+    else:
+        assert not out.exists()

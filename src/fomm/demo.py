@@ -5,11 +5,12 @@ labelled side-by-side video plus a PNG contact sheet."""
 from __future__ import annotations
 
 import argparse
-import tempfile
+import shutil
 from pathlib import Path
 
 import numpy as np
 
+from fomm.errors import FommError
 from fomm.pipeline import PANEL_SIZE
 
 SHEET_FRAMES = 4  # frames on the contact sheet, evenly spread over the clip
@@ -51,30 +52,49 @@ def run_demo(
     ``puppet``); ``checkpoint`` replaces the bundled model. Returns the paths, the category and the
     animation's statistics.
     """
+    from fomm.atomic import make_temp_dir
     from fomm.data.video_io import write_image
+    from fomm.models.checkpoint import load_model, resolve_device
     from fomm.pipeline import animate_video
 
     category, checkpoint, source, driving = _inputs(category, checkpoint)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = _check_out_dir(out_dir)
+    model = load_model(checkpoint, device=resolve_device(device))  # checks the file and the device
+    created = not out_dir.exists()
     video = out_dir / "demo.mp4"
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".demo-frames-") as tmp:
-        stats = animate_video(
-            source,
-            driving,
-            checkpoint=checkpoint,
-            out=video,
-            layout="side-by-side",
-            show_keypoints=True,
-            panel_size=panel_size,
-            save_frames=Path(tmp) / "frames",
-            device=device,
-            progress=progress,
-        )
-        sheet = _sheet(Path(tmp) / "frames", SHEET_FRAMES)
-    sheet_path = write_image(out_dir / "demo-sheet.png", sheet)
+    try:
+        tmp = make_temp_dir(out_dir / "demo-frames")  # a killed run's folder: removed by the next write
+        try:
+            stats = animate_video(
+                source,
+                driving,
+                model=model,
+                out=video,
+                layout="side-by-side",
+                show_keypoints=True,
+                panel_size=panel_size,
+                save_frames=tmp / "frames",
+                device=device,
+                progress=progress,
+            )
+            sheet = _sheet(tmp / "frames", SHEET_FRAMES)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        sheet_path = write_image(out_dir / "demo-sheet.png", sheet)
+    except BaseException:
+        if created:  # the folder is ours: leave nothing of a failed demo
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     stats["save_frames"] = None
     return {**stats, "video": video, "sheet": Path(sheet_path), "category": category}
+
+
+def _check_out_dir(out_dir) -> Path:
+    """``out_dir`` as a Path, or a FommError when it names a file."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FommError(f"--out {out_dir} is a file; give a folder for the demo video and sheet")
+    return out_dir
 
 
 def register(subparsers) -> argparse.ArgumentParser:
