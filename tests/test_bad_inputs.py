@@ -275,6 +275,16 @@ def _api_call(case: str, inputs: dict, tmp_path):
         return fomm.load_model(inputs["ckpt"], config=cfg)
     if case == "load_model-png":
         return fomm.load_model(inputs["png_pth"])
+    if case == "FirstOrderModel-num-kp-0":
+        from fomm.models.first_order_model import FirstOrderModel
+
+        cfg = load_preset("tiny-64")
+        cfg.model_params.common_params.num_kp = 0
+        return FirstOrderModel(cfg)
+    if case == "train-batch-size-text":
+        return train(
+            "tiny-64", data=inputs["data"], out=tmp_path / "run", max_steps=1, progress=False, batch_size="abc"
+        )
     if case == "train-config-dict":
         return train(bad, data=inputs["data"], out=tmp_path / "run", max_steps=1, progress=False)
     model = fomm.load_model(inputs["ckpt"])
@@ -296,6 +306,11 @@ def _api_call(case: str, inputs: dict, tmp_path):
             r"model_params.kp_detector_params.scale_factor is 0; expected a number in \(0, 1\]",
         ),
         ("load_model-png", r"is not a PyTorch checkpoint \(it looks like a PNG image\)"),
+        (
+            "FirstOrderModel-num-kp-0",
+            r"^config tiny-64: model_params.common_params.num_kp is 0; expected a whole number >= 1$",
+        ),
+        ("train-batch-size-text", r"^batch_size is 'abc'; expected a whole number >= 1"),
         ("train-config-dict", r"model_params.common_params.num_kp is 0"),
         ("animate-nan-source", r"NaN"),
         ("animate-inf-driving", r"infinite"),

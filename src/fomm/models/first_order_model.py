@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fomm.config import Config
+from fomm.config import Config, resolve_config
 from fomm.models.discriminator import MultiScaleDiscriminator
 from fomm.models.generator import OcclusionAwareGenerator
 from fomm.models.keypoint_detector import KPDetector
@@ -78,8 +78,11 @@ class FirstOrderModel(nn.Module):
     ``kp_detector(image)`` and ``generator(source_image, kp_driving=..., kp_source=...)``.
     """
 
-    def __init__(self, config: Config, with_discriminator: bool = True):
+    def __init__(self, config: Config | str | dict, with_discriminator: bool = True):
+        """``config``: a :class:`~fomm.config.Config` (checked here, in place, by the schema check,
+        so a bad value is a FommError rather than a torch error), a preset name, a YAML path or a dict."""
         super().__init__()
+        config = resolve_config(config)
         self.config = config
         self.kp_detector = build_kp_detector(config)
         self.generator = build_generator(config)

@@ -43,19 +43,15 @@ class TrainOptions:
     command: list[str] | None = None  # recorded in run.json (default: sys.argv)
 
     def check(self) -> None:
-        for name in ("max_steps", "batch_size", "epochs", "num_repeats"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or int(v) < 1):
-                raise FommError(f"--{name.replace('_', '-')} must be a positive integer, got {v}")
-        for name in ("checkpoint_every", "vis_every", "log_every", "workers"):
-            if int(getattr(self, name)) < 0:
-                raise FommError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        if int(self.keep) < 1:
-            raise FommError(f"--keep must be at least 1 (checkpoints kept), got {self.keep}")
-        if self.lr_scale is not None and not (float(self.lr_scale) > 0 and math.isfinite(float(self.lr_scale))):
-            raise FommError(f"--lr-scale must be a positive number, got {self.lr_scale}")
-        if self.seed is not None and int(self.seed) < 0:
-            raise FommError(f"--seed must be >= 0, got {self.seed}")
+        """Check the numeric options (text that is a whole number or a number becomes one), the
+        choices and ``out``; a FommError names the option, the value and what is allowed."""
+        minimum = dict(max_steps=1, batch_size=1, epochs=1, num_repeats=1, keep=1, seed=0)
+        minimum.update(checkpoint_every=0, vis_every=0, log_every=0, workers=0)
+        for name, low in minimum.items():
+            if getattr(self, name) is not None:
+                setattr(self, name, _whole(name, getattr(self, name), low))
+        if self.lr_scale is not None:
+            self.lr_scale = _positive_number("lr_scale", self.lr_scale)
         from fomm.training.speed import MEMORY_FORMATS, PRECISIONS
 
         if self.precision not in PRECISIONS:
@@ -64,6 +60,33 @@ class TrainOptions:
             raise FommError(f"--memory-format is {self.memory_format!r}; use one of {', '.join(MEMORY_FORMATS)}")
         if Path(self.out).exists() and not Path(self.out).is_dir():
             raise FommError(f"--out {self.out} is a file; give a folder for the run (it is created when missing)")
+
+
+def _bad_option(name: str, value, allowed: str) -> FommError:
+    flag = "--" + name.replace("_", "-")
+    return FommError(f"{name} is {value!r}; expected {allowed} ({flag} on the command line)")
+
+
+def _whole(name: str, value, low: int) -> int:
+    """``value`` as an int >= ``low`` (also from text such as ``"8"``), else a FommError."""
+    try:
+        number = float(value) if isinstance(value, str) else value
+        ok = not isinstance(value, bool) and float(number).is_integer() and int(number) >= low
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise _bad_option(name, value, f"a whole number >= {low}")
+    return int(number)
+
+
+def _positive_number(name: str, value) -> float:
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (number > 0 and math.isfinite(number)):
+        raise _bad_option(name, value, "a finite number > 0")
+    return number
 
 
 @dataclass
