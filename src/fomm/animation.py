@@ -228,7 +228,7 @@ class AnimationEngine:
         Yields dicts holding ``prediction`` as float32 ``(B, H, W, 3)`` numpy arrays and the
         keypoints used, one dict per batch.
         """
-        for chunk in _chunks(driving_frames, self.batch_size):
+        for chunk in batched(driving_frames, self.batch_size):
             frames = prepare_frames(np.stack(chunk), self.model.frame_shape, "driving video", ndim=4)
             out = self.animate_batch(frames, outputs)
             yield {
@@ -237,7 +237,8 @@ class AnimationEngine:
             }
 
 
-def _chunks(frames: Iterable, size: int) -> Iterator[list]:
+def batched(frames: Iterable, size: int) -> Iterator[list]:
+    """Lists of up to ``size`` consecutive items of ``frames`` (the last one may be shorter)."""
     chunk: list = []
     for frame in frames:
         chunk.append(frame)
@@ -262,7 +263,7 @@ def best_frame_index(engine: AnimationEngine, driving_frames: Iterable) -> int:
 
     source = normalise(engine.kp_source["value"][0])
     best, best_dist, index = 0, float("inf"), 0
-    for chunk in _chunks(driving_frames, engine.batch_size):
+    for chunk in batched(driving_frames, engine.batch_size):
         frames = prepare_frames(np.stack(chunk), engine.model.frame_shape, "driving video", ndim=4)
         dist = (normalise(engine.keypoints(frames)["value"]) - source).pow(2).sum(-1).mean(-1)
         i = int(torch.argmin(dist))

@@ -414,28 +414,17 @@ def _make_engine(model, o: Options, batch_size, precision: str, compile: bool, b
     )
 
 
-def _chunks(frames: Iterable, size: int) -> Iterator[list]:
-    chunk: list = []
-    for frame in frames:
-        chunk.append(frame)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def driving_keypoints(engine, driving: DrivingVideo, progress: Progress) -> list[dict]:
     """The driving keypoints, one dict of tensors per batch of ``engine.batch_size`` frames (one
     decode of the video; reused for every source)."""
     import torch
 
-    from fomm.animation import prepare_frames
+    from fomm.animation import batched, prepare_frames
 
     batches = []
     with ProgressReporter(progress, driving.total, f"driving keypoints of {driving.name}", leave=False) as bar:
         with torch.inference_mode():
-            for chunk in _chunks(driving.frames(), engine.batch_size):
+            for chunk in batched(driving.frames(), engine.batch_size):
                 frames = prepare_frames(np.stack(chunk), driving.frame_shape, "driving video", ndim=4)
                 batches.append(engine.keypoints(frames))
                 bar.update(len(chunk))
@@ -601,7 +590,9 @@ def _render(engine, driving: DrivingVideo, o: Options, panels: _Panels, kp_batch
             drivers, pending[:n] = pending[:n], []
             yield _compose(batch, drivers, o, panels)
         return
-    chunks = _chunks(driving.frames(), engine.batch_size) if side else None
+    from fomm.animation import batched
+
+    chunks = batched(driving.frames(), engine.batch_size) if side else None
     for batch in _animate_cached(engine, kp_batches):
         yield _compose(batch, next(chunks) if chunks is not None else None, o, panels)
 
