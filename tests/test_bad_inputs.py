@@ -350,3 +350,36 @@ def test_second_train_on_a_running_out_is_refused(inputs, tmp_path, capsys):
     finally:
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=120)
+
+
+_KILLED_SYNTH = """
+import os, signal, sys
+import fomm.data.synthetic.dataset as D
+D._run_jobs = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)  # killed while rendering
+D.write_dataset(sys.argv[1], "puppet", 1, 1, 3, 32, 0, 0, progress=False, workers=1)
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="signals")
+def test_killed_synth_leaves_a_folder_the_next_write_removes(tmp_path):
+    import subprocess
+    import sys
+
+    from fomm.data.synthetic import write_dataset
+
+    proc = subprocess.run([sys.executable, "-c", _KILLED_SYNTH, str(tmp_path / "ds")], capture_output=True)
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".ds.fomm-") and left[0].endswith(".tmp"), left
+    write_dataset(tmp_path / "other", "puppet", 1, 1, 3, 32, 0, 0, progress=False, workers=1)
+    assert [p.name for p in tmp_path.iterdir()] == ["other"]
+
+
+@pytest.mark.parametrize("row", ["animate-driving-truncated", "crop-input-truncated"])
+def test_truncated_video_is_called_truncated(row, inputs, tmp_path, capsys):
+    template = next(t for r, t, _ in ROWS if r == row)
+    (tmp_path / "out").mkdir()
+    assert main(_argv(template, inputs, tmp_path / "out")) == 2
+    err = capsys.readouterr().err
+    assert "trunc.mp4 is truncated or corrupt" in err and "re-export or re-download it" in err
+    assert "audio" not in err
