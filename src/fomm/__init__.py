@@ -27,6 +27,7 @@ _EXPORTS = {
     "load_model": "fomm.models.checkpoint",
     "save_checkpoint": "fomm.models.checkpoint",
     "FirstOrderModel": "fomm.models.first_order_model",
+    "train": "fomm.training.trainer",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -279,7 +279,7 @@ def test_layout(puppet_root):
     assert len(rows) == 2 and set(rows[0]) == {"source", "driving"}
     test_names = {p.name for p in (root / "test").iterdir() if p.is_dir()}
     assert all(r["source"] in test_names and r["driving"] in test_names for r in rows)
-    assert not list(root.parent.glob("*.tmp-*"))
+    assert not list(root.parent.glob(".*.fomm-*.tmp*"))
 
 
 def test_cross_identity_ground_truth(puppet_root):
@@ -392,7 +392,7 @@ def test_write_dataset_mp4_and_refusals(tmp_path):
         S.write_dataset(tmp_path / "few", "face", 1, 1, 5, 32, 0, 3, progress=False)
     with pytest.raises(FommError):
         S.write_dataset(tmp_path / "bad", "face", 1, 2, 5, 33, 0, 0, format="mp4", progress=False)
-    assert not (tmp_path / "few").exists() and not list(tmp_path.glob("*.tmp-*"))
+    assert not (tmp_path / "few").exists() and not list(tmp_path.glob(".*.fomm-*.tmp*"))
 
 
 def test_make_demo_assets(tmp_path):

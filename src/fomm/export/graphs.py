@@ -9,13 +9,13 @@ import io
 import json
 import logging
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from fomm.atomic import make_temp_dir
 from fomm.errors import FommError
 from fomm.models.generator import SourceState
 
@@ -200,7 +200,7 @@ def export_onnx(model, out_dir: str | Path, check: bool = True, progress: bool =
     if model.device.type != "cpu":  # export from a CPU copy; the caller's model stays where it is
         model = copy.deepcopy(model).to("cpu")
     model.eval()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    tmp = make_temp_dir(out_dir)  # a killed export leaves a folder the next write here removes
     try:
         from tqdm import tqdm
 
