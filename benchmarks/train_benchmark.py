@@ -278,8 +278,10 @@ def main(argv=None) -> int:
     results = []
     for item in args.configs.split(","):
         name, batch = item.split(":")
-        results += time_variants(name, int(batch), steps, variants)
-        print(f"  {name} done ({time.perf_counter() - started:.0f} s, load {_load()})", flush=True)
+        rows = time_variants(name, int(batch), steps, variants)
+        results += rows
+        done = ", ".join(f"{r['variant']} {r['median_s']:.2f} s/step" for r in rows)
+        print(f"  {name}: {done} ({time.perf_counter() - started:.0f} s, load {_load()})", flush=True)
     if args.loop:
         loop = time_trainer("puppet-64", 3 * steps)
         print(f"fomm train loop, puppet-64 batch {loop['batch']}: {loop['median_s']:.3f} s/step (data + logging)")
