@@ -2,7 +2,8 @@
 frame 0 left out) and keypoint coverage (:func:`fomm.training.recipe.keypoint_coverage`).
 
 Usage: python scripts/ablation_eval.py RUN_DIR --data HELD_OUT_DIR --step N [--max-videos 20]
-Writes RUN_DIR/ablation.json (and RUN_DIR/eval.json / eval.md from fomm evaluate).
+Writes RUN_DIR/ablation.json (and RUN_DIR/eval.json / eval.md from fomm evaluate); --suffix -600
+writes ablation-600.json and eval-600.json instead.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def main(argv=None) -> int:
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: --checkpoint)")
     p.add_argument("--checkpoint", default=None, help="checkpoint file instead of RUN/checkpoints/step-N.pt")
     p.add_argument("--max-videos", type=int, default=20)
+    p.add_argument("--suffix", default="", help="write ablation<SUFFIX>.json and eval<SUFFIX>.json")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     run, data = Path(args.run), Path(args.data)
@@ -56,7 +58,7 @@ def main(argv=None) -> int:
     run.mkdir(parents=True, exist_ok=True)
     model = load_model(ckpt)
     report = evaluate(model, data, max_videos=args.max_videos, tasks=["reconstruction"], progress=False)
-    write_report(report, run / "eval.json")
+    write_report(report, run / f"eval{args.suffix}.json")
     rec = report["reconstruction"]
     result = {
         "run": run.name,
@@ -69,7 +71,8 @@ def main(argv=None) -> int:
         "num_frames": rec["model"].get("num_frames"),
         "coverage": coverage(model, data, args.max_videos),
     }
-    (run / "ablation.json").write_text(json.dumps(result, indent=2) + "\n")
+    result["step"] = args.step
+    (run / f"ablation{args.suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
     return 0
 

@@ -1,6 +1,7 @@
 """Collect the ablation runs' RUN/ablation.json into training/ablation/README-table.md and results.json.
 
-Usage: python scripts/ablation_table.py RUNS_DIR OUT_DIR
+Usage: python scripts/ablation_table.py RUNS_DIR OUT_DIR [SUFFIX]
+(SUFFIX: read RUN/ablation<SUFFIX>.json, write table<SUFFIX>.md and results<SUFFIX>.json.)
 Each row: reconstruction L1 and AKD (model and ratio to the static baseline; frame 0 as the source),
 and keypoint coverage on the held-out split (scripts/ablation_eval.py).
 """
@@ -21,6 +22,7 @@ DESCRIPTIONS = {
     "f-sep": "(f) = b + separation prior (10, sigma 0.1)",
     "g-kp15": "(g) = b + 15 keypoints",
     "h-temp05": "(h) = b + heatmap temperature 0.05",
+    "i-pad3-sep-weak": "(i) = b + pad 3 + weak narrow separation prior (1, sigma 0.05)",
 }
 
 
@@ -37,9 +39,10 @@ def row(r: dict) -> str:
 
 def main(argv: list[str]) -> int:
     runs, out = Path(argv[0]), Path(argv[1])
-    results = [json.loads(p.read_text()) for p in sorted(runs.glob("*/ablation.json"))]
+    suffix = argv[2] if len(argv) > 2 else ""
+    results = [json.loads(p.read_text()) for p in sorted(runs.glob(f"*/ablation{suffix}.json"))]
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / f"results{suffix}.json").write_text(json.dumps(results, indent=2) + "\n")
     first = results[0] if results else {}
     lines = [
         f"Held-out puppet split (seed 1), {first.get('num_videos')} videos, {first.get('num_frames')} frames; "
@@ -50,7 +53,7 @@ def main(argv: list[str]) -> int:
         "|---|---|---|---|---|---|---|",
     ]
     lines += [row(r) for r in results]
-    (out / "table.md").write_text("\n".join(lines) + "\n")
+    (out / f"table{suffix}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 
