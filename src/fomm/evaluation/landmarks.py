@@ -391,6 +391,132 @@ def detector_akd(detector: Callable, frames: np.ndarray, kps_px: np.ndarray) -> 
     return akd(detector(frames), kps_px)
 
 
+def _check_training_args(out: str | Path, steps: int, batch_size: int) -> Path:
+    """Check the step count, batch size and output name; return ``out`` as a Path."""
+    if int(steps) < 1:
+        raise FommError(f"steps is {steps}; pass a positive number of training steps")
+    if int(batch_size) < 1:
+        raise FommError(f"batch size is {batch_size}; pass a positive batch size")
+    out = Path(out)
+    if out.suffix != ".pt":
+        raise FommError(f"output {out} does not end in .pt; name the detector file e.g. puppet-64.pt")
+    return out
+
+
+def _load_training_frames(data_root: str | Path) -> tuple[np.ndarray, np.ndarray, dict, float]:
+    """The training split: frames uint8 ``(N, S, S, 3)``, keypoints ``(N, J, 2)``, its metadata and
+    the seconds loading took. Refuses frames that are not square with a side divisible by 8."""
+    started = time.perf_counter()
+    frames_np, kps_np, meta = load_landmark_data(data_root, "train")
+    if frames_np.shape[1] != frames_np.shape[2] or int(frames_np.shape[1]) % 8:
+        raise FommError(
+            f"frames are {frames_np.shape[2]}x{frames_np.shape[1]}; landmark detectors need square "
+            "frames with a side divisible by 8 (e.g. 64)"
+        )
+    return frames_np, kps_np, meta, time.perf_counter() - started
+
+
+def _fit(
+    net: LandmarkNet,
+    frames_np: np.ndarray,
+    kps_np: np.ndarray,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    gen: torch.Generator,
+    bar,
+    log: Callable[[str], None] | None,
+) -> tuple[list[float], int]:
+    """Train ``net`` in place on random augmented batches of ``frames_np`` (uint8 ``(N, S, S, 3)``,
+    made float per batch) against ``kps_np`` ``(N, J, 2)``. Returns the mean loss per logged
+    interval and the interval length in steps."""
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+    )
+    kps_t = torch.from_numpy(kps_np)
+    n = len(frames_np)
+    log_every = max(1, min(100, steps // 10))
+    losses: list[float] = []
+    running, count = 0.0, 0
+    net.train()
+    for step in range(steps):
+        idx = torch.randint(0, n, (batch_size,), generator=gen)
+        x = torch.from_numpy(to_float01(frames_np[idx.numpy()])).permute(0, 3, 1, 2)
+        x, y = augment(x, kps_t[idx].float(), gen)
+        loss = (net(x) - y).abs().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        running += float(loss.detach())
+        count += 1
+        if count == log_every or step == steps - 1:
+            losses.append(running / count)
+            if log:
+                log(f"step {step + 1}/{steps}: loss {running / count:.4f} px")
+            bar.set_postfix(loss=f"{running / count:.3f}")
+            running, count = 0.0, 0
+        bar.update(1)
+    net.eval()
+    return losses, log_every
+
+
+def _training_record(net: LandmarkNet, meta: dict, kps_np: np.ndarray, size: int, width: int, training: dict) -> dict:
+    """The detector's JSON record (without test scores and file details); ``training`` holds the
+    run's own values (frames, steps, batch size, lr, seed, threads, timings)."""
+    return {
+        "format": FORMAT,
+        "category": meta["category"],
+        "size": size,
+        "num_keypoints": int(kps_np.shape[1]),
+        "keypoint_names": list(meta.get("keypoint_names") or []),
+        "architecture": f"LandmarkNet(width={width}): conv encoder 64-32-16-8, decoder to 32x32 heatmaps, soft-argmax",
+        "parameters": int(sum(p.numel() for p in net.parameters())),
+        "training": {
+            "data": {k: meta.get(k) for k in ("category", "size", "num_frames", "seed", "counts", "generator_version")},
+            "train_frames": training["train_frames"],
+            "steps": training["steps"],
+            "batch_size": training["batch_size"],
+            "lr": training["lr"],
+            "seed": training["seed"],
+            "threads": training["threads"],
+            "optimizer": "Adam, cosine decay to 2% of lr",
+            "loss": "L1 on pixel coordinates",
+            "augmentation": "affine (rotation +-12 deg, scale +-10%, shift +-4 px), blur sigma 0-1.5 (60%), "
+            "contrast/brightness/channel gain jitter, Gaussian noise",
+            "load_seconds": training["load_seconds"],
+            "train_seconds": training["train_seconds"],
+            "torch": torch.__version__,
+        },
+    }
+
+
+def _add_test_scores(record: dict, detector: LandmarkDetector, data_root: str | Path, test_videos: int | None) -> None:
+    """Add the test split's AKD (sharp and blurred with sigma 1) to ``record`` when there is one."""
+    root = Path(data_root)
+    if (root / "test").is_dir() and any((root / "test").glob("*.npz")):
+        test_frames, test_kps, _ = load_landmark_data(root, "test", max_videos=test_videos)
+        record["test_frames"] = int(len(test_frames))
+        record["test_akd_px"] = round(detector_akd(detector, test_frames, test_kps), 4)
+        blurred = _blur_np(test_frames, 1.0)
+        record["test_akd_px_blur1"] = round(detector_akd(detector, blurred, test_kps), 4)
+
+
+def _write_detector(detector: LandmarkDetector, record: dict, out: Path) -> None:
+    """Write the weights to ``out`` and the record to ``out`` with ``.json``, each atomically."""
+    from fomm.atomic import atomic_path
+
+    state = detector.state()
+    with atomic_path(out) as tmp:
+        torch.save(state, tmp)
+    record["weights_file"] = out.name
+    record["weights_bytes"] = out.stat().st_size
+    with atomic_path(out.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+
+
 def train_landmark_detector(
     data_root: str | Path,
     out: str | Path,
@@ -415,113 +541,41 @@ def train_landmark_detector(
     """
     from tqdm import tqdm
 
-    from fomm.atomic import atomic_path
-
-    if int(steps) < 1:
-        raise FommError(f"steps is {steps}; pass a positive number of training steps")
-    if int(batch_size) < 1:
-        raise FommError(f"batch size is {batch_size}; pass a positive batch size")
-    out = Path(out)
-    if out.suffix != ".pt":
-        raise FommError(f"output {out} does not end in .pt; name the detector file e.g. puppet-64.pt")
+    out = _check_training_args(out, steps, batch_size)
+    steps, batch_size = int(steps), int(batch_size)
     old_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(int(threads))
     try:
-        started = time.perf_counter()
-        frames_np, kps_np, meta = load_landmark_data(data_root, "train")
-        size = int(frames_np.shape[1])
-        if frames_np.shape[1] != frames_np.shape[2] or size % 8:
-            raise FommError(
-                f"frames are {frames_np.shape[2]}x{frames_np.shape[1]}; landmark detectors need square "
-                "frames with a side divisible by 8 (e.g. 64)"
-            )
-        load_seconds = time.perf_counter() - started
+        frames_np, kps_np, meta, load_seconds = _load_training_frames(data_root)
         torch.manual_seed(int(seed))
         gen = torch.Generator().manual_seed(int(seed))
         net = LandmarkNet(kps_np.shape[1], width)
-        opt = torch.optim.Adam(net.parameters(), lr=lr)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
-        )
-        kps_t = torch.from_numpy(kps_np)
-        n = len(frames_np)  # uint8 (N, S, S, 3), made float per batch
-        log_every = max(1, min(100, int(steps) // 10))
-        losses: list[float] = []
-        running, count = 0.0, 0
-        net.train()
-        bar = tqdm(total=int(steps), desc=f"landmarks {meta['category']}", unit="step", disable=not progress)
+        bar = tqdm(total=steps, desc=f"landmarks {meta['category']}", unit="step", disable=not progress)
         train_started = time.perf_counter()
-        for step in range(int(steps)):
-            idx = torch.randint(0, n, (int(batch_size),), generator=gen)
-            x = torch.from_numpy(to_float01(frames_np[idx.numpy()])).permute(0, 3, 1, 2)
-            x, y = augment(x, kps_t[idx].float(), gen)
-            pred = net(x)
-            loss = (pred - y).abs().mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            running += float(loss.detach())
-            count += 1
-            if count == log_every or step == int(steps) - 1:
-                losses.append(running / count)
-                if log:
-                    log(f"step {step + 1}/{steps}: loss {running / count:.4f} px")
-                bar.set_postfix(loss=f"{running / count:.3f}")
-                running, count = 0.0, 0
-            bar.update(1)
+        losses, log_every = _fit(
+            net, frames_np, kps_np, steps=steps, batch_size=batch_size, lr=lr, gen=gen, bar=bar, log=log
+        )
         bar.close()
-        train_seconds = time.perf_counter() - train_started
-        net.eval()
-        names = list(meta.get("keypoint_names") or [])
-        detector = LandmarkDetector(net, meta["category"], size, names)
-        record = {
-            "format": FORMAT,
-            "category": meta["category"],
-            "size": size,
-            "num_keypoints": int(kps_np.shape[1]),
-            "keypoint_names": names,
-            "architecture": f"LandmarkNet(width={width}): conv encoder 64-32-16-8, decoder to 32x32 heatmaps, "
-            "soft-argmax",
-            "parameters": int(sum(p.numel() for p in net.parameters())),
-            "training": {
-                "data": {
-                    k: meta.get(k) for k in ("category", "size", "num_frames", "seed", "counts", "generator_version")
-                },
-                "train_frames": int(n),
-                "steps": int(steps),
-                "batch_size": int(batch_size),
-                "lr": lr,
-                "seed": int(seed),
-                "threads": int(threads) if threads else None,
-                "optimizer": "Adam, cosine decay to 2% of lr",
-                "loss": "L1 on pixel coordinates",
-                "augmentation": "affine (rotation +-12 deg, scale +-10%, shift +-4 px), blur sigma 0-1.5 (60%), "
-                "contrast/brightness/channel gain jitter, Gaussian noise",
-                "load_seconds": round(load_seconds, 1),
-                "train_seconds": round(train_seconds, 1),
-                "torch": torch.__version__,
-            },
-            "losses": [round(v, 5) for v in losses],
-            "log_every": log_every,
+        size = int(frames_np.shape[1])
+        training = {
+            "train_frames": int(len(frames_np)),
+            "steps": steps,
+            "batch_size": batch_size,
+            "lr": lr,
+            "seed": int(seed),
+            "threads": int(threads) if threads else None,
+            "load_seconds": round(load_seconds, 1),
+            "train_seconds": round(time.perf_counter() - train_started, 1),
         }
+        record = _training_record(net, meta, kps_np, size, width, training)
+        record["losses"] = [round(v, 5) for v in losses]
+        record["log_every"] = log_every
         if command:
             record["training"]["command"] = command
-        root = Path(data_root)
-        if (root / "test").is_dir() and any((root / "test").glob("*.npz")):
-            test_frames, test_kps, _ = load_landmark_data(root, "test", max_videos=test_videos)
-            record["test_frames"] = int(len(test_frames))
-            record["test_akd_px"] = round(detector_akd(detector, test_frames, test_kps), 4)
-            blurred = _blur_np(test_frames, 1.0)
-            record["test_akd_px_blur1"] = round(detector_akd(detector, blurred, test_kps), 4)
-        state = detector.state()
-        with atomic_path(out) as tmp:
-            torch.save(state, tmp)
-        record["weights_file"] = out.name
-        record["weights_bytes"] = out.stat().st_size
-        with atomic_path(out.with_suffix(".json")) as tmp:
-            tmp.write_text(json.dumps(record, indent=2) + "\n")
+        detector = LandmarkDetector(net, meta["category"], size, record["keypoint_names"])
+        _add_test_scores(record, detector, data_root, test_videos)
+        _write_detector(detector, record, out)
         detector.meta = record
         return record
     finally:
