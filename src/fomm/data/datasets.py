@@ -110,6 +110,74 @@ def _summary(items: list[str], limit: int = 3) -> str:
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
+def _video_names(root: Path, is_train: bool, seed: int) -> tuple[Path, list[str]]:
+    """The folder holding the split's videos and their names: ``root/train`` or ``root/test`` when
+    either exists, else ``root`` itself split 80/20 with ``seed``."""
+    if (root / "train").is_dir() or (root / "test").is_dir():
+        folder = root / ("train" if is_train else "test")
+        if not folder.is_dir():
+            raise FommError(
+                f"{root} has no '{folder.name}' folder; create {folder} with the "
+                f"{'training' if is_train else 'test'} videos"
+            )
+        return folder, _candidates(folder)
+    train, test = _split_80_20(_candidates(root), seed)
+    return root, train if is_train else test
+
+
+def _probe_entries(folder: Path, names: list[str], frame_shape: tuple) -> list[_Entry]:
+    """Probe each video in ``folder``; skip frame-less folders silently and unreadable videos with
+    one warning."""
+    entries, unreadable = [], []
+    for name in names:
+        path = folder / name
+        try:
+            if path.is_dir() and not list_frame_files(path):
+                continue  # a folder without frames is not a video (e.g. a notes folder)
+            info = probe(path, frame_shape)
+        except FommError as exc:
+            unreadable.append(f"{name} ({exc})")
+            continue
+        entries.append(
+            _Entry(name, path, "folder" if path.is_dir() else "file", info.num_frames, info.width, info.height)
+        )
+    if unreadable:
+        warnings.warn(
+            f"skipped {len(unreadable)} unreadable video(s) in {folder}: {_summary(unreadable, 2)}; fix or remove them",
+            UserWarning,
+            stacklevel=3,
+        )
+    return entries
+
+
+def _drop_short(entries: list[_Entry], folder: Path) -> list[_Entry]:
+    """``entries`` without the videos of fewer than 2 frames (with a warning naming them)."""
+    short = [e.name for e in entries if e.num_frames is not None and e.num_frames < 2]
+    if not short:
+        return entries
+    warnings.warn(
+        f"skipped {len(short)} video(s) with fewer than 2 frames in {folder} "
+        f"(training needs two different frames): {_summary(short)}",
+        UserWarning,
+        stacklevel=3,
+    )
+    return [e for e in entries if e.num_frames is None or e.num_frames >= 2]
+
+
+def _warn_other_sizes(entries: list[_Entry], folder: Path, hw: tuple) -> None:
+    """Warn once when some videos' frames are not ``hw`` = ``(H, W)`` (they are resized when loaded)."""
+    h, w = hw
+    other = [e for e in entries if (e.height, e.width) != (h, w)]
+    if other:
+        e = other[0]
+        warnings.warn(
+            f"{len(other)} of {len(entries)} video(s) in {folder} have frames of another size than "
+            f"frame_shape {h}x{w} (e.g. {e.name}: {e.height}x{e.width}); they are resized when loaded",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 class FramesDataset(Dataset):
     """Videos of ``root_dir`` in the original FOMM layout (see the module doc)."""
 
@@ -139,66 +207,18 @@ class FramesDataset(Dataset):
         self._epoch: int | None = None
         self._cache: OrderedDict | None = None
 
-        if (root / "train").is_dir() or (root / "test").is_dir():
-            folder = root / ("train" if self.is_train else "test")
-            if not folder.is_dir():
-                raise FommError(
-                    f"{root} has no '{folder.name}' folder; create {folder} with the "
-                    f"{'training' if self.is_train else 'test'} videos"
-                )
-            names = _candidates(folder)
-        else:
-            folder = root
-            train, test = _split_80_20(_candidates(root), self.random_seed)
-            names = train if self.is_train else test
+        folder, names = _video_names(root, self.is_train, self.random_seed)
         self.root_dir = folder
-
-        entries, unreadable = [], []
-        for name in names:
-            path = folder / name
-            try:
-                if path.is_dir() and not list_frame_files(path):
-                    continue  # a folder without frames is not a video (e.g. a notes folder)
-                info = probe(path, self.frame_shape)
-            except FommError as exc:
-                unreadable.append(f"{name} ({exc})")
-                continue
-            entries.append(
-                _Entry(name, path, "folder" if path.is_dir() else "file", info.num_frames, info.width, info.height)
-            )
-        if unreadable:
-            warnings.warn(
-                f"skipped {len(unreadable)} unreadable video(s) in {folder}: {_summary(unreadable, 2)}; "
-                "fix or remove them",
-                UserWarning,
-                stacklevel=2,
-            )
+        entries = _probe_entries(folder, names, self.frame_shape)
         if self.is_train:
-            short = [e.name for e in entries if e.num_frames is not None and e.num_frames < 2]
-            if short:
-                warnings.warn(
-                    f"skipped {len(short)} video(s) with fewer than 2 frames in {folder} "
-                    f"(training needs two different frames): {_summary(short)}",
-                    UserWarning,
-                    stacklevel=2,
-                )
-                entries = [e for e in entries if e.num_frames is None or e.num_frames >= 2]
+            entries = _drop_short(entries, folder)
         if not entries:
             what = "training videos with at least 2 frames" if self.is_train else "videos"
             raise FommError(
                 f"no {what} found in {folder}; put videos (.mp4 .gif ...), image strips or frame "
                 "folders there (layout: root/train/<video>, root/test/<video>)"
             )
-        h, w = self.frame_shape[:2]
-        other = [e for e in entries if (e.height, e.width) != (h, w)]
-        if other:
-            e = other[0]
-            warnings.warn(
-                f"{len(other)} of {len(entries)} video(s) in {folder} have frames of another size than "
-                f"frame_shape {h}x{w} (e.g. {e.name}: {e.height}x{e.width}); they are resized when loaded",
-                UserWarning,
-                stacklevel=2,
-            )
+        _warn_other_sizes(entries, folder, self.frame_shape[:2])
         self._entries = entries
 
         if self.is_train and self.id_sampling:
