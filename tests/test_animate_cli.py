@@ -117,6 +117,15 @@ def run_cli(*args) -> int:
     return main(["animate", "--no-progress", "--device", "cpu", *map(str, args)])
 
 
+def run_animate(inputs, out, *extra, driving=None) -> int:
+    """``fomm animate`` of the module's source by ``driving`` (default: its driving clip) with its
+    random checkpoint, to ``out``, with ``extra`` options."""
+    driving = inputs.driving if driving is None else driving
+    return run_cli(
+        "--source", inputs.source, "--driving", driving, "--checkpoint", inputs.checkpoint, "--out", out, *extra
+    )
+
+
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("animate_inputs")
@@ -148,10 +157,7 @@ def listing(folder: Path) -> list[str]:
 # ------------------------------------------------------------------------------------------------
 def test_mp4_keeps_frame_count_fps_and_audio(inputs, tmp_path, capsys):
     out = tmp_path / "result.mp4"
-    assert (
-        run_cli("--source", inputs.source, "--driving", inputs.driving, "--checkpoint", inputs.checkpoint, "--out", out)
-        == 0
-    )
+    assert run_animate(inputs, out) == 0
     info = video_io.probe(out)
     assert info.num_frames == N_FRAMES and info.fps == pytest.approx(FPS)
     assert (info.width, info.height) == (64, 64)
@@ -164,14 +170,8 @@ def test_mp4_keeps_frame_count_fps_and_audio(inputs, tmp_path, capsys):
 def test_no_audio_and_motion_flags(inputs, tmp_path):
     out = tmp_path / "silent.mp4"
     assert (
-        run_cli(
-            "--source",
-            inputs.source,
-            "--driving",
-            inputs.driving,
-            "--checkpoint",
-            inputs.checkpoint,
-            "--out",
+        run_animate(
+            inputs,
             out,
             "--no-audio",
             "--absolute",
@@ -188,14 +188,8 @@ def test_no_audio_and_motion_flags(inputs, tmp_path):
 def test_side_by_side_keypoints_and_saved_frames(inputs, tmp_path):
     out, frames_dir = tmp_path / "compare.mp4", tmp_path / "frames"
     assert (
-        run_cli(
-            "--source",
-            inputs.source,
-            "--driving",
-            inputs.driving_odd,
-            "--checkpoint",
-            inputs.checkpoint,
-            "--out",
+        run_animate(
+            inputs,
             out,
             "--layout",
             "side-by-side",
@@ -205,6 +199,7 @@ def test_side_by_side_keypoints_and_saved_frames(inputs, tmp_path):
             "--panel-size",
             "64",
             "--no-labels",
+            driving=inputs.driving_odd,
         )
         == 0
     )
@@ -232,14 +227,8 @@ def test_best_frame_equals_backward_plus_forward(inputs, model, tmp_path):
     index = 5
     out = tmp_path / "best"  # a folder of PNG frames: lossless
     assert (
-        run_cli(
-            "--source",
-            inputs.source,
-            "--driving",
-            inputs.driving,
-            "--checkpoint",
-            inputs.checkpoint,
-            "--out",
+        run_animate(
+            inputs,
             out,
             "--best-frame",
             index,
@@ -323,17 +312,7 @@ def test_paste_back_keeps_the_photo_outside_the_crop(inputs, model, tmp_path, ca
     for frame in frames:
         np.testing.assert_array_equal(frame[outside], photo[:200, :260][outside])
     assert np.abs(frames[:, y0:y1, x0:x1].astype(int) - photo[y0:y1, x0:x1]).max() > 0  # the face moved
-    bad = (
-        "--source",
-        inputs.source,
-        "--driving",
-        driving,
-        "--checkpoint",
-        inputs.checkpoint,
-        "--out",
-        tmp_path / "x.mp4",
-    )
-    assert run_cli(*bad, "--crop-scale", "2") == 2
+    assert run_animate(inputs, tmp_path / "x.mp4", "--crop-scale", "2", driving=driving) == 2
     assert "--crop-scale: used only with --crop" in capsys.readouterr().err
 
 
@@ -431,14 +410,8 @@ def test_interrupt_mid_stream_leaves_no_output(inputs, tmp_path, monkeypatch, ca
     monkeypatch.setattr(video_io, "iter_frames", interrupted)
     out = tmp_path / "result.mp4"
     assert (
-        run_cli(
-            "--source",
-            inputs.source,
-            "--driving",
-            inputs.driving,
-            "--checkpoint",
-            inputs.checkpoint,
-            "--out",
+        run_animate(
+            inputs,
             out,
             "--batch-size",
             "4",
