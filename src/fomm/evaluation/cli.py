@@ -38,6 +38,11 @@ was trained, and its AKD on the dataset's test split). scripts/train_landmarks.s
 
 
 def register(subparsers) -> None:
+    _register_evaluate(subparsers)
+    _register_train_landmarks(subparsers)
+
+
+def _register_evaluate(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate",
         help=summary("evaluate"),
@@ -86,6 +91,8 @@ def register(subparsers) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_evaluate)
 
+
+def _register_train_landmarks(subparsers) -> None:
     t = subparsers.add_parser(
         "train-landmarks",
         help=summary("train-landmarks"),
