@@ -425,6 +425,8 @@ RESUME_FLAGS = (  # TrainOptions field, flag, default (the options a checkpoint 
     ("vis_every", "--vis-every", 250),
     ("log_every", "--log-every", 10),
     ("keep", "--keep", 3),
+    ("precision", "--precision", "fp32"),
+    ("memory_format", "--memory-format", "auto"),
 )
 
 
