@@ -11,9 +11,11 @@ from fomm.data.video_io import probe, read_frames, read_image
 from fomm.models.checkpoint import load_model
 
 
-def test_bundled_model_loads_without_a_config():
-    model = load_model(bundled_checkpoint_path())
-    assert model.config.name == "puppet-64"
+@pytest.mark.parametrize("category, preset", [(None, "face-64"), ("face", "face-64"), ("puppet", "puppet-64")])
+def test_bundled_model_loads_without_a_config(category, preset):
+    """Both bundled models ship; the face model is the default."""
+    model = load_model(bundled_checkpoint_path(category))
+    assert model.config.name == preset
     assert model.frame_shape == (64, 64)
     assert not model.training
 
