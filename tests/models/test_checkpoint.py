@@ -173,3 +173,20 @@ def test_align_corners_option_changes_sampling(parity_dir):
     drv = np.load(parity_dir / "inputs" / "driving.npy").transpose(0, 2, 3, 1)[:2]
     a, b = fomm.animate(default, src, drv), fomm.animate(old, src, drv)
     assert np.abs(a - b).max() > 1e-3
+
+
+def test_presets_with_the_same_shapes_but_other_functions_need_a_config(tmp_path):
+    """face-64 and puppet-64 share every tensor shape (only the keypoint padding differs): a
+    checkpoint without a config cannot tell them apart, so it is refused with one line; the
+    original presets that share shapes also share their model options and still load."""
+    from fomm import FirstOrderModel, FommError, load_model
+
+    for name, refused in (("puppet-64", True), ("vox-256", False)):
+        model = FirstOrderModel(name)
+        state = {"generator": model.generator.state_dict(), "kp_detector": model.kp_detector.state_dict()}
+        if refused:
+            with pytest.raises(FommError, match="fits several presets .*face-64.*puppet-64|puppet-64.*face-64"):
+                load_model(state)
+            assert load_model(state, config=name).config.name == name
+        else:
+            assert load_model(state).config.model_params.kp_detector_params.pad == 0

@@ -293,7 +293,8 @@ def load_model(
         cfg = Config.from_dict(data["config"], source=f"the config stored in {path}")
         cfg.name = data.get("config_name") or Path(str(path)).stem
     elif config is None:
-        gk, _, name = match_presets(states)[0]
+        ranked = match_presets(states)
+        gk, _, name = ranked[0]
         if gk:
             cfg = load_preset(name)
             detail = describe_mismatch(*_first_mismatch(cfg, states))
@@ -301,6 +302,7 @@ def load_model(
                 f"{path} fits no bundled preset (closest: {name}: {detail}); pass --config with "
                 f"the YAML it was trained with"
             )
+        _check_unambiguous(path, [n for g, _, n in ranked if g == 0])
         cfg = load_preset(name)
     else:
         cfg = resolve_config(config).copy()
@@ -321,6 +323,25 @@ def load_model(
             )
         getattr(model, part).load_state_dict(states[part])
     return model.to(resolve_device(device)).eval()
+
+
+def _inference_options(name: str) -> dict:
+    """The model options that change what the generator and keypoint detector compute."""
+    options = load_preset(name).to_dict()["model_params"]
+    options.pop("discriminator_params", None)
+    return options
+
+
+def _check_unambiguous(path, names: list[str]) -> None:
+    """Presets with the same tensor shapes may still compute different functions (e.g. ``face-64``
+    and ``puppet-64`` differ only in the keypoint padding): then the shapes cannot choose."""
+    first = _inference_options(names[0])
+    differ = [n for n in names[1:] if _inference_options(n) != first]
+    if differ:
+        raise FommError(
+            f"{path} carries no config and fits several presets that compute different functions "
+            f"({', '.join([names[0], *differ])}); pass --config with the one it was trained with"
+        )
 
 
 def _first_mismatch(cfg: Config, states: dict) -> tuple[dict, dict, dict]:
