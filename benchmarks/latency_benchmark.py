@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -37,22 +36,13 @@ BATCHES = (1, 2, 4, 8)
 
 def cpu_description() -> tuple[str, list[str]]:
     """CPU model name and which of avx2 / avx512f / avx512_bf16 / amx it has (Linux /proc/cpuinfo)."""
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
-    wanted = ["avx2", "avx512f", "avx512_bf16"]
-    present = [f for f in wanted if f in flags]
+    from fomm.training.speed import cpu_flags, cpu_model
+
+    flags = cpu_flags()
+    present = [f for f in ("avx2", "avx512f", "avx512_bf16") if f in flags]
     if {"amx_tile", "amx_bf16"} & flags:
         present.append("amx")
-    return name, present
+    return cpu_model(), present
 
 
 def clip(size: int, frames: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -132,3 +132,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         tmp.write_bytes(data)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether ``b`` exists and is the same file as ``a`` (an output that would overwrite its input)."""
+    with contextlib.suppress(OSError):
+        return Path(b).exists() and os.path.samefile(a, b)
+    return False

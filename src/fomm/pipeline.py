@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fomm.atomic import same_file
 from fomm.data.image_ops import FIT_MODES, check_finite, fit_aspect, resize_frame, to_rgb_float01, to_uint8
 from fomm.errors import FommError
 
@@ -148,12 +149,6 @@ def _check_input(path, what: str, hint: str) -> Path:
     if not p.exists():
         raise FommError(f"{what} {p} not found; {hint}")
     return p
-
-
-def _same_path(a: Path, b: Path) -> bool:
-    with contextlib.suppress(OSError):
-        return b.exists() and os.path.samefile(a, b)
-    return False
 
 
 @dataclass
@@ -834,7 +829,7 @@ def animate_video(
     if isinstance(driving, (str, os.PathLike)):
         driving = _check_input(driving, "driving video", "check the path of the video whose motion to copy")
     for name, path in (("source image", source), ("driving video", driving)):
-        if isinstance(path, Path) and _same_path(path, out):
+        if isinstance(path, Path) and same_file(path, out):
             raise FommError(f"--out {out} is the {name}; choose another output path")
     if model is None and checkpoint is None:
         raise FommError("no model given; pass --checkpoint (e.g. vox-cpk.pth.tar)")

@@ -8,7 +8,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from fomm.atomic import atomic_path
+from fomm.atomic import atomic_path, same_file
 from fomm.crop.plan import SCALE, Box, CropPlan, CropSegment, check_size, crop_image
 from fomm.errors import FommError
 
@@ -25,12 +25,6 @@ def progress_bar(frames: Iterable, path, desc: str) -> Iterable:
 
         total = video_io.probe(path).num_frames
     return tqdm(frames, total=total, desc=desc, unit="frame", leave=False)
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    with contextlib.suppress(OSError):
-        return b.exists() and os.path.samefile(a, b)
-    return False
 
 
 def check_input(src: Path) -> None:
@@ -65,7 +59,7 @@ def crop_image_file(
     image = video_io.read_image(src)
     cropped, box = crop_image(image, size, scale=scale, shift_up=shift_up, tracker=tracker, name=src.name)
     if box is None:
-        if not _same_file(src, out):
+        if not same_file(src, out):
             if src.suffix.lower() == out.suffix.lower():
                 _copy_file(src, out)
             else:
@@ -105,9 +99,9 @@ def crop_video_file(
     audio = src if info.has_audio else None
     if not plan.found:
         if src.is_file() and src.suffix.lower() == out.suffix.lower():
-            if not _same_file(src, out):
+            if not same_file(src, out):
                 _copy_file(src, out)
-        elif not _same_file(src, out):
+        elif not same_file(src, out):
             video_io.write_video(out, video_io.iter_frames(src), info.fps, audio_from=audio)
     else:
         frames: Iterable = video_io.iter_frames(src)
