@@ -2,7 +2,7 @@
 
 Each row runs ``fomm.cli.main([...])`` in-process on tiny inputs made here and checks: exit status
 2, exactly one stderr line starting with ``fomm <command>: error:``, no traceback, and nothing at
-the output path. Rows that other work still has to fix are ``xfail(strict=False)`` with the owner.
+the output path.
 """
 
 from __future__ import annotations
@@ -104,98 +104,97 @@ def inputs(tmp_path_factory):
     return p
 
 
-# (row id, argv with {placeholders}, the output path, owner if another helper is still on it)
+# (row id, argv with {placeholders}; {out} is the output folder that must stay empty)
 ANIMATE = "animate --no-progress --device cpu --source {src} --driving {drv} --checkpoint {ckpt}"
 ROWS = [
     # animate: missing / empty / corrupt / truncated / wrong-kind inputs
-    ("animate-source-missing", ANIMATE.replace("{src}", "{root}/nope.png") + " --out {out}/r.mp4", None),
-    ("animate-source-empty", ANIMATE.replace("{src}", "{empty_png}") + " --out {out}/r.mp4", None),
-    ("animate-source-text", ANIMATE.replace("{src}", "{text_png}") + " --out {out}/r.mp4", None),
-    ("animate-source-truncated", ANIMATE.replace("{src}", "{trunc_png}") + " --out {out}/r.mp4", None),
-    ("animate-source-is-video", ANIMATE.replace("{src}", "{drv}") + " --out {out}/r.mp4", None),
-    ("animate-driving-missing", ANIMATE.replace("{drv}", "{root}/nope.mp4") + " --out {out}/r.mp4", None),
-    ("animate-driving-empty", ANIMATE.replace("{drv}", "{empty_mp4}") + " --out {out}/r.mp4", None),
-    ("animate-driving-text", ANIMATE.replace("{drv}", "{text_mp4}") + " --out {out}/r.mp4", None),
-    ("animate-driving-truncated", ANIMATE.replace("{drv}", "{trunc_mp4}") + " --out {out}/r.mp4", None),
-    ("animate-checkpoint-png", ANIMATE.replace("{ckpt}", "{png_pth}") + " --out {out}/r.mp4", None),
-    ("animate-checkpoint-empty", ANIMATE.replace("{ckpt}", "{empty_pth}") + " --out {out}/r.mp4", None),
-    ("animate-checkpoint-text", ANIMATE.replace("{ckpt}", "{text_pth}") + " --out {out}/r.mp4", None),
-    ("animate-checkpoint-zip", ANIMATE.replace("{ckpt}", "{zip_pth}") + " --out {out}/r.mp4", None),
-    ("animate-checkpoint-truncated", ANIMATE.replace("{ckpt}", "{trunc_pth}") + " --out {out}/r.mp4", None),
-    ("animate-driving-is-checkpoint", ANIMATE.replace("{drv}", "{ckpt}") + " --out {out}/r.mp4", None),
-    ("animate-config-is-checkpoint", ANIMATE + " --config {ckpt} --out {out}/r.mp4", None),
-    ("animate-checkpoint-folder", ANIMATE.replace("{ckpt}", "{root}") + " --out {out}/r.mp4", None),
+    ("animate-source-missing", ANIMATE.replace("{src}", "{root}/nope.png") + " --out {out}/r.mp4"),
+    ("animate-source-empty", ANIMATE.replace("{src}", "{empty_png}") + " --out {out}/r.mp4"),
+    ("animate-source-text", ANIMATE.replace("{src}", "{text_png}") + " --out {out}/r.mp4"),
+    ("animate-source-truncated", ANIMATE.replace("{src}", "{trunc_png}") + " --out {out}/r.mp4"),
+    ("animate-source-is-video", ANIMATE.replace("{src}", "{drv}") + " --out {out}/r.mp4"),
+    ("animate-driving-missing", ANIMATE.replace("{drv}", "{root}/nope.mp4") + " --out {out}/r.mp4"),
+    ("animate-driving-empty", ANIMATE.replace("{drv}", "{empty_mp4}") + " --out {out}/r.mp4"),
+    ("animate-driving-text", ANIMATE.replace("{drv}", "{text_mp4}") + " --out {out}/r.mp4"),
+    ("animate-driving-truncated", ANIMATE.replace("{drv}", "{trunc_mp4}") + " --out {out}/r.mp4"),
+    ("animate-checkpoint-png", ANIMATE.replace("{ckpt}", "{png_pth}") + " --out {out}/r.mp4"),
+    ("animate-checkpoint-empty", ANIMATE.replace("{ckpt}", "{empty_pth}") + " --out {out}/r.mp4"),
+    ("animate-checkpoint-text", ANIMATE.replace("{ckpt}", "{text_pth}") + " --out {out}/r.mp4"),
+    ("animate-checkpoint-zip", ANIMATE.replace("{ckpt}", "{zip_pth}") + " --out {out}/r.mp4"),
+    ("animate-checkpoint-truncated", ANIMATE.replace("{ckpt}", "{trunc_pth}") + " --out {out}/r.mp4"),
+    ("animate-driving-is-checkpoint", ANIMATE.replace("{drv}", "{ckpt}") + " --out {out}/r.mp4"),
+    ("animate-config-is-checkpoint", ANIMATE + " --config {ckpt} --out {out}/r.mp4"),
+    ("animate-checkpoint-folder", ANIMATE.replace("{ckpt}", "{root}") + " --out {out}/r.mp4"),
     # animate: bad option and config values
-    ("animate-out-extension", ANIMATE + " --out {out}/r.docx", None),
-    ("animate-batch-size-0", ANIMATE + " --out {out}/r.mp4 --batch-size 0", None),
-    ("animate-best-frame-text", ANIMATE + " --out {out}/r.mp4 --best-frame soon", None),
-    ("animate-best-frame-too-large", ANIMATE + " --out {out}/r.mp4 --best-frame 99", None),
-    ("animate-device-bogus", ANIMATE.replace("cpu", "tpu") + " --out {out}/r.mp4", None),
-    ("animate-config-missing", ANIMATE + " --config {root}/nope.yaml --out {out}/r.mp4", None),
-    ("animate-config-broken", ANIMATE + " --config {cfg_broken} --out {out}/r.mp4", None),
-    ("animate-config-num-kp-ten", ANIMATE + " --config {cfg_kp_ten} --out {out}/r.mp4", None),
-    ("animate-config-scale-zero", ANIMATE + " --config {cfg_scale_zero} --out {out}/r.mp4", None),
-    ("animate-config-preset-typo", ANIMATE + " --config tiny64 --out {out}/r.mp4", None),
-    ("animate-config-png", ANIMATE + " --config {src} --out {out}/r.mp4", None),
+    ("animate-out-extension", ANIMATE + " --out {out}/r.docx"),
+    ("animate-batch-size-0", ANIMATE + " --out {out}/r.mp4 --batch-size 0"),
+    ("animate-best-frame-text", ANIMATE + " --out {out}/r.mp4 --best-frame soon"),
+    ("animate-best-frame-too-large", ANIMATE + " --out {out}/r.mp4 --best-frame 99"),
+    ("animate-device-bogus", ANIMATE.replace("cpu", "tpu") + " --out {out}/r.mp4"),
+    ("animate-config-missing", ANIMATE + " --config {root}/nope.yaml --out {out}/r.mp4"),
+    ("animate-config-broken", ANIMATE + " --config {cfg_broken} --out {out}/r.mp4"),
+    ("animate-config-num-kp-ten", ANIMATE + " --config {cfg_kp_ten} --out {out}/r.mp4"),
+    ("animate-config-scale-zero", ANIMATE + " --config {cfg_scale_zero} --out {out}/r.mp4"),
+    ("animate-config-preset-typo", ANIMATE + " --config tiny64 --out {out}/r.mp4"),
+    ("animate-config-png", ANIMATE + " --config {src} --out {out}/r.mp4"),
     # crop
-    ("crop-input-missing", "crop {root}/nope.mp4 --out {out}/c.mp4 --no-progress", None),
-    ("crop-input-empty", "crop {empty_mp4} --out {out}/c.mp4 --no-progress", None),
-    ("crop-input-text", "crop {text_png} --out {out}/c.png --no-progress", None),
-    ("crop-input-truncated", "crop {trunc_mp4} --out {out}/c.mp4 --no-progress", None),
-    ("crop-input-is-checkpoint", "crop {ckpt} --out {out}/c.mp4 --no-progress", None),
-    ("crop-size-0", "crop {src} --out {out}/c.png --size 0 --no-progress", None),
-    ("crop-scale-negative", "crop {src} --out {out}/c.png --crop-scale -1 --no-progress", None),
-    ("crop-out-extension", "crop {src} --out {out}/c.docx --no-progress", None),
+    ("crop-input-missing", "crop {root}/nope.mp4 --out {out}/c.mp4 --no-progress"),
+    ("crop-input-empty", "crop {empty_mp4} --out {out}/c.mp4 --no-progress"),
+    ("crop-input-text", "crop {text_png} --out {out}/c.png --no-progress"),
+    ("crop-input-truncated", "crop {trunc_mp4} --out {out}/c.mp4 --no-progress"),
+    ("crop-input-is-checkpoint", "crop {ckpt} --out {out}/c.mp4 --no-progress"),
+    ("crop-size-0", "crop {src} --out {out}/c.png --size 0 --no-progress"),
+    ("crop-scale-negative", "crop {src} --out {out}/c.png --crop-scale -1 --no-progress"),
+    ("crop-out-extension", "crop {src} --out {out}/c.docx --no-progress"),
     # train: bad config values, files and options (all before a run folder is written)
-    ("train-config-epochs-two", "train --config {cfg_epochs_two} --data {data} --out {out}/run --quiet", None),
-    ("train-config-num-kp-ten", "train --config {cfg_kp_ten} --data {data} --out {out}/run --quiet", None),
-    ("train-config-num-kp-0", "train --config {cfg_kp_zero} --data {data} --out {out}/run --quiet", None),
-    ("train-config-frame-shape", "train --config {cfg_shape_text} --data {data} --out {out}/run --quiet", None),
-    ("train-config-scale-0", "train --config {cfg_scale_zero} --data {data} --out {out}/run --quiet", None),
-    ("train-config-typo", "train --config {cfg_lr_typo} --data {data} --out {out}/run --quiet", None),
-    ("train-config-broken", "train --config {cfg_broken} --data {data} --out {out}/run --quiet", None),
-    ("train-config-missing", "train --config {root}/nope.yaml --data {data} --out {out}/run --quiet", None),
-    ("train-config-png", "train --config {src} --data {data} --out {out}/run --quiet", None),
-    ("train-data-missing", "train --config tiny-64 --data {root}/nope --out {out}/run --quiet", None),
-    ("train-data-is-a-file", "train --config tiny-64 --data {src} --out {out}/run --quiet", None),
-    ("train-data-empty", "train --config tiny-64 --data {nodata} --out {out}/run --quiet", None),
-    ("train-batch-size-0", "train --config tiny-64 --data {data} --out {out}/run --batch-size 0 --quiet", None),
-    ("train-lr-scale-text", "train --config tiny-64 --data {data} --out {out}/run --lr-scale fast --quiet", None),
-    ("train-init-from-png", "train --config tiny-64 --data {data} --out {out}/run --init-from {png_pth} --quiet", None),
-    ("train-out-is-a-file", "train --config tiny-64 --data {data} --out {exists_txt} --quiet", None),
-    ("train-resume-no-run", "train --out {out}/run --resume --quiet", None),
+    ("train-config-epochs-two", "train --config {cfg_epochs_two} --data {data} --out {out}/run --quiet"),
+    ("train-config-num-kp-ten", "train --config {cfg_kp_ten} --data {data} --out {out}/run --quiet"),
+    ("train-config-num-kp-0", "train --config {cfg_kp_zero} --data {data} --out {out}/run --quiet"),
+    ("train-config-frame-shape", "train --config {cfg_shape_text} --data {data} --out {out}/run --quiet"),
+    ("train-config-scale-0", "train --config {cfg_scale_zero} --data {data} --out {out}/run --quiet"),
+    ("train-config-typo", "train --config {cfg_lr_typo} --data {data} --out {out}/run --quiet"),
+    ("train-config-broken", "train --config {cfg_broken} --data {data} --out {out}/run --quiet"),
+    ("train-config-missing", "train --config {root}/nope.yaml --data {data} --out {out}/run --quiet"),
+    ("train-config-png", "train --config {src} --data {data} --out {out}/run --quiet"),
+    ("train-data-missing", "train --config tiny-64 --data {root}/nope --out {out}/run --quiet"),
+    ("train-data-is-a-file", "train --config tiny-64 --data {src} --out {out}/run --quiet"),
+    ("train-data-empty", "train --config tiny-64 --data {nodata} --out {out}/run --quiet"),
+    ("train-batch-size-0", "train --config tiny-64 --data {data} --out {out}/run --batch-size 0 --quiet"),
+    ("train-lr-scale-text", "train --config tiny-64 --data {data} --out {out}/run --lr-scale fast --quiet"),
+    ("train-init-from-png", "train --config tiny-64 --data {data} --out {out}/run --init-from {png_pth} --quiet"),
+    ("train-out-is-a-file", "train --config tiny-64 --data {data} --out {exists_txt} --quiet"),
+    ("train-resume-no-run", "train --out {out}/run --resume --quiet"),
     # evaluate
-    ("evaluate-data-missing", "evaluate --checkpoint {ckpt} --data {root}/nope --out {out}/e.json", None),
-    ("evaluate-data-is-a-file", "evaluate --checkpoint {ckpt} --data {src} --out {out}/e.json", None),
-    ("evaluate-data-empty", "evaluate --checkpoint {ckpt} --data {nodata} --out {out}/e.json", None),
-    ("evaluate-checkpoint-png", "evaluate --checkpoint {png_pth} --data {data} --out {out}/e.json", None),
-    ("evaluate-checkpoint-missing", "evaluate --checkpoint {root}/no.pth --data {data} --out {out}/e.json", None),
-    ("evaluate-tasks-bogus", "evaluate --checkpoint {ckpt} --data {data} --out {out}/e.json --tasks dance", None),
-    ("evaluate-max-videos-0", "evaluate --checkpoint {ckpt} --data {data} --out {out}/e.json --max-videos 0", None),
+    ("evaluate-data-missing", "evaluate --checkpoint {ckpt} --data {root}/nope --out {out}/e.json"),
+    ("evaluate-data-is-a-file", "evaluate --checkpoint {ckpt} --data {src} --out {out}/e.json"),
+    ("evaluate-data-empty", "evaluate --checkpoint {ckpt} --data {nodata} --out {out}/e.json"),
+    ("evaluate-checkpoint-png", "evaluate --checkpoint {png_pth} --data {data} --out {out}/e.json"),
+    ("evaluate-checkpoint-missing", "evaluate --checkpoint {root}/no.pth --data {data} --out {out}/e.json"),
+    ("evaluate-tasks-bogus", "evaluate --checkpoint {ckpt} --data {data} --out {out}/e.json --tasks dance"),
+    ("evaluate-max-videos-0", "evaluate --checkpoint {ckpt} --data {data} --out {out}/e.json --max-videos 0"),
     (
         "evaluate-config-bad",
         "evaluate --checkpoint {ckpt} --config {cfg_kp_zero} --data {data} --out {out}/e.json",
-        None,
     ),
     # synth
-    ("synth-size-0", "synth --category puppet --out {out}/ds --size 0 --quiet", None),
-    ("synth-train-negative", "synth --category puppet --out {out}/ds --train -1 --quiet", None),
-    ("synth-frames-0", "synth --category puppet --out {out}/ds --frames 0 --quiet", None),
-    ("synth-category-bogus", "synth --category robot --out {out}/ds --quiet", None),
-    ("synth-out-is-a-file", "synth --category puppet --out {exists_txt} --train 1 --test 1 --quiet", None),
+    ("synth-size-0", "synth --category puppet --out {out}/ds --size 0 --quiet"),
+    ("synth-train-negative", "synth --category puppet --out {out}/ds --train -1 --quiet"),
+    ("synth-frames-0", "synth --category puppet --out {out}/ds --frames 0 --quiet"),
+    ("synth-category-bogus", "synth --category robot --out {out}/ds --quiet"),
+    ("synth-out-is-a-file", "synth --category puppet --out {exists_txt} --train 1 --test 1 --quiet"),
     # export
-    ("export-checkpoint-png", "export {png_pth} --out {out}/x.pth.tar", None),
-    ("export-checkpoint-missing", "export {root}/nope.pth --out {out}/x.pth.tar", None),
-    ("export-checkpoint-empty", "export {empty_pth} --out {out}/x.pth.tar", None),
-    ("export-checkpoint-truncated", "export {trunc_pth} --out {out}/x.pth.tar", None),
-    ("export-out-is-the-input", "export {ckpt} --out {ckpt}", None),
-    ("export-format-bogus", "export {ckpt} --out {out}/x.pth.tar --format tflite", None),
-    ("export-onnx-config-bad", "export {ckpt} --format onnx --config {cfg_scale_zero} --out {out}/onnx", None),
+    ("export-checkpoint-png", "export {png_pth} --out {out}/x.pth.tar"),
+    ("export-checkpoint-missing", "export {root}/nope.pth --out {out}/x.pth.tar"),
+    ("export-checkpoint-empty", "export {empty_pth} --out {out}/x.pth.tar"),
+    ("export-checkpoint-truncated", "export {trunc_pth} --out {out}/x.pth.tar"),
+    ("export-out-is-the-input", "export {ckpt} --out {ckpt}"),
+    ("export-format-bogus", "export {ckpt} --out {out}/x.pth.tar --format tflite"),
+    ("export-onnx-config-bad", "export {ckpt} --format onnx --config {cfg_scale_zero} --out {out}/onnx"),
     # demo
-    ("demo-out-is-a-file", "demo --out {exists_txt} --no-progress", None),
-    ("demo-checkpoint-png", "demo --checkpoint {png_pth} --out {out}/demo --no-progress", None),
-    ("demo-checkpoint-missing", "demo --checkpoint {root}/nope.pth --out {out}/demo --no-progress", None),
-    ("demo-device-bogus", "demo --device tpu --out {out}/demo --no-progress", None),
+    ("demo-out-is-a-file", "demo --out {exists_txt} --no-progress"),
+    ("demo-checkpoint-png", "demo --checkpoint {png_pth} --out {out}/demo --no-progress"),
+    ("demo-checkpoint-missing", "demo --checkpoint {root}/nope.pth --out {out}/demo --no-progress"),
+    ("demo-device-bogus", "demo --device tpu --out {out}/demo --no-progress"),
 ]
 
 
@@ -203,18 +202,7 @@ def _argv(template: str, inputs: dict, out) -> list[str]:
     return [part.format(out=out, **inputs) for part in template.split()]
 
 
-@pytest.mark.parametrize(
-    "row, template",
-    [
-        pytest.param(
-            row,
-            template,
-            id=row,
-            marks=[pytest.mark.xfail(strict=False, reason=f"owner {owner}: still being fixed")] if owner else [],
-        )
-        for row, template, owner in ROWS
-    ],
-)
+@pytest.mark.parametrize("row, template", [pytest.param(row, template, id=row) for row, template in ROWS])
 def test_bad_input_gets_one_error_line_and_no_output(row, template, inputs, tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
@@ -377,7 +365,7 @@ def test_killed_synth_leaves_a_folder_the_next_write_removes(tmp_path):
 
 @pytest.mark.parametrize("row", ["animate-driving-truncated", "crop-input-truncated"])
 def test_truncated_video_is_called_truncated(row, inputs, tmp_path, capsys):
-    template = next(t for r, t, _ in ROWS if r == row)
+    template = next(t for r, t in ROWS if r == row)
     (tmp_path / "out").mkdir()
     assert main(_argv(template, inputs, tmp_path / "out")) == 2
     err = capsys.readouterr().err
