@@ -153,3 +153,36 @@ def test_pixel_loss_is_the_mean_l1_over_the_pyramid(tiny_config):
     np.testing.assert_allclose(float(losses["pixel"]), expected, rtol=1e-5)
     losses["pixel"].backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.kp_detector.parameters())
+
+
+def test_forward_is_its_steps_in_paper_order(tiny_config):
+    """forward = keypoints -> generate -> reconstruction -> GAN -> separation -> equivariance, bitwise;
+    the loss keys come in that order and a term's weight of 0 leaves it out."""
+    from fomm.models.first_order_model import FirstOrderModel
+    from fomm.training.vgg import random_vgg19
+
+    cfg = Config.from_dict(tiny_config)
+    lw = cfg.train_params.loss_weights
+    lw.pixel, lw.kp_separation, lw.perceptual = 2, 0.5, [1, 2, 0, 0, 0]
+    torch.manual_seed(0)
+    model = FirstOrderModel(cfg, with_discriminator=True).eval()  # eval: no spectral-norm power step
+    vgg = random_vgg19()
+    gen_full = GeneratorFullModel(model.kp_detector, model.generator, model.discriminator, cfg.train_params, vgg=vgg)
+    x = {"source": torch.rand(2, 3, 32, 32), "driving": torch.rand(2, 3, 32, 32)}
+    transform = gen_full.make_transform(x["driving"])
+    losses, generated = gen_full(x, transform=transform)
+    order = ["perceptual", "pixel", "gen_gan", "feature_matching", "kp_separation"]
+    assert list(losses) == order + ["equivariance_value", "equivariance_jacobian"]
+
+    kp_s, kp_d = gen_full.keypoints(x["source"], x["driving"])
+    gen = gen_full.generate(x["source"], kp_s, kp_d)
+    fake, real = gen_full.pyramid(gen["prediction"]), gen_full.pyramid(x["driving"])
+    steps = {**gen_full.reconstruction_losses(fake, real), **gen_full.adversarial_losses(fake, real, kp_d)}
+    steps.update(gen_full.separation_losses(kp_s, kp_d))
+    steps.update(gen_full.equivariance_losses(x["driving"], kp_d, gen, transform))
+    assert all(torch.equal(steps[k], losses[k]) for k in losses) and set(steps) == set(losses)
+    assert torch.equal(gen["transformed_frame"], generated["transformed_frame"])
+
+    lw.generator_gan, lw.equivariance_jacobian = 0, 0
+    gen_full = GeneratorFullModel(model.kp_detector, model.generator, model.discriminator, cfg.train_params, vgg=vgg)
+    assert list(gen_full(x, transform=transform)[0]) == ["perceptual", "pixel", "kp_separation", "equivariance_value"]

@@ -213,95 +213,168 @@ class GeneratorFullModel(nn.Module):
         return Transform(driving.shape[0], generator=self.transform_generator, device=driving.device, **tp)
 
     def forward(self, x: Mapping[str, torch.Tensor], transform: Transform | None = None):
-        lw = self.loss_weights
-        kp_source = self.kp_extractor(x["source"])
-        kp_driving = self.kp_extractor(x["driving"])
+        """The generator-side losses for a batch ``x = {'source', 'driving'}``, each ``(B, C, H, W)``.
 
-        generated = self.generator(x["source"], kp_source=kp_source, kp_driving=kp_driving)
-        generated.update({"kp_source": kp_source, "kp_driving": kp_driving})
-
-        loss_values: dict[str, torch.Tensor] = {}
+        Returns ``(loss_values, generated)``: a dict of scalar losses (only the terms with non-zero
+        weight, in the order below) and the generator's outputs plus ``kp_source`` / ``kp_driving``
+        (and ``transformed_frame`` / ``transformed_kp`` when an equivariance term is on).
+        """
+        kp_source, kp_driving = self.keypoints(x["source"], x["driving"])
+        generated = self.generate(x["source"], kp_source, kp_driving)
         pyramide_real = self.pyramid(x["driving"])
         pyramide_generated = self.pyramid(generated["prediction"])
 
-        if self.vgg is not None:
-            value_total = 0
-            depth = max(i + 1 for i, w in enumerate(lw["perceptual"]) if w)  # deeper layers are not needed
-            for scale in self.scales:
-                key = "prediction_" + str(scale)
-                x_vgg = self.vgg(pyramide_generated[key], depth=depth)
-                with torch.no_grad():
-                    y_vgg = self.vgg(pyramide_real[key], depth=depth)
-                for i, weight in enumerate(lw["perceptual"]):
-                    if weight == 0:
-                        continue
-                    value = torch.abs(x_vgg[i] - y_vgg[i].detach()).mean()
-                    value_total = value_total + weight * value
-            loss_values["perceptual"] = value_total
-
-        if lw.get("pixel", 0) != 0:
-            value = sum(
-                torch.abs(pyramide_generated[f"prediction_{s}"] - pyramide_real[f"prediction_{s}"]).mean()
-                for s in self.scales
-            ) / len(self.scales)
-            loss_values["pixel"] = lw["pixel"] * value
-
-        if lw.get("generator_gan", 0) != 0:
-            kp_d = detach_kp(kp_driving)
-            maps_generated = self.discriminator(pyramide_generated, kp=kp_d)
-            maps_real = self.discriminator(pyramide_real, kp=kp_d)
-            value_total = 0
-            for scale in self.disc_scales:
-                value = ((1 - maps_generated[f"prediction_map_{scale}"]) ** 2).mean()
-                value_total = value_total + lw["generator_gan"] * value
-            loss_values["gen_gan"] = value_total
-
-            if sum(lw.get("feature_matching", [])) != 0:
-                value_total = 0
-                for scale in self.disc_scales:
-                    key = f"feature_maps_{scale}"
-                    for i, (a, b) in enumerate(zip(maps_real[key], maps_generated[key])):
-                        if lw["feature_matching"][i] == 0:
-                            continue
-                        value = torch.abs(a - b).mean()
-                        value_total = value_total + lw["feature_matching"][i] * value
-                loss_values["feature_matching"] = value_total
-
-        if lw.get("kp_separation", 0) != 0:
-            sigma = self.train_params.get("kp_separation_sigma", 0.1)
-            value = (separation_loss(kp_source["value"], sigma) + separation_loss(kp_driving["value"], sigma)) / 2
-            loss_values["kp_separation"] = lw["kp_separation"] * value
-
-        if (lw.get("equivariance_value", 0) + lw.get("equivariance_jacobian", 0)) != 0:
-            transform = transform or self.transform_override or self.make_transform(x["driving"])
-            transform = transform.to(x["driving"].device)
-            transformed_frame = transform.transform_frame(x["driving"])
-            transformed_kp = self.kp_extractor(transformed_frame)
-            generated["transformed_frame"] = transformed_frame
-            generated["transformed_kp"] = transformed_kp
-
-            factor = equivariance_factor(self.train_params, self.step)
-            with _no_autocast(x["driving"].device.type):
-                kp_value = kp_driving["value"].float()
-                t_value = transformed_kp["value"].float()
-                if lw.get("equivariance_value", 0) != 0:
-                    value = torch.abs(kp_value - transform.warp_coordinates(t_value)).mean()
-                    loss_values["equivariance_value"] = factor * lw["equivariance_value"] * value
-
-                if lw.get("equivariance_jacobian", 0) != 0:
-                    if "jacobian" not in kp_driving:
-                        raise FommError(
-                            "equivariance_jacobian is not 0 but the model estimates no Jacobians; set "
-                            "loss_weights.equivariance_jacobian: 0 or estimate_jacobian: true"
-                        )
-                    jacobian_transformed = torch.matmul(transform.jacobian(t_value), transformed_kp["jacobian"].float())
-                    normed_driving = torch.inverse(kp_driving["jacobian"].float())
-                    value = torch.matmul(normed_driving, jacobian_transformed)
-                    eye = torch.eye(2, dtype=value.dtype, device=value.device).view(1, 1, 2, 2)
-                    value = torch.abs(eye - value).mean()
-                    loss_values["equivariance_jacobian"] = factor * lw["equivariance_jacobian"] * value
-
+        loss_values: dict[str, torch.Tensor] = {}
+        loss_values.update(self.reconstruction_losses(pyramide_generated, pyramide_real))
+        loss_values.update(self.adversarial_losses(pyramide_generated, pyramide_real, kp_driving))
+        loss_values.update(self.separation_losses(kp_source, kp_driving))
+        loss_values.update(self.equivariance_losses(x["driving"], kp_driving, generated, transform))
         return loss_values, generated
+
+    def keypoints(self, source: torch.Tensor, driving: torch.Tensor) -> tuple[dict, dict]:
+        """Keypoints of the source and of the driving frame (in that order, as the original).
+
+        Each is ``{'value': (B, K, 2), 'jacobian': (B, K, 2, 2) when estimated}``.
+        """
+        return self.kp_extractor(source), self.kp_extractor(driving)
+
+    def generate(self, source: torch.Tensor, kp_source: dict, kp_driving: dict) -> dict:
+        """The source ``(B, C, H, W)`` animated by the keypoint motion; ``generated['prediction']``
+        is ``(B, C, H, W)``; the keypoints are added under ``kp_source`` / ``kp_driving``."""
+        generated = self.generator(source, kp_source=kp_source, kp_driving=kp_driving)
+        generated.update({"kp_source": kp_source, "kp_driving": kp_driving})
+        return generated
+
+    def reconstruction_losses(self, pyramide_generated: dict, pyramide_real: dict) -> dict[str, torch.Tensor]:
+        """``perceptual`` and ``pixel`` on the pyramids ``{'prediction_<s>': (B, C, H*s, W*s)}``."""
+        values: dict[str, torch.Tensor] = {}
+        if self.vgg is not None:
+            values["perceptual"] = self.perceptual_loss(pyramide_generated, pyramide_real)
+        if self.loss_weights.get("pixel", 0) != 0:
+            values["pixel"] = self.pixel_loss(pyramide_generated, pyramide_real)
+        return values
+
+    def perceptual_loss(self, pyramide_generated: dict, pyramide_real: dict) -> torch.Tensor:
+        """``sum_s sum_i w_i * mean|vgg_i(pred_s) - vgg_i(real_s)|``; the real features carry no gradient."""
+        weights = self.loss_weights["perceptual"]
+        value_total = 0
+        depth = max(i + 1 for i, w in enumerate(weights) if w)  # deeper layers are not needed
+        for scale in self.scales:
+            key = "prediction_" + str(scale)
+            x_vgg = self.vgg(pyramide_generated[key], depth=depth)
+            with torch.no_grad():
+                y_vgg = self.vgg(pyramide_real[key], depth=depth)
+            for i, weight in enumerate(weights):
+                if weight == 0:
+                    continue
+                value = torch.abs(x_vgg[i] - y_vgg[i].detach()).mean()
+                value_total = value_total + weight * value
+        return value_total
+
+    def pixel_loss(self, pyramide_generated: dict, pyramide_real: dict) -> torch.Tensor:
+        """``w * mean_s mean|pred_s - real_s|`` over the pyramid levels."""
+        value = sum(
+            torch.abs(pyramide_generated[f"prediction_{s}"] - pyramide_real[f"prediction_{s}"]).mean()
+            for s in self.scales
+        ) / len(self.scales)
+        return self.loss_weights["pixel"] * value
+
+    def adversarial_losses(self, pyramide_generated: dict, pyramide_real: dict, kp_driving: dict) -> dict:
+        """``gen_gan`` and ``feature_matching`` (when ``generator_gan != 0``).
+
+        The discriminator sees the prediction first, then the real frame (the spectral-norm power
+        iterations run in that order), with the driving keypoints detached.
+        """
+        if self.loss_weights.get("generator_gan", 0) == 0:
+            return {}
+        kp_d = detach_kp(kp_driving)
+        maps_generated = self.discriminator(pyramide_generated, kp=kp_d)
+        maps_real = self.discriminator(pyramide_real, kp=kp_d)
+        values = {"gen_gan": self.gen_gan_loss(maps_generated)}
+        if sum(self.loss_weights.get("feature_matching", [])) != 0:
+            values["feature_matching"] = self.feature_matching_loss(maps_generated, maps_real)
+        return values
+
+    def gen_gan_loss(self, maps_generated: dict) -> torch.Tensor:
+        """Least squares: ``sum over discriminator scales of w * mean((1 - D(pred))^2)``."""
+        value_total = 0
+        for scale in self.disc_scales:
+            value = ((1 - maps_generated[f"prediction_map_{scale}"]) ** 2).mean()
+            value_total = value_total + self.loss_weights["generator_gan"] * value
+        return value_total
+
+    def feature_matching_loss(self, maps_generated: dict, maps_real: dict) -> torch.Tensor:
+        """``sum over scales and layers i of w_i * mean|D_i(real) - D_i(pred)|``."""
+        weights = self.loss_weights["feature_matching"]
+        value_total = 0
+        for scale in self.disc_scales:
+            key = f"feature_maps_{scale}"
+            for i, (a, b) in enumerate(zip(maps_real[key], maps_generated[key])):
+                if weights[i] == 0:
+                    continue
+                value = torch.abs(a - b).mean()
+                value_total = value_total + weights[i] * value
+        return value_total
+
+    def separation_losses(self, kp_source: dict, kp_driving: dict) -> dict[str, torch.Tensor]:
+        """``kp_separation`` (when on): the mean of the source's and the driving's pair penalties."""
+        if self.loss_weights.get("kp_separation", 0) == 0:
+            return {}
+        sigma = self.train_params.get("kp_separation_sigma", 0.1)
+        value = (separation_loss(kp_source["value"], sigma) + separation_loss(kp_driving["value"], sigma)) / 2
+        return {"kp_separation": self.loss_weights["kp_separation"] * value}
+
+    def equivariance_losses(
+        self, driving: torch.Tensor, kp_driving: dict, generated: dict, transform: Transform | None
+    ) -> dict[str, torch.Tensor]:
+        """``equivariance_value`` / ``equivariance_jacobian`` (the terms that are on).
+
+        ``driving`` ``(B, C, H, W)`` is warped by ``transform`` (else ``transform_override``, else a
+        fresh random draw); the warped frame and its keypoints are added to ``generated``. Both terms
+        are computed in float32 (autocast off) and scaled by the warm-up factor.
+        """
+        lw = self.loss_weights
+        if (lw.get("equivariance_value", 0) + lw.get("equivariance_jacobian", 0)) == 0:
+            return {}
+        transform = transform or self.transform_override or self.make_transform(driving)
+        transform = transform.to(driving.device)
+        transformed_frame = transform.transform_frame(driving)
+        transformed_kp = self.kp_extractor(transformed_frame)
+        generated["transformed_frame"] = transformed_frame
+        generated["transformed_kp"] = transformed_kp
+
+        factor = equivariance_factor(self.train_params, self.step)
+        values: dict[str, torch.Tensor] = {}
+        with _no_autocast(driving.device.type):
+            if lw.get("equivariance_value", 0) != 0:
+                value = equivariance_value(kp_driving, transformed_kp, transform)
+                values["equivariance_value"] = factor * lw["equivariance_value"] * value
+            if lw.get("equivariance_jacobian", 0) != 0:
+                value = equivariance_jacobian(kp_driving, transformed_kp, transform)
+                values["equivariance_jacobian"] = factor * lw["equivariance_jacobian"] * value
+        return values
+
+
+def equivariance_value(kp_driving: Mapping, transformed_kp: Mapping, transform: Transform) -> torch.Tensor:
+    """``mean|kp_driving - T(kp_t)|`` with keypoint values ``(B, K, 2)``, in float32."""
+    kp_value = kp_driving["value"].float()
+    t_value = transformed_kp["value"].float()
+    return torch.abs(kp_value - transform.warp_coordinates(t_value)).mean()
+
+
+def equivariance_jacobian(kp_driving: Mapping, transformed_kp: Mapping, transform: Transform) -> torch.Tensor:
+    """``mean|I - J_driving^-1 (J_T(kp_t) J_t)|`` with Jacobians ``(B, K, 2, 2)``, in float32."""
+    if "jacobian" not in kp_driving:
+        raise FommError(
+            "equivariance_jacobian is not 0 but the model estimates no Jacobians; set "
+            "loss_weights.equivariance_jacobian: 0 or estimate_jacobian: true"
+        )
+    t_value = transformed_kp["value"].float()
+    jacobian_transformed = torch.matmul(transform.jacobian(t_value), transformed_kp["jacobian"].float())
+    normed_driving = torch.inverse(kp_driving["jacobian"].float())
+    value = torch.matmul(normed_driving, jacobian_transformed)
+    eye = torch.eye(2, dtype=value.dtype, device=value.device).view(1, 1, 2, 2)
+    return torch.abs(eye - value).mean()
 
 
 class DiscriminatorFullModel(nn.Module):
