@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import torch
 
+from fomm.cpu import tune_allocator
 from fomm.errors import FommError
 from fomm.models.first_order_model import FirstOrderModel
 from fomm.models.geometry import convex_hull_area
@@ -147,6 +148,8 @@ class AnimationEngine:
             raise FommError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
         self.model = model.eval()
         self.device = model.device
+        if self.device.type == "cpu":
+            tune_allocator()  # keep freed frames' memory for the next batch (fomm.cpu; process-wide)
         batch_size = default_batch_size(self.device) if batch_size is None else batch_size
         if batch_size < 1:
             raise FommError(f"batch size must be at least 1 (got {batch_size})")

@@ -165,3 +165,41 @@ def test_trainer_memory_format_and_precision(tmp_path, tiny_config, tiny_data):
     assert weight.is_contiguous(memory_format=torch.channels_last)
     assert fast == pytest.approx(base, rel=REL, abs=1e-7)
     assert half == pytest.approx(base, rel=0.15, abs=1e-3)  # 8 mantissa bits; the GAN terms move most
+
+
+# -- the allocator ------------------------------------------------------------------------------
+ALLOCATOR_RUNS = """
+import json, os, sys
+from pathlib import Path
+from fomm import cpu
+from fomm.training.trainer import Trainer, TrainOptions
+cfg, data, out = json.loads(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+quiet = dict(progress=False, threads=1, tensorboard=False, vis_every=0, checkpoint_every=0, log_every=1)
+results = {}
+for mode in ("default", "tuned"):  # glibc's defaults first: nothing tuned before them in this process
+    os.environ["FOMM_ALLOCATOR"] = mode
+    cpu._allocator_state = None
+    losses = Trainer(cfg, TrainOptions(out=out / mode, data=data, max_steps=1, **quiet)).run().losses
+    run = json.loads((out / mode / "run.json").read_text())
+    results[mode] = {"losses": {k: float(v).hex() for k, v in losses.items()}, "allocator": run["cpu_allocator"]}
+print(json.dumps(results))
+"""
+
+
+def test_tuned_allocator_gives_bitwise_identical_losses(tmp_path, tiny_config, tiny_data):
+    """One training step with glibc's default allocator and with fomm's tuned one (in a fresh
+    process: mallopt is process-wide) gives the same losses bit for bit; run.json records which."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from fomm.cpu import glibc_version
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    args = [sys.executable, "-c", ALLOCATOR_RUNS, json.dumps(tiny_config), str(tiny_data), str(tmp_path)]
+    out = json.loads(subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout)
+    default, tuned = out["default"], out["tuned"]
+    assert default["losses"] == tuned["losses"] and len(default["losses"]) >= 4
+    assert default["allocator"] == {"tuned": False, "reason": "FOMM_ALLOCATOR=default"}
+    assert tuned["allocator"]["tuned"] is (glibc_version() is not None)

@@ -151,12 +151,12 @@ def optimize_for_inference(module: nn.Module, subpixel: bool = True) -> nn.Modul
 # Precision
 # ----------------------------------------------------------------------------------------------
 def cpu_has_fast_bf16() -> bool:
-    """Whether oneDNN has native bf16 kernels here (AVX-512 BF16 / AMX); emulated bf16 is slower
-    than fp32, e.g. on AVX2-only CPUs."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+    """Whether the CPU computes bf16 natively (AVX-512 BF16 / AMX / Arm BF16); emulated bf16 is
+    slower than fp32, e.g. on AVX2-only CPUs. The same answer as training's ``--precision auto``
+    (:func:`fomm.cpu.native_bf16`)."""
+    from fomm.cpu import native_bf16
+
+    return native_bf16()
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:

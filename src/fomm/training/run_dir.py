@@ -286,6 +286,7 @@ def run_info(t) -> dict:
         "backend": t.dist.backend,
         "amp": t.amp,
         "compile": bool(t.options.compile),
+        "cpu_allocator": getattr(t, "cpu_allocator", None),
         "threads": torch.get_num_threads(),
         "vgg19": t.vgg_status,
         "data": t.data_info,

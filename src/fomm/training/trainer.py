@@ -51,6 +51,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from fomm.config import Config, resolve_config
+from fomm.cpu import allocator_info, tune_allocator
 from fomm.errors import FommError
 from fomm.models.checkpoint import resolve_device
 from fomm.training import distributed as D
@@ -145,6 +146,9 @@ class Trainer:
             local_world = int(os.environ.get("LOCAL_WORLD_SIZE", self.dist.world_size))
             threads = opts.threads or max(1, (os.cpu_count() or 1) // max(1, local_world))
             torch.set_num_threads(int(threads))
+        # glibc keeps freed activations for the next step (fomm.cpu; FOMM_ALLOCATOR=default opts out)
+        tuned = tune_allocator() if self.device.type == "cpu" else None
+        self.cpu_allocator = allocator_info() if tuned is not None else None  # run.json
         self.amp = (self.device.type == "cuda") if opts.amp is None else bool(opts.amp and self.device.type == "cuda")
         # CPU speed settings (fomm.training.speed): bfloat16 autocast and NHWC activations
         self.cpu_autocast = S.autocast_dtype(opts.precision, self.device.type)
