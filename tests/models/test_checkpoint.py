@@ -190,3 +190,34 @@ def test_presets_with_the_same_shapes_but_other_functions_need_a_config(tmp_path
             assert load_model(state, config=name).config.name == name
         else:
             assert load_model(state).config.model_params.kp_detector_params.pad == 0
+
+
+def test_config_less_load_reads_each_preset_once(tmp_path, monkeypatch):
+    """Ranking the presets by shape and checking the tied ones use the same loaded configs: each
+    bundled preset is loaded (parsed + validated) once and its model is built once per load."""
+    import collections
+
+    from fomm.config import preset_names
+    from fomm.models import checkpoint as ckpt
+
+    path = random_checkpoint(tmp_path / "tiny.pth.tar", original_format=True)
+    loads, builds = collections.Counter(), collections.Counter()
+    real_load, real_shapes = ckpt.load_preset, ckpt.expected_part_shapes
+
+    def counting_load(name):
+        loads[name] += 1
+        return real_load(name)
+
+    def counting_shapes(cfg, parts):
+        builds[cfg.name] += 1
+        return real_shapes(cfg, parts)
+
+    monkeypatch.setattr(ckpt, "load_preset", counting_load)
+    monkeypatch.setattr(ckpt, "expected_part_shapes", counting_shapes)
+    assert load_model(path).config.name == "tiny-64"
+    assert loads == dict.fromkeys(preset_names(), 1) and builds == dict.fromkeys(preset_names(), 1)
+    model = fomm.FirstOrderModel("puppet-64")  # ties with face-64: still one load each, then refused
+    loads.clear()
+    with pytest.raises(FommError, match="fits several presets"):
+        load_model({"generator": model.generator.state_dict(), "kp_detector": model.kp_detector.state_dict()})
+    assert loads == dict.fromkeys(preset_names(), 1)

@@ -422,9 +422,10 @@ def check_shapes(path: Path, preset: str | None) -> str:
         INFERENCE_PARTS,
         compare_state,
         describe_mismatch,
-        expected_shapes,
+        expected_part_shapes,
         match_presets,
         model_states,
+        preset_configs,
         read_checkpoint,
     )
 
@@ -434,16 +435,18 @@ def check_shapes(path: Path, preset: str | None) -> str:
         if preset is None and isinstance(data.get("config"), dict):
             cfg, label = Config.from_dict(data["config"]), str(data.get("config_name") or "its stored config")
         elif preset is None:
-            mismatches, _, label = match_presets(states)[0]
+            configs = preset_configs()
+            mismatches, _, label = match_presets(states, configs)[0]
             if mismatches:
                 raise _Failure("bad", f"its tensors fit no bundled preset (closest: {label}); pass --preset")
-            cfg = load_preset(label)
+            cfg = configs[label]
         else:
             cfg, label = load_preset(preset), preset
     except FommError as exc:
         raise _Failure("bad", str(exc)) from None
+    shapes = expected_part_shapes(cfg, INFERENCE_PARTS)
     for part in INFERENCE_PARTS:
-        expected = expected_shapes(cfg, part)
+        expected = shapes[part]
         diff = compare_state(expected, states[part])
         if any(diff.values()):
             detail = describe_mismatch(diff, states[part], expected)

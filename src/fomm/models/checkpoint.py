@@ -222,9 +222,14 @@ def model_states(data: dict[str, Any], path: str | Path = "checkpoint") -> dict[
 
 def expected_shapes(config: Config, part: str) -> dict[str, tuple]:
     """State-dict key -> shape of a model part built from ``config``, without allocating weights."""
+    return expected_part_shapes(config, (part,))[part]
+
+
+def expected_part_shapes(config: Config, parts: tuple[str, ...]) -> dict[str, dict[str, tuple]]:
+    """:func:`expected_shapes` of several parts from ONE (weightless, ``meta``) model build."""
     with torch.device("meta"):
-        model = FirstOrderModel(config, with_discriminator=(part == "discriminator"))
-    return {k: tuple(v.shape) for k, v in getattr(model, part).state_dict().items()}
+        model = FirstOrderModel(config, with_discriminator="discriminator" in parts)
+    return {part: {k: tuple(v.shape) for k, v in getattr(model, part).state_dict().items()} for part in parts}
 
 
 def compare_state(expected: dict[str, tuple], state: dict[str, torch.Tensor]) -> dict[str, list]:
@@ -254,22 +259,27 @@ def describe_mismatch(diff: dict[str, list], state: dict, expected: dict) -> str
     return "; ".join(parts)
 
 
-def match_presets(states: dict[str, dict]) -> list[tuple[int, int, str]]:
+def match_presets(states: dict[str, dict], configs: dict[str, Config] | None = None) -> list[tuple[int, int, str]]:
     """Rank presets by how well their generator and kp detector fit the state dicts.
 
     Returns ``(mismatches in G+KP, mismatches in the discriminator, name)`` sorted best first.
+    ``configs``: the presets by name, already loaded (default: :func:`preset_configs`).
     """
+    configs = preset_configs() if configs is None else configs
+    with_disc = "discriminator" in states
+    parts = INFERENCE_PARTS + (("discriminator",) if with_disc else ())
     ranked = []
-    for name in preset_names():
-        cfg = load_preset(name)
-        gk = sum(_mismatch_count(compare_state(expected_shapes(cfg, p), states[p])) for p in INFERENCE_PARTS)
-        disc = (
-            _mismatch_count(compare_state(expected_shapes(cfg, "discriminator"), states["discriminator"]))
-            if "discriminator" in states
-            else 0
-        )
+    for name, cfg in configs.items():
+        shapes = expected_part_shapes(cfg, parts)
+        gk = sum(_mismatch_count(compare_state(shapes[p], states[p])) for p in INFERENCE_PARTS)
+        disc = _mismatch_count(compare_state(shapes["discriminator"], states["discriminator"])) if with_disc else 0
         ranked.append((gk, disc, name))
     return sorted(ranked)
+
+
+def preset_configs() -> dict[str, Config]:
+    """Every bundled preset, loaded once, by name."""
+    return {name: load_preset(name) for name in preset_names()}
 
 
 def load_model(
@@ -293,17 +303,7 @@ def load_model(
         cfg = Config.from_dict(data["config"], source=f"the config stored in {path}")
         cfg.name = data.get("config_name") or Path(str(path)).stem
     elif config is None:
-        ranked = match_presets(states)
-        gk, _, name = ranked[0]
-        if gk:
-            cfg = load_preset(name)
-            detail = describe_mismatch(*_first_mismatch(cfg, states))
-            raise FommError(
-                f"{path} fits no bundled preset (closest: {name}: {detail}); pass --config with "
-                f"the YAML it was trained with"
-            )
-        _check_unambiguous(path, [n for g, _, n in ranked if g == 0])
-        cfg = load_preset(name)
+        cfg = _preset_for(path, states)
     else:
         cfg = resolve_config(config).copy()
     if align_corners is not None:
@@ -325,31 +325,46 @@ def load_model(
     return model.to(resolve_device(device)).eval()
 
 
-def _inference_options(name: str) -> dict:
+def _preset_for(path, states: dict[str, dict]) -> Config:
+    """The one preset whose tensor shapes fit ``states`` (each preset is loaded once)."""
+    configs = preset_configs()
+    ranked = match_presets(states, configs)
+    gk, _, name = ranked[0]
+    if gk:
+        detail = describe_mismatch(*_first_mismatch(configs[name], states))
+        raise FommError(
+            f"{path} fits no bundled preset (closest: {name}: {detail}); pass --config with "
+            f"the YAML it was trained with"
+        )
+    _check_unambiguous(path, [configs[n] for g, _, n in ranked if g == 0])
+    return configs[name]
+
+
+def _inference_options(cfg: Config) -> dict:
     """The model options that change what the generator and keypoint detector compute."""
-    options = load_preset(name).to_dict()["model_params"]
+    options = cfg.to_dict()["model_params"]
     options.pop("discriminator_params", None)
     return options
 
 
-def _check_unambiguous(path, names: list[str]) -> None:
+def _check_unambiguous(path, configs: list[Config]) -> None:
     """Presets with the same tensor shapes may still compute different functions (e.g. ``face-64``
     and ``puppet-64`` differ only in the keypoint padding): then the shapes cannot choose."""
-    first = _inference_options(names[0])
-    differ = [n for n in names[1:] if _inference_options(n) != first]
+    first = _inference_options(configs[0])
+    differ = [c.name for c in configs[1:] if _inference_options(c) != first]
     if differ:
         raise FommError(
             f"{path} carries no config and fits several presets that compute different functions "
-            f"({', '.join([names[0], *differ])}); pass --config with the one it was trained with"
+            f"({', '.join([configs[0].name, *differ])}); pass --config with the one it was trained with"
         )
 
 
 def _first_mismatch(cfg: Config, states: dict) -> tuple[dict, dict, dict]:
+    shapes = expected_part_shapes(cfg, INFERENCE_PARTS)
     for part in INFERENCE_PARTS:
-        expected = expected_shapes(cfg, part)
-        diff = compare_state(expected, states[part])
+        diff = compare_state(shapes[part], states[part])
         if _mismatch_count(diff):
-            return diff, states[part], expected
+            return diff, states[part], shapes[part]
     return {"missing": [], "unexpected": [], "shape": []}, {}, {}
 
 
