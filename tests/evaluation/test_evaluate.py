@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import shutil
 import sys
 import types
 
 import numpy as np
 import pytest
+import torch
 
 import fomm
 from fomm.cli import main
@@ -299,3 +302,39 @@ def test_missing_and_empty_pairs_are_one_note(tiny, tmp_path, pairs):
     assert [n for n in report["notes"] if n.startswith("cross_identity skipped")]
     with pytest.raises(FommError, match="cross_identity cannot run"):
         evaluate(ckpt, copy, tasks="cross_identity", progress=False)
+
+
+_OPENED: list | None = None  # paths opened while a test listens (the audit hook cannot be removed)
+
+
+def _record_open(event: str, args: tuple) -> None:
+    if _OPENED is not None and event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        _OPENED.append(os.fsdecode(args[0]))
+
+
+def test_the_bundled_checkpoint_is_read_once(tmp_path, monkeypatch):
+    """No --checkpoint: one read of the bundled file gives both its sha256 (in the report) and
+    the model; the model is the one read_checkpoint + load_model give."""
+    global _OPENED
+    from fomm.evaluation.evaluate import _resolve_model
+    from fomm.models.checkpoint import load_model, read_checkpoint
+
+    ckpt = random_checkpoint(tmp_path / "bundled.pt", "tiny-64", seed=4)
+    fake = types.ModuleType("fomm.bundled")
+    fake.bundled_categories = lambda: ["puppet"]
+    fake.bundled_checkpoint_path = lambda category: ckpt
+    monkeypatch.setitem(sys.modules, "fomm.bundled", fake)
+    monkeypatch.setattr(fomm, "bundled", fake, raising=False)
+    sys.addaudithook(_record_open)
+    _OPENED = []
+    try:
+        model, desc = _resolve_model(None, None, "cpu", "puppet")
+        opened = [p for p in _OPENED if os.path.samefile(p, ckpt)] if _OPENED else []
+    finally:
+        _OPENED = None
+    assert len(opened) == 1
+    assert desc == f"bundled bundled.pt (sha256 {hashlib.sha256(ckpt.read_bytes()).hexdigest()[:12]}...)"
+    reference = load_model(read_checkpoint(ckpt))
+    assert model.config.name == reference.config.name
+    for key, value in reference.generator.state_dict().items():
+        assert torch.equal(model.generator.state_dict()[key], value)

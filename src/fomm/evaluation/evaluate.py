@@ -37,7 +37,6 @@ The tables and files are made by :mod:`fomm.evaluation.report`.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import time
@@ -87,16 +86,16 @@ def _bundled(category: str | None) -> Path:
 def _resolve_model(checkpoint_or_model, config, device, category: str | None):
     """``(model, checkpoint description)`` from a model, a checkpoint path or dict, or None (the
     bundled model of ``category``)."""
-    from fomm.models.checkpoint import load_model
+    from fomm.models.checkpoint import load_model, read_checkpoint_sha256
     from fomm.models.first_order_model import FirstOrderModel
 
     if isinstance(checkpoint_or_model, FirstOrderModel):
         return checkpoint_or_model.eval(), None
     if checkpoint_or_model is None:
         path = _bundled(category)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        data, digest = read_checkpoint_sha256(path)  # one read of the file for both
         # named by package file and content, not by where this machine installed it
-        return load_model(path, config, device=device), f"bundled {path.name} (sha256 {digest}...)"
+        return load_model(data, config, device=device, name=path), f"bundled {path.name} (sha256 {digest[:12]}...)"
     if isinstance(checkpoint_or_model, dict):
         return load_model(checkpoint_or_model, config, device=device), "(checkpoint dict)"
     if not isinstance(checkpoint_or_model, (str, os.PathLike)):

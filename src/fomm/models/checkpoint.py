@@ -12,6 +12,8 @@ Formats read:
 
 from __future__ import annotations
 
+import hashlib
+import io
 import pickle
 import re
 from pathlib import Path
@@ -60,6 +62,23 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
     A file that is no PyTorch checkpoint at all (an image, a video, a text or HTML file, another
     archive, an empty file) is named as such before anything is unpickled."""
+    path = _checkpoint_file(path)
+    return _unpickle(path, sniff_checkpoint(path), path)
+
+
+def read_checkpoint_sha256(path: str | Path) -> tuple[dict[str, Any], str]:
+    """:func:`read_checkpoint` and the file's sha256 (hex), from ONE read of the file."""
+    path = _checkpoint_file(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FommError(f"cannot read checkpoint {path} ({exc.strerror or exc}); check its permissions") from None
+    data = _unpickle(io.BytesIO(raw), sniff_checkpoint(path, raw), path)
+    return data, hashlib.sha256(raw).hexdigest()
+
+
+def _checkpoint_file(path: str | Path) -> Path:
+    """The checkpoint file ``path`` names (a published name: its downloaded file), or one clear error."""
     path = Path(path)
     if not path.exists():  # a published name ('vox') means its file in the download cache
         from fomm.hub.registry import resolve_checkpoint
@@ -71,7 +90,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise FommError(f"checkpoint {path} is a folder, not a checkpoint file{hint}")
     if not path.is_file():
         raise FommError(f"checkpoint not found: {path}; check the path (e.g. vox-cpk.pth.tar)")
-    kind = sniff_checkpoint(path)
+    return path
+
+
+def _unpickle(source: Path | io.BytesIO, kind: str, path: Path) -> dict[str, Any]:
+    """``torch.load(source, weights_only=True)`` of a file sniffed as ``kind``; errors name ``path``."""
     if kind == "empty":
         raise FommError(f"checkpoint {path} is an empty file (0 bytes); download or copy it again")
     if kind == "pickle":
@@ -82,7 +105,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if kind != "torch":
         raise FommError(f"{path} is not a PyTorch checkpoint ({kind}); {_fix_for(kind)}")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        data = torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights only" in str(exc).lower() or "weights_only" in str(exc):
             raise FommError(
@@ -128,30 +151,35 @@ _MAGIC = (
 _LEGACY_TORCH_MAGIC = b"\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
 
 
-def sniff_checkpoint(path: str | Path) -> str:
+def sniff_checkpoint(path: str | Path, raw: bytes | None = None) -> str:
     """What a file holds, from its first bytes: ``'torch'`` (torch.save, zip or legacy format),
-    ``'pickle'`` (a plain Python pickle), ``'empty'``, or ``'it looks like ...'`` (the kind of file)."""
+    ``'pickle'`` (a plain Python pickle), ``'empty'``, or ``'it looks like ...'`` (the kind of file).
+    ``raw``: the file's bytes when already read (then the file is not opened again)."""
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4096)
-    except OSError as exc:
-        raise FommError(f"cannot read checkpoint {path} ({exc.strerror or exc}); check its permissions") from None
+    if raw is None:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(4096)
+        except OSError as exc:
+            raise FommError(f"cannot read checkpoint {path} ({exc.strerror or exc}); check its permissions") from None
+    else:
+        head = raw[:4096]
     if not head:
         return "empty"
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        return _sniff_zip(path)
+        return _sniff_zip(path if raw is None else io.BytesIO(raw))
     if head[:1] == b"\x80" and 2 <= head[1:2][0] <= 5:
         return "torch" if head[2:].startswith(_LEGACY_TORCH_MAGIC) else "pickle"
     for magic, offset, kind in _MAGIC:
         if head[offset : offset + len(magic)] == magic:
             return f"it looks like {kind}"
-    if len(head) > 8 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size:
+    size = path.stat().st_size if raw is None else len(raw)
+    if len(head) > 8 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < size:
         return "it looks like a safetensors file"
     return _sniff_text(head)
 
 
-def _sniff_zip(path: Path) -> str:
+def _sniff_zip(path: Path | io.BytesIO) -> str:
     import zipfile
 
     try:
@@ -288,15 +316,18 @@ def load_model(
     device: str | torch.device = "cpu",
     align_corners: bool | None = None,
     with_discriminator: bool = False,
+    *,
+    name: str | Path | None = None,
 ) -> FirstOrderModel:
     """Build a model and load a checkpoint into it, in eval mode.
 
     ``checkpoint``: a path (original ``.pth.tar`` or ours) or an already loaded dict.
     ``config``: a :class:`Config`, a YAML path, a preset name (``'vox-256'``) or None; with None,
     the config stored in our checkpoints is used, else the preset whose tensor shapes match.
-    ``align_corners`` overrides the config's grid-sampling convention.
+    ``align_corners`` overrides the config's grid-sampling convention. ``name``: what messages
+    call a checkpoint dict (e.g. the file it was read from; default ``'checkpoint'``).
     """
-    path = checkpoint if not isinstance(checkpoint, dict) else "checkpoint"
+    path = checkpoint if not isinstance(checkpoint, dict) else (name or "checkpoint")
     data = checkpoint if isinstance(checkpoint, dict) else read_checkpoint(checkpoint)
     states = model_states(data, path)
     if config is None and isinstance(data.get("config"), dict):
