@@ -14,6 +14,10 @@ Modes:
   fast         bf16/fp16 autocast on GPUs and on CPUs with native bf16; on other x86 CPUs (AVX2) the
                per-frame convs of the generator in int8, calibrated on the first frame (its fp32
                pass is inside the timed region); PSNR against exact is reported
+
+Every mode's process uses fomm's tuned glibc allocator (fomm.cpu.tune_allocator, what fomm's
+animation applies on the CPU), the loop too, so the ratios measure the algorithms;
+``--allocator default`` keeps glibc's own settings in every mode instead.
 """
 
 from __future__ import annotations
@@ -82,7 +86,12 @@ def peak_rss_mb() -> float:
 
 
 def run_mode(mode: str, args: dict, result_file: str) -> None:
-    """Child process: build the model, warm up, time the mode, save outputs and figures."""
+    """Child process: set the allocator, build the model, warm up, time the mode, save outputs."""
+    from fomm.cpu import tune_allocator
+
+    if args["allocator"] == "default":
+        os.environ["FOMM_ALLOCATOR"] = "default"  # AnimationEngine would tune it otherwise
+    tune_allocator()  # every mode alike (the loop too), so the ratios compare the algorithms
     torch.set_num_threads(args["threads"])
     from fomm.animation import AnimationEngine
     from fomm.testing import random_model
@@ -168,6 +177,7 @@ def bench_device(device: str, args: argparse.Namespace) -> list[dict]:
             frames=args.frames,
             batch_size=args.batch_size,
             compile=args.compile,
+            allocator=args.allocator,
         )
         if device == "cuda":
             params.update(frames=args.cuda_frames, batch_size=args.cuda_batch_size)
@@ -204,12 +214,18 @@ def main() -> None:
     parser.add_argument("--cuda-batch-size", type=int, default=32)
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--no-cuda", action="store_true")
+    parser.add_argument(
+        "--allocator",
+        choices=("tuned", "default"),
+        default="tuned",
+        help="glibc allocator of every mode's process: fomm's tuned settings (fomm.cpu, default) or glibc's own",
+    )
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args()
 
     print(
         f"fomm animation benchmark: {args.config}, torch {torch.__version__}, {args.threads} CPU threads, "
-        f"{args.frames} frames, batch {args.batch_size}"
+        f"{args.frames} frames, batch {args.batch_size}, allocator {args.allocator} (every mode)"
     )
     from fomm.animation import cpu_has_fast_bf16
 

@@ -8,7 +8,9 @@ is encoded (source work excluded, as in live mode):
 - throughput: frames/s at batch 1, 2, 4 and 8; the best batch is reported.
 
 Rounds interleave the modes, so that load from other processes spreads evenly; on a shared machine
-the minimum latency and the best round are the figures closest to an idle machine.
+the minimum latency and the best round are the figures closest to an idle machine. The process
+uses fomm's tuned glibc allocator (fomm.cpu.tune_allocator, as fomm's animation does on the CPU);
+``FOMM_ALLOCATOR=default`` keeps glibc's own settings.
 
 The header names the CPU, its flags (avx2, avx512f, avx512_bf16, amx), the thread count and the
 torch / onnxruntime versions; on a machine with CUDA, torch runs on the GPU and ONNX Runtime on its
@@ -36,7 +38,7 @@ BATCHES = (1, 2, 4, 8)
 
 def cpu_description() -> tuple[str, list[str]]:
     """CPU model name and which of avx2 / avx512f / avx512_bf16 / amx it has (Linux /proc/cpuinfo)."""
-    from fomm.training.speed import cpu_flags, cpu_model
+    from fomm.cpu import cpu_flags, cpu_model
 
     flags = cpu_flags()
     present = [f for f in ("avx2", "avx512f", "avx512_bf16") if f in flags]
@@ -115,11 +117,14 @@ def header(device: str) -> None:
     import onnxruntime as ort
 
     import fomm
+    from fomm.cpu import allocator_info
 
     name, flags = cpu_description()
     print(f"fomm {fomm.__version__} latency benchmark")
     print(f"CPU: {name}; {os.cpu_count()} logical cores; flags: {', '.join(flags) or 'none of avx2/avx512/amx'}")
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {ort.__version__}")
+    alloc = allocator_info()
+    print(f"glibc allocator: {'tuned' if alloc['tuned'] else 'default'} ({alloc['reason']})")
     if hasattr(os, "getloadavg"):
         print(f"load average before the run: {os.getloadavg()[0]:.1f} (other processes share these cores)")
     if device == "cuda":
@@ -131,6 +136,7 @@ def header(device: str) -> None:
 
 def main() -> None:
     from fomm.config import load_preset
+    from fomm.cpu import tune_allocator
     from fomm.testing import random_model
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -141,6 +147,7 @@ def main() -> None:
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     os.environ.setdefault("FOMM_HOME", os.path.join(tempfile.gettempdir(), "fomm-latency-benchmark"))
+    tune_allocator()  # as fomm's animation does on the CPU (FOMM_ALLOCATOR=default keeps glibc's own)
     header(device)
     rows = []
     for size in args.sizes:

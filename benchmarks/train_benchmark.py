@@ -4,16 +4,27 @@ backward, Adam steps; the discriminator too when the config enables the GAN) for
 * puppet-64 and face-64 at batch 8, and the full vox-256 config at batch 2, on random frames with
   the random VGG19 perceptual loss (for vox-256 the same work as the original's train.py step timed
   in benchmarks/reference/official-cpu-baseline.json: 7.6 s per step on a 2-core AMD EPYC);
-* each in the variants of fomm.training.speed, timed interleaved (A B C A B C) so that they share
-  the machine's load: ``before`` (float32, NCHW: the step before the speed work), ``channels_last``
-  (float32, the default on the CPU) and ``bf16`` (opt-in ``--precision bf16``; listed by default
-  only where the CPU computes bfloat16 natively);
+* each in the variants of fomm.training.speed and fomm.cpu: ``before`` (float32, NCHW, glibc's
+  default allocator: the step before the speed work), ``channels_last`` (float32 NHWC, default
+  allocator), ``default`` (float32 NHWC with fomm's tuned allocator: what ``fomm train`` does on the
+  CPU now), ``bf16`` (opt-in ``--precision bf16``, tuned allocator; listed by default only where
+  the CPU computes bfloat16 natively) and, on request, ``tuned_nchw`` (the allocator alone);
 * optionally (``--loop``) the whole ``fomm train`` loop on a small synthetic puppet dataset.
+
+The allocator setting (glibc ``mallopt``) is process-wide and cannot be undone, so every variant
+runs in fresh processes (``--rounds`` of them, ``--steps`` timed steps each after one warm-up),
+alternated A B C, C B A so that all see the same machine load on average; the caller's
+``MALLOC_*`` and ``FOMM_ALLOCATOR`` variables are not passed to them. Per step: wall seconds, CPU
+seconds (user + system) and system seconds alone (the page faults the allocator avoids show
+there); per variant the peak resident memory of its processes.
 
 Prints the CPU model and flags (avx2, avx512f, avx512_bf16, amx), the load average, a table with
 the speed-up over ``before``, and the vox-256 ratio to the original's timing, raw and scaled by a
-yardstick (one vox-256 generator frame now vs when the baseline was taken). Warm-up steps are
-excluded. Usage: ``python benchmarks/train_benchmark.py [--quick] [--json out.json]``.
+yardstick (one vox-256 generator frame now vs when the baseline was taken, timed in this parent
+process, which keeps glibc's default allocator as the baseline did). Warm-up steps are excluded.
+
+    python benchmarks/train_benchmark.py [--quick] [--json out.json]
+    python benchmarks/train_benchmark.py --configs vox-256:2 --variants before,default --rounds 3
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ import csv
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -63,11 +75,14 @@ def generator_frame_seconds(repeats: int = 3) -> float:
 
 
 VARIANTS = {
-    # name: (memory_format, precision) -- "before" is the plain float32 NCHW step
-    "before": ("contiguous", "fp32"),
-    "channels_last": ("channels_last", "fp32"),
-    "bf16": ("channels_last", "bf16"),
+    # name: (memory_format, precision, allocator)
+    "before": ("contiguous", "fp32", "default"),  # the step before the speed work
+    "channels_last": ("channels_last", "fp32", "default"),  # NHWC alone (last session's speed-up)
+    "tuned_nchw": ("contiguous", "fp32", "tuned"),  # the allocator alone (opt-in row)
+    "default": ("channels_last", "fp32", "tuned"),  # what fomm train does on the CPU now
+    "bf16": ("channels_last", "bf16", "tuned"),  # opt-in --precision bf16
 }
+DEFAULT_VARIANTS = ("before", "channels_last", "default", "bf16")
 
 
 def make_step(config_name: str, batch: int, memory_format: str = "auto", precision: str = "fp32"):
@@ -129,39 +144,106 @@ def make_step(config_name: str, batch: int, memory_format: str = "auto", precisi
     return step, params
 
 
-def time_variants(config_name: str, batch: int, steps: int, variants: list[str], warmup: int = 1) -> list[dict]:
-    """Median seconds per step of each variant, measured interleaved (A B C A B C ...) so that all
-    see the same machine load; wall-clock and this process's CPU time."""
-    built = {v: make_step(config_name, batch, *VARIANTS[v]) for v in variants}
-    for v in variants:
-        for _ in range(warmup):
-            built[v][0]()
-    wall: dict = {v: [] for v in variants}
-    cpu: dict = {v: [] for v in variants}
+def worker(config_name: str, batch: int, variant: str, steps: int, warmup: int, threads: int) -> dict:
+    """Time one variant in this (fresh) process: set its allocator, build its step, warm up, then
+    ``steps`` timed steps. Per step: wall seconds and this process's CPU seconds (user + system, and
+    system alone: page faults show there); the process's peak resident memory."""
+    import resource
+
+    from fomm.cpu import allocator_info, tune_allocator
+
+    memory_format, precision, allocator = VARIANTS[variant]
+    if allocator == "tuned":
+        tune_allocator()
+    torch.set_num_threads(threads)
+    step, params = make_step(config_name, batch, memory_format, precision)
+    for _ in range(warmup):
+        step()
+    wall, cpu, system = [], [], []
     for _ in range(steps):
-        for v in variants:
-            t, c = time.perf_counter(), time.process_time()
-            built[v][0]()
-            wall[v].append(time.perf_counter() - t)
-            cpu[v].append(time.process_time() - c)
-    out = []
-    for v in variants:
-        med = statistics.median(wall[v])
-        out.append(
-            {
-                "config": config_name,
-                "variant": v,
-                "batch": batch,
-                "steps": steps,
-                "median_s": med,
-                "cpu_s": statistics.median(cpu[v]),
-                "min_s": min(wall[v]),
-                "steps_per_s": 1 / med,
-                "samples_per_s": batch / med,
-                "params": built[v][1],
-            }
-        )
-    return out
+        r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        step()
+        wall.append(time.perf_counter() - t0)
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        system.append(r1.ru_stime - r0.ru_stime)
+        cpu.append(r1.ru_utime - r0.ru_utime + system[-1])
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "sys": system,
+        "peak_rss_mb": peak_mb,
+        "allocator": allocator_info(),
+        "params": params,
+    }
+
+
+def _run_worker(
+    config_name: str, batch: int, variant: str, steps: int, warmup: int, threads: int, timeout: float
+) -> dict | None:
+    """:func:`worker` in a new Python process, without the caller's MALLOC_* / FOMM_ALLOCATOR (so
+    that "default" means glibc's defaults and "tuned" fomm's settings). None when it ran past
+    ``timeout`` seconds (it is stopped)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "FOMM_ALLOCATOR"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    job = json.dumps([config_name, batch, variant, steps, warmup, threads])
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", job]
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"  {config_name} {variant}: stopped after {timeout:.0f} s (see --timeout)", flush=True)
+        return None
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+    if done.returncode or not lines:
+        raise RuntimeError(f"worker {config_name} {variant} failed:\n{done.stderr[-2000:]}")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def _summary(config_name: str, batch: int, variant: str, runs: list[dict]) -> dict:
+    """One table row from a variant's processes (``median_s`` None when none finished)."""
+    row = {"config": config_name, "variant": variant, "batch": batch, "processes": len(runs)}
+    if not runs:
+        return {**row, "steps": 0, "median_s": None, "allocator": {"tuned": VARIANTS[variant][2] == "tuned"}}
+    wall = [t for run in runs for t in run["wall"]]
+    med = statistics.median(wall)
+    return {
+        **row,
+        "steps": len(wall),
+        "median_s": med,
+        "cpu_s": statistics.median(t for run in runs for t in run["cpu"]),
+        "sys_s": statistics.median(t for run in runs for t in run["sys"]),
+        "min_s": min(wall),
+        "wall_s": wall,
+        "steps_per_s": 1 / med,
+        "samples_per_s": batch / med,
+        "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
+        "allocator": runs[0]["allocator"],
+        "params": runs[0]["params"],
+    }
+
+
+def time_variants(
+    config_name: str,
+    batch: int,
+    steps: int,
+    variants: list[str],
+    rounds: int = 2,
+    threads: int = 2,
+    warmup: int = 1,
+    timeout: float = 1200,
+) -> list[dict]:
+    """Median seconds per step of each variant. mallopt is process-wide and cannot be undone, so
+    every variant runs in its own fresh process; the processes alternate (A B C, C B A, ...) so
+    that all variants see the same machine load on average. Wall-clock, CPU and system seconds.
+    A variant whose process runs past ``timeout`` is not run again."""
+    runs: dict = {v: [] for v in variants}
+    stopped: set = set()
+    for r in range(rounds):
+        for v in variants if r % 2 == 0 else variants[::-1]:
+            if v not in stopped:
+                run = _run_worker(config_name, batch, v, steps, warmup, threads, timeout)
+                runs[v].append(run) if run else stopped.add(v)
+    return [_summary(config_name, batch, v, runs[v]) for v in variants]
 
 
 def time_trainer(config_name: str, steps: int) -> dict:
@@ -211,16 +293,21 @@ def time_trainer(config_name: str, steps: int) -> dict:
 
 def _table(results: list[dict]) -> None:
     print(
-        f"{'config':10s} {'batch':>5s} {'variant':14s} {'s/step':>8s} {'cpu s':>7s} {'steps/s':>8s} "
-        f"{'samples/s':>9s} {'speed-up':>8s}"
+        f"{'config':10s} {'batch':>5s} {'variant':14s} {'alloc':>6s} {'s/step':>8s} {'cpu s':>7s} {'sys s':>6s} "
+        f"{'steps/s':>8s} {'samples/s':>9s} {'peak RSS':>9s} {'speed-up':>8s}"
     )
     before = {r["config"]: r for r in results if r["variant"] == "before"}
     for r in results:
+        alloc = "tuned" if r["allocator"]["tuned"] else "glibc"
+        if r["median_s"] is None:
+            print(f"{r['config']:10s} {r['batch']:5d} {r['variant']:14s} {alloc:>6s} did not finish (--timeout)")
+            continue
         b = before.get(r["config"])
-        up = f"{b['median_s'] / r['median_s']:.2f}x" if b else "-"
+        up = f"{b['median_s'] / r['median_s']:.2f}x" if b and b["median_s"] else "-"
         print(
-            f"{r['config']:10s} {r['batch']:5d} {r['variant']:14s} {r['median_s']:8.3f} {r['cpu_s']:7.2f} "
-            f"{r['steps_per_s']:8.3f} {r['samples_per_s']:9.2f} {up:>8s}"
+            f"{r['config']:10s} {r['batch']:5d} {r['variant']:14s} {alloc:>6s} {r['median_s']:8.3f} {r['cpu_s']:7.2f} "
+            f"{r['sys_s']:6.2f} {r['steps_per_s']:8.3f} {r['samples_per_s']:9.2f} {r['peak_rss_mb']:6.0f} MB "
+            f"{up:>8s}"
         )
 
 
@@ -236,7 +323,7 @@ def _versus_original(results: list[dict], yard: float) -> dict:
     )
     ratios = {}
     for r in results:
-        if r["config"] != "vox-256":
+        if r["config"] != "vox-256" or r["median_s"] is None:
             continue
         raw, scaled = ref / r["median_s"], ref * slow / r["median_s"]
         ratios[r["variant"]] = {"raw": raw, "scaled": scaled}
@@ -249,47 +336,61 @@ def _versus_original(results: list[dict], yard: float) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer steps (noisier)")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps per variant (default 3, --quick 1)")
+    parser.add_argument("--quick", action="store_true", help="fewer steps and one round (noisier)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per process (default 3, --quick 1)")
+    parser.add_argument("--rounds", type=int, default=None, help="processes per variant, alternated (default 2)")
     parser.add_argument(
         "--variants",
         default=None,
-        help="comma list of before,channels_last,bf16 (default: all; bf16 only where the CPU has it natively)",
+        help=f"comma list of {','.join(VARIANTS)} (default: {','.join(DEFAULT_VARIANTS)}; "
+        "bf16 only where the CPU has it natively)",
     )
     parser.add_argument("--configs", default="puppet-64:8,face-64:8,vox-256:2", help="PRESET:BATCH list")
     parser.add_argument("--loop", action="store_true", help="also time the whole fomm train loop on puppet-64")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    parser.add_argument(
+        "--timeout", type=float, default=1200, help="seconds one variant's process may run (default 1200)"
+    )
     parser.add_argument("--json", default=None, help="write the results to this JSON file")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: one variant's process
     args = parser.parse_args(argv)
-    from fomm.training.speed import describe_cpu
+    if args.worker:
+        print("RESULT " + json.dumps(worker(*json.loads(args.worker))), flush=True)
+        return 0
+    from fomm.cpu import describe_cpu
 
-    torch.set_num_threads(args.threads or os.cpu_count() or 1)
-    steps = args.steps or (1 if args.quick else 3)
+    threads = args.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    steps, rounds = args.steps or (1 if args.quick else 3), args.rounds or (1 if args.quick else 2)
     machine = describe_cpu()
     if args.variants:
         variants = args.variants.split(",")
+        unknown = [v for v in variants if v not in VARIANTS]
+        if unknown:
+            parser.error(f"unknown variant(s) {', '.join(unknown)}; use {', '.join(VARIANTS)}")
     else:
-        variants = [v for v in VARIANTS if v != "bf16" or machine["native_bf16"]]
+        variants = [v for v in DEFAULT_VARIANTS if v != "bf16" or machine["native_bf16"]]
     started = time.perf_counter()
     flags = " ".join(f"{k}={'yes' if v else 'no'}" for k, v in machine["flags"].items())
     print(f"CPU {machine['cpu']} ({machine['cores']} cores): {flags}")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {_load()}")
+    print(f"torch {torch.__version__}, {threads} threads, load average {_load()}")
+    print(f"each variant: {rounds} fresh process(es) x ({steps} timed + 1 warm-up steps), processes alternated")
     yard_before = generator_frame_seconds()
     results = []
     for item in args.configs.split(","):
         name, batch = item.split(":")
-        rows = time_variants(name, int(batch), steps, variants)
+        rows = time_variants(name, int(batch), steps, variants, rounds, threads, timeout=args.timeout)
         results += rows
-        done = ", ".join(f"{r['variant']} {r['median_s']:.2f} s/step" for r in rows)
+        done = ", ".join(f"{r['variant']} {r['median_s'] or float('nan'):.2f} s/step" for r in rows)
         print(f"  {name}: {done} ({time.perf_counter() - started:.0f} s, load {_load()})", flush=True)
-    if args.loop:
-        loop = time_trainer("puppet-64", 3 * steps)
-        print(f"fomm train loop, puppet-64 batch {loop['batch']}: {loop['median_s']:.3f} s/step (data + logging)")
     _table(results)
-    yard = (yard_before + generator_frame_seconds()) / 2
+    yard = (yard_before + generator_frame_seconds()) / 2  # this process keeps glibc's defaults
     ratios = {}
     if BASELINE.is_file() and any(r["config"] == "vox-256" for r in results):
         ratios = _versus_original(results, yard)
+    if args.loop:  # last: fomm train tunes this process's allocator
+        loop = time_trainer("puppet-64", 3 * steps)
+        print(f"fomm train loop, puppet-64 batch {loop['batch']}: {loop['median_s']:.3f} s/step (data + logging)")
     print(f"load average after: {_load()}; total {time.perf_counter() - started:.0f} s")
     if args.json:
         Path(args.json).write_text(
