@@ -129,6 +129,49 @@ def test_many_sources_share_the_model_and_the_driving_keypoints(files, model, tm
         animate_video([files.photos / "anna.png", frame(1)], files.driving, model=model, out=tmp_path / "x.mp4")
 
 
+def test_many_sources_side_by_side_decode_the_driving_video_once(files, model, tmp_path, monkeypatch):
+    """The driving panels of every source are replayed from the spool filled by the one decode for
+    the keypoints; with no temporary file to spool to, each source decodes again: same frames."""
+    import tempfile
+
+    calls = []
+    real = video_io.iter_frames
+    monkeypatch.setattr(video_io, "iter_frames", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    options = {"model": model, "layout": "side-by-side", "show_keypoints": True, "progress": False}
+    animate_video(files.photos, files.driving, out=tmp_path / "a", save_frames=tmp_path / "png-a", **options)
+    assert len(calls) == 1
+
+    def no_temp_file(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_temp_file)
+    calls.clear()
+    animate_video(files.photos, files.driving, out=tmp_path / "b", save_frames=tmp_path / "png-b", **options)
+    assert len(calls) == 3  # keypoints, then the panels of anna and of bob
+    for name in ("anna", "bob"):
+        spooled, decoded = (
+            video_io.read_frames(tmp_path / "png-a" / name)[0],
+            video_io.read_frames(tmp_path / "png-b" / name)[0],
+        )
+        assert spooled.shape[0] == T and np.array_equal(spooled, decoded)
+
+
+def test_frame_spool_replays_in_order_and_turns_off_on_a_write_error():
+    from fomm.pipeline import FrameSpool
+
+    frames = [np.full((4, 5, 3), i, np.uint8) for i in range(5)]
+    spool = FrameSpool()
+    assert [int(f[0, 0, 0]) for f in spool.record(iter(frames))] == list(range(5))
+    first, second = spool.replay(), spool.replay()  # interleaved replays each keep their place
+    assert int(next(first)[0, 0, 0]) == 0 and int(next(second)[0, 0, 0]) == 0 and int(next(first)[0, 0, 0]) == 1
+    assert all(np.array_equal(a, b) for a, b in zip(spool.replay(), frames))
+    spool.close()
+    assert not spool.ok
+    broken = FrameSpool()
+    broken._file.write = lambda data: (_ for _ in ()).throw(OSError(28, "No space left on device"))
+    assert len(list(broken.record(iter(frames)))) == 5 and not broken.ok  # frames still flow
+
+
 def test_cli_many_sources_and_the_originals_flags(files, tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["animate", "--source_image", str(files.photos), "--driving_video", str(files.driving)]

@@ -15,8 +15,10 @@ driving video that is not square is centre-cropped (``driving_fit='crop'``), let
 
 Many sources (a list, a folder or a glob pattern) share one model and one pass of driving
 keypoints: the driving video is decoded and its keypoints computed once, cached, and each
-source only runs the generator (plus one decode for the panels of ``layout='side-by-side'`` or
-for ``best_frame='auto'``).
+source only runs the generator (plus one decode for ``best_frame='auto'``). The driving panels
+of ``layout='side-by-side'`` are spooled, at the model's size, to an unlinked temporary file
+during that one decode and replayed from it for each source (memory: one frame; disk:
+``T x H x W x 3`` bytes; if the file cannot be written, each source decodes the video again).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import contextlib
 import dataclasses
 import glob
 import os
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -409,23 +412,73 @@ def _make_engine(model, o: Options, batch_size, precision: str, compile: bool, b
     )
 
 
-def driving_keypoints(engine, driving: DrivingVideo, progress: Progress) -> list[dict]:
+def driving_keypoints(engine, driving: DrivingVideo, progress: Progress, spool: FrameSpool | None = None) -> list[dict]:
     """The driving keypoints, one dict of tensors per batch of ``engine.batch_size`` frames (one
-    decode of the video; reused for every source)."""
+    decode of the video; reused for every source). ``spool``: also record the frames there."""
     import torch
 
     from fomm.animation import batched, prepare_frames
 
     batches = []
+    frames = driving.frames() if spool is None else spool.record(driving.frames())
     with ProgressReporter(progress, driving.total, f"driving keypoints of {driving.name}", leave=False) as bar:
         with torch.inference_mode():
-            for chunk in batched(driving.frames(), engine.batch_size):
+            for chunk in batched(frames, engine.batch_size):
                 frames = prepare_frames(np.stack(chunk), driving.frame_shape, "driving video", ndim=4)
                 batches.append(engine.keypoints(frames))
                 bar.update(len(chunk))
     if not batches:
         raise FommError(f"driving video {driving.name} has no frames; pass a video with at least one frame")
     return batches
+
+
+class FrameSpool:
+    """Frames recorded once into an unlinked temporary file and replayed from it in order, as often
+    as needed: one frame in memory at a time. If the file cannot be written (a full disk), the
+    spool turns itself off (:attr:`ok` False) and the frames still flow through :meth:`record`."""
+
+    def __init__(self) -> None:
+        self.ok, self.count, self._spec = True, 0, None  # _spec: (shape, dtype, bytes) of every frame
+        try:
+            self._file = tempfile.TemporaryFile(prefix="fomm-frames-")
+        except OSError:
+            self.ok, self._file = False, None
+
+    def record(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Pass ``frames`` (each ``(H, W, C)``, all of one shape and dtype) through, writing each."""
+        for frame in frames:
+            if self.ok:
+                self._write(np.ascontiguousarray(frame))
+            yield frame
+
+    def _write(self, frame: np.ndarray) -> None:
+        if self._spec is None:
+            self._spec = (frame.shape, frame.dtype, frame.nbytes)
+        if (frame.shape, frame.dtype) != self._spec[:2]:
+            self.close()  # cannot happen for one DrivingVideo; decode again rather than replay wrongly
+            return
+        try:
+            self._file.write(frame.tobytes())
+            self.count += 1
+        except OSError:
+            self.close()
+
+    def replay(self) -> Iterator[np.ndarray]:
+        """The recorded frames, in order (each read at its own offset: replays may interleave)."""
+        if not self.ok:
+            raise RuntimeError("the frame spool is off; decode the frames again")
+        shape, dtype, size = self._spec if self._spec else ((0,), np.uint8, 0)
+        self._file.flush()
+        for i in range(self.count):
+            self._file.seek(i * size)
+            yield np.frombuffer(self._file.read(size), dtype).reshape(shape)
+
+    def close(self) -> None:
+        """Delete the file (it has no name: closing frees its space) and turn the spool off."""
+        self.ok = False
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def _animate_cached(engine, kp_batches: list[dict]) -> Iterator[dict]:
@@ -568,8 +621,11 @@ def _compose(batch: dict, drivers, o: Options, panels: _Panels) -> list[np.ndarr
     return rows
 
 
-def _render(engine, driving: DrivingVideo, o: Options, panels: _Panels, kp_batches) -> Iterator[list[np.ndarray]]:
-    """Output frames, one list per batch, streaming."""
+def _render(
+    engine, driving: DrivingVideo, o: Options, panels: _Panels, kp_batches, spool: FrameSpool | None = None
+) -> Iterator[list[np.ndarray]]:
+    """Output frames, one list per batch, streaming; the driving panels come from ``spool`` when
+    it holds them, else from a new decode."""
     side = o.layout == "side-by-side"
     if kp_batches is None:
         pending: list = []
@@ -587,7 +643,9 @@ def _render(engine, driving: DrivingVideo, o: Options, panels: _Panels, kp_batch
         return
     from fomm.animation import batched
 
-    chunks = batched(driving.frames(), engine.batch_size) if side else None
+    if side:
+        drivers = spool.replay() if spool is not None and spool.ok else driving.frames()
+    chunks = batched(drivers, engine.batch_size) if side else None
     for batch in _animate_cached(engine, kp_batches):
         yield _compose(batch, next(chunks) if chunks is not None else None, o, panels)
 
@@ -667,7 +725,7 @@ def _animate_one(engine, source, index, driving: DrivingVideo, out: Path, kind: 
     start = time.perf_counter()
     desc = f"animating {Path(source).name if isinstance(source, (str, os.PathLike)) else driving.name}"
     with ProgressReporter(o.progress, driving.total, desc) as bar:
-        frames = _render(engine, driving, o, panels, extra.get("kp_batches"))
+        frames = _render(engine, driving, o, panels, extra.get("kp_batches"), extra.get("spool"))
         count, size = _write(frames, out, driving.fps, audio_from, extra.get("save_frames"), bar)
     seconds = time.perf_counter() - start
     return {
@@ -711,12 +769,15 @@ def _many_outputs(sources: list, out: Path, save_frames: Path | None) -> list[tu
 def _animate_many(engine, sources: list, driving: DrivingVideo, out: Path, o: Options, crop_size: int, save) -> dict:
     targets = _many_outputs(sources, out, save)
     out.mkdir(parents=True, exist_ok=True)
-    kp_batches = driving_keypoints(engine, driving, o.progress)
-    start = time.perf_counter()
-    results = []
-    for i, (source, (target, frames_dir)) in enumerate(zip(sources, targets)):
-        extra = {"crop_size": crop_size, "kp_batches": kp_batches, "save_frames": frames_dir}
-        results.append(_animate_one(engine, source, i, driving, target, "container", o, extra))
+    # a decoded file's frames are spooled for the panels; an array's are in memory already
+    spool = FrameSpool() if o.layout == "side-by-side" and driving.path is not None else None
+    with contextlib.closing(spool) if spool is not None else contextlib.nullcontext():
+        kp_batches = driving_keypoints(engine, driving, o.progress, spool)
+        start = time.perf_counter()
+        results = []
+        for i, (source, (target, frames_dir)) in enumerate(zip(sources, targets)):
+            extra = {"crop_size": crop_size, "kp_batches": kp_batches, "save_frames": frames_dir, "spool": spool}
+            results.append(_animate_one(engine, source, i, driving, target, "container", o, extra))
     seconds = time.perf_counter() - start
     frames = sum(r["frames"] for r in results)
     return {
