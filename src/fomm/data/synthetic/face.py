@@ -16,6 +16,7 @@ own: ``l_eye`` appears on the image's right.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -492,63 +493,49 @@ class FaceRenderer:
         return shapes
 
     def render(self, pose: dict, with_labels: bool = False):
-        """(uint8 image, keypoints_px (J,2) float32[, part-id map (size,size) int32, -1 = none])."""
-        ident = self.identity
-        proj = _Projector(ident, pose)
+        """(uint8 image, keypoints_px (J,2) float32[, part-id map (size,size) int32, -1 = none]).
+
+        1) The frame's shapes in face units (:meth:`_items`); 2) one projection of all their
+        points (:meth:`_project`); 3) drawing back to front on the supersampled canvas (:meth:`_draw`).
+        """
+        proj = _Projector(self.identity, pose)
         canvas = self.background.copy()
         n = canvas.shape[0]
         labels = np.full((n, n), -1, np.int32) if with_labels else None
-        hw_s = ident["face_hw"] * float(pose["scale"])
-        px_per_unit = hw_s * self.scale_px  # canvas pixels per face unit
+        items = self._items(pose)
+        kp_canvas = self._draw(canvas, labels, items, self._project(items, proj), proj, pose)
+        image = R.downsample(canvas, self.size)
+        kp = ((kp_canvas + 0.5) / self.ss - 0.5).astype(np.float32)  # canvas -> output pixels
+        if with_labels:
+            return image, kp, R.sample_labels(labels, self.size, self.ss)
+        return image, kp
 
-        # 1) Geometry in face units. Each item: (op, points, z or None, extra_z, colour, part, arg).
+    def _items(self, pose: dict) -> list:
+        """The frame's shapes in face units, in draw order. Each item is ``(op, points (N, 2),
+        z (N,) or None, extra_z, colour, part, arg)``; ``op``: ``fill``, ``clip`` (drawn only inside
+        the most recent fill), ``stroke`` (``arg``: width in face units), ``head`` (the sprite, no
+        points) or ``keypoints``. Explicit depths ``z`` replace the surface's; ``extra_z`` adds."""
+        ident = self.identity
         items: list = []
         ears, nose = self._static[:4], self._static[4:]
         items += [("fill", pts, z, ez, col, part, None) for pts, z, ez, col, part in ears]
         items.append(("head",) + (None,) * 6)
         items += [("fill", pts, z, ez, col, part, None) for pts, z, ez, col, part in nose]
         feats = _features(ident, pose)
-        ir = ident["eye_h"] * ident["iris_scale"]
         for side in ("l", "r"):
-            upper, lower, _, _, pc, openness = feats[f"{side}_eye"]
-            if openness > 0.08:
-                opening = np.concatenate([upper, lower[::-1][1:-1]])
-                items.append(("fill", opening, None, 0.0, (0.95, 0.94, 0.9), f"{side}_eye", None))
-                discs = (
-                    (pc, ir, ident["iris_color"]),
-                    (pc, ir * 0.72, R.shade(ident["iris_color"], 0.7)),
-                    (pc, ir * ident["pupil_scale"], (0.03, 0.03, 0.04)),
-                    (pc - 0.3 * ir, ir * 0.18, (1.0, 1.0, 1.0)),
-                )  # iris, ring, pupil, highlight
-                for (cx, cy), r, color in discs:
-                    # "clip": drawn only inside the most recent "fill" (the eye opening).
-                    items.append(("clip", _UNIT_CIRCLE * r + [cx, cy], None, 0.0, color, f"{side}_iris", None))
-            items.append(("stroke", upper, None, 0.0, (0.08, 0.06, 0.06), None, 0.035))
-            items.append(("stroke", lower[2:-2], None, 0.0, R.shade(ident["skin_color"], 0.7), None, 0.012))
+            items += _eye_items(ident, feats, side)
         for side in ("l", "r"):
-            line, half = feats[f"{side}_brow"]
-            d = np.gradient(line, axis=0)
-            nrm = np.stack([-d[:, 1], d[:, 0]], axis=1)
-            nrm /= np.sqrt((nrm**2).sum(axis=1, keepdims=True))
-            outline = np.concatenate([line + nrm * half[:, None], (line - nrm * half[:, None])[::-1]])
-            items.append(("fill", outline, None, 0.0, ident["brow_color"], f"{side}_brow", None))
-        uo, ui, li, lo, o = feats["mouth"]
-        items.append(("fill", np.concatenate([uo, lo[::-1][1:-1]]), None, 0.0, ident["lip_color"], "mouth", None))
-        if o > 0.004:
-            items.append(("fill", np.concatenate([ui, li[::-1][1:-1]]), None, 0.0, (0.25, 0.05, 0.07), "mouth", None))
-            teeth_low = ui + (li - ui) * 0.35
-            items.append(
-                ("fill", np.concatenate([ui, teeth_low[::-1][1:-1]]), None, 0.0, (0.96, 0.95, 0.9), "mouth", None)
-            )
-        else:
-            items.append(("stroke", ui, None, 0.0, R.shade(ident["lip_color"], 0.45), None, 0.02))
+            items.append(_brow_item(ident, feats, side))
+        items += _mouth_items(ident, feats)
         kp_units, kp_extra = _keypoints_from(ident, feats)
         items.append(("keypoints", kp_units, None, kp_extra, None, None, None))
+        return items
 
-        # 2) One projection for every point.
+    def _project(self, items: list, proj: _Projector) -> Iterator[np.ndarray]:
+        """The canvas points ``(N, 2)`` of each item but the head, in order, from one projection."""
         geo = [it for it in items if it[0] != "head"]
         pts = np.concatenate([it[1] for it in geo])
-        zs = _surface_z(ident, pts[:, 0], pts[:, 1])
+        zs = _surface_z(self.identity, pts[:, 0], pts[:, 1])
         start = 0
         for it in geo:  # explicit depths (ears) replace the surface; extra depths add to it
             end = start + len(it[1])
@@ -556,51 +543,105 @@ class FaceRenderer:
                 zs[start:end] = it[2]
             zs[start:end] += it[3]
             start = end
-        frame_pts = proj(pts, z=zs)
-        canvas_pts = self._to_canvas(frame_pts)
+        canvas_pts = self._to_canvas(proj(pts, z=zs))
         splits = np.cumsum([len(it[1]) for it in geo])[:-1]
-        projected = iter(np.split(canvas_pts, splits))
+        return iter(np.split(canvas_pts, splits))
 
-        # 3) Draw, back to front.
+    def _draw(self, canvas, labels, items: list, projected: Iterator, proj: _Projector, pose: dict) -> np.ndarray:
+        """Draw the shoulders, then ``items`` back to front, on ``canvas`` (and ``labels``); returns
+        the keypoints in canvas pixels ``(J, 2)``."""
+        hw_s = self.identity["face_hw"] * float(pose["scale"])
+        px_per_unit = hw_s * self.scale_px  # canvas pixels per face unit
         rb = R.rotation(float(pose["rotation"]) / 3.0) * hw_s  # shoulders: a third of the roll
         m = R.sprite_matrix(self.body, proj.trans, rb[:, 0], rb[:, 1], self.scale_px)
         R.paste_sprite(canvas, self.body, m, labels, PART_INDEX["body"])
-        last_fill = None
-        clip_group: list = []
-
-        def flush_clip():
-            if clip_group:
-                R.fill_polygons_clipped(
-                    canvas, last_fill, [(p, c) for p, c, _ in clip_group], labels, PART_INDEX[clip_group[0][2]]
-                )
-                clip_group.clear()
-
+        clips = _ClipGroup(canvas, labels)
         kp_canvas = None
         for op, _, _, _, color, part, arg in items:
             if op != "clip":
-                flush_clip()
+                clips.flush()
             if op == "head":
-                fx = 0.6 + 0.4 * proj.cy  # slight horizontal foreshortening with yaw
-                m = R.sprite_matrix(self.head["all"], proj.trans, proj.lin[:, 0] * fx, proj.lin[:, 1], self.scale_px)
-                R.paste_sprite(canvas, self.head["all"], m)
-                if labels is not None:
-                    scratch = np.zeros_like(canvas)
-                    for key, lab in (("hair_back", "hair"), ("face", "face"), ("fringe", "hair")):
-                        R.paste_sprite(scratch, self.head[key], m, labels, PART_INDEX[lab])
+                self._paste_head(canvas, labels, proj)
                 continue
             cpts = next(projected)
             if op == "fill":
                 R.fill_polygon(canvas, cpts, color, labels, PART_INDEX[part])
-                last_fill = cpts
+                clips.last_fill = cpts
             elif op == "clip":
-                clip_group.append((cpts, color, part))
+                clips.group.append((cpts, color, part))
             elif op == "stroke":
                 R.stroke_polyline(canvas, cpts, color, max(1.0, arg * px_per_unit))
             elif op == "keypoints":
                 kp_canvas = cpts
-        flush_clip()
-        image = R.downsample(canvas, self.size)
-        kp = ((kp_canvas + 0.5) / self.ss - 0.5).astype(np.float32)  # canvas -> output pixels
-        if with_labels:
-            return image, kp, R.sample_labels(labels, self.size, self.ss)
-        return image, kp
+        clips.flush()
+        return kp_canvas
+
+    def _paste_head(self, canvas, labels, proj: _Projector) -> None:
+        """The head sprite (outline, skin, hair), with slight horizontal foreshortening by yaw."""
+        fx = 0.6 + 0.4 * proj.cy
+        m = R.sprite_matrix(self.head["all"], proj.trans, proj.lin[:, 0] * fx, proj.lin[:, 1], self.scale_px)
+        R.paste_sprite(canvas, self.head["all"], m)
+        if labels is not None:
+            scratch = np.zeros_like(canvas)
+            for key, lab in (("hair_back", "hair"), ("face", "face"), ("fringe", "hair")):
+                R.paste_sprite(scratch, self.head[key], m, labels, PART_INDEX[lab])
+
+
+class _ClipGroup:
+    """Consecutive ``clip`` shapes, drawn together only inside ``last_fill`` (the eye opening)."""
+
+    def __init__(self, canvas: np.ndarray, labels: np.ndarray | None):
+        self.canvas, self.labels = canvas, labels
+        self.last_fill = None
+        self.group: list = []
+
+    def flush(self) -> None:
+        if self.group:
+            shapes = [(p, c) for p, c, _ in self.group]
+            R.fill_polygons_clipped(self.canvas, self.last_fill, shapes, self.labels, PART_INDEX[self.group[0][2]])
+            self.group.clear()
+
+
+def _eye_items(ident: dict, feats: dict, side: str) -> list:
+    """One eye (``side`` ``'l'`` or ``'r'``): the opening, iris, ring, pupil and highlight when
+    open enough, then the upper lid and lower lash lines."""
+    items = []
+    upper, lower, _, _, pc, openness = feats[f"{side}_eye"]
+    if openness > 0.08:
+        ir = ident["eye_h"] * ident["iris_scale"]
+        opening = np.concatenate([upper, lower[::-1][1:-1]])
+        items.append(("fill", opening, None, 0.0, (0.95, 0.94, 0.9), f"{side}_eye", None))
+        discs = (
+            (pc, ir, ident["iris_color"]),
+            (pc, ir * 0.72, R.shade(ident["iris_color"], 0.7)),
+            (pc, ir * ident["pupil_scale"], (0.03, 0.03, 0.04)),
+            (pc - 0.3 * ir, ir * 0.18, (1.0, 1.0, 1.0)),
+        )  # iris, ring, pupil, highlight
+        for (cx, cy), r, color in discs:
+            items.append(("clip", _UNIT_CIRCLE * r + [cx, cy], None, 0.0, color, f"{side}_iris", None))
+    items.append(("stroke", upper, None, 0.0, (0.08, 0.06, 0.06), None, 0.035))
+    items.append(("stroke", lower[2:-2], None, 0.0, R.shade(ident["skin_color"], 0.7), None, 0.012))
+    return items
+
+
+def _brow_item(ident: dict, feats: dict, side: str) -> tuple:
+    """One brow: its centre line thickened by ``half`` (N,) along the normals, filled."""
+    line, half = feats[f"{side}_brow"]
+    d = np.gradient(line, axis=0)
+    nrm = np.stack([-d[:, 1], d[:, 0]], axis=1)
+    nrm /= np.sqrt((nrm**2).sum(axis=1, keepdims=True))
+    outline = np.concatenate([line + nrm * half[:, None], (line - nrm * half[:, None])[::-1]])
+    return ("fill", outline, None, 0.0, ident["brow_color"], f"{side}_brow", None)
+
+
+def _mouth_items(ident: dict, feats: dict) -> list:
+    """The lips; when open, the dark inside and the upper teeth; closed, the line between the lips."""
+    uo, ui, li, lo, o = feats["mouth"]
+    items = [("fill", np.concatenate([uo, lo[::-1][1:-1]]), None, 0.0, ident["lip_color"], "mouth", None)]
+    if o > 0.004:
+        items.append(("fill", np.concatenate([ui, li[::-1][1:-1]]), None, 0.0, (0.25, 0.05, 0.07), "mouth", None))
+        teeth_low = ui + (li - ui) * 0.35
+        items.append(("fill", np.concatenate([ui, teeth_low[::-1][1:-1]]), None, 0.0, (0.96, 0.95, 0.9), "mouth", None))
+    else:
+        items.append(("stroke", ui, None, 0.0, R.shade(ident["lip_color"], 0.45), None, 0.02))
+    return items
