@@ -143,10 +143,26 @@ def _perp(a: float) -> np.ndarray:
 # Sampling
 # --------------------------------------------------------------------------------------------
 def sample_identity(rng: np.random.Generator) -> dict:
-    """Body proportions, per-part colours/textures and a background for one puppet."""
+    """Body proportions, per-part colours/textures and a background for one puppet.
+
+    The draws happen in a fixed order (proportions, outfit, part textures, hair, background,
+    texture seed): a seed always gives the same identity."""
     u = rng.uniform
     ident: dict = {}
-    # Proportions (frame units, before the pose's global scale).
+    _sample_proportions(rng, ident)
+    base, clothes = _sample_outfit(rng)
+    ident.update(_sample_part_textures(rng, base, clothes))
+    ident["hair_color"] = R.hsv(u(0.0, 0.15) if rng.random() < 0.8 else rng.random(), u(0.3, 0.9), u(0.1, 0.6))
+    ident["hair_level"] = float(u(0.05, 0.45))
+    _sample_background(rng, ident)
+    ident["texture_seed"] = np.int64(rng.integers(0, 2**31 - 1))
+    return ident
+
+
+def _sample_proportions(rng: np.random.Generator, ident: dict) -> None:
+    """Segment lengths and limb radii (frame units, before the pose's global scale), scaled so
+    that the standing height is 0.7-0.8 of the frame."""
+    u = rng.uniform
     head_ry = u(0.06, 0.078)
     lengths = {
         "torso_len": u(0.19, 0.24),
@@ -182,7 +198,11 @@ def sample_identity(rng: np.random.Generator) -> dict:
     ident["torso_bottom_w"] = float(ident["hip_width"] / 2 + ident["leg_r0"] * u(0.8, 1.1))
     ident["waist"] = float(u(0.0, 0.25))
 
-    # Colours: an outfit (shirt, trousers, shoes), a skin tone and hair.
+
+def _sample_outfit(rng: np.random.Generator) -> tuple[dict, set]:
+    """An outfit (shirt, trousers, shoes), a skin tone: the base colour (3,) of each part group,
+    and the groups that are clothes."""
+    u = rng.uniform
     skin = R.hsv(u(0.02, 0.11), u(0.25, 0.65), u(0.35, 0.95))
     shirt = R.hsv(rng.random(), u(0.45, 0.95), u(0.5, 0.95))
     sleeve = R.hsv(rng.random(), u(0.45, 0.95), u(0.5, 0.95)) if rng.random() < 0.4 else shirt
@@ -201,6 +221,13 @@ def sample_identity(rng: np.random.Generator) -> dict:
         "foot": shoes,
     }
     clothes = {"torso", "upper_arm", "upper_leg", "lower_leg", "foot"} | ({"lower_arm"} if long_sleeves else set())
+    return base, clothes
+
+
+def _sample_part_textures(rng: np.random.Generator, base: dict, clothes: set) -> dict:
+    """Per-part colours ``(P, 3)`` and texture kind / frequency / angle / phase ``(P,)``: garments
+    get a pattern shared by both sides, skin soft blotches; the left side is a little lighter."""
+    u = rng.uniform
     n = len(PART_NAMES)
     color1 = np.zeros((n, 3))
     color2 = np.zeros((n, 3))
@@ -227,19 +254,14 @@ def sample_identity(rng: np.random.Generator) -> dict:
             kind[i], freq[i], angle[i] = R.TEX_NOISE, u(10.0, 18.0), 0.0
             c2 = R.shade(c1, u(0.75, 0.85))
         color1[i], color2[i], phase[i] = c1, c2, u(0, 2 * math.pi)
-    ident.update(
-        part_color1=color1,
-        part_color2=color2,
-        part_tex_kind=kind,
-        part_tex_freq=freq,
-        part_tex_angle=angle,
-        part_tex_phase=phase,
-    )
-    ident["hair_color"] = R.hsv(u(0.0, 0.15) if rng.random() < 0.8 else rng.random(), u(0.3, 0.9), u(0.1, 0.6))
-    ident["hair_level"] = float(u(0.05, 0.45))
-    _sample_background(rng, ident)
-    ident["texture_seed"] = np.int64(rng.integers(0, 2**31 - 1))
-    return ident
+    return {
+        "part_color1": color1,
+        "part_color2": color2,
+        "part_tex_kind": kind,
+        "part_tex_freq": freq,
+        "part_tex_angle": angle,
+        "part_tex_phase": phase,
+    }
 
 
 def _sample_background(rng: np.random.Generator, ident: dict) -> None:
