@@ -104,7 +104,19 @@ _SKIN_TONES = (
 
 
 def sample_identity(rng: np.random.Generator) -> dict:
-    """Face shape, feature geometry, colours/textures and a background for one head."""
+    """Face shape, feature geometry, colours/textures and a background for one head.
+
+    The draws happen in a fixed order (geometry, skin and hair, shirt and background, texture
+    seed): a seed always gives the same identity."""
+    ident = _sample_geometry(rng)
+    _sample_skin_and_hair(rng, ident)
+    _sample_shirt_and_background(rng, ident)
+    ident["texture_seed"] = np.int64(rng.integers(0, 2**31 - 1))
+    return ident
+
+
+def _sample_geometry(rng: np.random.Generator) -> dict:
+    """Face shape and feature geometry, floats in face units (see the module docstring)."""
     u = rng.uniform
     ident: dict = {
         "face_hw": u(0.235, 0.275),
@@ -140,7 +152,12 @@ def sample_identity(rng: np.random.Generator) -> dict:
         "fringe_freq": u(4.0, 10.0),
         "fringe_phase": u(0, 2 * math.pi),
     }
-    ident = {k: float(v) for k, v in ident.items()}
+    return {k: float(v) for k, v in ident.items()}
+
+
+def _sample_skin_and_hair(rng: np.random.Generator, ident: dict) -> None:
+    """Skin (a human tone, or now and then a cartoon colour), hair, brow, iris and lip colours (3,)."""
+    u = rng.uniform
     if rng.random() < 0.85:
         h, s, v = _SKIN_TONES[int(rng.integers(0, len(_SKIN_TONES)))]
         skin = R.hsv(h + u(-0.02, 0.02), s * u(0.85, 1.15), v * u(0.9, 1.08))
@@ -162,6 +179,11 @@ def sample_identity(rng: np.random.Generator) -> dict:
     ident["brow_color"] = R.shade(hair, 0.7)
     ident["iris_color"] = R.hsv(rng.choice([0.08, 0.3, 0.55, 0.6, 0.1]) + u(-0.03, 0.03), u(0.4, 0.9), u(0.3, 0.8))
     ident["lip_color"] = R.hsv(u(-0.03, 0.03), u(0.35, 0.65), u(0.45, 0.85)) * 0.5 + skin * 0.5
+
+
+def _sample_shirt_and_background(rng: np.random.Generator, ident: dict) -> None:
+    """The shirt's colours and texture, and the background's."""
+    u = rng.uniform
     ident["shirt_color1"] = R.hsv(rng.random(), u(0.35, 0.9), u(0.35, 0.9))
     ident["shirt_color2"] = R.contrasting(rng, ident["shirt_color1"])
     ident["shirt_tex_kind"] = np.int64(rng.integers(0, len(R.TEXTURE_KINDS)))
@@ -175,8 +197,6 @@ def sample_identity(rng: np.random.Generator) -> dict:
     ident["bg_tex_angle"] = u(0, math.pi)
     ident["bg_tex_phase"] = u(0, 2 * math.pi)
     ident["bg_vignette"] = u(0.0, 0.5)
-    ident["texture_seed"] = np.int64(rng.integers(0, 2**31 - 1))
-    return ident
 
 
 def _blinks(rng: np.random.Generator, T: int) -> np.ndarray:
