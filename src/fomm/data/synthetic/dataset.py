@@ -248,18 +248,12 @@ def write_dataset(
     ``dataset.json`` included, is byte-identical whatever the number of workers (each video is
     drawn from its own seed, and nothing time- or order-dependent is written).
     """
-    from . import FPS, GENERATOR_VERSION, keypoint_names, part_names, video_name
-
     fmt = format
     workers = default_workers() if workers is None else workers
     _validate(category, num_train, num_test, num_frames, size, seed, num_cross_pairs, fmt, workers, clips_per_identity)
     num_train, num_test, num_frames, size, seed = map(int, (num_train, num_test, num_frames, size, seed))
     cpi, workers = int(clips_per_identity), int(workers)
-    root = Path(root)
-    if root.exists() and not root.is_dir():
-        raise FommError(f"{root} exists and is not a folder; choose another --out")
-    if root.is_dir() and any(root.iterdir()) and not overwrite:
-        raise FommError(f"{root} already exists and is not empty; choose another --out or pass --overwrite")
+    root = _check_out(Path(root), overwrite)
     pairs = cross_pairs(category, num_test, num_cross_pairs, seed, cpi)
     tmp = make_temp_dir(root)  # also removes the temporary folders of killed runs beside root
     try:
@@ -267,43 +261,66 @@ def write_dataset(
             (tmp / sub).mkdir()
         jobs = [("video", str(tmp), category, "train", i, seed, num_frames, size, fmt, cpi) for i in range(num_train)]
         jobs += [("video", str(tmp), category, "test", i, seed, num_frames, size, fmt, cpi) for i in range(num_test)]
-        cross_rows = []
-        for k, (a, b) in enumerate(pairs):
-            name = f"{category}-cross-{k:05d}"
-            cross_rows.append((name, video_name(category, "test", a, cpi), video_name(category, "test", b, cpi)))
+        cross_rows = _cross_rows(category, pairs, cpi)
+        for (name, _, _), (a, b) in zip(cross_rows, pairs):
             jobs.append(("cross", str(tmp), category, name, a, b, seed, num_frames, size, fmt, cpi))
         _run_jobs(jobs, workers, progress, f"synth {category}")
         (tmp / "cross_identity" / "pairs.csv").write_text(
             _csv_text(["name", "source_identity_video", "driving_video"], cross_rows)
         )
         (tmp / "pairs.csv").write_text(_csv_text(["source", "driving"], [(r[1], r[2]) for r in cross_rows]))
-        meta = {
-            "category": category,
-            "size": size,
-            "num_frames": num_frames,
-            "fps": FPS,
-            "seed": seed,
-            "format": fmt,
-            "clips_per_identity": cpi,
-            "counts": {
-                "train": num_train,
-                "test": num_test,
-                "cross_identity": len(cross_rows),
-                "train_identities": math.ceil(num_train / cpi),
-                "test_identities": math.ceil(num_test / cpi),
-            },
-            "keypoint_names": keypoint_names(category),
-            "part_names": part_names(category),
-            "keypoint_convention": "keypoints_px: pixel centre i is coordinate i; keypoints: 2*x/(size-1)-1",
-            "generator": "fomm.data.synthetic",
-            "generator_version": GENERATOR_VERSION,
-        }
+        counts = {"train": num_train, "test": num_test, "cross_identity": len(cross_rows)}
+        meta = _metadata(category, size, num_frames, seed, fmt, cpi, counts)
         (tmp / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
         _replace_dir(tmp, root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return root
+
+
+def _check_out(root: Path, overwrite: bool) -> Path:
+    """``root`` if a dataset may be written there (absent, empty, or ``overwrite``), else one clear error."""
+    if root.exists() and not root.is_dir():
+        raise FommError(f"{root} exists and is not a folder; choose another --out")
+    if root.is_dir() and any(root.iterdir()) and not overwrite:
+        raise FommError(f"{root} already exists and is not empty; choose another --out or pass --overwrite")
+    return root
+
+
+def _cross_rows(category: str, pairs: list, cpi: int) -> list[tuple[str, str, str]]:
+    """``(name, source identity's test video, driving test video)`` of each cross-identity pair."""
+    from . import video_name
+
+    return [
+        (f"{category}-cross-{k:05d}", video_name(category, "test", a, cpi), video_name(category, "test", b, cpi))
+        for k, (a, b) in enumerate(pairs)
+    ]
+
+
+def _metadata(category: str, size: int, num_frames: int, seed: int, fmt: str, cpi: int, counts: dict) -> dict:
+    """The ``dataset.json`` content; ``counts``: videos per split (train, test, cross_identity)."""
+    from . import FPS, GENERATOR_VERSION, keypoint_names, part_names
+
+    return {
+        "category": category,
+        "size": size,
+        "num_frames": num_frames,
+        "fps": FPS,
+        "seed": seed,
+        "format": fmt,
+        "clips_per_identity": cpi,
+        "counts": {
+            **counts,
+            "train_identities": math.ceil(counts["train"] / cpi),
+            "test_identities": math.ceil(counts["test"] / cpi),
+        },
+        "keypoint_names": keypoint_names(category),
+        "part_names": part_names(category),
+        "keypoint_convention": "keypoints_px: pixel centre i is coordinate i; keypoints: 2*x/(size-1)-1",
+        "generator": "fomm.data.synthetic",
+        "generator_version": GENERATOR_VERSION,
+    }
 
 
 def default_workers() -> int:
