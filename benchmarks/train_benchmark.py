@@ -12,7 +12,8 @@ backward, Adam steps; the discriminator too when the config enables the GAN) for
 * optionally (``--loop``) the whole ``fomm train`` loop on a small synthetic puppet dataset.
 
 The allocator setting (glibc ``mallopt``) is process-wide and cannot be undone, so every variant
-runs in fresh processes (``--rounds`` of them, ``--steps`` timed steps each after one warm-up),
+runs in fresh processes (``--rounds`` of them, ``--steps`` timed steps each after ``--warmup``
+steps: 2 by default, since the heap reaches its working size only in the second step),
 alternated A B C, C B A so that all see the same machine load on average; the caller's
 ``MALLOC_*`` and ``FOMM_ALLOCATOR`` variables are not passed to them. Per step: wall seconds, CPU
 seconds (user + system) and system seconds alone (the page faults the allocator avoids show
@@ -229,7 +230,7 @@ def time_variants(
     variants: list[str],
     rounds: int = 2,
     threads: int = 2,
-    warmup: int = 1,
+    warmup: int = 2,
     timeout: float = 1200,
 ) -> list[dict]:
     """Median seconds per step of each variant. mallopt is process-wide and cannot be undone, so
@@ -351,6 +352,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--timeout", type=float, default=1200, help="seconds one variant's process may run (default 1200)"
     )
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per process first (default 2)")
     parser.add_argument("--json", default=None, help="write the results to this JSON file")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: one variant's process
     args = parser.parse_args(argv)
@@ -374,12 +376,15 @@ def main(argv=None) -> int:
     flags = " ".join(f"{k}={'yes' if v else 'no'}" for k, v in machine["flags"].items())
     print(f"CPU {machine['cpu']} ({machine['cores']} cores): {flags}")
     print(f"torch {torch.__version__}, {threads} threads, load average {_load()}")
-    print(f"each variant: {rounds} fresh process(es) x ({steps} timed + 1 warm-up steps), processes alternated")
+    print(
+        f"each variant: {rounds} fresh process(es) x ({steps} timed + {args.warmup} warm-up steps), "
+        "processes alternated"
+    )
     yard_before = generator_frame_seconds()
     results = []
     for item in args.configs.split(","):
         name, batch = item.split(":")
-        rows = time_variants(name, int(batch), steps, variants, rounds, threads, timeout=args.timeout)
+        rows = time_variants(name, int(batch), steps, variants, rounds, threads, args.warmup, args.timeout)
         results += rows
         done = ", ".join(f"{r['variant']} {r['median_s'] or float('nan'):.2f} s/step" for r in rows)
         print(f"  {name}: {done} ({time.perf_counter() - started:.0f} s, load {_load()})", flush=True)

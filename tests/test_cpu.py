@@ -19,7 +19,7 @@ from fomm.training import speed
 GLIBC = cpu.glibc_version() is not None
 
 # Allocates one block from C, frees it, and reports glibc's mallinfo2 while held and after the
-# free. 24 MiB: below the 32 MiB mmap threshold fomm sets (bigger blocks are mmapped either way).
+# free: 48 MiB, the size of a vox-256 activation, which glibc's defaults serve with mmap.
 PROBE = """
 import ctypes, json, sys
 from fomm import cpu
@@ -31,7 +31,7 @@ class MallInfo2(ctypes.Structure):
 libc.mallinfo2.restype = MallInfo2
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]
-size = 24 << 20
+size = 48 << 20
 before = libc.mallinfo2()
 block = libc.malloc(size)
 ctypes.memset(block, 1, size)
@@ -65,21 +65,21 @@ def fresh(monkeypatch):
 # -- the allocator ---------------------------------------------------------------------------------
 @pytest.mark.skipif(not GLIBC, reason="glibc only")
 def test_tuned_allocator_keeps_freed_memory_default_trims_it():
-    """glibc's defaults serve a 24 MiB block with mmap and hand it back on free; tuned, it comes
+    """glibc's defaults serve a 48 MiB block with mmap and hand it back on free; tuned, it comes
     from the heap and stays there (free in the arena) for the next allocation."""
-    size = 24 << 20
+    size = 48 << 20
     default, tuned = _probe("default"), _probe("tuned")
     mapped = {k: v["held"]["hblkhd"] - v["before"]["hblkhd"] for k, v in (("default", default), ("tuned", tuned))}
     assert mapped["default"] >= size and default["freed"]["hblkhd"] == default["before"]["hblkhd"]
     assert default["freed"]["arena"] < size // 4  # returned to the kernel
-    assert tuned["tuned"] is True and tuned["state"]["settings"]["M_MMAP_THRESHOLD"] == 32 << 20
+    assert tuned["tuned"] is True and tuned["state"]["settings"]["M_MMAP_MAX"] == 0
     assert mapped["tuned"] == 0 and tuned["held"]["arena"] >= size  # from the heap
     assert tuned["freed"]["arena"] >= size and tuned["freed"]["fordblks"] >= size  # kept, free for reuse
 
 
 @pytest.mark.skipif(not GLIBC, reason="glibc only")
 def test_opt_out_env_leaves_glibc_alone():
-    size = 24 << 20
+    size = 48 << 20
     for env in ({cpu.ALLOCATOR_ENV: "default"}, {"MALLOC_ARENA_MAX": "2"}):
         out = _probe("tuned", **env)
         assert out["tuned"] is False and out["held"]["hblkhd"] - out["before"]["hblkhd"] >= size, env

@@ -10,7 +10,7 @@
   kernel. A vox-256 training step allocates and frees several GB of activations; with glibc's
   default settings every big block is returned to the OS on ``free`` and page-faulted back (zeroed
   by the kernel) the next step, which costs about as much system time as the convolutions.
-  Measured on a 2-core AMD EPYC: a float32 vox-256 step 5.4-5.9 s -> 3.5 s. The numbers computed are
+  Measured on a 2-core AMD EPYC (docs/training.md, "Speed"). The numbers computed are
   the same bit for bit; only where the memory comes from changes. Opt out with
   ``FOMM_ALLOCATOR=default`` (or by setting glibc's own ``MALLOC_*`` variables, which are then left
   alone).
@@ -26,9 +26,12 @@ NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")  # x86 AVX512-BF16, AMX-
 REPORTED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 # glibc mallopt parameters (malloc.h) and the values tune_allocator sets
-M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -2, -3, -4
 ALLOCATOR_SETTINGS = {
-    # blocks up to 32 MiB (the largest threshold glibc accepts on 64-bit) come from the heap, not mmap
+    # no block is served by its own mmap (glibc's default for blocks from 128 KiB up, unmapped again
+    # on free): all come from the heap and are reused. vox-256 activations reach 32-100 MB.
+    "M_MMAP_MAX": (M_MMAP_MAX, 0),
+    # (and should mmap be used anyway: the largest threshold glibc accepts on 64-bit, 32 MiB)
     "M_MMAP_THRESHOLD": (M_MMAP_THRESHOLD, 32 << 20),
     # free memory at the top of the heap is returned to the OS only beyond 1 GiB (default 128 KiB)
     "M_TRIM_THRESHOLD": (M_TRIM_THRESHOLD, 1 << 30),
