@@ -142,10 +142,20 @@ class AntiAliasInterpolation2d(nn.Module):
         self.int_inv_scale = int(1 / scale)
 
     def forward(self, x):
+        """``(B, C, H, W) -> (B, C, H * scale, W * scale)``."""
         if self.scale == 1.0:
             return x
+        if x.dtype != torch.float32 or torch.is_autocast_enabled(x.device.type):
+            # Always blur in float32: oneDNN's bfloat16 depthwise convolution with a large kernel on a
+            # channels-last CPU tensor is pathologically slow (the 29x29 kernel of scale 0.125 on one
+            # 256x256 frame: minutes instead of 0.03 s), and the blur is cheap in float32.
+            with torch.autocast(x.device.type, enabled=False):
+                return self._blur(x.float(), self.weight.float()).to(x.dtype)
+        return self._blur(x, self.weight)
+
+    def _blur(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         out = F.pad(x, (self.ka, self.kb, self.ka, self.kb))
-        out = F.conv2d(out, weight=self.weight, groups=self.groups)
+        out = F.conv2d(out, weight=weight, groups=self.groups)
         return out[:, :, :: self.int_inv_scale, :: self.int_inv_scale]
 
 
