@@ -175,17 +175,31 @@ def test_align_corners_option_changes_sampling(parity_dir):
     assert np.abs(a - b).max() > 1e-3
 
 
-def test_presets_with_the_same_shapes_but_other_functions_need_a_config(tmp_path):
-    """face-64 and puppet-64 share every tensor shape (only the keypoint padding differs): a
-    checkpoint without a config cannot tell them apart, so it is refused with one line; the
-    original presets that share shapes also share their model options and still load."""
+def _pad0_twin(monkeypatch):
+    """Add a preset ``face-64-pad0``: face-64's shapes, another keypoint padding (another function)."""
+    from fomm.config import Config, load_preset
+    from fomm.models import checkpoint as ckpt
+
+    d = load_preset("face-64").to_dict()
+    d["model_params"]["kp_detector_params"]["pad"] = 0
+    twin = Config.from_dict(d)
+    twin.name = "face-64-pad0"
+    real = ckpt.preset_configs
+    monkeypatch.setattr(ckpt, "preset_configs", lambda: {**real(), "face-64-pad0": twin})
+
+
+def test_presets_with_the_same_shapes_but_other_functions_need_a_config(tmp_path, monkeypatch):
+    """Two presets with every tensor shape in common but another keypoint padding: a checkpoint
+    without a config cannot tell them apart, so it is refused with one line; the original presets
+    that share shapes also share their model options and still load."""
     from fomm import FirstOrderModel, FommError, load_model
 
-    for name, refused in (("puppet-64", True), ("vox-256", False)):
+    _pad0_twin(monkeypatch)
+    for name, refused in (("face-64", True), ("vox-256", False)):
         model = FirstOrderModel(name)
         state = {"generator": model.generator.state_dict(), "kp_detector": model.kp_detector.state_dict()}
         if refused:
-            with pytest.raises(FommError, match="fits several presets .*face-64.*puppet-64|puppet-64.*face-64"):
+            with pytest.raises(FommError, match="fits several presets .*face-64.*face-64-pad0"):
                 load_model(state)
             assert load_model(state, config=name).config.name == name
         else:
@@ -216,7 +230,8 @@ def test_config_less_load_reads_each_preset_once(tmp_path, monkeypatch):
     monkeypatch.setattr(ckpt, "expected_part_shapes", counting_shapes)
     assert load_model(path).config.name == "tiny-64"
     assert loads == dict.fromkeys(preset_names(), 1) and builds == dict.fromkeys(preset_names(), 1)
-    model = fomm.FirstOrderModel("puppet-64")  # ties with face-64: still one load each, then refused
+    _pad0_twin(monkeypatch)  # face-64 then ties with its twin: still one load each, then refused
+    model = fomm.FirstOrderModel("face-64")
     loads.clear()
     with pytest.raises(FommError, match="fits several presets"):
         load_model({"generator": model.generator.state_dict(), "kp_detector": model.kp_detector.state_dict()})

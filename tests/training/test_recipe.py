@@ -26,7 +26,7 @@ NEW_TRAIN_KEYS = (
 )
 
 
-@pytest.mark.parametrize("name", ["puppet-64", "face-64", "vox-256", "taichi-256"])
+@pytest.mark.parametrize("name", ["face-64", "vox-256", "taichi-256", "mgif-256", "bair-256"])
 def test_presets_leave_the_options_off_and_unwritten(name):
     cfg = load_preset(name)
     tp = cfg.to_dict()["train_params"]
@@ -35,8 +35,17 @@ def test_presets_leave_the_options_off_and_unwritten(name):
     assert cfg.train_params.loss_weights.kp_separation == 0
 
 
+def test_puppet_preset_carries_the_collapse_fix():
+    """puppet-64 is the recipe of the ablation (training/ablation/): pad 3, a weak narrow separation
+    prior, 15 keypoints; the other options stay off."""
+    cfg = load_preset("puppet-64")
+    assert cfg.model_params.kp_detector_params.pad == 3 and cfg.model_params.common_params.num_kp == 15
+    assert cfg.train_params.loss_weights.kp_separation == 1 and cfg.train_params.kp_separation_sigma == 0.05
+    assert spread_weight(cfg.train_params, 0) == 0 and equivariance_factor(cfg.train_params, 0) == 1
+
+
 def test_options_round_trip_through_yaml_dicts():
-    d = load_preset("puppet-64").to_dict()
+    d = load_preset("face-64").to_dict()
     d["train_params"].update(kp_spread_init=3.0, kp_spread_steps=200, equivariance_warmup_steps=50)
     d["train_params"]["loss_weights"]["kp_separation"] = 10.0
     tp = Config.from_dict(Config.from_dict(d).to_dict()).train_params

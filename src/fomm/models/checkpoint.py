@@ -379,8 +379,8 @@ def _inference_options(cfg: Config) -> dict:
 
 
 def _check_unambiguous(path, configs: list[Config]) -> None:
-    """Presets with the same tensor shapes may still compute different functions (e.g. ``face-64``
-    and ``puppet-64`` differ only in the keypoint padding): then the shapes cannot choose."""
+    """Presets with the same tensor shapes may still compute different functions (e.g. two that
+    differ only in the keypoint padding or ``align_corners``): then the shapes cannot choose."""
     first = _inference_options(configs[0])
     differ = [c.name for c in configs[1:] if _inference_options(c) != first]
     if differ:
