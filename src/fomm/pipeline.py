@@ -420,10 +420,10 @@ def driving_keypoints(engine, driving: DrivingVideo, progress: Progress, spool: 
     from fomm.animation import batched, prepare_frames
 
     batches = []
-    frames = driving.frames() if spool is None else spool.record(driving.frames())
+    stream = driving.frames() if spool is None else spool.record(driving.frames())
     with ProgressReporter(progress, driving.total, f"driving keypoints of {driving.name}", leave=False) as bar:
         with torch.inference_mode():
-            for chunk in batched(frames, engine.batch_size):
+            for chunk in batched(stream, engine.batch_size):
                 frames = prepare_frames(np.stack(chunk), driving.frame_shape, "driving video", ndim=4)
                 batches.append(engine.keypoints(frames))
                 bar.update(len(chunk))
