@@ -243,7 +243,10 @@ def time_variants(
         for v in variants if r % 2 == 0 else variants[::-1]:
             if v not in stopped:
                 run = _run_worker(config_name, batch, v, steps, warmup, threads, timeout)
-                runs[v].append(run) if run else stopped.add(v)
+                if run is None:
+                    stopped.add(v)
+                else:
+                    runs[v].append(run)
     return [_summary(config_name, batch, v, runs[v]) for v in variants]
 
 

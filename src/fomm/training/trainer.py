@@ -147,8 +147,10 @@ class Trainer:
             threads = opts.threads or max(1, (os.cpu_count() or 1) // max(1, local_world))
             torch.set_num_threads(int(threads))
         # glibc keeps freed activations for the next step (fomm.cpu; FOMM_ALLOCATOR=default opts out)
-        tuned = tune_allocator() if self.device.type == "cpu" else None
-        self.cpu_allocator = allocator_info() if tuned is not None else None  # run.json
+        self.cpu_allocator = None  # run.json: what tune_allocator decided (CPU runs only)
+        if self.device.type == "cpu":
+            tune_allocator()
+            self.cpu_allocator = allocator_info()
         self.amp = (self.device.type == "cuda") if opts.amp is None else bool(opts.amp and self.device.type == "cuda")
         # CPU speed settings (fomm.training.speed): bfloat16 autocast and NHWC activations
         self.cpu_autocast = S.autocast_dtype(opts.precision, self.device.type)
