@@ -238,6 +238,10 @@ class LossWeights(_Section):
     # Our addition (default 0, written only when set): weight of the mean absolute pixel
     # difference between prediction and driving frame, averaged over the pyramid scales.
     pixel: float = field(default=0, metadata=check(omit_default=True, ge=0))
+    # Our addition (default 0, written only when set): weight of the pixel L1 weighted by where the
+    # driving frame differs from the source (thin moving parts such as limbs count as much as the
+    # rest of the frame).
+    pixel_motion: float = field(default=0, metadata=check(omit_default=True, ge=0))
     # Our addition (default 0, written only when set): weight of the keypoint separation prior
     # (fomm.training.recipe.separation_loss).
     kp_separation: float = field(default=0, metadata=check(omit_default=True, ge=0))

@@ -155,6 +155,49 @@ def test_pixel_loss_is_the_mean_l1_over_the_pyramid(tiny_config):
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.kp_detector.parameters())
 
 
+def test_pixel_motion_loss_weights_the_l1_by_where_the_driving_frame_moved(tiny_config):
+    """Our optional motion-weighted pixel term: w * mean_s sum(m_s * mean_c|pred_s - real_s|) / sum(m_s)
+    with m_s = mean_c|real_s - source_s|; 0 when nothing moved; a pixel that moved outweighs a static one."""
+    from fomm.models.blocks import ImagePyramid
+    from fomm.models.first_order_model import FirstOrderModel
+
+    cfg = Config.from_dict(tiny_config)
+    assert "pixel_motion" not in cfg.to_dict()["train_params"]["loss_weights"]
+    lw = cfg.train_params.loss_weights
+    lw.generator_gan, lw.equivariance_value, lw.equivariance_jacobian = 0, 0, 0
+    lw.perceptual = [0, 0, 0, 0, 0]
+    lw.pixel_motion = 3
+    assert Config.from_dict(cfg.to_dict()).train_params.loss_weights.pixel_motion == 3
+    torch.manual_seed(0)
+    model = FirstOrderModel(cfg).train()
+    gen_full = GeneratorFullModel(model.kp_detector, model.generator, None, cfg.train_params)
+    x = {"source": torch.rand(2, 3, 32, 32), "driving": torch.rand(2, 3, 32, 32)}
+    losses, generated = gen_full(x)
+    assert set(losses) == {"pixel_motion"}
+    pyramid = ImagePyramid([1, 0.5], 3)
+    pred, real, src = pyramid(generated["prediction"].detach()), pyramid(x["driving"]), pyramid(x["source"])
+    per_scale = []
+    for k in pred:
+        m = (real[k] - src[k]).abs().mean(1)
+        per_scale.append(float((m * (pred[k] - real[k]).abs().mean(1)).sum() / m.sum()))
+    np.testing.assert_allclose(float(losses["pixel_motion"]), 3 * np.mean(per_scale), rtol=1e-5)
+    losses["pixel_motion"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.kp_detector.parameters())
+
+    # Nothing moved: no weight anywhere, the term is exactly 0 (no division by zero).
+    still = {"source": x["source"], "driving": x["source"].clone()}
+    assert float(gen_full(still)[0]["pixel_motion"]) == 0
+    # One moved pixel: its error is the whole term (a static pixel's error does not count).
+    real1, src1 = torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4)
+    real1[..., 1, 2] = 0.5
+    pred1 = real1.clone()
+    pred1[..., 1, 2] += 0.2
+    pred1[..., 3, 3] += 0.9
+    gen_full.scales = [1]
+    value = gen_full.pixel_motion_loss({"prediction_1": pred1}, {"prediction_1": real1}, {"prediction_1": src1})
+    np.testing.assert_allclose(float(value), 3 * 0.2, rtol=1e-5)
+
+
 def test_forward_is_its_steps_in_paper_order(tiny_config):
     """forward = keypoints -> generate -> reconstruction -> GAN -> separation -> equivariance, bitwise;
     the loss keys come in that order and a term's weight of 0 leaves it out."""
@@ -186,3 +229,24 @@ def test_forward_is_its_steps_in_paper_order(tiny_config):
     lw.generator_gan, lw.equivariance_jacobian = 0, 0
     gen_full = GeneratorFullModel(model.kp_detector, model.generator, model.discriminator, cfg.train_params, vgg=vgg)
     assert list(gen_full(x, transform=transform)[0]) == ["perceptual", "pixel", "kp_separation", "equivariance_value"]
+
+
+def test_log_csv_has_a_column_for_every_loss_term(tiny_config):
+    """log.csv records each term the generator and discriminator compute (the separation prior and
+    the motion-weighted pixel term included), in the order the losses come."""
+    from fomm.models.first_order_model import FirstOrderModel
+    from fomm.training.run_dir import log_fields
+    from fomm.training.vgg import random_vgg19
+
+    cfg = Config.from_dict(tiny_config)
+    lw = cfg.train_params.loss_weights
+    lw.pixel, lw.pixel_motion, lw.kp_separation, lw.generator_gan = 2, 3, 0.5, 1
+    torch.manual_seed(0)
+    model = FirstOrderModel(cfg, with_discriminator=True).eval()
+    gen_full = GeneratorFullModel(
+        model.kp_detector, model.generator, model.discriminator, cfg.train_params, vgg=random_vgg19()
+    )
+    losses, _ = gen_full({"source": torch.rand(1, 3, 32, 32), "driving": torch.rand(1, 3, 32, 32)})
+    fields = log_fields(cfg)
+    assert [f for f in fields if f in losses] == list(losses)
+    assert "disc_gan" in fields

@@ -72,9 +72,14 @@ def read_checkpoint_sha256(path: str | Path) -> tuple[dict[str, Any], str]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise FommError(f"cannot read checkpoint {path} ({exc.strerror or exc}); check its permissions") from None
+        raise _unreadable(path, exc) from None
     data = _unpickle(io.BytesIO(raw), sniff_checkpoint(path, raw), path)
     return data, hashlib.sha256(raw).hexdigest()
+
+
+def _unreadable(path: Path, exc: OSError) -> FommError:
+    """The one-line error for a checkpoint file the OS will not let us read."""
+    return FommError(f"cannot read checkpoint {path} ({exc.strerror or exc}); check its permissions")
 
 
 def _checkpoint_file(path: str | Path) -> Path:
@@ -161,7 +166,7 @@ def sniff_checkpoint(path: str | Path, raw: bytes | None = None) -> str:
             with open(path, "rb") as fh:
                 head = fh.read(4096)
         except OSError as exc:
-            raise FommError(f"cannot read checkpoint {path} ({exc.strerror or exc}); check its permissions") from None
+            raise _unreadable(path, exc) from None
     else:
         head = raw[:4096]
     if not head:

@@ -8,6 +8,10 @@
   ``sum_s sum_i w_i * mean|f_i(pred_s) - f_i(real_s)|`` (real features carry no gradient);
 * ``pixel`` (our addition, when ``loss_weights.pixel != 0``): ``w * mean_s mean|pred_s - real_s|``
   over the same pyramid levels, a direct signal for training without ImageNet VGG weights;
+* ``pixel_motion`` (our addition, when ``loss_weights.pixel_motion != 0``): the same L1 weighted by
+  where the driving frame moved away from the source, ``m_s = mean_c|real_s - source_s|``:
+  ``w * mean_s sum(m_s * mean_c|pred_s - real_s|) / sum(m_s)``, so that thin moving parts (limbs)
+  weigh as much as the rest of the frame;
 * ``gen_gan`` (when ``generator_gan != 0``): least squares, ``w * mean((1 - D(pred))^2)`` per
   discriminator scale, and ``feature_matching``: ``w_i * mean|D_i(real) - D_i(pred)|`` per
   discriminator layer i; the discriminator sees the driving keypoints, detached, when it uses them;
@@ -223,9 +227,10 @@ class GeneratorFullModel(nn.Module):
         generated = self.generate(x["source"], kp_source, kp_driving)
         pyramide_real = self.pyramid(x["driving"])
         pyramide_generated = self.pyramid(generated["prediction"])
+        pyramide_source = self.pyramid(x["source"]) if self.loss_weights.get("pixel_motion", 0) != 0 else None
 
         loss_values: dict[str, torch.Tensor] = {}
-        loss_values.update(self.reconstruction_losses(pyramide_generated, pyramide_real))
+        loss_values.update(self.reconstruction_losses(pyramide_generated, pyramide_real, pyramide_source))
         loss_values.update(self.adversarial_losses(pyramide_generated, pyramide_real, kp_driving))
         loss_values.update(self.separation_losses(kp_source, kp_driving))
         loss_values.update(self.equivariance_losses(x["driving"], kp_driving, generated, transform))
@@ -245,13 +250,20 @@ class GeneratorFullModel(nn.Module):
         generated.update({"kp_source": kp_source, "kp_driving": kp_driving})
         return generated
 
-    def reconstruction_losses(self, pyramide_generated: dict, pyramide_real: dict) -> dict[str, torch.Tensor]:
-        """``perceptual`` and ``pixel`` on the pyramids ``{'prediction_<s>': (B, C, H*s, W*s)}``."""
+    def reconstruction_losses(
+        self, pyramide_generated: dict, pyramide_real: dict, pyramide_source: dict | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``perceptual``, ``pixel`` and ``pixel_motion`` on the pyramids ``{'prediction_<s>': (B, C, H*s,
+        W*s)}``; ``pixel_motion`` needs the source's pyramid."""
         values: dict[str, torch.Tensor] = {}
         if self.vgg is not None:
             values["perceptual"] = self.perceptual_loss(pyramide_generated, pyramide_real)
         if self.loss_weights.get("pixel", 0) != 0:
             values["pixel"] = self.pixel_loss(pyramide_generated, pyramide_real)
+        if self.loss_weights.get("pixel_motion", 0) != 0:
+            if pyramide_source is None:
+                raise FommError("loss_weights.pixel_motion is on but no source pyramid was given")
+            values["pixel_motion"] = self.pixel_motion_loss(pyramide_generated, pyramide_real, pyramide_source)
         return values
 
     def perceptual_loss(self, pyramide_generated: dict, pyramide_real: dict) -> torch.Tensor:
@@ -278,6 +290,17 @@ class GeneratorFullModel(nn.Module):
             for s in self.scales
         ) / len(self.scales)
         return self.loss_weights["pixel"] * value
+
+    def pixel_motion_loss(self, pyramide_generated: dict, pyramide_real: dict, pyramide_source: dict) -> torch.Tensor:
+        """``w * mean_s sum(m_s * mean_c|pred_s - real_s|) / sum(m_s)`` with the motion weight
+        ``m_s = mean_c|real_s - source_s|`` ``(B, 1, H*s, W*s)`` (no gradient); 0 where nothing moved."""
+        value = 0
+        for s in self.scales:
+            key = f"prediction_{s}"
+            weight = torch.abs(pyramide_real[key] - pyramide_source[key]).mean(dim=1, keepdim=True).detach()
+            error = torch.abs(pyramide_generated[key] - pyramide_real[key]).mean(dim=1, keepdim=True)
+            value = value + (weight * error).sum() / weight.sum().clamp_min(1e-8)
+        return self.loss_weights["pixel_motion"] * value / len(self.scales)
 
     def adversarial_losses(self, pyramide_generated: dict, pyramide_real: dict, kp_driving: dict) -> dict:
         """``gen_gan`` and ``feature_matching`` (when ``generator_gan != 0``).
@@ -320,7 +343,7 @@ class GeneratorFullModel(nn.Module):
         """``kp_separation`` (when on): the mean of the source's and the driving's pair penalties."""
         if self.loss_weights.get("kp_separation", 0) == 0:
             return {}
-        sigma = self.train_params.get("kp_separation_sigma", 0.1)
+        sigma = self.train_params.get("kp_separation_sigma", TrainParams().kp_separation_sigma)
         value = (separation_loss(kp_source["value"], sigma) + separation_loss(kp_driving["value"], sigma)) / 2
         return {"kp_separation": self.loss_weights["kp_separation"] * value}
 

@@ -463,10 +463,14 @@ def log_fields(cfg) -> list[str]:
         active.append("perceptual")
     if lw.pixel:
         active.append("pixel")
+    if lw.pixel_motion:
+        active.append("pixel_motion")
     if use_gan:
         active.append("gen_gan")
         if sum(lw.feature_matching):
             active.append("feature_matching")
+    if lw.kp_separation:
+        active.append("kp_separation")
     if lw.equivariance_value:
         active.append("equivariance_value")
     if lw.equivariance_jacobian and cfg.model_params.common_params.estimate_jacobian:
