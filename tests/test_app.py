@@ -1,7 +1,7 @@
 """``fomm app``: the request handler, its errors, the command line, and the page in a real browser.
 
 Inputs are made here: a 64x64 source PNG and an 8-frame 64x64 driving clip; the model is the
-bundled puppet-64, so nothing is downloaded. The browser test drives Debian's headless Chromium
+bundled face-64 (the default), so nothing is downloaded. The browser test drives Debian's headless Chromium
 with the system chromedriver on a server this test starts on 127.0.0.1, and checks that the page
 requested nothing from anywhere else.
 """
@@ -90,10 +90,18 @@ def test_one_line_messages():
 
 
 def test_model_menu_and_resolution(tmp_path):
+    from fomm.bundled import bundled_checkpoint_path
+
     choices = app.checkpoint_choices()
-    assert choices[0] == (app.BUNDLED_LABEL, BUNDLED_CHOICE)
+    assert choices[:2] == [
+        ("bundled: face-64 (no download)", BUNDLED_CHOICE),  # the default of fomm demo, first
+        ("bundled: puppet-64 (no download)", "bundled:puppet"),
+    ]
     assert len({value for _, value in choices}) == len(choices)
-    assert app.resolve_checkpoint(BUNDLED_CHOICE, None).is_file()
+    assert app.resolve_checkpoint(BUNDLED_CHOICE, None) == bundled_checkpoint_path("face")
+    assert app.resolve_checkpoint("bundled:puppet", None) == bundled_checkpoint_path("puppet")
+    with pytest.raises(FommError, match="no bundled model for category 'cat'"):
+        app.resolve_checkpoint("bundled:cat", None)
     upload = tmp_path / "mine.pth"
     assert app.resolve_checkpoint(BUNDLED_CHOICE, str(upload)) == upload  # an upload wins
     with pytest.raises(FommError, match="unknown model 'nope'"):
@@ -136,8 +144,10 @@ def test_crop_pastes_back_into_the_photo(tmp_path):
     assert "face found by dlib landmarks" in text or "face found by OpenCV Haar cascade" in text
 
 
-def test_animator_errors_are_one_line_and_leave_nothing(inputs, tmp_path):
+def test_animator_errors_are_one_line_and_leave_nothing(inputs, tmp_path, monkeypatch):
     source, driving = inputs
+    released = []
+    monkeypatch.setattr(app, "release_memory", lambda: released.append(1) or True)
     animator = Animator(device="cpu", workdir=tmp_path / "work")
     with pytest.raises(FommError, match="no source photo"):
         animator.animate(None, str(driving), Options())
@@ -152,6 +162,9 @@ def test_animator_errors_are_one_line_and_leave_nothing(inputs, tmp_path):
             animator.animate(str(source), str(driving), options, **kwargs)
         assert "\n" not in str(info.value) and app.one_line(info.value) == str(info.value)
     assert list((tmp_path / "work").rglob("*")) == []
+    assert len(released) == 1  # the job that reached the pipeline gave its memory back, failed or not
+    animator.animate(str(source), str(driving), Options())
+    assert len(released) == 2
 
 
 # ------------------------------------------------------------------------------------------------

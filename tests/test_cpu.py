@@ -38,8 +38,11 @@ ctypes.memset(block, 1, size)
 held = libc.mallinfo2()
 libc.free(block)
 freed = libc.mallinfo2()
+released = cpu.release_memory()
+trimmed = libc.mallinfo2()
 info = lambda m: {n: getattr(m, n) for n in names}
-print(json.dumps({"tuned": tuned, "before": info(before), "held": info(held), "freed": info(freed), "state": cpu.allocator_info()}))
+print(json.dumps({"tuned": tuned, "before": info(before), "held": info(held), "freed": info(freed),
+                  "released": released, "trimmed": info(trimmed), "state": cpu.allocator_info()}))
 """
 
 
@@ -75,6 +78,15 @@ def test_tuned_allocator_keeps_freed_memory_default_trims_it():
     assert tuned["tuned"] is True and tuned["state"]["settings"]["M_MMAP_MAX"] == 0
     assert mapped["tuned"] == 0 and tuned["held"]["arena"] >= size  # from the heap
     assert tuned["freed"]["arena"] >= size and tuned["freed"]["fordblks"] >= size  # kept, free for reuse
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc only")
+def test_release_memory_hands_the_kept_memory_back():
+    """Between the app's jobs, release_memory() returns what the tuned heap kept; untuned it does nothing."""
+    size = 48 << 20
+    default, tuned = _probe("default"), _probe("tuned")
+    assert tuned["released"] is True and tuned["trimmed"]["arena"] < size // 4
+    assert default["released"] is False
 
 
 @pytest.mark.skipif(not GLIBC, reason="glibc only")

@@ -33,10 +33,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from fomm.cpu import release_memory
 from fomm.errors import FommError
 
-BUNDLED_CHOICE = "bundled"
-BUNDLED_LABEL = "bundled: puppet-64 (no download)"
+BUNDLED_CHOICE = "bundled"  # the default bundled model; "bundled:<category>" picks another
 BEST_FRAME_MODES = ("first frame", "auto", "frame number")
 MODEL_CACHE_SIZE = 2
 RESULTS_KEPT = 8
@@ -107,9 +107,10 @@ def _hub():
 
 
 def checkpoint_choices() -> list[tuple[str, str]]:
-    """The model menu as (label, value): the bundled model first (the default), then the published
-    checkpoints :mod:`fomm.hub` knows, each marked when it still has to be downloaded."""
-    choices = [(BUNDLED_LABEL, BUNDLED_CHOICE)]
+    """The model menu as (label, value): the bundled models first (the default one first, as
+    ``bundled``; the others as ``bundled:<category>``), then the published checkpoints
+    :mod:`fomm.hub` knows, each marked when it still has to be downloaded."""
+    choices = bundled_choices()
     hub = _hub()
     if hub is not None:
         for name, entry in hub.registry().items():
@@ -119,6 +120,19 @@ def checkpoint_choices() -> list[tuple[str, str]]:
     return choices
 
 
+def bundled_choices() -> list[tuple[str, str]]:
+    """(label, value) of each bundled model in this installation, the default first."""
+    from fomm.bundled import BUNDLED_MODELS, bundled_categories
+
+    return [
+        (
+            f"bundled: {Path(BUNDLED_MODELS[category]).stem} (no download)",
+            BUNDLED_CHOICE if i == 0 else f"{BUNDLED_CHOICE}:{category}",
+        )
+        for i, category in enumerate(bundled_categories())
+    ]
+
+
 def resolve_checkpoint(choice: str | None, uploaded: str | None) -> Path:
     """The checkpoint file to use: an uploaded file wins over the menu's choice.
 
@@ -126,10 +140,10 @@ def resolve_checkpoint(choice: str | None, uploaded: str | None) -> Path:
     """
     if uploaded:
         return Path(uploaded)
-    if not choice or choice == BUNDLED_CHOICE:
+    if not choice or choice == BUNDLED_CHOICE or choice.startswith(f"{BUNDLED_CHOICE}:"):
         from fomm.bundled import bundled_checkpoint_path
 
-        return bundled_checkpoint_path()
+        return bundled_checkpoint_path(choice.partition(":")[2] or None if choice else None)
     hub = _hub()
     if hub is None or choice not in hub.registry():
         raise FommError(f"unknown model '{choice}'; pick one from the list or upload a checkpoint file")
@@ -238,6 +252,8 @@ class Animator:
         except BaseException:
             shutil.rmtree(out.parent, ignore_errors=True)
             raise
+        finally:
+            release_memory()  # the app lives on between jobs: give this job's frames back to the OS
         notes = []
         for w in caught:  # the pipeline's notes go to the page; other warnings to the console
             if issubclass(w.category, UserWarning):

@@ -159,7 +159,8 @@ def _mallopt_all() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return all(mallopt(param, value) == 1 for param, value in ALLOCATOR_SETTINGS.values())
+    results = [mallopt(param, value) == 1 for param, value in ALLOCATOR_SETTINGS.values()]  # each one tried
+    return all(results)
 
 
 def tune_allocator() -> bool:
@@ -180,6 +181,21 @@ def tune_allocator() -> bool:
         if tuned:
             _allocator_state["settings"] = {k: v for k, (_, v) in ALLOCATOR_SETTINGS.items()}
     return bool(_allocator_state["tuned"])
+
+
+def release_memory() -> bool:
+    """Hand the heap's free memory back to the kernel now (glibc ``malloc_trim(0)``); True when
+    some was. For long-running processes (the app) between jobs: with :func:`tune_allocator`'s
+    settings a large freed block (a whole video) otherwise stays resident until it is reused. Does
+    nothing (False) when the allocator was not tuned or outside glibc."""
+    if not (_allocator_state or {}).get("tuned"):
+        return False
+    try:
+        malloc_trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    malloc_trim.argtypes, malloc_trim.restype = (ctypes.c_size_t,), ctypes.c_int
+    return malloc_trim(0) == 1
 
 
 def allocator_info() -> dict:
