@@ -100,6 +100,22 @@ def test_cli_report_structure(cli_report):
     assert "Cross-identity" in text and "Reconstruction" in text
 
 
+def test_akd_per_keypoint_names_the_parts_and_averages_to_the_akd(cli_report, tiny):
+    """Procedural data: the AKD of each named ground-truth keypoint, per method; their mean is the
+    table's AKD (every keypoint found in every frame), and the Markdown lists them by name."""
+    report, out = cli_report
+    _, data, _ = tiny
+    names = json.loads((data / "dataset.json").read_text())["keypoint_names"]
+    for task in ("reconstruction", "cross_identity"):
+        table = report["akd_per_keypoint"][task]
+        assert table["names"] == names and set(table) == {"names", *METHODS}
+        for method in METHODS:
+            assert len(table[method]) == len(names) and min(table[method]) >= 0
+            assert np.mean(table[method]) == pytest.approx(report[task][method]["akd"], rel=1e-9)
+    text = out.with_suffix(".md").read_text()
+    assert "AKD per keypoint (px), reconstruction:" in text and "| l_hand_tip |" in text
+
+
 def test_max_videos_respected(cli_report):
     report, _ = cli_report
     for task in ("reconstruction", "cross_identity"):

@@ -217,3 +217,19 @@ def test_frame_metrics_and_summarize_weighted():
     assert rec["num_frames"] == 2
     assert rec["l1"] == pytest.approx(0.1) and rec["psnr"] == pytest.approx(20.0)
     assert rec["ssim"] == pytest.approx((2 * 0.3 * 0.4 + 1e-4) / (0.09 + 0.16 + 1e-4))
+
+
+def test_akd_per_keypoint_is_the_mean_over_frames_of_each_keypoint():
+    from fomm.evaluation.metrics import akd_per_keypoint
+
+    true = np.zeros((3, 3, 2))
+    pred = true.copy()
+    pred[:, 0, 0] = [1, 2, 3]  # keypoint 0: 1, 2, 3 px off
+    pred[0, 1] = [3, 4]  # keypoint 1: 5 px off in frame 0 only
+    pred[1, 1] = np.nan  # ...and missed in frame 1 (skipped)
+    pred[:, 2] = np.nan  # keypoint 2: never found
+    per = akd_per_keypoint(pred, true)
+    np.testing.assert_allclose(per[:2], [2.0, 2.5])
+    assert np.isnan(per[2])
+    with pytest.raises(FommError, match="same shape"):
+        akd_per_keypoint(pred[:, :2], true)

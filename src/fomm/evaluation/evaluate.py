@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from fomm.errors import FommError
-from fomm.evaluation.report import METHODS, json_safe, report_markdown, task_table, write_report
+from fomm.evaluation.report import METHODS, json_safe, keypoint_table, report_markdown, task_table, write_report
 
 __all__ = ["TASKS", "METHODS", "evaluate", "write_report", "report_markdown"]
 
@@ -329,7 +329,7 @@ class _Measure:
 
     def __call__(self, frames: np.ndarray, same_frame: bool = False) -> dict:
         """Metrics of ``frames``; ``same_frame``: they are one frame repeated (detect it once)."""
-        from fomm.evaluation.metrics import aed_from_embeddings, akd, frame_metrics
+        from fomm.evaluation.metrics import aed_from_embeddings, akd, akd_per_keypoint, frame_metrics
 
         rec = frame_metrics(frames, self.target)
         n = len(frames)
@@ -341,6 +341,8 @@ class _Measure:
                     "keypoint_fn must return the dataset's keypoints in order"
                 )
             rec["akd"] = akd(kp, self.ref_kp)
+            if self.gt_kp is not None:  # named ground-truth keypoints: the table per keypoint
+                rec["akd_per_keypoint"] = akd_per_keypoint(kp, self.ref_kp).tolist()
             if self.gt_kp is None:
                 rec["missed"] = _missed(kp)
         if self.ref_emb is not None:
@@ -557,7 +559,8 @@ def evaluate(
 
     Report keys: ``reconstruction`` / ``cross_identity`` (each ``{method: {l1, psnr, ssim, akd,
     [aed, missed], num_videos, num_frames}}``), ``landmark_detector_akd`` ``{task: px}``,
-    ``counts`` (videos and scored frames), ``protocol``, ``per_video``, ``landmark_detector``,
+    ``counts`` (videos and scored frames), ``akd_per_keypoint`` (procedural data: ``{task: {"names":
+    [...], method: [px per keypoint]}}``), ``protocol``, ``per_video``, ``landmark_detector``,
     ``checkpoint``, ``data``, ``dataset``, ``notes``, ``seconds``. Metrics not computed are None.
     """
     from fomm.data.datasets import FramesDataset
@@ -599,7 +602,7 @@ def evaluate(
         "protocol": _protocol(procedural, ctx.skip, ctx.stick),
         "landmark_detector": ctx.stick.info,
     }
-    _add_tables(report, per_video, notes + ctx.stick.notes)
+    _add_tables(report, per_video, notes + ctx.stick.notes, (meta or {}).get("keypoint_names"))
     seconds["total"] = time.perf_counter() - started
     report["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
     report["per_video"] = per_video
@@ -655,15 +658,18 @@ def _run_tasks(ctx: _Context, tasks, dataset, recon_items, cross: tuple, progres
     return per_video, seconds
 
 
-def _add_tables(report: dict, per_video: dict, notes: list) -> None:
-    """Each task's table, counts and measuring-stick errors, and the notes."""
+def _add_tables(report: dict, per_video: dict, notes: list, keypoint_names: list | None = None) -> None:
+    """Each task's table (and, with named ground-truth keypoints, its AKD per keypoint), counts and
+    measuring-stick errors, and the notes."""
     from fomm.evaluation.metrics import summarize
 
-    report.update({"landmark_detector_akd": {}, "counts": {}, "reference_missed": {}})
+    report.update({"landmark_detector_akd": {}, "counts": {}, "reference_missed": {}, "akd_per_keypoint": {}})
     for task, records in per_video.items():
         if not records:
             raise FommError(f"{task}: no video has a frame to score besides the source; use longer videos")
         report[task] = task_table(records)
+        if keypoint_names:
+            report["akd_per_keypoint"][task] = keypoint_table(records, keypoint_names)
         report["counts"][task] = {"videos": len(records), "frames": int(sum(r["num_frames"] for r in records))}
         det = summarize([{"num_frames": r["num_frames"], "v": r["landmark_detector_akd"]} for r in records])
         report["landmark_detector_akd"][task] = det.get("v", np.nan)

@@ -245,6 +245,20 @@ def akd(kp_pred, kp_true, visible=None) -> float:
     return float(np.mean(dist[keep]))
 
 
+def akd_per_keypoint(kp_pred, kp_true) -> np.ndarray:
+    """``(K,)`` mean distance in pixels of each keypoint over the frames of two ``(T, K, 2)``
+    arrays (NaN for a keypoint never found); the parts of :func:`akd`, which averages them all."""
+    p = np.asarray(_to_numpy(kp_pred), dtype=np.float64)
+    t = np.asarray(_to_numpy(kp_true), dtype=np.float64)
+    if p.shape != t.shape or p.ndim != 3 or p.shape[-1] != 2:
+        raise FommError(f"keypoints have shapes {p.shape} and {t.shape}; pass two (T, K, 2) arrays of the same shape")
+    dist = np.sqrt(np.sum((p - t) ** 2, axis=-1))
+    found = np.isfinite(dist)
+    count = found.sum(axis=0)
+    total = np.where(found, dist, 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 def aed(frames_pred, frames_true, embedder: Callable[[np.ndarray], np.ndarray]) -> float:
     """Average Euclidean distance between identity embeddings of matching frames.
 

@@ -18,7 +18,7 @@ import numpy as np
 from fomm.errors import FommError
 from fomm.evaluation.metrics import summarize
 
-__all__ = ["METHODS", "console_table", "json_safe", "report_markdown", "task_table", "write_report"]
+__all__ = ["METHODS", "console_table", "json_safe", "keypoint_table", "report_markdown", "task_table", "write_report"]
 
 METHODS = ("model", "static", "global_affine")
 TASK_TITLES = {"reconstruction": "Reconstruction", "cross_identity": "Cross-identity animation"}
@@ -63,6 +63,22 @@ def task_table(records: list[dict]) -> dict:
         table[m] = {k: summary.get(k, math.nan) for k in keys}
         table[m]["num_videos"] = summary["num_videos"]
         table[m]["num_frames"] = summary["num_frames"]
+    return table
+
+
+def keypoint_table(records: list[dict], names: list[str]) -> dict:
+    """``{"names": names, method: [AKD px of each keypoint]}``: each method's per-keypoint AKD
+    (``akd_per_keypoint`` of the per-video records) averaged over the videos, weighted by their
+    scored frames; NaN for a keypoint no video measured."""
+    table: dict = {"names": list(names)}
+    for m in METHODS:
+        rows = [r for r in records if len((r.get(m) or {}).get("akd_per_keypoint") or []) == len(names)]
+        if not rows:
+            continue
+        values = np.array([r[m]["akd_per_keypoint"] for r in rows], dtype=np.float64)
+        weights = np.array([r["num_frames"] for r in rows], dtype=np.float64)[:, None] * np.isfinite(values)
+        total = np.where(np.isfinite(values), values, 0.0) * weights
+        table[m] = np.where(weights.sum(0) > 0, total.sum(0) / np.maximum(weights.sum(0), 1e-12), np.nan).tolist()
     return table
 
 
@@ -138,6 +154,20 @@ def _task_lines(report: dict, task: str, columns) -> list[str]:
     missed = (report.get("reference_missed") or {}).get(task)
     if missed is not None:
         lines += ["", f"Keypoint detector found nothing on {100 * missed:.1f}% of the real frames."]
+    return lines + [""] + _keypoint_lines(report, task)
+
+
+def _keypoint_lines(report: dict, task: str) -> list[str]:
+    """The AKD of each ground-truth keypoint (procedural data): which parts the model follows."""
+    table = (report.get("akd_per_keypoint") or {}).get(task)
+    if not table:
+        return []
+    methods = [m for m in METHODS if m in table]
+    lines = [f"AKD per keypoint (px), {TASK_TITLES.get(task, task).lower()}:", ""]
+    lines.append("| keypoint | " + " | ".join(methods) + " |")
+    lines.append("|---|" + "---:|" * len(methods))
+    for i, name in enumerate(table["names"]):
+        lines.append(f"| {name} | " + " | ".join(_fmt(table[m][i], 2) for m in methods) + " |")
     return lines + [""]
 
 
