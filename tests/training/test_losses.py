@@ -128,25 +128,34 @@ def test_perceptual_loss_uses_pyramid_and_weights(tiny_config):
     np.testing.assert_allclose(float(losses["perceptual"]), expected, rtol=1e-5)
 
 
-def test_pixel_loss_is_the_mean_l1_over_the_pyramid(tiny_config):
-    """Our optional pixel term: w * mean over scales of mean|pred_s - real_s|; absent (and not
-    written back to YAML) when its weight is 0."""
-    from fomm.models.blocks import ImagePyramid
+def _only_term(tiny_config, term: str, weight: float):
+    """A tiny model whose generator loss is ``term`` alone, at ``weight`` (absent from the YAML while
+    0, written back once set), and its losses on a random pair: ``(model, gen_full, x, losses,
+    generated)``."""
     from fomm.models.first_order_model import FirstOrderModel
 
     cfg = Config.from_dict(tiny_config)
-    assert "pixel" not in cfg.to_dict()["train_params"]["loss_weights"]
+    assert term not in cfg.to_dict()["train_params"]["loss_weights"]
     lw = cfg.train_params.loss_weights
     lw.generator_gan, lw.equivariance_value, lw.equivariance_jacobian = 0, 0, 0
     lw.perceptual = [0, 0, 0, 0, 0]
-    lw.pixel = 7
-    assert Config.from_dict(cfg.to_dict()).train_params.loss_weights.pixel == 7
+    setattr(lw, term, weight)
+    assert getattr(Config.from_dict(cfg.to_dict()).train_params.loss_weights, term) == weight
     torch.manual_seed(0)
     model = FirstOrderModel(cfg).train()
     gen_full = GeneratorFullModel(model.kp_detector, model.generator, None, cfg.train_params)
     x = {"source": torch.rand(2, 3, 32, 32), "driving": torch.rand(2, 3, 32, 32)}
     losses, generated = gen_full(x)
-    assert set(losses) == {"pixel"}
+    assert set(losses) == {term}
+    return model, gen_full, x, losses, generated
+
+
+def test_pixel_loss_is_the_mean_l1_over_the_pyramid(tiny_config):
+    """Our optional pixel term: w * mean over scales of mean|pred_s - real_s|; absent (and not
+    written back to YAML) when its weight is 0."""
+    from fomm.models.blocks import ImagePyramid
+
+    model, gen_full, x, losses, generated = _only_term(tiny_config, "pixel", 7)
     pyramid = ImagePyramid([1, 0.5], 3)
     pred, real = pyramid(generated["prediction"].detach()), pyramid(x["driving"])
     expected = 7 * np.mean([float((pred[k] - real[k]).abs().mean()) for k in pred])
@@ -159,21 +168,8 @@ def test_pixel_motion_loss_weights_the_l1_by_where_the_driving_frame_moved(tiny_
     """Our optional motion-weighted pixel term: w * mean_s sum(m_s * mean_c|pred_s - real_s|) / sum(m_s)
     with m_s = mean_c|real_s - source_s|; 0 when nothing moved; a pixel that moved outweighs a static one."""
     from fomm.models.blocks import ImagePyramid
-    from fomm.models.first_order_model import FirstOrderModel
 
-    cfg = Config.from_dict(tiny_config)
-    assert "pixel_motion" not in cfg.to_dict()["train_params"]["loss_weights"]
-    lw = cfg.train_params.loss_weights
-    lw.generator_gan, lw.equivariance_value, lw.equivariance_jacobian = 0, 0, 0
-    lw.perceptual = [0, 0, 0, 0, 0]
-    lw.pixel_motion = 3
-    assert Config.from_dict(cfg.to_dict()).train_params.loss_weights.pixel_motion == 3
-    torch.manual_seed(0)
-    model = FirstOrderModel(cfg).train()
-    gen_full = GeneratorFullModel(model.kp_detector, model.generator, None, cfg.train_params)
-    x = {"source": torch.rand(2, 3, 32, 32), "driving": torch.rand(2, 3, 32, 32)}
-    losses, generated = gen_full(x)
-    assert set(losses) == {"pixel_motion"}
+    model, gen_full, x, losses, generated = _only_term(tiny_config, "pixel_motion", 3)
     pyramid = ImagePyramid([1, 0.5], 3)
     pred, real, src = pyramid(generated["prediction"].detach()), pyramid(x["driving"]), pyramid(x["source"])
     per_scale = []
