@@ -143,7 +143,8 @@ def resolve_checkpoint(choice: str | None, uploaded: str | None) -> Path:
     if not choice or choice == BUNDLED_CHOICE or choice.startswith(f"{BUNDLED_CHOICE}:"):
         from fomm.bundled import bundled_checkpoint_path
 
-        return bundled_checkpoint_path(choice.partition(":")[2] or None if choice else None)
+        category = (choice or "").partition(":")[2]  # "" for the default model
+        return bundled_checkpoint_path(category or None)
     hub = _hub()
     if hub is None or choice not in hub.registry():
         raise FommError(f"unknown model '{choice}'; pick one from the list or upload a checkpoint file")
