@@ -186,6 +186,8 @@ class GeneratorFullModel(nn.Module):
         self.train_params = _plain(train_params)
         self.scales = list(self.train_params["scales"])
         self.loss_weights = _plain(self.train_params["loss_weights"])
+        # the YAML dict omits a default sigma: resolve it once here, not every step
+        self.kp_separation_sigma = self.train_params.get("kp_separation_sigma", TrainParams().kp_separation_sigma)
         num_channels = getattr(_unwrap(generator), "num_channels", 3)
         self.pyramid = ImagePyramid(self.scales, num_channels)
         self.disc_scales = list(_unwrap(discriminator).scales) if discriminator is not None else []
@@ -343,7 +345,7 @@ class GeneratorFullModel(nn.Module):
         """``kp_separation`` (when on): the mean of the source's and the driving's pair penalties."""
         if self.loss_weights.get("kp_separation", 0) == 0:
             return {}
-        sigma = self.train_params.get("kp_separation_sigma", TrainParams().kp_separation_sigma)
+        sigma = self.kp_separation_sigma
         value = (separation_loss(kp_source["value"], sigma) + separation_loss(kp_driving["value"], sigma)) / 2
         return {"kp_separation": self.loss_weights["kp_separation"] * value}
 
@@ -417,6 +419,8 @@ class DiscriminatorFullModel(nn.Module):
         num_channels = getattr(_unwrap(generator), "num_channels", 3) if generator is not None else 3
         self.pyramid = ImagePyramid(self.scales, num_channels)
         self.loss_weights = _plain(self.train_params["loss_weights"])
+        # the YAML dict omits a default sigma: resolve it once here, not every step
+        self.kp_separation_sigma = self.train_params.get("kp_separation_sigma", TrainParams().kp_separation_sigma)
 
     def forward(self, x: Mapping[str, torch.Tensor], generated: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         pyramide_real = self.pyramid(x["driving"])
