@@ -245,6 +245,10 @@ class LossWeights(_Section):
     # Our addition (default 0, written only when set): weight of the keypoint separation prior
     # (fomm.training.recipe.separation_loss).
     kp_separation: float = field(default=0, metadata=check(omit_default=True, ge=0))
+    # Our addition (default 0, written only when set): weight of the motion coverage prior, which pulls
+    # the nearest keypoint towards every pixel that moved between source and driving frame
+    # (fomm.training.recipe.motion_coverage_loss).
+    kp_motion: float = field(default=0, metadata=check(omit_default=True, ge=0))
     extra: dict = field(default_factory=dict)
 
 

@@ -194,6 +194,23 @@ def test_pixel_motion_loss_weights_the_l1_by_where_the_driving_frame_moved(tiny_
     np.testing.assert_allclose(float(value), 3 * 0.2, rtol=1e-5)
 
 
+def test_kp_motion_term_is_the_coverage_prior_of_both_keypoint_sets(tiny_config):
+    """Our optional motion coverage prior: w * mean over the source's and the driving's keypoints of
+    motion_coverage_loss with the motion map of the pair; it trains the keypoint detector alone."""
+    from fomm.training.recipe import motion_coverage_loss, motion_map
+
+    model, gen_full, x, losses, generated = _only_term(tiny_config, "kp_motion", 4)
+    m = motion_map(x["source"], x["driving"])
+    kp_s, kp_d = generated["kp_source"]["value"].detach(), generated["kp_driving"]["value"].detach()
+    expected = 4 * (float(motion_coverage_loss(kp_s, m)) + float(motion_coverage_loss(kp_d, m))) / 2
+    np.testing.assert_allclose(float(losses["kp_motion"]), expected, rtol=1e-5)
+    losses["kp_motion"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.kp_detector.parameters())
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.generator.parameters())
+    still = {"source": x["source"], "driving": x["source"].clone()}
+    assert float(gen_full(still)[0]["kp_motion"]) == 0
+
+
 def test_forward_is_its_steps_in_paper_order(tiny_config):
     """forward = keypoints -> generate -> reconstruction -> GAN -> separation -> equivariance, bitwise;
     the loss keys come in that order and a term's weight of 0 leaves it out."""
@@ -236,7 +253,7 @@ def test_log_csv_has_a_column_for_every_loss_term(tiny_config):
 
     cfg = Config.from_dict(tiny_config)
     lw = cfg.train_params.loss_weights
-    lw.pixel, lw.pixel_motion, lw.kp_separation, lw.generator_gan = 2, 3, 0.5, 1
+    lw.pixel, lw.pixel_motion, lw.kp_separation, lw.kp_motion, lw.generator_gan = 2, 3, 0.5, 2, 1
     torch.manual_seed(0)
     model = FirstOrderModel(cfg, with_discriminator=True).eval()
     gen_full = GeneratorFullModel(

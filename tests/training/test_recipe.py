@@ -12,6 +12,8 @@ from fomm.training.losses import GeneratorFullModel
 from fomm.training.recipe import (
     equivariance_factor,
     keypoint_coverage,
+    motion_coverage_loss,
+    motion_map,
     normalized_to_px,
     separation_loss,
     spread_weight,
@@ -30,7 +32,7 @@ NEW_TRAIN_KEYS = (
 def test_presets_leave_the_options_off_and_unwritten(name):
     cfg = load_preset(name)
     tp = cfg.to_dict()["train_params"]
-    assert not set(NEW_TRAIN_KEYS) & set(tp) and "kp_separation" not in tp["loss_weights"]
+    assert not set(NEW_TRAIN_KEYS) & set(tp) and not {"kp_separation", "kp_motion"} & set(tp["loss_weights"])
     assert spread_weight(cfg.train_params, 0) == 0 and equivariance_factor(cfg.train_params, 0) == 1
     assert cfg.train_params.loss_weights.kp_separation == 0
 
@@ -80,6 +82,33 @@ def test_separation_loss_values_and_gradient():
     value.backward()
     assert pair.grad[0, 0, 0] > 0 and pair.grad[0, 1, 0] < 0  # descending moves them apart
     assert float(separation_loss(torch.zeros(1, 1, 2), 0.1)) == 0
+
+
+def test_motion_map_is_where_the_frames_differ_normalised():
+    source = torch.zeros(2, 3, 8, 8)
+    driving = source.clone()
+    driving[0, :, 2, 5] = 0.3
+    driving[0, 0, 6, 1] = 0.9  # one channel of three: a third of the pixel above's mean
+    m = motion_map(source, driving)
+    assert m.shape == (2, 8, 8) and not m.requires_grad
+    assert float(m[0].sum()) == pytest.approx(1.0) and float(m[1].sum()) == 0  # nothing moved: all 0
+    assert float(m[0, 2, 5]) == pytest.approx(0.5) and float(m[0, 6, 1]) == pytest.approx(0.5)
+    big = motion_map(torch.zeros(1, 3, 128, 96), torch.ones(1, 3, 128, 96), max_size=64)
+    assert big.shape == (1, 64, 64) and float(big.sum()) == pytest.approx(1.0)
+
+
+def test_motion_coverage_loss_is_the_k_means_cost_of_the_moving_pixels():
+    """sum_p m_p min_k |g_p - kp_k|^2: each moving pixel pulls only its nearest keypoint, towards it."""
+    motion = torch.zeros(1, 5, 5)
+    motion[0, 0, 4] = 0.75  # x = +1, y = -1
+    motion[0, 4, 0] = 0.25  # x = -1, y = +1
+    kp = torch.tensor([[[0.5, -1.0], [-1.0, 1.0], [0.0, 0.0]]], requires_grad=True)
+    value = motion_coverage_loss(kp, motion)
+    assert float(value.detach()) == pytest.approx(0.75 * 0.25 + 0.25 * 0.0)
+    value.backward()
+    np.testing.assert_allclose(kp.grad[0, 0].numpy(), [2 * 0.75 * (0.5 - 1.0), 0.0])  # descent: towards x = 1
+    assert float(kp.grad[0, 1].abs().sum()) == 0 and float(kp.grad[0, 2].abs().sum()) == 0  # not the nearest
+    assert float(motion_coverage_loss(kp.detach(), torch.zeros(1, 5, 5))) == 0
 
 
 def test_keypoint_coverage_counts():

@@ -22,7 +22,11 @@
   the warm-up factor of :func:`fomm.training.recipe.equivariance_factor` (1 unless configured);
 * ``kp_separation`` (our addition, when ``loss_weights.kp_separation != 0``): ``w * mean over
   keypoint pairs of exp(-d^2 / (2 sigma^2))`` on the source and driving keypoints
-  (:func:`fomm.training.recipe.separation_loss`), which pushes keypoints apart.
+  (:func:`fomm.training.recipe.separation_loss`), which pushes keypoints apart;
+* ``kp_motion`` (our addition, when ``loss_weights.kp_motion != 0``): ``w * mean over source and
+  driving keypoints of sum_p m_p * min_k |g_p - kp_k|^2``, with ``m`` where the driving frame differs
+  from the source, normalised to sum 1 (:func:`fomm.training.recipe.motion_coverage_loss`): every
+  moving pixel pulls its nearest keypoint, so keypoints go onto the parts that move.
 
 ``DiscriminatorFullModel(...)(x, generated)`` returns ``{'disc_gan': w * mean((1 - D(real))^2 +
 D(pred.detach())^2)}`` summed over scales.
@@ -49,7 +53,13 @@ from fomm.config import TrainParams
 from fomm.errors import FommError
 from fomm.models.blocks import ImagePyramid
 from fomm.models.geometry import make_coordinate_grid, tps_warp_points
-from fomm.training.recipe import equivariance_factor, separation_loss, spread_weight
+from fomm.training.recipe import (
+    equivariance_factor,
+    motion_coverage_loss,
+    motion_map,
+    separation_loss,
+    spread_weight,
+)
 
 
 def _plain(section) -> dict:
@@ -235,6 +245,7 @@ class GeneratorFullModel(nn.Module):
         loss_values.update(self.reconstruction_losses(pyramide_generated, pyramide_real, pyramide_source))
         loss_values.update(self.adversarial_losses(pyramide_generated, pyramide_real, kp_driving))
         loss_values.update(self.separation_losses(kp_source, kp_driving))
+        loss_values.update(self.motion_losses(x["source"], x["driving"], kp_source, kp_driving))
         loss_values.update(self.equivariance_losses(x["driving"], kp_driving, generated, transform))
         return loss_values, generated
 
@@ -348,6 +359,17 @@ class GeneratorFullModel(nn.Module):
         sigma = self.kp_separation_sigma
         value = (separation_loss(kp_source["value"], sigma) + separation_loss(kp_driving["value"], sigma)) / 2
         return {"kp_separation": self.loss_weights["kp_separation"] * value}
+
+    def motion_losses(self, source, driving, kp_source: dict, kp_driving: dict) -> dict[str, torch.Tensor]:
+        """``kp_motion`` (when on): the motion coverage prior of the source's and the driving's
+        keypoints ``(B, K, 2)`` for the pixels that differ between ``source`` and ``driving``."""
+        if self.loss_weights.get("kp_motion", 0) == 0:
+            return {}
+        motion = motion_map(source, driving)
+        value = (
+            motion_coverage_loss(kp_source["value"], motion) + motion_coverage_loss(kp_driving["value"], motion)
+        ) / 2
+        return {"kp_motion": self.loss_weights["kp_motion"] * value}
 
     def equivariance_losses(
         self, driving: torch.Tensor, kp_driving: dict, generated: dict, transform: Transform | None

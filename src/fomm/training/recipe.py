@@ -11,7 +11,9 @@ All are off by default (the original presets do not set them); see docs/training
   (float): both equivariance weights are multiplied by a factor that falls linearly from the
   warm-up factor to 1 over the warm-up steps;
 * ``loss_weights.kp_separation`` (float, 0 = off) with ``train_params.kp_separation_sigma``
-  (normalised units, default 0.1 = ~3 px at 64 px): :func:`separation_loss`.
+  (normalised units, default 0.1 = ~3 px at 64 px): :func:`separation_loss`;
+* ``loss_weights.kp_motion`` (float, 0 = off): :func:`motion_coverage_loss`, which pulls keypoints
+  onto the parts that move (thin limbs included).
 """
 
 from __future__ import annotations
@@ -57,6 +59,33 @@ def separation_loss(kp: torch.Tensor, sigma: float) -> torch.Tensor:
     d2 = ((kp.unsqueeze(2) - kp.unsqueeze(1)) ** 2).sum(-1)  # (B, K, K)
     upper = torch.triu(torch.ones(num_kp, num_kp, dtype=torch.bool, device=kp.device), diagonal=1)
     return torch.exp(-d2[:, upper] / (2 * sigma**2)).mean()
+
+
+def motion_map(source: torch.Tensor, driving: torch.Tensor, max_size: int = 64) -> torch.Tensor:
+    """Where the driving frame differs from the source: ``mean_c |driving - source|`` ``(B, H', W')``,
+    average-pooled to at most ``max_size`` pixels a side, normalised to sum to 1 per frame (all zeros
+    where nothing moved). No gradient. ``source`` / ``driving``: ``(B, C, H, W)``."""
+    with torch.no_grad():
+        diff = torch.abs(driving.float() - source.float()).mean(dim=1, keepdim=True)
+        h, w = diff.shape[-2:]
+        if max(h, w) > max_size:
+            diff = torch.nn.functional.adaptive_avg_pool2d(diff, (min(h, max_size), min(w, max_size)))
+        diff = diff[:, 0]
+        return diff / diff.sum(dim=(1, 2), keepdim=True).clamp_min(1e-8)
+
+
+def motion_coverage_loss(kp: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+    """Motion coverage prior: ``mean_b sum_p m_p * min_k |g_p - kp_k|^2``, the k-means cost of the
+    moving pixels with the keypoints as centres. ``kp``: ``(B, K, 2)`` normalised coordinates;
+    ``motion``: ``(B, H, W)`` weights summing to 1 per frame (:func:`motion_map`). Each moving pixel
+    pulls only its nearest keypoint, so keypoints spread over whatever moves, thin limbs included,
+    instead of all settling on the torso; 0 where nothing moved."""
+    from fomm.models.geometry import make_coordinate_grid
+
+    grid = make_coordinate_grid(tuple(motion.shape[-2:]), kp.dtype, kp.device).reshape(1, -1, 1, 2)
+    d2 = ((grid - kp.unsqueeze(1)) ** 2).sum(-1)  # (B, H*W, K)
+    nearest = d2.min(dim=2).values  # (B, H*W)
+    return (nearest * motion.flatten(1).to(kp.dtype)).sum(dim=1).mean()
 
 
 def normalized_to_px(kp: np.ndarray, size: int) -> np.ndarray:

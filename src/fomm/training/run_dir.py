@@ -471,6 +471,8 @@ def log_fields(cfg) -> list[str]:
             active.append("feature_matching")
     if lw.kp_separation:
         active.append("kp_separation")
+    if lw.kp_motion:
+        active.append("kp_motion")
     if lw.equivariance_value:
         active.append("equivariance_value")
     if lw.equivariance_jacobian and cfg.model_params.common_params.estimate_jacobian:
