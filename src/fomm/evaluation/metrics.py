@@ -220,6 +220,16 @@ kp_to_pixels = _image_ops.kp_to_pixels
 kp_from_pixels = _image_ops.pixels_to_kp
 
 
+def _distances(kp_pred, kp_true, ndims: tuple[int, ...]) -> np.ndarray:
+    """Euclidean distance of each pair of matching keypoints, ``(T, K)`` (or ``(K,)``); NaN where
+    either is missing. Both inputs must have one shape, ``(..., 2)`` with ``ndim`` in ``ndims``."""
+    p = np.asarray(_to_numpy(kp_pred), dtype=np.float64)
+    t = np.asarray(_to_numpy(kp_true), dtype=np.float64)
+    if p.shape != t.shape or p.ndim not in ndims or p.shape[-1] != 2:
+        raise FommError(f"keypoints have shapes {p.shape} and {t.shape}; pass two (T, K, 2) arrays of the same shape")
+    return np.sqrt(np.sum((p - t) ** 2, axis=-1))
+
+
 def akd(kp_pred, kp_true, visible=None) -> float:
     """Average keypoint distance in pixels.
 
@@ -229,11 +239,7 @@ def akd(kp_pred, kp_true, visible=None) -> float:
     missed detection) or when ``visible`` (boolean, ``(T, K)``) is False. Returns NaN when no
     keypoint is left.
     """
-    p = np.asarray(_to_numpy(kp_pred), dtype=np.float64)
-    t = np.asarray(_to_numpy(kp_true), dtype=np.float64)
-    if p.shape != t.shape or p.ndim not in (2, 3) or p.shape[-1] != 2:
-        raise FommError(f"keypoints have shapes {p.shape} and {t.shape}; pass two (T, K, 2) arrays of the same shape")
-    dist = np.sqrt(np.sum((p - t) ** 2, axis=-1))
+    dist = _distances(kp_pred, kp_true, (2, 3))
     keep = np.isfinite(dist)
     if visible is not None:
         vis = np.asarray(_to_numpy(visible), dtype=bool)
@@ -248,11 +254,7 @@ def akd(kp_pred, kp_true, visible=None) -> float:
 def akd_per_keypoint(kp_pred, kp_true) -> np.ndarray:
     """``(K,)`` mean distance in pixels of each keypoint over the frames of two ``(T, K, 2)``
     arrays (NaN for a keypoint never found); the parts of :func:`akd`, which averages them all."""
-    p = np.asarray(_to_numpy(kp_pred), dtype=np.float64)
-    t = np.asarray(_to_numpy(kp_true), dtype=np.float64)
-    if p.shape != t.shape or p.ndim != 3 or p.shape[-1] != 2:
-        raise FommError(f"keypoints have shapes {p.shape} and {t.shape}; pass two (T, K, 2) arrays of the same shape")
-    dist = np.sqrt(np.sum((p - t) ** 2, axis=-1))
+    dist = _distances(kp_pred, kp_true, (3,))
     found = np.isfinite(dist)
     count = found.sum(axis=0)
     total = np.where(found, dist, 0.0).sum(axis=0)
