@@ -39,14 +39,15 @@ def test_presets_leave_the_options_off_and_unwritten(name):
 
 def test_puppet_preset_carries_the_collapse_fix():
     """puppet-64 is the recipe of the ablation (training/ablation/): pad 3, a weak narrow separation
-    prior, 15 keypoints, and the motion-weighted pixel term of the bundled v8; the other options stay
-    off, and the original presets use none of them."""
+    prior, 15 keypoints, the motion-weighted pixel term of the bundled v8 and the motion coverage
+    prior of the bundled v11; the other options stay off, and the original presets use none of them."""
     cfg = load_preset("puppet-64")
     assert cfg.model_params.kp_detector_params.pad == 3 and cfg.model_params.common_params.num_kp == 15
     assert cfg.train_params.loss_weights.kp_separation == 1 and cfg.train_params.kp_separation_sigma == 0.05
-    assert cfg.train_params.loss_weights.pixel_motion == 30
+    assert cfg.train_params.loss_weights.pixel_motion == 30 and cfg.train_params.loss_weights.kp_motion == 10
     for name in ("vox-256", "taichi-256", "face-64"):
-        assert load_preset(name).train_params.loss_weights.pixel_motion == 0
+        lw = load_preset(name).train_params.loss_weights
+        assert lw.pixel_motion == 0 and lw.kp_motion == 0
     assert spread_weight(cfg.train_params, 0) == 0 and equivariance_factor(cfg.train_params, 0) == 1
 
 
