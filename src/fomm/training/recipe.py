@@ -23,6 +23,8 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
+from fomm.models.geometry import make_coordinate_grid
+
 
 def _get(params, name: str, default):
     if isinstance(params, Mapping):
@@ -80,8 +82,6 @@ def motion_coverage_loss(kp: torch.Tensor, motion: torch.Tensor) -> torch.Tensor
     ``motion``: ``(B, H, W)`` weights summing to 1 per frame (:func:`motion_map`). Each moving pixel
     pulls only its nearest keypoint, so keypoints spread over whatever moves, thin limbs included,
     instead of all settling on the torso; 0 where nothing moved."""
-    from fomm.models.geometry import make_coordinate_grid
-
     grid = make_coordinate_grid(tuple(motion.shape[-2:]), kp.dtype, kp.device).reshape(1, -1, 1, 2)
     d2 = ((grid - kp.unsqueeze(1)) ** 2).sum(-1)  # (B, H*W, K)
     nearest = d2.min(dim=2).values  # (B, H*W)
