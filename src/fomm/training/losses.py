@@ -441,8 +441,6 @@ class DiscriminatorFullModel(nn.Module):
         num_channels = getattr(_unwrap(generator), "num_channels", 3) if generator is not None else 3
         self.pyramid = ImagePyramid(self.scales, num_channels)
         self.loss_weights = _plain(self.train_params["loss_weights"])
-        # the YAML dict omits a default sigma: resolve it once here, not every step
-        self.kp_separation_sigma = self.train_params.get("kp_separation_sigma", TrainParams().kp_separation_sigma)
 
     def forward(self, x: Mapping[str, torch.Tensor], generated: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         pyramide_real = self.pyramid(x["driving"])
