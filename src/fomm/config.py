@@ -272,12 +272,14 @@ class TrainParams(_Section):
     generator_batchnorm: Literal["batch", "frozen"] = field(default="batch", metadata=_omit_default())
     # Our additions against keypoint collapse (written only when set; fomm.training.recipe): a
     # decaying bias that starts the keypoints spread over the frame, an equivariance warm-up, and
-    # the width (normalised units) of the separation prior loss_weights.kp_separation.
+    # the width (normalised units) of the separation prior loss_weights.kp_separation, and the
+    # largest side (pixels) of the motion map of the coverage prior loss_weights.kp_motion.
     kp_spread_init: float = field(default=0, metadata=check(omit_default=True, ge=0))
     kp_spread_steps: int = field(default=0, metadata=check(omit_default=True, ge=0))
     equivariance_warmup_steps: int = field(default=0, metadata=check(omit_default=True, ge=0))
     equivariance_warmup_factor: float = field(default=1, metadata=check(omit_default=True, ge=0))
     kp_separation_sigma: float = field(default=0.1, metadata=check(omit_default=True, gt=0))
+    kp_motion_size: int = field(default=64, metadata=check(omit_default=True, ge=1))
     extra: dict = field(default_factory=dict)
 
 

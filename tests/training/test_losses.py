@@ -210,6 +210,27 @@ def test_kp_motion_term_is_the_coverage_prior_of_both_keypoint_sets(tiny_config)
     still = {"source": x["source"], "driving": x["source"].clone()}
     assert float(gen_full(still)[0]["kp_motion"]) == 0
 
+    # train_params.kp_motion_size (default 64, above these 32 px frames) pools the map down to it.
+    assert gen_full.kp_motion_size == 64
+    cfg = Config.from_dict(tiny_config)
+    assert "kp_motion_size" not in cfg.to_dict()["train_params"]
+    cfg.train_params.kp_motion_size = 8
+    tp = Config.from_dict(cfg.to_dict()).train_params
+    assert tp.kp_motion_size == 8
+    tp.loss_weights.kp_motion, tp.loss_weights.generator_gan = 4, 0
+    small = GeneratorFullModel(model.kp_detector, model.generator, None, tp)
+    m8 = motion_map(x["source"], x["driving"], 8)
+    assert m8.shape == (2, 8, 8)
+    expected8 = 4 * (float(motion_coverage_loss(kp_s, m8)) + float(motion_coverage_loss(kp_d, m8))) / 2
+    np.testing.assert_allclose(
+        float(
+            small.motion_losses(x["source"], x["driving"], generated["kp_source"], generated["kp_driving"])["kp_motion"]
+        ),
+        expected8,
+        rtol=1e-5,
+    )
+    assert abs(expected8 - expected) > 1e-4
+
 
 def test_forward_is_its_steps_in_paper_order(tiny_config):
     """forward = keypoints -> generate -> reconstruction -> GAN -> separation -> equivariance, bitwise;

@@ -25,6 +25,7 @@ NEW_TRAIN_KEYS = (
     "equivariance_warmup_steps",
     "equivariance_warmup_factor",
     "kp_separation_sigma",
+    "kp_motion_size",
 )
 
 

@@ -196,8 +196,9 @@ class GeneratorFullModel(nn.Module):
         self.train_params = _plain(train_params)
         self.scales = list(self.train_params["scales"])
         self.loss_weights = _plain(self.train_params["loss_weights"])
-        # the YAML dict omits a default sigma: resolve it once here, not every step
+        # the YAML dict omits default values: resolve them once here, not every step
         self.kp_separation_sigma = self.train_params.get("kp_separation_sigma", TrainParams().kp_separation_sigma)
+        self.kp_motion_size = self.train_params.get("kp_motion_size", TrainParams().kp_motion_size)
         num_channels = getattr(_unwrap(generator), "num_channels", 3)
         self.pyramid = ImagePyramid(self.scales, num_channels)
         self.disc_scales = list(_unwrap(discriminator).scales) if discriminator is not None else []
@@ -365,7 +366,7 @@ class GeneratorFullModel(nn.Module):
         keypoints ``(B, K, 2)`` for the pixels that differ between ``source`` and ``driving``."""
         if self.loss_weights.get("kp_motion", 0) == 0:
             return {}
-        motion = motion_map(source, driving)
+        motion = motion_map(source, driving, self.kp_motion_size)
         value = (
             motion_coverage_loss(kp_source["value"], motion) + motion_coverage_loss(kp_driving["value"], motion)
         ) / 2

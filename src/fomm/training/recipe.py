@@ -12,8 +12,9 @@ All are off by default (the original presets do not set them); see docs/training
   warm-up factor to 1 over the warm-up steps;
 * ``loss_weights.kp_separation`` (float, 0 = off) with ``train_params.kp_separation_sigma``
   (normalised units, default 0.1 = ~3 px at 64 px): :func:`separation_loss`;
-* ``loss_weights.kp_motion`` (float, 0 = off): :func:`motion_coverage_loss`, which pulls keypoints
-  onto the parts that move (thin limbs included).
+* ``loss_weights.kp_motion`` (float, 0 = off) with ``train_params.kp_motion_size`` (pixels, default
+  64): :func:`motion_coverage_loss` on a :func:`motion_map` pooled to at most that many pixels a
+  side, which pulls keypoints onto the parts that move (thin limbs included).
 """
 
 from __future__ import annotations
