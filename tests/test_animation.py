@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import fomm
-from fomm.animation import AnimationEngine, best_frame_index, prepare_frames
+from fomm.animation import AnimationEngine, best_frame_index, closest_pose_index, prepare_frames
 from fomm.errors import FommError
 from fomm.testing import random_model
 
@@ -140,3 +140,22 @@ def test_best_frame_auto_picks_the_matching_pose(model, clip):
     assert best_frame_index(engine, driving) == 6
     out = fomm.animate(model, driving[6], driving, best_frame="auto")
     assert out.shape == driving.shape
+
+
+def test_closest_pose_ignores_translation_and_scale_and_takes_cached_batches():
+    torch.manual_seed(0)
+    source = torch.rand(5, 2) * 2 - 1
+    poses = torch.rand(7, 5, 2) * 2 - 1
+    poses[4] = source * 0.5 + torch.tensor([0.3, -0.2])  # the source's pose, moved and shrunk
+    assert closest_pose_index(source, [poses]) == 4
+    assert closest_pose_index(source, [poses[:3], poses[3:6], poses[6:]]) == 4  # batches in order
+    poses[1] = poses[4]
+    assert closest_pose_index(source, [poses]) == 1  # the first of equals
+
+
+def test_best_frame_index_is_the_closest_pose_of_the_driving_keypoints(model, clip):
+    source, driving = clip
+    engine = AnimationEngine(model, batch_size=4)
+    engine.set_source(source)
+    kp = engine.keypoints(prepare_frames(driving, model.frame_shape, "driving video", ndim=4))["value"]
+    assert best_frame_index(engine, driving) == closest_pose_index(engine.kp_source["value"][0], [kp])

@@ -129,6 +129,24 @@ def test_many_sources_share_the_model_and_the_driving_keypoints(files, model, tm
         animate_video([files.photos / "anna.png", frame(1)], files.driving, model=model, out=tmp_path / "x.mp4")
 
 
+def test_many_sources_find_their_best_frames_from_the_cached_keypoints(files, model, tmp_path, monkeypatch):
+    from fomm.animation import AnimationEngine
+
+    singles = [
+        animate_video(files.photos / f"{n}.png", files.driving, model=model, out=tmp_path / n, best_frame="auto",
+                      best_frame_method="keypoints", progress=False)["best_frame"]
+        for n in ("anna", "bob")
+    ]  # fmt: skip
+    seen = []
+    original = AnimationEngine.keypoints
+    monkeypatch.setattr(AnimationEngine, "keypoints", lambda self, f: seen.append(len(f)) or original(self, f))
+    result = animate_video(files.photos, files.driving, model=model, out=tmp_path / "many", best_frame="auto",
+                           best_frame_method="keypoints", progress=False)  # fmt: skip
+    assert [r["best_frame"] for r in result["outputs"]] == singles
+    assert {r["best_frame_method"] for r in result["outputs"]} == {"keypoints"}
+    assert sum(seen) == T  # one pass over the driving video for both sources, the best frames included
+
+
 def test_many_sources_side_by_side_decode_the_driving_video_once(files, model, tmp_path, monkeypatch):
     """The driving panels of every source are replayed from the spool filled by the one decode for
     the keypoints; with no temporary file to spool to, each source decodes again: same frames."""
@@ -288,6 +306,28 @@ def test_crop_says_which_tracker_and_best_frame_by_landmarks(files, face_inputs,
     result = animate_video(source, driving, out=tmp_path / "b.mp4", best_frame_method="keypoints", **kw)
     assert result["best_frame_method"] == "keypoints"
     assert result["tracker"] == {"source": "dlib landmarks", "driving": "dlib landmarks"}
+
+
+@pytest.mark.skipif(not __import__("fomm.faces").faces.faces_available(), reason="needs pip install 'fomm[faces]'")
+@pytest.mark.filterwarnings("ignore:driving video is 320x240")
+def test_many_sources_find_the_driving_face_poses_once(face_inputs, model, tmp_path, monkeypatch):
+    import fomm.faces
+
+    source, driving = face_inputs
+    frames = video_io.read_frames(driving)[0]
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    video_io.write_image(photos / "a.png", frames[2])
+    video_io.write_image(photos / "b.png", frames[5])
+    calls = []
+    real = fomm.faces.landmark_poses
+    monkeypatch.setattr(fomm.faces, "landmark_poses", lambda f, **k: calls.append(1) or real(f, **k))
+    result = animate_video(photos, driving, model=model, out=tmp_path / "many", best_frame="auto", progress=False)
+    assert [(r["best_frame"], r["best_frame_method"]) for r in result["outputs"]] == [
+        (2, "landmarks"),
+        (5, "landmarks"),
+    ]
+    assert len(calls) == 1
 
 
 def test_without_the_face_extra_haar_and_keypoints_are_used(files, face_inputs, tmp_path, monkeypatch, capsys):

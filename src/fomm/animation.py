@@ -252,28 +252,43 @@ def batched(frames: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
+def normalized_pose(kp: torch.Tensor) -> torch.Tensor:
+    """Keypoints ``(..., K, 2)`` centred on their mean and divided by their RMS radius: a pose that
+    translation and scale do not change."""
+    kp = kp - kp.mean(dim=-2, keepdim=True)
+    return kp / kp.pow(2).sum(-1).mean(-1, keepdim=True).sqrt().clamp_min(1e-8).unsqueeze(-1)
+
+
+def closest_pose_index(kp_source: torch.Tensor, kp_batches: Iterable[torch.Tensor]) -> int:
+    """Index, over the concatenated batches ``(B_i, K, 2)`` of driving keypoints, of the frame whose
+    :func:`normalized_pose` is nearest (mean squared distance) to the source's ``(K, 2)``; the first
+    of equals."""
+    source = normalized_pose(kp_source)
+    best, best_dist, index = 0, float("inf"), 0
+    for kp in kp_batches:
+        dist = (normalized_pose(kp) - source).pow(2).sum(-1).mean(-1)
+        i = int(torch.argmin(dist))
+        if float(dist[i]) < best_dist:
+            best, best_dist = index + i, float(dist[i])
+        index += len(kp)
+    return best
+
+
 def best_frame_index(engine: AnimationEngine, driving_frames: Iterable) -> int:
     """Index of the driving frame whose pose best matches the source.
 
     Poses are compared with the model's own keypoints, each set normalised for translation (centred
     on its mean) and scale (divided by its RMS radius); the frame with the smallest mean squared
-    distance wins. Works for any category, no face-landmark library needed.
+    distance wins (:func:`closest_pose_index`). Works for any category, no face-landmark library
+    needed.
     """
 
-    def normalise(kp: torch.Tensor) -> torch.Tensor:
-        kp = kp - kp.mean(dim=-2, keepdim=True)
-        return kp / kp.pow(2).sum(-1).mean(-1, keepdim=True).sqrt().clamp_min(1e-8).unsqueeze(-1)
+    def keypoints() -> Iterator[torch.Tensor]:
+        for chunk in batched(driving_frames, engine.batch_size):
+            frames = prepare_frames(np.stack(chunk), engine.model.frame_shape, "driving video", ndim=4)
+            yield engine.keypoints(frames)["value"]
 
-    source = normalise(engine.kp_source["value"][0])
-    best, best_dist, index = 0, float("inf"), 0
-    for chunk in batched(driving_frames, engine.batch_size):
-        frames = prepare_frames(np.stack(chunk), engine.model.frame_shape, "driving video", ndim=4)
-        dist = (normalise(engine.keypoints(frames)["value"]) - source).pow(2).sum(-1).mean(-1)
-        i = int(torch.argmin(dist))
-        if float(dist[i]) < best_dist:
-            best, best_dist = index + i, float(dist[i])
-        index += len(chunk)
-    return best
+    return closest_pose_index(engine.kp_source["value"][0], keypoints())
 
 
 def animate(

@@ -196,6 +196,41 @@ def normalize_landmarks(points: np.ndarray) -> np.ndarray:
     return p / max(float(np.sqrt((p**2).sum(axis=1).mean())), 1e-12)
 
 
+def landmark_poses(driving_frames: Iterable, *, models: FaceModels | None = None) -> list[np.ndarray | None]:
+    """The :func:`normalize_landmarks` of each driving frame's face, ``(68, 2)``, or None where a
+    frame has no face: computed once per driving video, compared with any number of sources by
+    :func:`closest_landmark_pose`."""
+    models = models or FaceModels.shared()
+    poses = []
+    for frame in driving_frames:
+        points = models.landmarks(frame)
+        poses.append(None if points is None else normalize_landmarks(points))
+    return poses
+
+
+def source_landmark_pose(source_uint8, *, models: FaceModels | None = None) -> np.ndarray:
+    """The :func:`normalize_landmarks` of the source's face, ``(68, 2)``; a source without a face
+    is a :class:`FommError`."""
+    points = (models or FaceModels.shared()).landmarks(source_uint8)
+    if points is None:
+        raise FommError("no face found in the source image for --best-frame auto; pass --best-frame N instead")
+    return normalize_landmarks(points)
+
+
+def closest_landmark_pose(ref: np.ndarray, poses: list) -> int:
+    """Index of the pose in ``poses`` (:func:`landmark_poses`; None: no face) closest to ``ref``
+    (:func:`source_landmark_pose`) by the sum of squared distances; the first of equals, 0 when no
+    frame has a face."""
+    best, best_dist = 0, np.inf
+    for index, pose in enumerate(poses):
+        if pose is None:
+            continue
+        dist = float(((pose - ref) ** 2).sum())
+        if dist < best_dist:
+            best, best_dist = index, dist
+    return best
+
+
 def best_frame_by_landmarks(
     source_uint8, driving_frames: Iterable, *, models: FaceModels | None = None, progress: bool = False
 ) -> int:
@@ -207,21 +242,10 @@ def best_frame_by_landmarks(
     source without a face is a :class:`FommError`.
     """
     models = models or FaceModels.shared()
-    source = models.landmarks(source_uint8)
-    if source is None:
-        raise FommError("no face found in the source image for --best-frame auto; pass --best-frame N instead")
-    ref = normalize_landmarks(source)
+    ref = source_landmark_pose(source_uint8, models=models)
     frames = driving_frames
     if progress:
         from tqdm import tqdm
 
         frames = tqdm(driving_frames, desc="finding the best frame", unit="frame", leave=False)
-    best, best_dist = 0, np.inf
-    for index, frame in enumerate(frames):
-        points = models.landmarks(frame)
-        if points is None:
-            continue
-        dist = float(((normalize_landmarks(points) - ref) ** 2).sum())
-        if dist < best_dist:
-            best, best_dist = index, dist
-    return best
+    return closest_landmark_pose(ref, landmark_poses(frames, models=models))

@@ -15,7 +15,9 @@ driving video that is not square is centre-cropped (``driving_fit='crop'``), let
 
 Many sources (a list, a folder or a glob pattern) share one model and one pass of driving
 keypoints: the driving video is decoded and its keypoints computed once, cached, and each
-source only runs the generator (plus one decode for ``best_frame='auto'``). The driving panels
+source only runs the generator; ``best_frame='auto'`` compares each source with those cached
+keypoints, or, by face landmarks, with the driving video's face poses (found once, with one more
+decode, for the first source that has a face). The driving panels
 of ``layout='side-by-side'`` are spooled, at the model's size, to an unlinked temporary file
 during that one decode and replayed from it for each source (memory: one frame; disk:
 ``T x H x W x 3`` bytes; if the file cannot be written, each source decodes the video again).
@@ -493,9 +495,11 @@ def _animate_cached(engine, kp_batches: list[dict]) -> Iterator[dict]:
         yield {"prediction": prediction, "kp_driving": kp_driving, "kp_norm": kp_norm}
 
 
-def _set_initial(engine, driving: DrivingVideo, o: Options, src: _Source, kp_batches) -> tuple:
+def _set_initial(engine, driving: DrivingVideo, o: Options, src: _Source, kp_batches, poses: dict) -> tuple:
     """Measure relative motion from the best frame; returns ``(index or None, method or None)``
-    (``method``: how ``'auto'`` chose it, ``'landmarks'`` or ``'keypoints'``)."""
+    (``method``: how ``'auto'`` chose it, ``'landmarks'`` or ``'keypoints'``). ``kp_batches``: the
+    cached driving keypoints (many sources) or None; ``poses``: a cache of the driving video's face
+    poses, filled by the first source that needs them."""
     import torch
 
     from fomm.animation import prepare_frames
@@ -509,7 +513,7 @@ def _set_initial(engine, driving: DrivingVideo, o: Options, src: _Source, kp_bat
         )
         return None, None
     if best == "auto":
-        best, method = _best_frame_auto(engine, driving, o, src)
+        best, method = _best_frame_auto(engine, driving, o, src, kp_batches, poses)
     if kp_batches is not None and best < sum(len(kp["value"]) for kp in kp_batches):
         b, i = divmod(best, engine.batch_size)
         engine.set_initial({k: v[i : i + 1] for k, v in kp_batches[b].items()})
@@ -527,11 +531,11 @@ def landmark_shape(frame_shape) -> tuple[int, int]:
     return int(round(fh * k)), int(round(fw * k))
 
 
-def _landmark_source(src: _Source, method: str, shape) -> np.ndarray | None:
-    """The source as the landmark choice compares it (``shape``, cropped as the model sees it), or
-    None where the model's keypoints choose: ``keypoints``, or ``auto`` without ``fomm[faces]`` or
-    without a face on the source."""
-    from fomm.faces import FaceModels, faces_available, require_faces
+def _source_face_pose(src: _Source, method: str, shape) -> np.ndarray | None:
+    """The normalised landmarks of the source's face as the landmark choice compares them (the
+    source at ``shape``, cropped as the model sees it), or None where the model's keypoints choose:
+    ``keypoints``, or ``auto`` without ``fomm[faces]`` or without a face on the source."""
+    from fomm.faces import FaceModels, faces_available, normalize_landmarks, require_faces
 
     if method == "keypoints" or (method == "auto" and not faces_available()):
         return None
@@ -540,30 +544,37 @@ def _landmark_source(src: _Source, method: str, shape) -> np.ndarray | None:
     if src.box is not None:
         x0, y0, x1, y1 = src.box
         image = image[y0:y1, x0:x1]
-    image = resize_frame(image, shape)
-    if FaceModels.shared().landmarks(image) is None:
+    points = FaceModels.shared().landmarks(resize_frame(image, shape))
+    if points is None:
         if method == "landmarks":
             raise FommError(
                 f"no face found in {src.name} for --best-frame-method landmarks; use --best-frame-method keypoints"
             )
         return None
-    return image
+    return normalize_landmarks(points)
 
 
-def _best_frame_auto(engine, driving: DrivingVideo, o: Options, src: _Source) -> tuple[int, str]:
+def _best_frame_auto(engine, driving: DrivingVideo, o: Options, src: _Source, kp_batches, poses: dict) -> tuple:
     """``(index, method)`` of the driving frame posed most like the source: by face landmarks
-    (:func:`fomm.faces.best_frame_by_landmarks`, frames at :func:`landmark_shape`) when the
-    source has a face and ``fomm[faces]`` is installed, else by the model's keypoints."""
-    from fomm.animation import best_frame_index
+    (:func:`fomm.faces.closest_landmark_pose`, frames at :func:`landmark_shape`; the driving
+    video's poses are found once and kept in ``poses`` for the next source) when the source has a
+    face and ``fomm[faces]`` is installed, else by the model's keypoints (the cached
+    ``kp_batches`` when given: no decode)."""
+    from fomm.animation import best_frame_index, closest_pose_index
 
     shape = landmark_shape(driving.frame_shape)
-    source = _landmark_source(src, o.best_frame_method, shape)
-    with ProgressReporter(o.progress, driving.total, "finding the best frame", leave=False) as bar:
-        if source is None:
+    ref = _source_face_pose(src, o.best_frame_method, shape)
+    if ref is None and kp_batches is not None:
+        return closest_pose_index(engine.kp_source["value"][0], (kp["value"] for kp in kp_batches)), "keypoints"
+    if ref is None:
+        with ProgressReporter(o.progress, driving.total, "finding the best frame", leave=False) as bar:
             return best_frame_index(engine, bar.wrap(driving.frames())), "keypoints"
-        from fomm.faces import best_frame_by_landmarks
+    from fomm.faces import closest_landmark_pose, landmark_poses
 
-        return best_frame_by_landmarks(source, bar.wrap(driving.frames(shape))), "landmarks"
+    if "landmarks" not in poses:
+        with ProgressReporter(o.progress, driving.total, "face poses of the driving video", leave=False) as bar:
+            poses["landmarks"] = landmark_poses(bar.wrap(driving.frames(shape)))
+    return closest_landmark_pose(ref, poses["landmarks"]), "landmarks"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -717,7 +728,7 @@ def _animate_one(engine, source, index, driving: DrivingVideo, out: Path, kind: 
         from fomm.paste_back import PasteBack
 
         panels.paster = PasteBack(src.full, src.box, color_match=o.color_match)
-    best, method = _set_initial(engine, driving, o, src, extra.get("kp_batches"))
+    best, method = _set_initial(engine, driving, o, src, extra.get("kp_batches"), extra.setdefault("poses", {}))
     if o.layout == "side-by-side":
         panels.source_panel = _source_panel(engine, src.image, o, src.full if panels.paster is not None else None)
     audio_from = driving.path if (o.audio and driving.has_audio and kind == "container") else None
@@ -774,9 +785,10 @@ def _animate_many(engine, sources: list, driving: DrivingVideo, out: Path, o: Op
     with contextlib.closing(spool) if spool is not None else contextlib.nullcontext():
         kp_batches = driving_keypoints(engine, driving, o.progress, spool)
         start = time.perf_counter()
-        results = []
+        results, poses = [], {}  # the driving video's face poses, found for the first source that needs them
         for i, (source, (target, frames_dir)) in enumerate(zip(sources, targets)):
             extra = {"crop_size": crop_size, "kp_batches": kp_batches, "save_frames": frames_dir, "spool": spool}
+            extra["poses"] = poses
             results.append(_animate_one(engine, source, i, driving, target, "container", o, extra))
     seconds = time.perf_counter() - start
     frames = sum(r["frames"] for r in results)
