@@ -1,4 +1,4 @@
-"""fomm.cpu: one answer to "native bf16?" for training and animation, and the glibc allocator
+"""fomm.cpu: the CPU's model and flags, one answer to "native bf16?" for training and animation, and the glibc allocator
 setting (kept memory with it, trimmed without it; a no-op where it must be)."""
 
 from __future__ import annotations
@@ -160,7 +160,17 @@ def test_without_cpuinfo_oneDNN_answers(monkeypatch):
         assert cpu.native_bf16() is answer and inference.cpu_has_fast_bf16() is answer
 
 
-def test_speed_module_reexports_the_cpu_facts():
-    assert speed.cpu_flags is cpu.cpu_flags and speed.native_bf16 is cpu.native_bf16
-    described = speed.describe_cpu()
-    assert set(described["flags"]) == set(cpu.REPORTED_FLAGS) and "tuned" in described["allocator"]
+def test_cpu_flags_parse_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text(
+        "processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\n"
+        "processor\t: 1\nflags\t\t: fpu avx2 avx512f avx512_bf16\n"
+    )
+    flags = cpu.cpu_flags(info)
+    assert {"avx2", "avx512f", "avx512_bf16"} <= flags and "amx_bf16" not in flags
+    assert cpu.native_bf16(flags) and not cpu.native_bf16({"avx2", "avx512f"})
+    assert cpu.cpu_model(info) == "Test CPU 9000"
+    assert cpu.cpu_flags(tmp_path / "missing") == set() and cpu.cpu_model(tmp_path / "missing") == "unknown"
+    described = cpu.describe_cpu()
+    assert set(described["flags"]) == set(cpu.REPORTED_FLAGS) and described["torch_threads"] >= 1
+    assert "tuned" in described["allocator"]

@@ -36,21 +36,6 @@ def test_autocast_dtype_selection(flags, precision, device, expected):
     assert S.autocast_dtype(precision, device, flags) is expected
 
 
-def test_cpu_flags_parse_cpuinfo(tmp_path):
-    info = tmp_path / "cpuinfo"
-    info.write_text(
-        "processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\n"
-        "processor\t: 1\nflags\t\t: fpu avx2 avx512f avx512_bf16\n"
-    )
-    flags = S.cpu_flags(info)
-    assert {"avx2", "avx512f", "avx512_bf16"} <= flags and "amx_bf16" not in flags
-    assert S.native_bf16(flags) and not S.native_bf16({"avx2", "avx512f"})
-    assert S.cpu_model(info) == "Test CPU 9000"
-    assert S.cpu_flags(tmp_path / "missing") == set() and S.cpu_model(tmp_path / "missing") == "unknown"
-    described = S.describe_cpu()
-    assert set(described["flags"]) == set(S.REPORTED_FLAGS) and described["torch_threads"] >= 1
-
-
 def test_memory_format_selection_and_bad_values(tmp_path):
     assert S.use_channels_last("auto", "cpu") and not S.use_channels_last("auto", "cuda")
     assert S.use_channels_last("channels_last", "cuda") and not S.use_channels_last("contiguous", "cpu")

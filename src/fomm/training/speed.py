@@ -21,14 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from fomm.cpu import (  # noqa: F401 (re-exported: the CPU facts live in fomm.cpu)
-    NATIVE_BF16_FLAGS,
-    REPORTED_FLAGS,
-    cpu_flags,
-    cpu_model,
-    describe_cpu,
-    native_bf16,
-)
+from fomm.cpu import native_bf16
 from fomm.errors import FommError
 
 PRECISIONS = ("fp32", "bf16", "auto")
