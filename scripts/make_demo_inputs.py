@@ -6,6 +6,7 @@ first pose, as the original's README asks of a source), the driving video the pa
     fomm synth --category puppet --out /tmp/demo-src --size 64 --train 0 --test 8 --frames 64 \\
         --cross-pairs 4 --seed 3
     python scripts/make_demo_inputs.py /tmp/demo-src puppet-cross-00000 src/fomm/assets/demo
+    (the face pair: --category face, face-cross-00000, src/fomm/assets/demo/face)
 """
 
 from __future__ import annotations
