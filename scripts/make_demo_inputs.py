@@ -24,7 +24,8 @@ def main() -> None:
     parser.add_argument("pair", help="a name from cross_identity/pairs.csv, e.g. puppet-cross-00000")
     parser.add_argument("out", type=Path, help="folder for source.png and driving.mp4")
     args = parser.parse_args()
-    rows = {r["name"]: r for r in csv.DictReader(open(args.data / "cross_identity" / "pairs.csv"))}
+    with open(args.data / "cross_identity" / "pairs.csv", newline="") as f:
+        rows = {r["name"]: r for r in csv.DictReader(f)}
     if args.pair not in rows:
         raise SystemExit(f"no pair {args.pair} in {args.data}/cross_identity/pairs.csv; pick one of {sorted(rows)}")
     source = video_io.read_frames(args.data / "cross_identity" / args.pair)[0][0]

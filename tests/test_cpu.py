@@ -1,5 +1,5 @@
-"""fomm.cpu: the CPU's model and flags, one answer to "native bf16?" for training and animation, and the glibc allocator
-setting (kept memory with it, trimmed without it; a no-op where it must be)."""
+"""fomm.cpu: the CPU's model and flags, one answer to "native bf16?" for training and animation,
+and the glibc allocator setting (kept memory with it, trimmed without it; a no-op where it must be)."""
 
 from __future__ import annotations
 

@@ -787,8 +787,13 @@ def _animate_many(engine, sources: list, driving: DrivingVideo, out: Path, o: Op
         start = time.perf_counter()
         results, poses = [], {}  # the driving video's face poses, found for the first source that needs them
         for i, (source, (target, frames_dir)) in enumerate(zip(sources, targets)):
-            extra = {"crop_size": crop_size, "kp_batches": kp_batches, "save_frames": frames_dir, "spool": spool}
-            extra["poses"] = poses
+            extra = {
+                "crop_size": crop_size,
+                "kp_batches": kp_batches,
+                "poses": poses,
+                "save_frames": frames_dir,
+                "spool": spool,
+            }
             results.append(_animate_one(engine, source, i, driving, target, "container", o, extra))
     seconds = time.perf_counter() - start
     frames = sum(r["frames"] for r in results)

@@ -200,7 +200,7 @@ def test_kp_motion_term_is_the_coverage_prior_of_both_keypoint_sets(tiny_config)
     from fomm.training.recipe import motion_coverage_loss, motion_map
 
     model, gen_full, x, losses, generated = _only_term(tiny_config, "kp_motion", 4)
-    m = motion_map(x["source"], x["driving"])
+    m = motion_map(x["source"], x["driving"], gen_full.kp_motion_size)
     kp_s, kp_d = generated["kp_source"]["value"].detach(), generated["kp_driving"]["value"].detach()
     expected = 4 * (float(motion_coverage_loss(kp_s, m)) + float(motion_coverage_loss(kp_d, m))) / 2
     np.testing.assert_allclose(float(losses["kp_motion"]), expected, rtol=1e-5)

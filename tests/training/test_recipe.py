@@ -91,7 +91,7 @@ def test_motion_map_is_where_the_frames_differ_normalised():
     driving = source.clone()
     driving[0, :, 2, 5] = 0.3
     driving[0, 0, 6, 1] = 0.9  # one channel of three: a third of the pixel above's mean
-    m = motion_map(source, driving)
+    m = motion_map(source, driving, max_size=64)
     assert m.shape == (2, 8, 8) and not m.requires_grad
     assert float(m[0].sum()) == pytest.approx(1.0) and float(m[1].sum()) == 0  # nothing moved: all 0
     assert float(m[0, 2, 5]) == pytest.approx(0.5) and float(m[0, 6, 1]) == pytest.approx(0.5)

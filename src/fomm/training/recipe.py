@@ -64,9 +64,9 @@ def separation_loss(kp: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.exp(-d2[:, upper] / (2 * sigma**2)).mean()
 
 
-def motion_map(source: torch.Tensor, driving: torch.Tensor, max_size: int = 64) -> torch.Tensor:
+def motion_map(source: torch.Tensor, driving: torch.Tensor, max_size: int) -> torch.Tensor:
     """Where the driving frame differs from the source: ``mean_c |driving - source|`` ``(B, H', W')``,
-    average-pooled to at most ``max_size`` pixels a side, normalised to sum to 1 per frame (all zeros
+    average-pooled to at most ``max_size`` pixels a side (``train_params.kp_motion_size``), normalised to sum to 1 per frame (all zeros
     where nothing moved). No gradient. ``source`` / ``driving``: ``(B, C, H, W)``."""
     with torch.no_grad():
         diff = torch.abs(driving.float() - source.float()).mean(dim=1, keepdim=True)
