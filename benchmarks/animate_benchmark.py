@@ -51,7 +51,7 @@ def driving_clip(num_frames: int, size: int, seed: int = 0) -> tuple[np.ndarray,
 
 def per_frame_loop(model, source: np.ndarray, driving: np.ndarray, device) -> np.ndarray:
     """The original make_animation: relative + adapt, one frame at a time, full generator each time."""
-    from fomm.animation import normalize_kp
+    from fomm.animation.engine import normalize_kp
 
     with torch.no_grad():
         src = torch.from_numpy(source).permute(2, 0, 1)[None].to(device)
@@ -93,7 +93,7 @@ def run_mode(mode: str, args: dict, result_file: str) -> None:
         os.environ["FOMM_ALLOCATOR"] = "default"  # AnimationEngine would tune it otherwise
     tune_allocator()  # every mode alike (the loop too), so the ratios compare the algorithms
     torch.set_num_threads(args["threads"])
-    from fomm.animation import AnimationEngine
+    from fomm.animation.engine import AnimationEngine
     from fomm.testing import random_model
 
     device = torch.device(args["device"])
@@ -145,7 +145,7 @@ def flops_per_frame(config: str, batch_size: int) -> dict[str, float]:
     """Convolution/matmul FLOPs per frame of the loop and of the engine (fp32 exact path)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from fomm.animation import AnimationEngine
+    from fomm.animation.engine import AnimationEngine
     from fomm.testing import random_model
 
     model = random_model(config, seed=0)
@@ -227,7 +227,7 @@ def main() -> None:
         f"fomm animation benchmark: {args.config}, torch {torch.__version__}, {args.threads} CPU threads, "
         f"{args.frames} frames, batch {args.batch_size}, allocator {args.allocator} (every mode)"
     )
-    from fomm.animation import cpu_has_fast_bf16
+    from fomm.animation.engine import cpu_has_fast_bf16
 
     bf16 = cpu_has_fast_bf16()
     print(

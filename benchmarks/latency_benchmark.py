@@ -61,7 +61,7 @@ def clip(size: int, frames: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
 
 
 def make_engine(model, mode: str):
-    from fomm.animation import AnimationEngine
+    from fomm.animation.engine import AnimationEngine
 
     backend, precision = ("onnxruntime", "exact") if mode == "onnxruntime" else ("torch", mode.split()[-1])
     with warnings.catch_warnings():

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fomm.faces import faces_available
+from fomm.faces.landmarks import faces_available
 
 needs_faces = pytest.mark.skipif(
     not faces_available(), reason="needs the face models (dlib): pip install 'fomm[faces]'"

@@ -19,15 +19,15 @@ import pytest
 import torch
 
 import fomm
-from fomm.animation import AnimationEngine, best_frame_index
+from fomm.animation.engine import AnimationEngine, best_frame_index
+from fomm.animation.pipeline import animate_video
 from fomm.cli import main
 from fomm.config import resolve_config
 from fomm.data import video_io
+from fomm.data.drawing import keypoint_colors
 from fomm.data.image_ops import fit_aspect, resize_frame
-from fomm.drawing import keypoint_colors
 from fomm.errors import FommError
 from fomm.models.checkpoint import load_model
-from fomm.pipeline import animate_video
 from fomm.testing import random_checkpoint
 
 N_FRAMES = 12

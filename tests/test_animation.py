@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import fomm
-from fomm.animation import AnimationEngine, best_frame_index, closest_pose_index, prepare_frames
+from fomm.animation.engine import AnimationEngine, best_frame_index, closest_pose_index, prepare_frames
 from fomm.errors import FommError
 from fomm.testing import random_model
 

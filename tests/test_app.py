@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fomm import app
-from fomm.app import BUNDLED_CHOICE, Animator, Options, parse_best_frame
+from fomm.apps import app
+from fomm.apps.app import BUNDLED_CHOICE, Animator, Options, parse_best_frame
 from fomm.cli import main
 from fomm.data import video_io
 from fomm.errors import FommError
@@ -116,11 +116,11 @@ def test_animator_writes_the_result_reports_progress_and_reuses_the_model(inputs
     frames, fps = video_io.read_frames(out)
     assert frames.shape == (FRAMES, SIZE, SIZE, 3) and fps == pytest.approx(FPS)
     assert out.suffix == ".mp4" and text.startswith(f"{FRAMES} frames, {SIZE}x{SIZE}, {FPS} fps")
-    assert calls and calls[-1][0] == FRAMES  # fomm.pipeline reports progress through the callback
+    assert calls and calls[-1][0] == FRAMES  # fomm.animation.pipeline reports progress through the callback
     model = next(iter(animator.models.models.values()))
     options = Options(layout="side-by-side", best_frame=2, precision="fast")
     side, text = animator.animate(str(source), str(driving), options)
-    info = video_io.probe(side)  # three panels (enlarged and labelled by fomm.pipeline)
+    info = video_io.probe(side)  # three panels (enlarged and labelled by fomm.animation.pipeline)
     assert info.num_frames == FRAMES and info.width % 3 == 0 and info.width >= 3 * SIZE
     assert "motion from frame 2" in text
     assert list(animator.models.models.values()) == [model]  # loaded once, shared by both precisions

@@ -1,4 +1,4 @@
-"""Tests for fomm.crop: face detection, square boxes, face tracking and smoothing, shot cuts,
+"""Tests for fomm.faces: face detection, square boxes, face tracking and smoothing, shot cuts,
 file and CLI crops.
 
 Most test images are drawn here: a synthetic cartoon face (light oval, dark brows and eyes, nose
@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from face_clips import astronaut, background, moving_clip, needs_faces, place
-from fomm import crop
-from fomm.crop import CropPlan, crop_image, crop_inputs, detect_faces, plan_video_crop, smooth_track, square_box
-from fomm.crop.track import ShotCutDetector
+from fomm import faces as crop
 from fomm.errors import FommError
+from fomm.faces import CropPlan, crop_image, crop_inputs, detect_faces, plan_video_crop, smooth_track, square_box
+from fomm.faces.track import ShotCutDetector
 
 HAAR = {"tracker": "haar"}
 TRACKERS = [pytest.param("landmarks", marks=needs_faces), "haar"]
@@ -168,9 +168,9 @@ def test_tracker_choice_and_option_errors(monkeypatch):
     with pytest.raises(TypeError, match="unexpected crop option"):
         CropPlan.from_frames([no_face(20, 20)], 16, margin=0.8)
     # without the extra: auto is the Haar cascade, landmarks says what to install
-    import fomm.faces
+    import fomm.faces.landmarks
 
-    monkeypatch.setattr(fomm.faces, "faces_available", lambda: False)
+    monkeypatch.setattr(fomm.faces.landmarks, "faces_available", lambda: False)
     assert crop.make_tracker("auto").name == "OpenCV Haar cascade"
     with pytest.raises(FommError, match=r"^--tracker landmarks needs the face models: pip install 'fomm\[faces\]'$"):
         crop.make_tracker("landmarks")
@@ -178,7 +178,7 @@ def test_tracker_choice_and_option_errors(monkeypatch):
 
 @needs_faces
 def test_auto_tracker_falls_back_to_haar_where_dlib_sees_no_face(monkeypatch):
-    from fomm.crop.detect import AutoTracker, LandmarkTracker
+    from fomm.faces.detect import AutoTracker, LandmarkTracker
 
     monkeypatch.setattr(LandmarkTracker, "detect", lambda self, frame: [])
     image, box = paste(make_background(240, 320), make_face(90), 100, 60)
@@ -450,9 +450,9 @@ def test_cli_crop_image_and_errors(video_io, tmp_path, capsys, monkeypatch):
     assert "--crop-scale must be a number in [0.5, 10], got 0.0" in capsys.readouterr().err
     assert main(["crop", str(src), "--out", str(out), "--boxes-json", str(tmp_path / "b.json")]) == 2
     assert "--boxes-json is for videos" in capsys.readouterr().err
-    import fomm.faces
+    import fomm.faces.landmarks
 
-    monkeypatch.setattr(fomm.faces, "faces_available", lambda: False)
+    monkeypatch.setattr(fomm.faces.landmarks, "faces_available", lambda: False)
     assert main(["crop", str(src), "--out", str(out), "--tracker", "landmarks"]) == 2
     assert "--tracker landmarks needs the face models: pip install 'fomm[faces]'" in capsys.readouterr().err
 

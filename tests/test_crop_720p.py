@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from face_clips import astronaut, background, place  # noqa: I001 - tests/face_clips.py
-from fomm import pipeline
+from fomm.animation import pipeline
 from fomm.bundled import bundled_checkpoint_path
 from fomm.cli import main
 from fomm.data import video_io
-from fomm.faces import faces_available
+from fomm.faces.landmarks import faces_available
 
 W, H, FPS, N = 1280, 720, 25, 50
 TRACKERS = [

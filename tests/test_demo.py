@@ -41,8 +41,8 @@ def test_demo_writes_a_side_by_side_video_and_a_sheet(tmp_path, capsys):
 
 
 def test_demo_category_falls_back_to_puppet_and_checks_names():
+    from fomm.apps.demo import _inputs
     from fomm.bundled import bundled_categories
-    from fomm.demo import _inputs
 
     expected = "face" if "face" in bundled_categories() else "puppet"
     category, checkpoint, source, driving = _inputs(None, None)
@@ -80,7 +80,7 @@ def test_evaluate_with_the_bundled_model(tiny_puppet_set, tmp_path):
 
 
 def test_demo_checks_its_inputs_before_making_the_folder(tmp_path):
-    from fomm.demo import run_demo
+    from fomm.apps.demo import run_demo
     from fomm.errors import FommError
 
     with pytest.raises(FommError, match="unknown device 'tpu'"):
@@ -92,8 +92,8 @@ def test_demo_checks_its_inputs_before_making_the_folder(tmp_path):
 
 @pytest.mark.parametrize("existing", [False, True])
 def test_demo_failing_midway_leaves_nothing(tmp_path, monkeypatch, existing):
-    import fomm.pipeline
-    from fomm.demo import run_demo
+    import fomm.animation.pipeline
+    from fomm.apps.demo import run_demo
 
     seen = []
 
@@ -103,7 +103,7 @@ def test_demo_failing_midway_leaves_nothing(tmp_path, monkeypatch, existing):
         (save_frames / "0000000.png").write_bytes(b"half")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fomm.pipeline, "animate_video", failing)
+    monkeypatch.setattr(fomm.animation.pipeline, "animate_video", failing)
     out = tmp_path / "demo"
     if existing:
         out.mkdir()

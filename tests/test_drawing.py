@@ -1,4 +1,4 @@
-"""fomm.drawing: the gist_rainbow colormap, keypoint discs, side-by-side panels, grids, contact sheets."""
+"""fomm.data.drawing: the gist_rainbow colormap, keypoint discs, side-by-side panels, grids, contact sheets."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fomm.data.image_ops import to_uint8
-from fomm.drawing import (
+from fomm.data.drawing import (
     contact_sheet,
     default_radius,
     draw_keypoints,
@@ -18,6 +17,7 @@ from fomm.drawing import (
     side_by_side,
     vstack,
 )
+from fomm.data.image_ops import to_uint8
 from fomm.errors import FommError
 
 
@@ -139,7 +139,7 @@ def test_contact_sheet_layout_and_labels():
 
 
 def test_label_panel_and_labelled_row():
-    from fomm.drawing import label_panel, labelled_row
+    from fomm.data.drawing import label_panel, labelled_row
 
     image = np.zeros((64, 64, 3), np.uint8)
     out = label_panel(image, "source")

@@ -1,4 +1,4 @@
-"""Tests for fomm.faces (the dlib models of ``fomm[faces]``) on a real face photo.
+"""Tests for fomm.faces.landmarks (the dlib models of ``fomm[faces]``) on a real face photo.
 
 The clips are scikit-image's astronaut photo moved, scaled and rotated over a background
 (``face_clips``). Tests that need dlib are skipped, with the reason, when the extra is absent.
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from face_clips import FACE_CENTRE, astronaut, background, moving_clip, needs_faces, place
-from fomm import faces
 from fomm.errors import FommError
+from fomm.faces import landmarks as faces
 
 
 def test_without_the_extra_every_feature_says_what_to_install(monkeypatch):

@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
+from fomm.apps.live import FrameReader, center_crop_resize
 from fomm.cli import main
 from fomm.data.video_io import VideoWriter, read_frames, write_image
-from fomm.live import FrameReader, center_crop_resize
 from fomm.testing import random_checkpoint
 
 
@@ -100,7 +100,7 @@ def test_overlay_on_a_channels_first_prediction():
     """ONNX Runtime returns (B, 3, H, W) arrays: the HWC view must still take the overlay."""
     import torch
 
-    from fomm.live import run_live
+    from fomm.apps.live import run_live
 
     class Engine:
         class model:

@@ -1,4 +1,4 @@
-"""Tests for fomm.paste_back: exact photo outside the box, a smooth seam, colour match, even size."""
+"""Tests for fomm.faces.paste_back: exact photo outside the box, a smooth seam, colour match, even size."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fomm.errors import FommError
-from fomm.paste_back import PasteBack, even_size, feather_mask, paste_back
+from fomm.faces.paste_back import PasteBack, even_size, feather_mask, paste_back
 
 
 def smooth_image(h: int, w: int, seed: int) -> np.ndarray:

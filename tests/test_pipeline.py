@@ -1,4 +1,4 @@
-"""fomm.pipeline: bad values, size and aspect notes, driving fit, many sources, the original's flags.
+"""fomm.animation.pipeline: bad values, size and aspect notes, driving fit, many sources, the original's flags.
 
 Inputs are made here (tiny random model, short clips); every check is a few seconds.
 """
@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 import fomm
+from fomm.animation.pipeline import animate_video
 from fomm.cli import main
 from fomm.data import video_io
 from fomm.data.image_ops import fit_aspect, resize_frame, to_float01, to_uint8
 from fomm.errors import FommError
 from fomm.models.checkpoint import load_model
-from fomm.pipeline import animate_video
 from fomm.testing import random_checkpoint
 
 T = 6
@@ -103,7 +103,7 @@ def test_driving_fit(model, tmp_path, fit):
 
 
 def test_many_sources_share_the_model_and_the_driving_keypoints(files, model, tmp_path, monkeypatch):
-    from fomm.animation import AnimationEngine
+    from fomm.animation.engine import AnimationEngine
 
     seen = []
     original = AnimationEngine.keypoints
@@ -130,7 +130,7 @@ def test_many_sources_share_the_model_and_the_driving_keypoints(files, model, tm
 
 
 def test_many_sources_find_their_best_frames_from_the_cached_keypoints(files, model, tmp_path, monkeypatch):
-    from fomm.animation import AnimationEngine
+    from fomm.animation.engine import AnimationEngine
 
     singles = [
         animate_video(files.photos / f"{n}.png", files.driving, model=model, out=tmp_path / n, best_frame="auto",
@@ -175,7 +175,7 @@ def test_many_sources_side_by_side_decode_the_driving_video_once(files, model, t
 
 
 def test_frame_spool_replays_in_order_and_turns_off_on_a_write_error():
-    from fomm.pipeline import FrameSpool
+    from fomm.animation.pipeline import FrameSpool
 
     frames = [np.full((4, 5, 3), i, np.uint8) for i in range(5)]
     spool = FrameSpool()
@@ -206,7 +206,7 @@ def test_cli_many_sources_and_the_originals_flags(files, tmp_path, capsys):
 
 
 def test_backend_and_progress_callback_are_forwarded(files, model, tmp_path, monkeypatch):
-    import fomm.animation
+    import fomm.animation.engine
 
     calls = []
     result = animate_video(
@@ -220,13 +220,13 @@ def test_backend_and_progress_callback_are_forwarded(files, model, tmp_path, mon
     assert calls[-1][:2] == (T, T) and calls[-1][2].startswith("animating")
     kwargs = {}
 
-    class Recorder(fomm.animation.AnimationEngine):
+    class Recorder(fomm.animation.engine.AnimationEngine):
         def __init__(self, *args, **kw):
             kwargs.update(kw)
             kw.pop("backend", None)
             super().__init__(*args, **kw)
 
-    monkeypatch.setattr(fomm.animation, "AnimationEngine", Recorder)
+    monkeypatch.setattr(fomm.animation.engine, "AnimationEngine", Recorder)
     argv = ["animate", "--source", str(files.photos / "anna.png"), "--driving", str(files.driving)]
     argv += ["--checkpoint", str(files.checkpoint), "--out", str(tmp_path / "b.mp4"), "--no-progress"]
     assert main([*argv, "--backend", "onnxruntime"]) == 0
@@ -292,7 +292,9 @@ def face_inputs(tmp_path_factory):
     return source, driving
 
 
-@pytest.mark.skipif(not __import__("fomm.faces").faces.faces_available(), reason="needs pip install 'fomm[faces]'")
+@pytest.mark.skipif(
+    not __import__("fomm.faces.landmarks").faces.faces_available(), reason="needs pip install 'fomm[faces]'"
+)
 def test_crop_says_which_tracker_and_best_frame_by_landmarks(files, face_inputs, tmp_path, capsys):
     source, driving = face_inputs
     argv = ["animate", "--source", str(source), "--driving", str(driving), "--checkpoint", str(files.checkpoint)]
@@ -308,10 +310,12 @@ def test_crop_says_which_tracker_and_best_frame_by_landmarks(files, face_inputs,
     assert result["tracker"] == {"source": "dlib landmarks", "driving": "dlib landmarks"}
 
 
-@pytest.mark.skipif(not __import__("fomm.faces").faces.faces_available(), reason="needs pip install 'fomm[faces]'")
+@pytest.mark.skipif(
+    not __import__("fomm.faces.landmarks").faces.faces_available(), reason="needs pip install 'fomm[faces]'"
+)
 @pytest.mark.filterwarnings("ignore:driving video is 320x240")
 def test_many_sources_find_the_driving_face_poses_once(face_inputs, model, tmp_path, monkeypatch):
-    import fomm.faces
+    import fomm.faces.landmarks
 
     source, driving = face_inputs
     frames = video_io.read_frames(driving)[0]
@@ -320,8 +324,8 @@ def test_many_sources_find_the_driving_face_poses_once(face_inputs, model, tmp_p
     video_io.write_image(photos / "a.png", frames[2])
     video_io.write_image(photos / "b.png", frames[5])
     calls = []
-    real = fomm.faces.landmark_poses
-    monkeypatch.setattr(fomm.faces, "landmark_poses", lambda f, **k: calls.append(1) or real(f, **k))
+    real = fomm.faces.landmarks.landmark_poses
+    monkeypatch.setattr(fomm.faces.landmarks, "landmark_poses", lambda f, **k: calls.append(1) or real(f, **k))
     result = animate_video(photos, driving, model=model, out=tmp_path / "many", best_frame="auto", progress=False)
     assert [(r["best_frame"], r["best_frame_method"]) for r in result["outputs"]] == [
         (2, "landmarks"),
@@ -331,9 +335,9 @@ def test_many_sources_find_the_driving_face_poses_once(face_inputs, model, tmp_p
 
 
 def test_without_the_face_extra_haar_and_keypoints_are_used(files, face_inputs, tmp_path, monkeypatch, capsys):
-    import fomm.faces
+    import fomm.faces.landmarks
 
-    monkeypatch.setattr(fomm.faces, "faces_available", lambda: False)
+    monkeypatch.setattr(fomm.faces.landmarks, "faces_available", lambda: False)
     source, driving = face_inputs
     argv = ["animate", "--source", str(source), "--driving", str(driving), "--checkpoint", str(files.checkpoint)]
     argv += ["--crop", "--best-frame", "auto", "--out", str(tmp_path / "a.mp4"), "--no-progress"]

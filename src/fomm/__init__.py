@@ -16,10 +16,10 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "AnimationEngine": "fomm.animation",
-    "animate": "fomm.animation",
-    "normalize_kp": "fomm.animation",
-    "animate_video": "fomm.pipeline",
+    "AnimationEngine": "fomm.animation.engine",
+    "animate": "fomm.animation.engine",
+    "normalize_kp": "fomm.animation.engine",
+    "animate_video": "fomm.animation.pipeline",
     "Config": "fomm.config",
     "load_preset": "fomm.config",
     "preset_names": "fomm.config",

@@ -12,11 +12,11 @@ import argparse
 # ``fomm --help``). Only the chosen command's module is imported, so ``fomm --help`` and the
 # light commands start without torch.
 COMMANDS = [
-    ("demo", "fomm.demo", "animate the bundled example with the bundled model (no download needed)"),
-    ("animate", "fomm.animate_cli", "animate a photo (or a folder of photos) with the motion of a driving video"),
-    ("live", "fomm.live", "animate a photo live from a camera or stream (window, file or virtual camera)"),
-    ("crop", "fomm.crop", "crop a video or image around the face, ready for animation"),
-    ("app", "fomm.app", "serve a local web page to animate photos (offline; Gradio)"),
+    ("demo", "fomm.apps.demo", "animate the bundled example with the bundled model (no download needed)"),
+    ("animate", "fomm.animation.cli", "animate a photo (or a folder of photos) with the motion of a driving video"),
+    ("live", "fomm.apps.live", "animate a photo live from a camera or stream (window, file or virtual camera)"),
+    ("crop", "fomm.faces", "crop a video or image around the face, ready for animation"),
+    ("app", "fomm.apps.app", "serve a local web page to animate photos (offline; Gradio)"),
     (
         "train",
         "fomm.training.cli",

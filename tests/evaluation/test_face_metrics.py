@@ -86,10 +86,10 @@ def test_evaluate_reports_akd_and_aed_on_face_videos(face_videos, capsys):
 
 
 def test_without_the_extra_one_note_says_what_to_install(face_videos, monkeypatch):
-    import fomm.faces
+    import fomm.faces.landmarks
 
     root, ckpt = face_videos
-    monkeypatch.setattr(fomm.faces, "faces_available", lambda: False)
+    monkeypatch.setattr(fomm.faces.landmarks, "faces_available", lambda: False)
     report = evaluate(ckpt, root, max_videos=1, progress=False)
     assert report["reconstruction"]["model"]["akd"] is None and "aed" not in report["reconstruction"]["model"]
     assert [n for n in report["notes"] if "pip install 'fomm[faces]'" in n]

@@ -17,7 +17,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 import fomm  # noqa: E402
-from fomm.animation import AnimationEngine  # noqa: E402
+from fomm.animation.engine import AnimationEngine  # noqa: E402
 from fomm.cli import main  # noqa: E402
 from fomm.export import runtime  # noqa: E402
 from fomm.testing import random_model  # noqa: E402

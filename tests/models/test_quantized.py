@@ -92,7 +92,7 @@ def test_int8_conv_error_and_saturation():
 
 def test_engine_fast_mode_uses_int8_without_bf16(monkeypatch):
     import fomm
-    from fomm.animation import AnimationEngine
+    from fomm.animation.engine import AnimationEngine
 
     monkeypatch.setattr("fomm.models.inference.cpu_has_fast_bf16", lambda: False)
     model = random_model("tiny-64", seed=1)

@@ -271,7 +271,7 @@ def _video_stick(first_frame, keypoint_fn, embedding_fn, face_metrics: str) -> _
     """Real videos: the given hooks, else the face models of fomm[faces] when the videos show faces."""
     stick = _Stick(keypoint_fn=keypoint_fn, embedding_fn=embedding_fn)
     if keypoint_fn is None and embedding_fn is None and face_metrics != "off":
-        from fomm.faces import INSTALL, faces_available
+        from fomm.faces.landmarks import INSTALL, faces_available
 
         if faces_available() or face_metrics == "on":
             from fomm.evaluation.face_metrics import FaceMetricFns
@@ -439,7 +439,7 @@ def _score_clip(ctx: _Context, target: np.ndarray, prediction: np.ndarray, sourc
 
 
 def _reconstruction(ctx: _Context, dataset, items: list[int], bar) -> list[dict]:
-    from fomm.animation import AnimationEngine
+    from fomm.animation.engine import AnimationEngine
 
     engine = AnimationEngine(ctx.model, relative=False, adapt_movement_scale=False, batch_size=ctx.batch_size)
     test_folder = Path(dataset.root_dir)
@@ -465,7 +465,7 @@ def _reconstruction(ctx: _Context, dataset, items: list[int], bar) -> list[dict]
 
 
 def _cross_identity(ctx: _Context, root: Path, test_folder: Path, rows: list[dict], bar) -> list[dict]:
-    from fomm.animation import AnimationEngine
+    from fomm.animation.engine import AnimationEngine
     from fomm.data.video_io import read_frames
 
     engine = AnimationEngine(ctx.model, relative=True, adapt_movement_scale=True, batch_size=ctx.batch_size)

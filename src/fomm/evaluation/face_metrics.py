@@ -14,7 +14,7 @@ import hashlib
 
 import numpy as np
 
-from fomm.faces import NUM_LANDMARKS, FaceModels, require_faces
+from fomm.faces.landmarks import NUM_LANDMARKS, FaceModels, require_faces
 
 MIN_SIDE = 256  # frames are enlarged to at least this before detection
 EMBEDDING_SIZE = 128

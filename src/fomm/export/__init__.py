@@ -9,7 +9,7 @@ The split is the animation engine's (:class:`fomm.models.inference.InferenceMode
   when the model estimates one, ``occlusion_map``.
 
 Relative motion, Jacobian normalisation and movement scaling stay outside the graphs
-(:func:`fomm.animation.normalize_kp`), shared with the torch backend. ``manifest.json`` beside the
+(:func:`fomm.animation.engine.normalize_kp`), shared with the torch backend. ``manifest.json`` beside the
 graphs records the preset, frame size, names and shapes of every input and output, the fomm
 version and the opset.
 """

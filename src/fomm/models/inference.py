@@ -218,7 +218,7 @@ class InferenceModel:
     >>> out = im.animate(source, kp_norm)              # {'prediction': (B, 3, H, W), ...}
 
     The relative-motion normalisation between ``keypoints`` and ``animate`` is the caller's
-    (:func:`fomm.animation.normalize_kp`). ``optimize`` folds BatchNorm and uses sub-pixel
+    (:func:`fomm.animation.engine.normalize_kp`). ``optimize`` folds BatchNorm and uses sub-pixel
     up-sampling (always on for int8); ``compile`` wraps the networks in ``torch.compile`` (the int8
     generator stays eager). In int8 mode the first frame animated after ``encode_source`` runs in
     fp32 while every int8 conv records its output range (calibration).

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from fomm.atomic import atomic_path
+from fomm.data.drawing import labelled_row
 from fomm.data.image_ops import kp_to_pixels, resize_frame, to_rgb_uint8, to_uint8
-from fomm.drawing import labelled_row
 
 
 def keypoint_colors(num_kp: int) -> np.ndarray:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fomm.data.drawing import draw_keypoints, grid
 from fomm.data.image_ops import pixels_to_kp
-from fomm.drawing import draw_keypoints, grid
 from fomm.errors import FommError
 
 

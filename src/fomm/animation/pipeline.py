@@ -288,7 +288,7 @@ class DrivingVideo:
     """The driving video (a file, or a ``(T, H, W, C)`` array) as frames at the model's size.
 
     :meth:`frames` decodes it again on each call (one pass). ``plan``: a
-    :class:`fomm.crop.CropPlan` (square face crops); without one, frames are brought to the
+    :class:`fomm.faces.CropPlan` (square face crops); without one, frames are brought to the
     model's aspect ratio by ``fit`` (:func:`fomm.data.image_ops.fit_aspect`), then resized.
     """
 
@@ -371,7 +371,7 @@ class DrivingVideo:
 
 
 def _crop_driving(driving: DrivingVideo, crop_size: int, options: dict, progress: Progress) -> None:
-    from fomm.crop import CropPlan
+    from fomm.faces import CropPlan
 
     if driving.path is not None:
         plan = CropPlan.from_video(driving.path, crop_size, progress=progress is True, **options)
@@ -400,7 +400,7 @@ def _load_model(model, checkpoint, config, device):
 
 
 def _make_engine(model, o: Options, batch_size, precision: str, compile: bool, backend: str):
-    from fomm.animation import AnimationEngine
+    from fomm.animation.engine import AnimationEngine
 
     extra = {} if backend == "torch" else {"backend": backend}
     return AnimationEngine(
@@ -419,7 +419,7 @@ def driving_keypoints(engine, driving: DrivingVideo, progress: Progress, spool: 
     decode of the video; reused for every source). ``spool``: also record the frames there."""
     import torch
 
-    from fomm.animation import batched, prepare_frames
+    from fomm.animation.engine import batched, prepare_frames
 
     batches = []
     stream = driving.frames() if spool is None else spool.record(driving.frames())
@@ -502,7 +502,7 @@ def _set_initial(engine, driving: DrivingVideo, o: Options, src: _Source, kp_bat
     poses, filled by the first source that needs them."""
     import torch
 
-    from fomm.animation import prepare_frames
+    from fomm.animation.engine import prepare_frames
 
     best, method = o.best_frame, None
     if best is None:
@@ -535,7 +535,7 @@ def _source_face_pose(src: _Source, method: str, shape) -> np.ndarray | None:
     """The normalised landmarks of the source's face as the landmark choice compares them (the
     source at ``shape``, cropped as the model sees it), or None where the model's keypoints choose:
     ``keypoints``, or ``auto`` without ``fomm[faces]`` or without a face on the source."""
-    from fomm.faces import FaceModels, faces_available, normalize_landmarks, require_faces
+    from fomm.faces.landmarks import FaceModels, faces_available, normalize_landmarks, require_faces
 
     if method == "keypoints" or (method == "auto" and not faces_available()):
         return None
@@ -556,11 +556,11 @@ def _source_face_pose(src: _Source, method: str, shape) -> np.ndarray | None:
 
 def _best_frame_auto(engine, driving: DrivingVideo, o: Options, src: _Source, kp_batches, poses: dict) -> tuple:
     """``(index, method)`` of the driving frame posed most like the source: by face landmarks
-    (:func:`fomm.faces.closest_landmark_pose`, frames at :func:`landmark_shape`; the driving
+    (:func:`fomm.faces.landmarks.closest_landmark_pose`, frames at :func:`landmark_shape`; the driving
     video's poses are found once and kept in ``poses`` for the next source) when the source has a
     face and ``fomm[faces]`` is installed, else by the model's keypoints (the cached
     ``kp_batches`` when given: no decode)."""
-    from fomm.animation import best_frame_index, closest_pose_index
+    from fomm.animation.engine import best_frame_index, closest_pose_index
 
     shape = landmark_shape(driving.frame_shape)
     ref = _source_face_pose(src, o.best_frame_method, shape)
@@ -569,7 +569,7 @@ def _best_frame_auto(engine, driving: DrivingVideo, o: Options, src: _Source, kp
     if ref is None:
         with ProgressReporter(o.progress, driving.total, "finding the best frame", leave=False) as bar:
             return best_frame_index(engine, bar.wrap(driving.frames())), "keypoints"
-    from fomm.faces import closest_landmark_pose, landmark_poses
+    from fomm.faces.landmarks import closest_landmark_pose, landmark_poses
 
     if "landmarks" not in poses:
         with ProgressReporter(o.progress, driving.total, "face poses of the driving video", leave=False) as bar:
@@ -585,12 +585,12 @@ class _Panels:
     """What side-by-side frames and paste-back need besides the animated batch."""
 
     source_panel: np.ndarray | None = None
-    paster: object | None = None  # fomm.paste_back.PasteBack
+    paster: object | None = None  # fomm.faces.paste_back.PasteBack
 
 
 def _source_panel(engine, source_img, o: Options, photo=None) -> np.ndarray:
-    from fomm.animation import prepare_frames
-    from fomm.drawing import draw_keypoints
+    from fomm.animation.engine import prepare_frames
+    from fomm.data.drawing import draw_keypoints
 
     if photo is not None:  # pasted back: the full photo is the source panel
         return to_uint8(photo)
@@ -609,7 +609,7 @@ def _enlarge(image: np.ndarray, height: int) -> np.ndarray:
 
 def _compose(batch: dict, drivers, o: Options, panels: _Panels) -> list[np.ndarray]:
     """The output frames of one animated batch (uint8)."""
-    from fomm.drawing import draw_keypoints, labelled_row, side_by_side
+    from fomm.data.drawing import draw_keypoints, labelled_row, side_by_side
 
     results = to_uint8(batch["prediction"])
     if o.show_keypoints and panels.paster is None:
@@ -652,7 +652,7 @@ def _render(
             drivers, pending[:n] = pending[:n], []
             yield _compose(batch, drivers, o, panels)
         return
-    from fomm.animation import batched
+    from fomm.animation.engine import batched
 
     if side:
         drivers = spool.replay() if spool is not None and spool.ok else driving.frames()
@@ -711,7 +711,7 @@ def _prepare_source(source, index, o: Options, frame_shape, crop_size: int) -> _
     if not o.crop:
         source_notes(image.shape[:2], frame_shape, name)
         return _Source(image, name, image)
-    from fomm.crop import crop_image, make_tracker
+    from fomm.faces import crop_image, make_tracker
 
     tracker = make_tracker(o.crop_options.get("tracker", "auto"), confirm=1)
     scale = {"scale": o.crop_options["scale"]} if "scale" in o.crop_options else {}
@@ -725,7 +725,7 @@ def _animate_one(engine, source, index, driving: DrivingVideo, out: Path, kind: 
     engine.set_source(src.image)
     panels = _Panels()
     if o.paste_back and src.box is not None:
-        from fomm.paste_back import PasteBack
+        from fomm.faces.paste_back import PasteBack
 
         panels.paster = PasteBack(src.full, src.box, color_match=o.color_match)
     best, method = _set_initial(engine, driving, o, src, extra.get("kp_batches"), extra.setdefault("poses", {}))
@@ -862,9 +862,9 @@ def animate_video(
     model's keypoints, any category) or ``'auto'`` (landmarks when installed and the source
     has a face, else keypoints).
     ``crop``: crop both inputs around the face (an error where none is found; ``crop_options``:
-    ``scale``, ``smoothing``, ``boxes_json``, ``tracker``, see :class:`fomm.crop.CropPlan`);
+    ``scale``, ``smoothing``, ``boxes_json``, ``tracker``, see :class:`fomm.faces.CropPlan`);
     ``paste_back`` (default: on with ``crop``) puts the animated crop back into the full photo
-    (:mod:`fomm.paste_back`, ``color_match`` optional). ``layout='side-by-side'``: labelled
+    (:mod:`fomm.faces.paste_back`, ``color_match`` optional). ``layout='side-by-side'``: labelled
     source | driving | result panels (``labels``), each at least ``panel_size`` pixels high;
     ``show_keypoints`` draws source, driving and transferred keypoints.
     ``save_frames``: also write every output frame as PNG into this folder. ``progress``: tqdm

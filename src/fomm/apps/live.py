@@ -224,7 +224,7 @@ class LiveReport:
 def run_live(engine, reader: FrameReader, sinks: list, window: Window | None = None, overlay: bool = True):
     """Animate every frame ``reader`` hands over and write it to ``sinks``; returns a :class:`LiveReport`.
 
-    ``engine`` is an :class:`~fomm.animation.AnimationEngine` with its source set.
+    ``engine`` is an :class:`~fomm.animation.engine.AnimationEngine` with its source set.
     """
     report = LiveReport()
     frame_shape = tuple(engine.model.frame_shape)
@@ -318,7 +318,7 @@ def _close(sinks: list, exc: BaseException | None) -> None:
 def run(args) -> int:
     import cv2
 
-    from fomm.animation import AnimationEngine
+    from fomm.animation.engine import AnimationEngine
     from fomm.data.video_io import read_image
     from fomm.models.checkpoint import load_model, resolve_device
 

@@ -230,7 +230,7 @@ class Animator:
             raise FommError("no driving video; upload the video whose motion to copy")
         checkpoint = resolve_checkpoint(choice, uploaded)
         model = self.models.get(checkpoint)
-        from fomm.pipeline import animate_video
+        from fomm.animation.pipeline import animate_video
 
         kwargs = dict(
             relative=options.relative,
@@ -384,7 +384,7 @@ def build_app(animator: Animator):
     """The Gradio page (a ``gr.Blocks``), calling ``animator`` for each request."""
     gr = _gradio()
 
-    tracker = gr.Progress(track_tqdm=False)  # fomm.pipeline reports through the callback below
+    tracker = gr.Progress(track_tqdm=False)  # fomm.animation.pipeline reports through the callback below
 
     def run(values: dict, progress=tracker):
         def report(done: int, total: int | None, desc: str) -> None:

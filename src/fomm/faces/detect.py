@@ -1,6 +1,6 @@
 """Face detectors for cropping: OpenCV's Haar cascade (core install) and dlib landmarks (``fomm[faces]``).
 
-Both are wrapped as a *tracker* with the same two methods, used by :mod:`fomm.crop.track`:
+Both are wrapped as a *tracker* with the same two methods, used by :mod:`fomm.faces.track`:
 
 * ``detect(frame) -> list[Face]``: every face in the whole frame, main face first;
 * ``detect_near(frame, face) -> Face | None``: the face near a known one, found again in a window
@@ -212,13 +212,13 @@ class LandmarkTracker:
     shift_up = LANDMARK_SHIFT_UP
 
     def __init__(self):
-        from fomm.faces import FaceModels
+        from fomm.faces.landmarks import FaceModels
 
         self.models = FaceModels.shared()
         self.last_landmarks: np.ndarray | None = None
 
     def _face(self, frame: np.ndarray, box: Sequence[float], score: float) -> Face:
-        from fomm.faces import landmark_extent
+        from fomm.faces.landmarks import landmark_extent
 
         points = self.models.landmarks(frame, box)
         self.last_landmarks = points
@@ -317,7 +317,7 @@ def check_tracker(kind):
 def resolve_tracker(kind: str = "auto") -> str:
     """``"landmarks"`` or ``"haar"``: ``auto`` is landmarks when ``fomm[faces]`` is installed
     (which may still fall back to the Haar cascade, see :class:`AutoTracker`)."""
-    from fomm.faces import faces_available, require_faces
+    from fomm.faces.landmarks import faces_available, require_faces
 
     check_tracker(kind)
     if kind == "landmarks":

@@ -2,7 +2,7 @@
 
 A crop box is a square whose side is ``scale`` times the face size (``scale=1.8``: the whole head
 and the top of the shoulders), centred ``shift_up`` face sizes above the face centre (each
-tracker has its own default, see :mod:`fomm.crop.detect`), moved inside the frame where it
+tracker has its own default, see :mod:`fomm.faces.detect`), moved inside the frame where it
 sticks out and shrunk to the frame's shorter side where it is larger.
 """
 
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fomm.crop import detect as _detect
-from fomm.crop import track as _track
 from fomm.data.image_ops import resize_frame, to_rgb_uint8
 from fomm.errors import FommError
+from fomm.faces import detect as _detect
+from fomm.faces import track as _track
 
 Box = tuple  # (x0, y0, x1, y1): pixel columns x0..x1-1 and rows y0..y1-1
 SCALE = 1.8  # crop side / face size
@@ -44,7 +44,7 @@ def square_box(
 
 
 def crop_box(face: _detect.Face, frame_hw: Sequence[int], scale: float, shift_up: float) -> Box:
-    """The square crop box of a :class:`~fomm.crop.detect.Face` (see the module docstring)."""
+    """The square crop box of a :class:`~fomm.faces.detect.Face` (see the module docstring)."""
     return _square_at(face.cx, face.cy - shift_up * face.size, scale * face.size, frame_hw)
 
 
@@ -83,9 +83,9 @@ def crop_image(
 
     ``tracker``: ``auto`` (dlib landmarks with ``fomm[faces]``, else, or where dlib sees no face,
     the Haar cascade), ``landmarks``, ``haar``, or a tracker from
-    :func:`fomm.crop.detect.make_tracker` (its ``name`` then says which was used);
+    :func:`fomm.faces.detect.make_tracker` (its ``name`` then says which was used);
     ``shift_up`` defaults to the tracker's. Returns ``(cropped, box)``
-    with ``box`` the crop square in ``image`` pixels (for :mod:`fomm.paste_back`). Where no face is
+    with ``box`` the crop square in ``image`` pixels (for :mod:`fomm.faces.paste_back`). Where no face is
     found: with ``required`` a :class:`FommError` naming ``name``; otherwise ``(image as RGB
     uint8, None)``, for the caller to decide.
     """
@@ -174,7 +174,7 @@ class CropPlan:
 
         frames: Iterable = video_io.iter_frames(path)
         if progress:
-            from fomm.crop.files import progress_bar
+            from fomm.faces.files import progress_bar
 
             frames = progress_bar(frames, path, f"finding the face in {Path(path).name}")
         return cls.from_frames(frames, size, **crop_options)

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from fomm.atomic import atomic_path, same_file
-from fomm.crop.plan import SCALE, Box, CropPlan, CropSegment, check_size, crop_image
 from fomm.errors import FommError
+from fomm.faces.plan import SCALE, Box, CropPlan, CropSegment, check_size, crop_image
 
 SEGMENT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".gif")
 

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from fomm.crop.detect import Face
 from fomm.data.image_ops import resize_frame, to_rgb_uint8
 from fomm.errors import FommError
+from fomm.faces.detect import Face
 
 DETECT_EVERY = 5  # frames between whole-frame detections while no face is followed
 MAX_LOST = 25  # missing frames in a row after which the face is lost
@@ -301,7 +301,7 @@ def track_faces(
 def segments_from_detections(detections: Sequence, *, max_lost: int = MAX_LOST) -> list[Segment]:
     """Segments from per-frame detections (``None``/``[]``, a box or a list of boxes, main first),
     as :func:`track_faces` would make them with a detector that returned exactly these."""
-    from fomm.crop.detect import CallableTracker
+    from fomm.faces.detect import CallableTracker
 
     table = [_boxes(d) for d in detections]
     state = _Tracker(CallableTracker(lambda index: table[index]), 1, max_lost)

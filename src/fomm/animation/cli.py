@@ -1,7 +1,7 @@
-"""``fomm animate``: the command line over :func:`fomm.pipeline.animate_video`.
+"""``fomm animate``: the command line over :func:`fomm.animation.pipeline.animate_video`.
 
 Only argument parsing and the summary lines live here; the file-to-file pipeline (streaming,
-cropping, paste-back, many sources, atomic outputs) is :mod:`fomm.pipeline`. The original FOMM's
+cropping, paste-back, many sources, atomic outputs) is :mod:`fomm.animation.pipeline`. The original FOMM's
 flags (``--source_image``, ``--driving_video``, ``--result_video``, ``--cpu``,
 ``--find_best_frame``, ``--best_frame``, ``--relative``, ``--adapt_scale``, ``--audio``) are
 accepted as aliases (see docs/animate.md for the table).
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 
-from fomm import pipeline
+from fomm.animation import pipeline
+from fomm.animation.pipeline import BACKENDS, BEST_FRAME_METHODS, DEVICES, DRIVING_FITS, LAYOUTS, PANEL_SIZE, PRECISIONS
 from fomm.cli_args import positive_int, summary
 from fomm.errors import FommError
-from fomm.pipeline import BACKENDS, BEST_FRAME_METHODS, DEVICES, DRIVING_FITS, LAYOUTS, PANEL_SIZE, PRECISIONS
 
 __all__ = ["register", "run"]
 
@@ -157,7 +157,7 @@ def _motion_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _crop_arguments(parser: argparse.ArgumentParser) -> None:
-    from fomm.crop import add_crop_arguments
+    from fomm.faces import add_crop_arguments
 
     crop = parser.add_argument_group("face crop (--crop)")
     crop.add_argument(
@@ -270,7 +270,7 @@ _CROP_KEYS = ("crop_scale", "crop_smoothing", "tracker", "boxes_json")
 
 def _crop_options(args: argparse.Namespace) -> dict | None:
     """The ``crop_options`` of ``--crop``; a FommError when crop options come without ``--crop``."""
-    from fomm.crop import crop_options_from_args
+    from fomm.faces import crop_options_from_args
 
     changed = [k for k in _CROP_KEYS if getattr(args, k) != args._crop_defaults[k]]
     if not args.crop:

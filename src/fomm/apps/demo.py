@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fomm.animation.pipeline import PANEL_SIZE
 from fomm.errors import FommError
-from fomm.pipeline import PANEL_SIZE
 
 SHEET_FRAMES = 4  # frames on the contact sheet, evenly spread over the clip
 
@@ -28,8 +28,8 @@ def _inputs(category: str | None, checkpoint) -> tuple[str, Path, Path, Path]:
 
 def _sheet(frames_dir: Path, count: int) -> np.ndarray:
     """A few labelled frames of the side-by-side video (read back losslessly from PNGs)."""
+    from fomm.data.drawing import contact_sheet, label_panel
     from fomm.data.video_io import list_frame_files, read_image
-    from fomm.drawing import contact_sheet, label_panel
 
     files = list_frame_files(frames_dir)
     picks = np.linspace(0, len(files) - 1, num=min(count, len(files))).round().astype(int)
@@ -52,10 +52,10 @@ def run_demo(
     ``puppet``); ``checkpoint`` replaces the bundled model. Returns the paths, the category and the
     animation's statistics.
     """
+    from fomm.animation.pipeline import animate_video
     from fomm.atomic import make_temp_dir
     from fomm.data.video_io import write_image
     from fomm.models.checkpoint import load_model, resolve_device
-    from fomm.pipeline import animate_video
 
     category, checkpoint, source, driving = _inputs(category, checkpoint)
     out_dir = _check_out_dir(out_dir)

@@ -1,7 +1,7 @@
 """Paste animated face crops back into the full source photo, at the photo's own resolution.
 
 ``fomm animate --crop`` animates a square crop of the photo (``box`` from
-:func:`fomm.crop.crop_image`). :class:`PasteBack` puts each animated crop frame back where the
+:func:`fomm.faces.crop_image`). :class:`PasteBack` puts each animated crop frame back where the
 crop came from:
 
 1. the frame ``(s, s, 3)`` is resized to the box (``image_ops.resize_frame``);

@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from fomm.crop import track as _track
-from fomm.crop.detect import TRACKERS, make_tracker
-from fomm.crop.files import check_input, crop_image_file, crop_video_file
-from fomm.crop.plan import SCALE, check_options, check_size
 from fomm.errors import FommError
+from fomm.faces import track as _track
+from fomm.faces.detect import TRACKERS, make_tracker
+from fomm.faces.files import check_input, crop_image_file, crop_video_file
+from fomm.faces.plan import SCALE, check_options, check_size
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -46,7 +46,7 @@ def add_crop_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def crop_options_from_args(args: argparse.Namespace) -> dict:
-    """The ``crop_options`` dict of :meth:`fomm.crop.CropPlan.from_video` for parsed arguments."""
+    """The ``crop_options`` dict of :meth:`fomm.faces.CropPlan.from_video` for parsed arguments."""
     opts = {
         "scale": args.crop_scale,
         "smoothing": args.crop_smoothing,

@@ -1,0 +1,2 @@
+"""The interactive front ends over the animation pipeline: ``fomm app`` (Gradio), ``fomm live``
+(camera) and ``fomm demo`` (the bundled example)."""
