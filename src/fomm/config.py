@@ -156,6 +156,10 @@ FRACTION = check(gt=0, le=1)  # a scale factor: 0 < x <= 1
 NON_NEG = check(ge=0)
 LR = check(gt=0)
 FROZEN_OK = check(ge=0)  # a learning rate of 0 freezes the part (the original's *-adv presets)
+# the blur before downsampling by scale_factor: unset means the original's (1/scale - 1)/2; the
+# community's 512 x 512 models use 1.5 (13 x 13 kernels). Loading a checkpoint sets it from the
+# kernel the checkpoint stores, so one config serves both kinds.
+ANTI_ALIAS = check(omit_default=True, gt=0, example="1.5")
 
 
 @dataclass
@@ -175,6 +179,7 @@ class KPDetectorParams(_Section):
     num_blocks: int = field(default=5, metadata=POS)
     single_jacobian_map: bool = field(default=False, metadata=_omit_default())
     pad: int = field(default=0, metadata=check(omit_default=True, ge=0))
+    anti_alias_sigma: float | None = field(default=None, metadata=ANTI_ALIAS)
     extra: dict = field(default_factory=dict)
 
 
@@ -184,6 +189,7 @@ class DenseMotionParams(_Section):
     max_features: int = field(default=1024, metadata=POS)
     num_blocks: int = field(default=5, metadata=POS)
     scale_factor: float = field(default=0.25, metadata=FRACTION)
+    anti_alias_sigma: float | None = field(default=None, metadata=ANTI_ALIAS)
     extra: dict = field(default_factory=dict)
 
 

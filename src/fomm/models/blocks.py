@@ -118,17 +118,37 @@ class Hourglass(nn.Module):
         return self.decoder(self.encoder(x))
 
 
+def anti_alias_sigma(scale: float) -> float:
+    """The original's Gaussian sigma for downsampling by ``scale``: ``(1/scale - 1) / 2``."""
+    return (1 / scale - 1) / 2
+
+
+def anti_alias_kernel_size(sigma: float) -> int:
+    """The original's kernel size for ``sigma``: ``2 * round(4 sigma) + 1`` (13 at 1.5, 29 at 3.5)."""
+    return 2 * round(sigma * 4) + 1
+
+
+def sigma_for_kernel_size(kernel_size: int) -> float:
+    """The sigma whose kernel has ``kernel_size`` (odd): ``(k - 1) / 8`` (1.5 for 13, 3.5 for 29).
+
+    Checkpoints store the kernel itself, so only its size has to follow from the sigma."""
+    return (kernel_size - 1) / 8
+
+
 class AntiAliasInterpolation2d(nn.Module):
     """Gaussian blur then stride-slice downsampling by ``scale`` (e.g. 0.25).
 
-    sigma = (1/scale - 1) / 2, kernel size 2 * round(4 sigma) + 1, zero padding. The kernel is a
-    buffer named ``weight`` and is stored in checkpoints, as in the original.
+    sigma defaults to ``(1/scale - 1) / 2`` (the original); ``sigma`` overrides it, e.g. 1.5 at
+    scale 0.125, which the community's 512 x 512 models hard-code (13 x 13 kernels instead of
+    29 x 29). Kernel size 2 * round(4 sigma) + 1, zero padding. The kernel is a buffer named
+    ``weight`` and is stored in checkpoints, as in the original.
     """
 
-    def __init__(self, channels_: int, scale: float):
+    def __init__(self, channels_: int, scale: float, sigma: float | None = None):
         super().__init__()
-        sigma = (1 / scale - 1) / 2
-        kernel_size = 2 * round(sigma * 4) + 1
+        sigma = anti_alias_sigma(scale) if sigma is None else sigma
+        kernel_size = anti_alias_kernel_size(sigma)
+        self.sigma = sigma
         self.ka = kernel_size // 2
         self.kb = self.ka - 1 if kernel_size % 2 == 0 else self.ka
         coords = torch.arange(kernel_size, dtype=torch.float32)

@@ -23,6 +23,7 @@ import torch
 
 from fomm.config import Config, load_preset, preset_names, resolve_config
 from fomm.errors import FommError
+from fomm.models.anti_alias import fit_anti_alias
 from fomm.models.first_order_model import FirstOrderModel
 
 FORMAT_VERSION = 1
@@ -344,6 +345,7 @@ def load_model(
         cfg = resolve_config(config).copy()
     if align_corners is not None:
         cfg.model_params.align_corners = bool(align_corners)
+    cfg = fit_anti_alias(cfg, states)  # 29x29 or 13x13 kernels at 512: the checkpoint says which
 
     model = FirstOrderModel(cfg, with_discriminator=with_discriminator and "discriminator" in states)
     parts = INFERENCE_PARTS + (("discriminator",) if model.discriminator is not None else ())

@@ -29,6 +29,7 @@ class DenseMotionNetwork(nn.Module):
         scale_factor: float = 1,
         kp_variance: float = 0.01,
         align_corners: bool = False,
+        anti_alias_sigma: float | None = None,
     ):
         super().__init__()
         self.hourglass = Hourglass(
@@ -47,7 +48,7 @@ class DenseMotionNetwork(nn.Module):
         self.kp_variance = kp_variance
         self.align_corners = align_corners
         if scale_factor != 1:
-            self.down = AntiAliasInterpolation2d(num_channels, scale_factor)
+            self.down = AntiAliasInterpolation2d(num_channels, scale_factor, anti_alias_sigma)
 
     def downsample(self, source_image: torch.Tensor) -> torch.Tensor:
         """The source at the motion resolution, ``(B, C, h, w)``."""

@@ -27,6 +27,7 @@ def build_kp_detector(config: Config) -> KPDetector:
         scale_factor=kp.scale_factor,
         single_jacobian_map=kp.single_jacobian_map,
         pad=kp.pad,
+        anti_alias_sigma=kp.anti_alias_sigma,
     )
 
 
@@ -41,6 +42,7 @@ def build_generator(config: Config) -> OcclusionAwareGenerator:
             max_features=d.max_features,
             num_blocks=d.num_blocks,
             scale_factor=d.scale_factor,
+            anti_alias_sigma=d.anti_alias_sigma,
         )
     return OcclusionAwareGenerator(
         num_channels=mp.common_params.num_channels,

@@ -57,6 +57,7 @@ class KPDetector(nn.Module):
         scale_factor: float = 1,
         single_jacobian_map: bool = False,
         pad: int = 0,
+        anti_alias_sigma: float | None = None,
     ):
         super().__init__()
         self.predictor = Hourglass(
@@ -77,7 +78,7 @@ class KPDetector(nn.Module):
         self.scale_factor = scale_factor
         self.spread_weight = 0.0
         if scale_factor != 1:
-            self.down = AntiAliasInterpolation2d(num_channels, scale_factor)
+            self.down = AntiAliasInterpolation2d(num_channels, scale_factor, anti_alias_sigma)
 
     def heatmap_logits(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw heatmap logits ``(B, K, h, w)`` and the hourglass feature map."""
