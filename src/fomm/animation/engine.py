@@ -111,6 +111,8 @@ BACKENDS = ("torch", "onnxruntime")
 def make_inference_model(model, backend: str, precision: str, **kwargs):
     """The backend that runs the networks: :class:`fomm.models.inference.InferenceModel` (torch)
     or :class:`fomm.export.runtime.OnnxInferenceModel` (ONNX Runtime, exported on the fly)."""
+    if getattr(model, "kind", "fomm") == "tpsmm" and backend in BACKENDS:  # fomm.models.tpsmm
+        return _tpsmm_inference_model(model, backend, precision)
     if backend == "torch":
         return InferenceModel(model, precision, **kwargs)
     if backend == "onnxruntime":
@@ -118,6 +120,17 @@ def make_inference_model(model, backend: str, precision: str, **kwargs):
 
         return OnnxInferenceModel.from_model(model, precision=precision)
     raise FommError(f"unknown backend '{backend}'; use one of {', '.join(BACKENDS)}")
+
+
+def _tpsmm_inference_model(model, backend: str, precision: str):
+    """The same three calls for a Thin-Plate Spline Motion Model (torch or ONNX Runtime)."""
+    if backend == "torch":
+        from fomm.models.tpsmm.inference import TpsmmInference
+
+        return TpsmmInference(model, precision)
+    from fomm.export.tpsmm import OnnxTpsmmInference
+
+    return OnnxTpsmmInference.from_model(model, precision=precision)
 
 
 class AnimationEngine:
@@ -143,6 +156,7 @@ class AnimationEngine:
         optimize: bool = True,
         fast_dtype: torch.dtype | None = None,
         backend: str = "torch",
+        avd: bool = False,
     ):
         if precision not in PRECISIONS:
             raise FommError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
@@ -153,7 +167,13 @@ class AnimationEngine:
         batch_size = default_batch_size(self.device) if batch_size is None else batch_size
         if batch_size < 1:
             raise FommError(f"batch size must be at least 1 (got {batch_size})")
-        self.relative = relative
+        if avd and getattr(model, "kind", "fomm") != "tpsmm":
+            raise FommError(
+                "avd (animation via disentanglement) needs a Thin-Plate Spline Motion Model checkpoint; "
+                "this is a FOMM model: leave avd off"
+            )
+        self.avd = avd
+        self.relative = relative and not avd
         self.adapt_movement_scale = adapt_movement_scale
         self.batch_size = batch_size
         self.precision = precision
@@ -199,6 +219,8 @@ class AnimationEngine:
     def normalized_keypoints(self, kp_driving: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The keypoints that drive the source for a batch of driving keypoints (``normalize_kp``
         with the engine's mode and the scale measured at ``set_initial``)."""
+        if self.avd:  # TPSMM's avd mode: the AVD network gives the driving pose the source's shape
+            return self.inference.avd(self.kp_source, kp_driving)
         if self.kp_initial is None:
             self.set_initial(kp_driving)
         batch = kp_driving["value"].shape[0]
@@ -302,6 +324,7 @@ def animate(
     best_frame: int | str | None = None,
     compile: bool = False,
     backend: str = "torch",
+    avd: bool = False,
 ) -> np.ndarray:
     """Animate ``source_image`` with ``driving_frames``; returns float32 ``(T, H, W, 3)`` in [0, 1].
 
@@ -313,6 +336,12 @@ def animate(
     (``'auto'`` or an index) measures relative motion from that driving frame instead of the first,
     which equals the original's backward-then-forward animation from it. ``backend="onnxruntime"``
     runs the exported ONNX graphs (exported once into the cache, see :mod:`fomm.export`).
+
+    A Thin-Plate Spline Motion Model (``fomm.models.tpsmm``) animates as the original's
+    ``demo.make_animation``: ``relative=False`` is its ``standard`` mode, ``relative=True`` its
+    ``relative`` mode (with ``adapt_movement_scale``, as the original always does), and ``avd=True``
+    its ``avd`` mode (the AVD network's keypoints; ``relative`` is then ignored). ``avd=True`` with a
+    FOMM model is an error.
     """
     engine = AnimationEngine(
         model,
@@ -322,6 +351,7 @@ def animate(
         precision=precision,
         compile=compile,
         backend=backend,
+        avd=avd,
     )
     engine.set_source(source_image)
     frames = driving_frames

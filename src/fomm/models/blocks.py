@@ -14,14 +14,17 @@ def channels(block_expansion: int, max_features: int, level: int) -> int:
 
 
 class ResBlock2d(nn.Module):
-    """Pre-activation residual block: (BN, ReLU, conv) twice, plus the identity."""
+    """Pre-activation residual block: (norm, ReLU, conv) twice, plus the identity.
 
-    def __init__(self, in_features: int, kernel_size=3, padding=1):
+    ``norm``: the normalisation class of every block here: BatchNorm (FOMM) or an affine
+    InstanceNorm (TPSMM); both store ``norm.weight`` / ``norm.bias``."""
+
+    def __init__(self, in_features: int, kernel_size=3, padding=1, norm=nn.BatchNorm2d):
         super().__init__()
         self.conv1 = nn.Conv2d(in_features, in_features, kernel_size, padding=padding)
         self.conv2 = nn.Conv2d(in_features, in_features, kernel_size, padding=padding)
-        self.norm1 = nn.BatchNorm2d(in_features, affine=True)
-        self.norm2 = nn.BatchNorm2d(in_features, affine=True)
+        self.norm1 = norm(in_features, affine=True)
+        self.norm2 = norm(in_features, affine=True)
 
     def forward(self, x):
         out = self.conv1(F.relu(self.norm1(x)))
@@ -30,12 +33,12 @@ class ResBlock2d(nn.Module):
 
 
 class UpBlock2d(nn.Module):
-    """Nearest x2 upsampling, then conv, BN, ReLU."""
+    """Nearest x2 upsampling, then conv, norm, ReLU."""
 
-    def __init__(self, in_features: int, out_features: int, kernel_size=3, padding=1):
+    def __init__(self, in_features: int, out_features: int, kernel_size=3, padding=1, norm=nn.BatchNorm2d):
         super().__init__()
         self.conv = nn.Conv2d(in_features, out_features, kernel_size, padding=padding)
-        self.norm = nn.BatchNorm2d(out_features, affine=True)
+        self.norm = norm(out_features, affine=True)
 
     def forward(self, x):
         out = F.interpolate(x, scale_factor=2)
@@ -43,24 +46,24 @@ class UpBlock2d(nn.Module):
 
 
 class DownBlock2d(nn.Module):
-    """Conv, BN, ReLU, then 2x2 average pooling."""
+    """Conv, norm, ReLU, then 2x2 average pooling."""
 
-    def __init__(self, in_features: int, out_features: int, kernel_size=3, padding=1):
+    def __init__(self, in_features: int, out_features: int, kernel_size=3, padding=1, norm=nn.BatchNorm2d):
         super().__init__()
         self.conv = nn.Conv2d(in_features, out_features, kernel_size, padding=padding)
-        self.norm = nn.BatchNorm2d(out_features, affine=True)
+        self.norm = norm(out_features, affine=True)
 
     def forward(self, x):
         return F.avg_pool2d(F.relu(self.norm(self.conv(x))), kernel_size=2)
 
 
 class SameBlock2d(nn.Module):
-    """Conv, BN, ReLU at the same resolution."""
+    """Conv, norm, ReLU at the same resolution."""
 
-    def __init__(self, in_features: int, out_features: int, kernel_size=3, padding=1):
+    def __init__(self, in_features: int, out_features: int, kernel_size=3, padding=1, norm=nn.BatchNorm2d):
         super().__init__()
         self.conv = nn.Conv2d(in_features, out_features, kernel_size, padding=padding)
-        self.norm = nn.BatchNorm2d(out_features, affine=True)
+        self.norm = norm(out_features, affine=True)
 
     def forward(self, x):
         return F.relu(self.norm(self.conv(x)))
@@ -69,12 +72,15 @@ class SameBlock2d(nn.Module):
 class Encoder(nn.Module):
     """Hourglass encoder: returns the input and every down block's output (the skips)."""
 
-    def __init__(self, block_expansion: int, in_features: int, num_blocks: int = 3, max_features: int = 256):
+    def __init__(
+        self, block_expansion: int, in_features: int, num_blocks: int = 3, max_features: int = 256, norm=nn.BatchNorm2d
+    ):
         super().__init__()
         self.down_blocks = nn.ModuleList(
             DownBlock2d(
                 in_features if i == 0 else channels(block_expansion, max_features, i),
                 channels(block_expansion, max_features, i + 1),
+                norm=norm,
             )
             for i in range(num_blocks)
         )
@@ -89,29 +95,41 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """Hourglass decoder: upsample and concatenate the matching skip, deepest first."""
 
-    def __init__(self, block_expansion: int, in_features: int, num_blocks: int = 3, max_features: int = 256):
+    def __init__(
+        self, block_expansion: int, in_features: int, num_blocks: int = 3, max_features: int = 256, norm=nn.BatchNorm2d
+    ):
         super().__init__()
         blocks = []
         for i in reversed(range(num_blocks)):
             in_filters = (1 if i == num_blocks - 1 else 2) * channels(block_expansion, max_features, i + 1)
-            blocks.append(UpBlock2d(in_filters, channels(block_expansion, max_features, i)))
+            blocks.append(UpBlock2d(in_filters, channels(block_expansion, max_features, i), norm=norm))
         self.up_blocks = nn.ModuleList(blocks)
         self.out_filters = block_expansion + in_features
+        # channels of each level's output (deepest first), the last one being ``out_filters``
+        self.level_filters = [2 * channels(block_expansion, max_features, i) for i in reversed(range(1, num_blocks))]
+        self.level_filters.append(self.out_filters)
 
     def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
-        out = skips[-1]
+        return self.levels(skips)[-1]
+
+    def levels(self, skips: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Every level's output (an up block's output with its skip), deepest first."""
+        out, outs = skips[-1], []
         for up, skip in zip(self.up_blocks, reversed(skips[:-1])):
             out = torch.cat([up(out), skip], dim=1)
-        return out
+            outs.append(out)
+        return outs
 
 
 class Hourglass(nn.Module):
     """U-Net style encoder-decoder; output has ``block_expansion + in_features`` channels."""
 
-    def __init__(self, block_expansion: int, in_features: int, num_blocks: int = 3, max_features: int = 256):
+    def __init__(
+        self, block_expansion: int, in_features: int, num_blocks: int = 3, max_features: int = 256, norm=nn.BatchNorm2d
+    ):
         super().__init__()
-        self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features)
-        self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features)
+        self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features, norm)
+        self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features, norm)
         self.out_filters = self.decoder.out_filters
 
     def forward(self, x):

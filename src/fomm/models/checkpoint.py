@@ -327,6 +327,10 @@ def load_model(
 ) -> FirstOrderModel:
     """Build a model and load a checkpoint into it, in eval mode.
 
+    A Thin-Plate Spline Motion Model checkpoint (its layout: ``inpainting_network``,
+    ``kp_detector``, ``dense_motion_network``) gives a :class:`fomm.models.tpsmm.TpsmmModel`
+    (:func:`fomm.models.tpsmm.checkpoint.load_tpsmm_model`; ``config`` is then a TPSMM one).
+
     ``checkpoint``: a path (original ``.pth.tar`` or ours) or an already loaded dict.
     ``config``: a :class:`Config`, a YAML path, a preset name (``'vox-256'``) or None; with None,
     the config stored in our checkpoints is used, else the preset whose tensor shapes match.
@@ -335,6 +339,10 @@ def load_model(
     """
     path = checkpoint if not isinstance(checkpoint, dict) else (name or "checkpoint")
     data = checkpoint if isinstance(checkpoint, dict) else read_checkpoint(checkpoint)
+    from fomm.models.tpsmm.checkpoint import is_tpsmm_checkpoint, load_tpsmm_model
+
+    if is_tpsmm_checkpoint(data):  # a Thin-Plate Spline Motion Model (fomm.models.tpsmm)
+        return load_tpsmm_model(data, config, device, path)
     states = model_states(data, path)
     if config is None and isinstance(data.get("config"), dict):
         cfg = Config.from_dict(data["config"], source=f"the config stored in {path}")

@@ -1,0 +1,233 @@
+"""The TPSMM configuration: the original repository's YAML schema (``config/vox-256.yaml`` and its
+siblings), typed and checked at load with the same machinery as :mod:`fomm.config`.
+
+A config is a TPSMM one when ``model_params.common_params`` has ``num_tps`` (FOMM's has
+``num_kp``). Our additions (written only when set): ``model_params.resnet_width``, the base width
+of the keypoint detector's and background predictor's ResNet-18 (64 in torchvision and in every
+published checkpoint; loading a checkpoint takes it from the checkpoint), and
+``train_params.loss_weights.pixel``, a multi-scale pixel L1 term for training without ImageNet
+VGG-19 weights. Presets live in ``fomm/presets/tpsmm/`` (``tpsmm-vox-256``, ...).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from fomm.config import FRACTION, LR, NON_NEG, POS, TransformParams, _check_section, _Invalid, _Section, _show, check
+from fomm.errors import FommError
+
+PRESET_DIR = "tpsmm"  # inside the fomm.presets package
+PREFIX = "tpsmm-"
+
+
+@dataclass
+class TpsCommonParams(_Section):
+    num_tps: int = field(default=10, metadata=POS)
+    num_channels: int = field(default=3, metadata=POS)
+    bg: bool = False
+    multi_mask: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class TpsGeneratorParams(_Section):
+    block_expansion: int = field(default=64, metadata=POS)
+    max_features: int = field(default=512, metadata=POS)
+    num_down_blocks: int = field(default=3, metadata=POS)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class TpsDenseMotionParams(_Section):
+    block_expansion: int = field(default=64, metadata=POS)
+    max_features: int = field(default=1024, metadata=POS)
+    num_blocks: int = field(default=5, metadata=POS)
+    scale_factor: float = field(default=0.25, metadata=FRACTION)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class AvdNetworkParams(_Section):
+    id_bottle_size: int = field(default=128, metadata=POS)
+    pose_bottle_size: int = field(default=128, metadata=POS)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class TpsModelParams(_Section):
+    common_params: TpsCommonParams = field(default_factory=TpsCommonParams)
+    generator_params: TpsGeneratorParams = field(default_factory=TpsGeneratorParams)
+    dense_motion_params: TpsDenseMotionParams = field(default_factory=TpsDenseMotionParams)
+    avd_network_params: AvdNetworkParams = field(default_factory=AvdNetworkParams)
+    resnet_width: int = field(default=64, metadata=check(omit_default=True, ge=1))
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class TpsLossWeights(_Section):
+    perceptual: list[float] = field(default_factory=lambda: [10, 10, 10, 10, 10], metadata=NON_NEG)
+    equivariance_value: float = field(default=10, metadata=NON_NEG)
+    warp_loss: float = field(default=10, metadata=NON_NEG)
+    bg: float = field(default=10, metadata=NON_NEG)
+    pixel: float = field(default=0, metadata=check(omit_default=True, ge=0))
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class TpsTrainParams(_Section):
+    num_epochs: int = field(default=100, metadata=POS)
+    num_repeats: int = field(default=1, metadata=POS)
+    epoch_milestones: list[int] = field(default_factory=lambda: [70, 90], metadata=NON_NEG)
+    lr_generator: float = field(default=2.0e-4, metadata=LR)
+    batch_size: int = field(default=28, metadata=POS)
+    scales: list[float] = field(default_factory=lambda: [1, 0.5, 0.25, 0.125], metadata=check(gt=0, le=1, min_len=1))
+    dataloader_workers: int = field(default=12, metadata=NON_NEG)
+    checkpoint_freq: int = field(default=50, metadata=POS)
+    dropout_epoch: int = field(default=35, metadata=NON_NEG)
+    dropout_maxp: float = field(default=0.3, metadata=check(ge=0, le=1))
+    dropout_startp: float = field(default=0.1, metadata=check(ge=0, le=1))
+    dropout_inc_epoch: int = field(default=10, metadata=POS)
+    bg_start: int = field(default=10, metadata=NON_NEG)
+    transform_params: TransformParams = field(default_factory=TransformParams)
+    loss_weights: TpsLossWeights = field(default_factory=TpsLossWeights)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class AvdTrainParams(_Section):
+    num_epochs: int = field(default=200, metadata=POS)
+    num_repeats: int = field(default=300, metadata=POS)
+    batch_size: int = field(default=256, metadata=POS)
+    dataloader_workers: int = field(default=24, metadata=NON_NEG)
+    checkpoint_freq: int = field(default=50, metadata=POS)
+    epoch_milestones: list[int] = field(default_factory=lambda: [140, 180], metadata=NON_NEG)
+    lr: float = field(default=1.0e-3, metadata=LR)
+    lambda_shift: float = field(default=1, metadata=NON_NEG)
+    lambda_affine: float = field(default=1, metadata=check(omit_default=True, ge=0))
+    random_scale: float = field(default=0.25, metadata=NON_NEG)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class TpsDatasetParams(_Section):
+    root_dir: str | None = None
+    frame_shape: list[int] | None = field(default=None, metadata=check(ge=1, lengths=(2, 3), example="[256, 256, 3]"))
+    id_sampling: bool = False
+    pairs_list: str | None = None
+    augmentation_params: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class TpsmmConfig(_Section):
+    """A whole TPSMM configuration (one original YAML file)."""
+
+    dataset_params: TpsDatasetParams = field(default_factory=TpsDatasetParams)
+    model_params: TpsModelParams = field(default_factory=TpsModelParams)
+    train_params: TpsTrainParams = field(default_factory=TpsTrainParams)
+    train_avd_params: AvdTrainParams = field(default_factory=AvdTrainParams)
+    visualizer_params: dict | None = None
+    name: str | None = field(default=None, metadata={"internal": True})
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        """(H, W) of the frames the model was trained on (256 x 256 when the config leaves it out,
+        as the original configs do)."""
+        shape = self.dataset_params.frame_shape or [256, 256]
+        return int(shape[0]), int(shape[1])
+
+    @classmethod
+    def from_dict(cls, data: dict | None, source: str = "config") -> TpsmmConfig:
+        if data is not None and not isinstance(data, dict):
+            raise FommError(f"{source} is a {type(data).__name__}, not a mapping of TPSMM config sections")
+        cfg = super().from_dict(data)
+        try:
+            _check_section(cfg, "")
+        except _Invalid as bad:
+            if bad.unknown:
+                raise FommError(f"{source}: unknown key {bad.path}; {bad.allowed}") from None
+            raise FommError(f"{source}: {bad.path} is {_show(bad.value)}; {bad.allowed}") from None
+        return cfg
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+        if path is not None:
+            from fomm.atomic import atomic_write_bytes
+
+            atomic_write_bytes(path, text.encode())
+        return text
+
+    def copy(self) -> TpsmmConfig:
+        return copy.deepcopy(self)
+
+
+def is_tpsmm_dict(data) -> bool:
+    """Whether a config mapping is TPSMM's (``model_params.common_params.num_tps``)."""
+    common = ((data or {}).get("model_params") or {}).get("common_params") if isinstance(data, dict) else None
+    return isinstance(common, dict) and "num_tps" in common
+
+
+def tpsmm_preset_names() -> list[str]:
+    """``tpsmm-vox-256``, ... (the original's four published configs)."""
+    files = resources.files("fomm.presets") / PRESET_DIR
+    return sorted(PREFIX + p.name[:-5] for p in files.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_tpsmm_preset(name: str) -> TpsmmConfig:
+    stem = name[:-5] if name.endswith(".yaml") else name
+    stem = stem[len(PREFIX) :] if stem.startswith(PREFIX) else stem
+    res = resources.files("fomm.presets") / PRESET_DIR / f"{stem}.yaml"
+    if not res.is_file():
+        raise FommError(f"unknown TPSMM preset '{name}'; choose one of {', '.join(tpsmm_preset_names())}")
+    cfg = TpsmmConfig.from_dict(yaml.safe_load(res.read_text()), source=f"preset {PREFIX}{stem}")
+    cfg.name = PREFIX + stem
+    return cfg
+
+
+def resolve_tpsmm_config(config) -> TpsmmConfig:
+    """A :class:`TpsmmConfig` from itself, a dict, a ``tpsmm-*`` preset name or a YAML path."""
+    if isinstance(config, TpsmmConfig):
+        return config
+    if isinstance(config, dict):
+        return TpsmmConfig.from_dict(config)
+    text = str(config)
+    if text.startswith(PREFIX) and not Path(text).exists():
+        return load_tpsmm_preset(text)
+    path = Path(text)
+    if not path.is_file():
+        raise FommError(
+            f"config file not found: {path}; pass a YAML path or a preset ({', '.join(tpsmm_preset_names())})"
+        )
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (UnicodeDecodeError, yaml.YAMLError):
+        raise FommError(f"config {path} is not a readable YAML file; pass a TPSMM config") from None
+    cfg = TpsmmConfig.from_dict(data, source=f"config {path}")
+    cfg.name = path.stem
+    return cfg
+
+
+def is_tpsmm_config(config) -> bool:
+    """Whether ``config`` (an object, a dict, a preset name or a YAML path) is a TPSMM config."""
+    if isinstance(config, TpsmmConfig):
+        return True
+    if isinstance(config, dict):
+        return is_tpsmm_dict(config)
+    if not isinstance(config, (str, Path)):
+        return False
+    text = str(config)
+    if text.startswith(PREFIX) and not Path(text).exists():
+        return True
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        try:
+            return is_tpsmm_dict(yaml.safe_load(path.read_text()))
+        except (UnicodeDecodeError, yaml.YAMLError):
+            return False
+    return False
