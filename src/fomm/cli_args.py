@@ -16,6 +16,11 @@ COMMANDS = [
     ("animate", "fomm.animation.cli", "animate a photo (or a folder of photos) with the motion of a driving video"),
     ("live", "fomm.apps.live", "animate a photo live from a camera or stream (window, file or virtual camera)"),
     ("crop", "fomm.faces", "crop a video or image around the face, ready for animation"),
+    (
+        "prepare",
+        "fomm.prepare",
+        "turn a folder of raw videos into a training set: clips per shot and subject, train/test by source",
+    ),
     ("app", "fomm.apps.app", "serve a local web page to animate photos (offline; Gradio)"),
     (
         "train",

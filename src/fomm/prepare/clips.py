@@ -1,0 +1,140 @@
+"""From tracks to clips: one square box per clip, the filters, and writing the crops.
+
+A clip's box is made as the original datasets' were: the union of the subject's boxes over the
+clip, enlarged by ``margin`` of its side on every side, made square (the larger side), moved inside
+the frame where it sticks out and shrunk to the frame's shorter side where it is larger. Every
+frame of the clip is cropped to that one box (the camera does not move inside a clip: the model
+learns the subject's motion, not the crop's) and resized to ``size`` x ``size``.
+
+Filters, in this order, each a ``reason`` in ``prepare.json``:
+
+* ``too-short``: fewer than ``min_frames`` frames;
+* ``too-small``: the subject (its median box side with the margin: the crop of a subject that
+  stays still) is under ``min_size`` source pixels: its crop would be blown up;
+* ``still``: nothing moves under the box (see :mod:`fomm.prepare.shots`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fomm.data.image_ops import resize_frame
+from fomm.prepare.shots import STILL, ShotAnalysis
+from fomm.prepare.track import Track
+
+THUMB_HEIGHT = 180  # contact sheet thumbnails: source frames this high, with the box drawn
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """Frames ``start`` .. ``end - 1`` cropped to the square ``box`` ``(x0, y0, x1, y1)``."""
+
+    start: int
+    end: int
+    box: tuple[int, int, int, int]
+
+
+def clip_box(boxes: np.ndarray, margin: float, hw: Sequence[int]) -> tuple[int, int, int, int]:
+    """The square crop of a clip: the union of ``boxes`` ``(N, 4)``, enlarged by ``margin`` of its
+    larger side on each side, inside an ``(H, W)`` frame (see the module docstring)."""
+    h, w = int(hw[0]), int(hw[1])
+    x0, y0 = boxes[:, 0].min(), boxes[:, 1].min()
+    x1, y1 = boxes[:, 2].max(), boxes[:, 3].max()
+    side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
+    side = int(max(2, min(round(side), h, w)))
+    left = int(min(max(round((x0 + x1 - side) / 2), 0), w - side))
+    top = int(min(max(round((y0 + y1 - side) / 2), 0), h - side))
+    return (left, top, left + side, top + side)
+
+
+def subject_size(boxes: np.ndarray, margin: float) -> int:
+    """The subject's size: the median over frames of its box's larger side, with the margin (the
+    crop side if it did not move)."""
+    sides = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    return int(round(float(np.median(sides)) * (1 + 2 * margin)))
+
+
+def plan_clips(
+    tracks: list[Track],
+    hw: tuple[int, int],
+    analysis: ShotAnalysis,
+    analysis_scale: float,
+    *,
+    margin: float,
+    min_frames: int,
+    min_size: int,
+) -> tuple[list[ClipPlan], list[dict]]:
+    """Clips of the ``tracks`` (boxes in source pixels of an ``(H, W)`` source) and the dropped
+    ones as ``{"reason", "detail", "start", "end"}``. ``analysis_scale``: analysis px per source px."""
+    kept, dropped = [], []
+    for track in tracks:
+        box = clip_box(track.boxes, margin, hw)
+        subject = subject_size(track.boxes, margin)
+        n = track.end - track.start
+        where = {"start": int(track.start), "end": int(track.end)}
+        if n < min_frames:
+            dropped.append({"reason": "too-short", "detail": f"{n} frames < --min-frames {min_frames}", **where})
+            continue
+        if subject < min_size:
+            dropped.append({"reason": "too-small", "detail": f"subject {subject} px < --min-size {min_size}", **where})
+            continue
+        small = tuple(v * analysis_scale for v in box)
+        hw_small = (round(hw[0] * analysis_scale), round(hw[1] * analysis_scale))
+        motion = analysis.motion(track.start, track.end, small, hw_small)
+        if motion < STILL:
+            dropped.append(
+                {"reason": "still", "detail": f"nothing moves (change {motion:.2f} < {STILL} grey levels)", **where}
+            )
+            continue
+        kept.append(ClipPlan(int(track.start), int(track.end), box))
+    return kept, dropped
+
+
+def crop(frame: np.ndarray, box: Sequence[int], size: int) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return np.ascontiguousarray(resize_frame(frame[y0:y1, x0:x1], (size, size)))
+
+
+def thumbnail(frame: np.ndarray, box: Sequence[int]) -> np.ndarray:
+    """``frame`` shrunk to :data:`THUMB_HEIGHT` px high with ``box`` drawn in green."""
+    h, w = frame.shape[:2]
+    k = THUMB_HEIGHT / h
+    small = np.ascontiguousarray(resize_frame(frame, (THUMB_HEIGHT, max(1, round(w * k)))))
+    x0, y0, x1, y1 = (int(round(v * k)) for v in box)
+    cv2.rectangle(small, (x0, y0), (x1 - 1, y1 - 1), (40, 220, 60), 2)
+    return small
+
+
+def write_clips(frames, plans: list[ClipPlan], paths: list[Path], fps: float, size: int, thumbs: list[Path]) -> int:
+    """Crop the frames of each plan from ``frames`` (the source read again, from frame 0) into its
+    path (``.mp4`` or a folder of PNGs, atomically), and the clip's middle frame with its box into
+    its thumbnail. Plans do not overlap and are in order. Returns the number of frames read."""
+    from fomm.data import video_io
+
+    count = 0
+    order = iter(zip(plans, paths, thumbs))
+    current = next(order, None)
+    with contextlib.ExitStack() as stack:
+        writer = None
+        for index, frame in enumerate(frames):
+            count = index + 1
+            while current is not None and index >= current[0].end:
+                stack.close()
+                writer, current = None, next(order, None)
+            if current is None:
+                break
+            plan, path, thumb = current
+            if index < plan.start:
+                continue
+            if writer is None:
+                writer = stack.enter_context(video_io.VideoWriter(path, fps, preset="fast"))
+            writer.write(crop(frame, plan.box, size))
+            if index == (plan.start + plan.end) // 2:
+                video_io.write_image(thumb, thumbnail(frame, plan.box))
+    return count

@@ -1,0 +1,119 @@
+"""Raw videos made by the tests: a real face (scikit-image's ``astronaut()``, public domain, NASA)
+moving over a background, with scene cuts and audio; stills; small faces; broken files; and the
+procedural puppet moving inside a larger frame.
+
+The photo's face is at about x 177-272, y 66-161 of 512x512 (centre :data:`FACE_CENTRE`, about
+:data:`FACE_SIZE` px from brows to chin).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+FACE_CENTRE = (225.0, 118.0)
+FACE_SIZE = 95.0
+
+
+def astronaut() -> np.ndarray:
+    return pytest.importorskip("skimage.data").astronaut()
+
+
+def background(h: int, w: int, seed: int, low: int = 40, high: int = 180) -> np.ndarray:
+    """Smooth coloured noise (a blurred random image) in ``low`` .. ``high``."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (max(2, h // 16), max(2, w // 16), 3)).astype(np.uint8)
+    big = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    return cv2.normalize(cv2.GaussianBlur(big, (0, 0), 6), None, low, high, cv2.NORM_MINMAX)
+
+
+def place(photo: np.ndarray, bg: np.ndarray, cx: float, cy: float, scale: float, angle: float = 0.0) -> np.ndarray:
+    """``photo`` scaled by ``scale`` and turned by ``angle`` degrees about its face, whose centre
+    lands on ``(cx, cy)`` of a copy of ``bg``."""
+    m = cv2.getRotationMatrix2D(FACE_CENTRE, angle, scale)
+    m[:, 2] += (cx - FACE_CENTRE[0], cy - FACE_CENTRE[1])
+    out = bg.copy()
+    cv2.warpAffine(photo, m, (bg.shape[1], bg.shape[0]), dst=out, borderMode=cv2.BORDER_TRANSPARENT)
+    return out
+
+
+def face_shot(
+    n: int, h: int, w: int, *, cx: float, cy: float, scale: float, seed: int, dx: float = 60, bg_range=(40, 180)
+) -> list:
+    """``n`` frames: the face glides ``dx`` px right and bobs, turning from -5 to +5 degrees."""
+    photo, bg = astronaut(), background(h, w, seed, *bg_range)
+    frames = []
+    for t in range(n):
+        a = t / max(n - 1, 1)
+        frames.append(place(photo, bg, cx + dx * a, cy + 0.2 * dx * np.sin(np.pi * a), scale, -5 + 10 * a))
+    return frames
+
+
+def still_shot(n: int, h: int, w: int, *, cx: float, cy: float, scale: float, seed: int) -> list:
+    frame = place(astronaut(), background(h, w, seed), cx, cy, scale)
+    return [frame] * n
+
+
+def write_video(
+    path: Path, frames: list, fps: int = 12, *, audio: bool = False, rotation: int | None = None, faststart=False
+) -> Path:
+    """An H.264 file of ``frames`` (any container PyAV writes by extension), optionally with a mono
+    AAC tone as long as the video, a display rotation (degrees, as phones store it) and the
+    index at the start (``faststart``: a truncated copy still decodes up to where it stops)."""
+    rate = 22050
+    with av.open(str(path), "w", container_options={"movflags": "+faststart"} if faststart else {}) as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.height, video.width = frames[0].shape[:2]
+        video.pix_fmt, video.options = "yuv420p", {"preset": "ultrafast", "crf": "20"}
+        if rotation is not None:
+            video.set_display_rotation(rotation)
+        if audio:
+            stream = out.add_stream("aac", rate=rate)
+            stream.codec_context.layout = "mono"
+            fmt = stream.codec_context.format.name
+            tone = 0.3 * np.sin(2 * np.pi * 330 * np.arange(rate * len(frames) // fps) / rate)
+            for start in range(0, len(tone), 1024):
+                chunk = tone[start : start + 1024].astype(np.float32)
+                samples = (chunk * 32767).astype(np.int16)[None] if fmt == "s16" else chunk[None]
+                frame = av.AudioFrame.from_ndarray(samples, format=fmt, layout="mono")
+                frame.sample_rate, frame.pts = rate, start
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+            for packet in stream.encode(None):
+                out.mux(packet)
+        for image in frames:
+            for packet in video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+    return path
+
+
+def face_720p_with_cut(n: int = 40) -> list:
+    """1280x720: the face in one scene for ``n // 2`` frames, then a cut to another scene (another
+    background, the face elsewhere and larger) for the rest."""
+    first = face_shot(n // 2, 720, 1280, cx=420, cy=330, scale=1.6, seed=1, dx=80)
+    second = face_shot(n - n // 2, 720, 1280, cx=800, cy=380, scale=2.0, seed=7, dx=-60, bg_range=(150, 250))
+    return first + second
+
+
+def puppet_in_frame(n: int = 40, h: int = 240, w: int = 320, side: int = 96, seed: int = 0):
+    """The procedural puppet (``side`` px) walking right across a ``h`` x ``w`` grey frame.
+    Returns ``(frames, boxes)`` with each frame's puppet square ``(x0, y0, x1, y1)``."""
+    from fomm.data.synthetic import generate_video
+
+    video = generate_video("puppet", "train", 0, seed, n, side)["frames"]
+    bg = background(h, w, 3, 90, 130)
+    frames, boxes = [], []
+    for t in range(n):
+        x0 = int(round(40 + 100 * t / max(n - 1, 1)))
+        y0 = (h - side) // 2
+        frame = bg.copy()
+        frame[y0 : y0 + side, x0 : x0 + side] = video[t]
+        frames.append(frame)
+        boxes.append((x0, y0, x0 + side, y0 + side))
+    return frames, np.asarray(boxes, float)
