@@ -3,7 +3,8 @@
 Inputs are made here: a 64x64 source PNG and an 8-frame 64x64 driving clip; the model is the
 bundled face-64 (the default), so nothing is downloaded. The browser test drives Debian's headless Chromium
 with the system chromedriver on a server this test starts on 127.0.0.1, and checks that the page
-requested nothing from anywhere else.
+requested nothing from anywhere else and shows its place in the queue while another user's
+request runs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import shutil
 import socket
 import sys
+import threading
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -262,6 +264,39 @@ def leaving_machine(urls: list[str]) -> list[str]:
     return [u for u in web if urllib.parse.urlsplit(u).hostname not in LOCAL_HOSTS]
 
 
+def hold_first_request(animator: Animator, monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """Make ``animator``'s next request wait (at most a minute) until ``release`` is set;
+    ``started`` is set when it begins."""
+    started, release = threading.Event(), threading.Event()
+    animate = animator.animate
+
+    def held(*args, **kwargs):
+        if not started.is_set():
+            started.set()
+            release.wait(60)
+        return animate(*args, **kwargs)
+
+    monkeypatch.setattr(animator, "animate", held)
+    return started, release
+
+
+def other_user(url: str, tmp_path: Path):
+    from gradio_client import Client
+
+    return Client(url, verbose=False, download_files=str(tmp_path / "other-user"))
+
+
+def api_values(source: Path, driving: Path) -> list:
+    """The ``/animate`` API's inputs (app.INPUT_NAMES) for the defaults of the page."""
+    from gradio_client import handle_file
+
+    values = dict(source=handle_file(str(source)), driving=handle_file(str(driving)), choice=BUNDLED_CHOICE)
+    values.update(uploaded=None, crop=False, paste_back=True, color_match=False, side=False, keypoints=False)
+    values.update(driving_fit="crop", relative=True, adapt=True, precision="exact", best_mode="first frame")
+    values.update(best_index=0)
+    return [values[name] for name in app.INPUT_NAMES]
+
+
 @pytest.mark.skipif(
     not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
     reason=f"needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER}); .ci/run installs them",
@@ -289,7 +324,14 @@ def test_browser_end_to_end(inputs, tmp_path, monkeypatch):
         driver.find_element(By.CSS_SELECTOR, "#driving input[type=file]").send_keys(str(driving))
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#source img, #driving video"))
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#source img, #driving video")) == 2)
+        # another user's request is running: this page waits, shown its place in the queue
+        started, release = hold_first_request(animator, monkeypatch)
+        other = other_user(url, tmp_path).submit(*api_values(source, driving), api_name="/animate")
+        assert started.wait(60)
         driver.find_element(By.CSS_SELECTOR, "#run").click()
+        wait.until(lambda d: "queue: 1/1" in d.find_element(By.CSS_SELECTOR, "#result").text)
+        release.set()
+        assert other.result(timeout=60)[0]
         video = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#result video[src]"))[0]
         assert not driver.find_elements(By.CSS_SELECTOR, "#error textarea")  # hidden again
         status = driver.find_element(By.CSS_SELECTOR, "#status textarea").get_attribute("value")

@@ -10,7 +10,9 @@ The app works offline: Gradio's analytics are off (``GRADIO_ANALYTICS_ENABLED=Fa
 before Gradio is imported), the theme uses the system's fonts (no web fonts), and server-side
 rendering and share links are not used, so the page requests nothing but the local server.
 Loaded models are kept between requests (the last :data:`MODEL_CACHE_SIZE`, by checkpoint file;
-both precisions share one). Requests are served one at a time.
+both precisions share one). Requests are served one at a time; the others wait in Gradio's queue,
+which shows each waiting page its place. Each request writes into a folder of its own.
+:mod:`fomm.apps.access` has the password and upload-size options.
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from fomm.apps.access import (
+    DEFAULT_MAX_UPLOAD,
+    credentials,
+    exposure_warning,
+    format_size,
+    parse_size,
+    size_argument,
+)
 from fomm.cpu import release_memory
 from fomm.errors import FommError
 
@@ -41,6 +51,7 @@ BEST_FRAME_MODES = ("first frame", "auto", "frame number")
 MODEL_CACHE_SIZE = 2
 RESULTS_KEPT = 8
 DEFAULT_PORT = 7860
+MAX_QUEUE = 20  # requests that may wait for their turn; more are told the queue is full
 SYSTEM_FONTS = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif")
 MONO_FONTS = ("ui-monospace", "SFMono-Regular", "Consolas", "monospace")
 
@@ -198,6 +209,7 @@ class Animator:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="fomm-app-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.results: collections.deque = collections.deque()
+        self.lock = threading.Lock()
 
     def close(self) -> None:
         """Remove the results folder (when this animator made it)."""
@@ -205,10 +217,15 @@ class Animator:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _result_path(self, driving: Path) -> Path:
+        """A new folder of its own for this request's result (a random name: no other request
+        writes there, and none can guess it); the oldest beyond :data:`RESULTS_KEPT` are removed
+        (by then Gradio has copied each result into its own cache, under a hash of its content)."""
         folder = Path(tempfile.mkdtemp(prefix="result-", dir=self.workdir))
-        self.results.append(folder)
-        while len(self.results) > RESULTS_KEPT:
-            shutil.rmtree(self.results.popleft(), ignore_errors=True)
+        with self.lock:
+            self.results.append(folder)
+            old = [self.results.popleft() for _ in range(len(self.results) - RESULTS_KEPT)]
+        for path in old:
+            shutil.rmtree(path, ignore_errors=True)
         return folder / f"{Path(driving).stem or 'driving'}-animated.mp4"
 
     def animate(
@@ -308,8 +325,9 @@ def theme():
 INTRO = (
     "# fomm: animate a photo\n"
     "Upload a **source photo** and a **driving video**; the photo moves as the video does "
-    "(First Order Motion Model). The bundled model is a small 64x64 puppet model that needs no "
-    "download; for faces, pick or upload a vox checkpoint and tick *crop*."
+    "(First Order Motion Model). The default model, the bundled face-64, is a small 64x64 face model "
+    "that needs no download (so is puppet-64, for puppets); for photos of faces at 256x256, pick or "
+    "upload a vox checkpoint and tick *crop*."
 )
 
 
@@ -364,6 +382,26 @@ def _inputs(gr) -> dict:
     return c
 
 
+# The page's inputs, in the order the ``/animate`` API takes them.
+INPUT_NAMES = (
+    "source",
+    "driving",
+    "choice",
+    "uploaded",
+    "crop",
+    "paste_back",
+    "color_match",
+    "side",
+    "keypoints",
+    "driving_fit",
+    "relative",
+    "adapt",
+    "precision",
+    "best_mode",
+    "best_index",
+)
+
+
 def options_from(v: dict) -> Options:
     """The request's :class:`Options` from the page's values (by input name)."""
     return Options(
@@ -386,11 +424,11 @@ def build_app(animator: Animator):
 
     tracker = gr.Progress(track_tqdm=False)  # fomm.animation.pipeline reports through the callback below
 
-    def run(values: dict, progress=tracker):
+    def run(*values, progress=tracker):
         def report(done: int, total: int | None, desc: str) -> None:
             progress((done, total), desc=desc, unit="frames")
 
-        v = {name: values[component] for name, component in c.items()}
+        v = dict(zip(INPUT_NAMES, values))  # this request's values only: nothing is shared between requests
         try:
             options = options_from(v)
             out, text = animator.animate(v["source"], v["driving"], options, v["choice"], v["uploaded"], report)
@@ -411,7 +449,9 @@ def build_app(animator: Animator):
                 error = gr.Textbox(label="Error", visible=False, interactive=False, elem_id="error")
                 result = gr.Video(label="Result", interactive=False, height=400, elem_id="result")
                 status = gr.Textbox(label="Result details", interactive=False, lines=2, elem_id="status")
-        button.click(run, set(c.values()), [result, status, error], concurrency_limit=1)
+        # inputs in a fixed order: the API (``/animate``) takes them by position, as ``INPUT_NAMES``
+        inputs = [c[name] for name in INPUT_NAMES]
+        button.click(run, inputs, [result, status, error], api_name="animate", concurrency_limit=1)
     return blocks
 
 
@@ -431,11 +471,29 @@ def _check_port(host: str, port: int) -> None:
             ) from None
 
 
-def launch(host: str = "127.0.0.1", port: int = DEFAULT_PORT, device: str = "cpu", workdir=None):
-    """Start the app in the background; returns ``(blocks, url, animator)``. Stop with ``blocks.close()``."""
+def launch(
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    device: str = "cpu",
+    workdir=None,
+    *,
+    auth: list[tuple[str, str]] | None = None,
+    max_upload: int | str = DEFAULT_MAX_UPLOAD,
+    max_queue: int = MAX_QUEUE,
+):
+    """Start the app in the background; returns ``(blocks, url, animator)``. Stop with ``blocks.close()``.
+
+    ``auth``: ``(user, password)`` pairs that may log in (None: no login); ``max_upload``: the
+    largest file one upload may be (bytes or e.g. ``"200MB"``; larger ones are refused with a
+    413 and one line); ``max_queue``: requests that may wait (more are told the queue is full).
+    """
     _check_port(host, port)
+    max_upload = parse_size(max_upload)
     animator = Animator(device=device, workdir=workdir)
     blocks = build_app(animator)
+    # one animation at a time (concurrency 1 on the button): the others wait in Gradio's queue,
+    # whose page shows each waiting user their place ("queue: 2/3") and an estimated time
+    blocks.queue(max_size=max_queue, default_concurrency_limit=1)
     _, url, _ = blocks.launch(
         server_name=host,
         server_port=port,
@@ -445,9 +503,27 @@ def launch(host: str = "127.0.0.1", port: int = DEFAULT_PORT, device: str = "cpu
         ssr_mode=False,
         allowed_paths=[str(animator.workdir)],
         show_error=False,
+        auth=auth or None,
+        auth_message="fomm: log in with the user name and password you were given" if auth else None,
+        max_file_size=max_upload,
         **({"theme": theme()} if _theme_on_launch() else {}),
     )
     return blocks, url, animator
+
+
+DESCRIPTION = """\
+Serve a web page to animate photos: upload a source photo and a driving video,
+pick a model (the bundled one needs no download) and options, get the result video.
+Runs offline: the page loads nothing from the internet. Stop it with Ctrl-C.
+
+Access: without --auth anyone who can reach the port can use this machine (its CPU or
+GPU, memory and disk). The default --host 127.0.0.1 reaches only this machine; with
+another --host, pass --auth (a warning says so otherwise). Passwords travel as plain
+HTTP: beyond a trusted network, serve through an HTTPS reverse proxy.
+
+Several users: one animation runs at a time; the others wait in a queue (at most
+{max_queue} requests) and each waiting page shows its place in it. Each request has a
+folder of its own, so users never see each other's results."""
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -457,13 +533,12 @@ def register(subparsers) -> argparse.ArgumentParser:
         "app",
         help=summary("app"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Serve a web page to animate photos: upload a source photo and a driving video,\n"
-        "pick a model (the bundled one needs no download) and options, get the result video.\n"
-        "Runs offline: the page loads nothing from the internet. Stop it with Ctrl-C.",
+        description=DESCRIPTION.format(max_queue=MAX_QUEUE),
         epilog="examples:\n"
         "  fomm app                      # then open the printed URL (http://127.0.0.1:7860)\n"
         "  fomm app --port 8080 --device cuda\n"
-        "  fomm app --host 0.0.0.0       # serve the local network (no password: trusted networks only)",
+        "  fomm app --host 0.0.0.0 --auth alice:s3cret --auth bob:pa55   # the local network, with passwords\n"
+        "  fomm app --host 0.0.0.0 --auth-file users.txt --max-upload 1GB",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine)")
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
@@ -472,6 +547,27 @@ def register(subparsers) -> argparse.ArgumentParser:
         choices=("auto", "cpu", "cuda", "mps"),
         default="auto",
         help="where to run the model (default: auto: CUDA, then MPS, then CPU)",
+    )
+    access = parser.add_argument_group("access")
+    access.add_argument(
+        "--auth",
+        action="append",
+        metavar="USER:PASSWORD",
+        help="ask for this user and password before the page opens; repeat for more users "
+        "(without it, anyone who can reach the port can use this machine)",
+    )
+    access.add_argument(
+        "--auth-file",
+        metavar="FILE",
+        help="users from a file, one USER:PASSWORD per line ('#' starts a comment line); with --auth, both count",
+    )
+    access.add_argument(
+        "--max-upload",
+        type=size_argument,
+        default=parse_size(DEFAULT_MAX_UPLOAD),
+        metavar="SIZE",
+        help=f"largest file one upload may be, e.g. 200MB, 1.5GB (default: {DEFAULT_MAX_UPLOAD}); larger "
+        "ones are refused. Uploaded checkpoints count too: raise it to upload a 700 MB vox-cpk.pth.tar",
     )
     parser.set_defaults(func=run)
     return parser
@@ -494,11 +590,17 @@ def wait_forever() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    blocks, url, animator = launch(args.host, args.port, device=args.device)
+    auth = credentials(args.auth, args.auth_file)
+    blocks, url, animator = launch(args.host, args.port, device=args.device, auth=auth, max_upload=args.max_upload)
     shown = url.replace("0.0.0.0", "127.0.0.1") if args.host == "0.0.0.0" else url
-    print(f"fomm app: serving on {shown} (Ctrl-C to stop)", flush=True)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"fomm app: listening on {args.host}: anyone who can reach it can use it", flush=True)
+    login = f", {len(auth)} user{'s' if len(auth) > 1 else ''} may log in" if auth else ""
+    print(
+        f"fomm app: serving on {shown} (uploads up to {format_size(args.max_upload)}{login}; Ctrl-C to stop)",
+        flush=True,
+    )
+    warning = exposure_warning(args.host, args.port, auth)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     try:
         wait_forever()
     except KeyboardInterrupt:
