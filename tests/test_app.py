@@ -74,7 +74,7 @@ def test_options_from_the_page():
     assert app.options_from(values) == Options(
         crop=True,
         paste_back=False,
-        color_match=True,
+        color_match=False,  # "match colours when pasting back": nothing is pasted back
         relative=False,
         adapt_movement_scale=False,
         best_frame=4,

@@ -16,7 +16,7 @@ import importlib
 import sys
 import warnings
 
-from fomm.cli_args import COMMANDS, positive_float, positive_int, summary, version  # noqa: F401 (re-exported)
+from fomm.cli_args import COMMANDS, CommandParser, positive_float, positive_int, summary, version  # noqa: F401
 from fomm.errors import FommError, install_cli_warning_format
 
 
@@ -24,14 +24,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser, with the full parser of the command named in ``argv`` (others listed only)."""
     argv = sys.argv[1:] if argv is None else argv
     chosen = next((a for a in argv if not a.startswith("-")), None)
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="fomm",
         description="First Order Motion Model: animate a still image with the motion of a driving video.",
-        epilog="Example: fomm animate --source photo.jpg --driving video.mp4 "
-        "--checkpoint vox-cpk.pth.tar --out result.mp4",
+        epilog="example:\n  fomm animate --source photo.jpg --driving video.mp4 --checkpoint vox-cpk.pth.tar --out result.mp4",
     )
     parser.add_argument("--version", action="version", version=f"fomm {version()}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     for module_name in dict.fromkeys(module for name, module, _ in COMMANDS if name == chosen):
         importlib.import_module(module_name).register(sub)
     for name, _, text in COMMANDS:

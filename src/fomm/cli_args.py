@@ -7,6 +7,7 @@ imports them). Add a command by adding a line to :data:`COMMANDS`.
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 # Each sub-command: (name, the module whose ``register(subparsers)`` adds it, its line in
 # ``fomm --help``). Only the chosen command's module is imported, so ``fomm --help`` and the
@@ -43,6 +44,43 @@ COMMANDS = [
     ("models", "fomm.hub.cli", "list the published checkpoints (vox, taichi, ...) and which are downloaded"),
     ("download", "fomm.hub.cli", "download a published checkpoint or URL: resumable, verified, cached"),
 ]
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The one help style of every ``fomm`` command.
+
+    Descriptions and epilogs keep their lines (examples stay on one line each, ready to copy);
+    a line wider than the terminal is wrapped at spaces only. Argument help is wrapped at
+    spaces only too: never inside ``vox-cpk.pth.tar`` or ``--no-paste-back``. Defaults are
+    not appended: each help text says its default where it has one.
+    """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines: list[str] = []
+        paragraph: list[str] = []  # consecutive lines of prose (not indented, not blank)
+        for line in [*text.splitlines(), None]:
+            if line and not line.startswith(" "):
+                paragraph.append(line)
+                continue
+            if paragraph and max(map(len, paragraph)) + len(indent) > width:
+                paragraph = _wrap(" ".join(paragraph), width - len(indent))  # too wide here: wrapped again
+            lines += paragraph + ([] if line is None else [line])
+            paragraph = []
+        return "\n".join(indent + line if line else line for line in lines)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return _wrap(" ".join(text.split()), width)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    return textwrap.wrap(text, max(width, 20), break_on_hyphens=False, break_long_words=False)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The parser of ``fomm`` and of each sub-command: always :class:`HelpFormatter`."""
+
+    def __init__(self, *args, formatter_class=None, **kwargs):
+        super().__init__(*args, formatter_class=HelpFormatter, **kwargs)
 
 
 def summary(name: str) -> str:

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import argparse
 
-from fomm.animation import pipeline
-from fomm.animation.pipeline import BACKENDS, BEST_FRAME_METHODS, DEVICES, DRIVING_FITS, LAYOUTS, PANEL_SIZE, PRECISIONS
+from fomm.animation.options import (
+    BACKENDS,
+    BEST_FRAME_METHODS,
+    DEVICES,
+    DRIVING_FITS,
+    LAYOUTS,
+    PANEL_SIZE,
+    PRECISIONS,
+    AnimateOptions,
+)
+from fomm.animation.results import AnimateResult, ManyResult
 from fomm.cli_args import positive_int, summary
-from fomm.errors import FommError
 
 __all__ = ["register", "run"]
 
@@ -261,45 +269,27 @@ def register(subparsers) -> argparse.ArgumentParser:
     _crop_arguments(parser)
     _output_arguments(parser)
     _run_arguments(parser)
-    parser.set_defaults(func=run, _crop_defaults={k: parser.get_default(k) for k in _CROP_KEYS})
+    parser.set_defaults(func=run)
     return parser
 
 
-_CROP_KEYS = ("crop_scale", "crop_smoothing", "tracker", "boxes_json")
-
-
-def _crop_options(args: argparse.Namespace) -> dict | None:
-    """The ``crop_options`` of ``--crop``; a FommError when crop options come without ``--crop``."""
-    from fomm.faces import crop_options_from_args
-
-    changed = [k for k in _CROP_KEYS if getattr(args, k) != args._crop_defaults[k]]
-    if not args.crop:
-        if changed or args.color_match:
-            flags = ", ".join(
-                "--" + k.replace("_", "-") for k in changed + (["color_match"] if args.color_match else [])
-            )
-            raise FommError(f"{flags}: used only with --crop; add --crop or drop them")
-        return None
-    return crop_options_from_args(args)
-
-
-def _report(result: dict) -> None:
+def _report(result: AnimateResult) -> None:
     """The summary line(s) of one output."""
-    w, h = result["size"]
-    extra = f", motion from frame {result['best_frame']}" if result["best_frame"] is not None else ""
-    extra += ", with audio" if result["audio"] else ""
-    extra += ", face pasted back into the photo" if result.get("pasted_back") else ""
-    what = f"{result['frames']} frames, {w}x{h}"
-    if result.get("kind") == "strip":
-        what = f"one PNG strip of {result['frames']} frames side by side, {w}x{h} each"
-    print(f"wrote {result['out']} ({what}, {result['fps']:g} fps{extra}; {result['frames_per_second']:.1f} frames/s)")
-    if result["save_frames"] is not None:
-        print(f"wrote {result['frames']} PNG frames to {result['save_frames']}")
-    if result.get("best_frame_method") is not None:
-        how = {"landmarks": "face landmarks (dlib)", "keypoints": "the model's keypoints"}[result["best_frame_method"]]
-        print(f"best frame: {result['best_frame']}, chosen by {how}")
-    if result.get("tracker"):
-        print(tracker_line(result["tracker"]))
+    w, h = result.size
+    extra = f", motion from frame {result.best_frame}" if result.best_frame is not None else ""
+    extra += ", with audio" if result.audio else ""
+    extra += ", face pasted back into the photo" if result.pasted_back else ""
+    what = f"{result.frames} frames, {w}x{h}"
+    if result.kind == "strip":
+        what = f"one PNG strip of {result.frames} frames side by side, {w}x{h} each"
+    print(f"wrote {result.out} ({what}, {result.fps:g} fps{extra}; {result.frames_per_second:.1f} frames/s)")
+    if result.save_frames is not None:
+        print(f"wrote {result.frames} PNG frames to {result.save_frames}")
+    if result.best_frame_method is not None:
+        how = {"landmarks": "face landmarks (dlib)", "keypoints": "the model's keypoints"}[result.best_frame_method]
+        print(f"best frame: {result.best_frame}, chosen by {how}")
+    if result.tracker:
+        print(tracker_line(result.tracker))
 
 
 def tracker_line(tracker: dict) -> str:
@@ -311,39 +301,17 @@ def tracker_line(tracker: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fomm.animation import pipeline  # torch: imported once the command runs, not for --help
+
+    options = AnimateOptions.from_args(args)
     result = pipeline.animate_video(
-        args.source,
-        args.driving,
-        checkpoint=args.checkpoint,
-        out=args.out,
-        config=args.config,
-        relative=args.relative,
-        adapt_movement_scale=args.adapt_scale,
-        best_frame=args.best_frame,
-        best_frame_method=args.best_frame_method,
-        crop=args.crop,
-        crop_options=_crop_options(args),
-        paste_back=args.paste_back,
-        color_match=args.color_match,
-        driving_fit=args.driving_fit,
-        layout=args.layout,
-        show_keypoints=args.show_keypoints,
-        labels=args.labels,
-        panel_size=args.panel_size,
-        save_frames=args.save_frames,
-        audio=args.audio,
-        device=args.device,
-        backend=args.backend,
-        batch_size=args.batch_size,
-        precision=args.precision,
-        progress=args.progress,
-        compile=args.compile,
+        args.source, args.driving, checkpoint=args.checkpoint, out=args.out, config=args.config, options=options
     )
-    for one in result.get("outputs", [result]):
+    for one in result.outputs if isinstance(result, ManyResult) else [result]:
         _report(one)
-    if "outputs" in result:
+    if isinstance(result, ManyResult):
         print(
-            f"animated {result['sources']} photos with one driving video into {result['out']} "
-            f"({result['frames']} frames, {result['frames_per_second']:.1f} frames/s; driving keypoints computed once)"
+            f"animated {result.sources} photos with one driving video into {result.out} "
+            f"({result.frames} frames, {result.frames_per_second:.1f} frames/s; driving keypoints computed once)"
         )
     return 0

@@ -27,7 +27,8 @@ from fomm.cpu import tune_allocator
 from fomm.errors import FommError
 from fomm.models.first_order_model import FirstOrderModel
 from fomm.models.geometry import convex_hull_area
-from fomm.models.inference import PRECISIONS, InferenceModel, autocast_dtype, cpu_has_fast_bf16  # noqa: F401
+from fomm.models.inference import InferenceModel, autocast_dtype, cpu_has_fast_bf16  # noqa: F401
+from fomm.models.precision import PRECISIONS, check_precision  # noqa: F401 (PRECISIONS re-exported)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -158,8 +159,7 @@ class AnimationEngine:
         backend: str = "torch",
         avd: bool = False,
     ):
-        if precision not in PRECISIONS:
-            raise FommError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
+        check_precision(precision)  # before the (slow) inference copy is made
         self.model = model.eval()
         self.device = model.device
         if self.device.type == "cpu":

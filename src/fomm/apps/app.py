@@ -32,9 +32,9 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+from fomm.animation.options import DRIVING_FITS, PRECISIONS, AnimateOptions
 from fomm.apps.access import (
     DEFAULT_MAX_UPLOAD,
     credentials,
@@ -64,24 +64,8 @@ ProgressFn = Callable[[int, "int | None", str], None]
 # ----------------------------------------------------------------------------------------------
 # One request
 # ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Options:
-    """The options of one animation, as ``fomm animate`` names them."""
-
-    crop: bool = False
-    paste_back: bool = True
-    relative: bool = True
-    adapt_movement_scale: bool = True
-    best_frame: str | int | None = None  # None: the first frame; 'auto'; or a frame index
-    precision: str = "exact"
-    layout: str = "result"
-    color_match: bool = False
-    driving_fit: str = "crop"
-    show_keypoints: bool = False
-
-
-# Passed to the pipeline only where its signature has them (older pipelines lack some).
-DRIVING_FITS = ("crop", "pad", "stretch")
+# The options of one request: fomm animate's (the page sets some; progress is per request).
+Options = AnimateOptions
 
 
 def parse_best_frame(mode: str, index) -> str | int | None:
@@ -232,7 +216,7 @@ class Animator:
         self,
         source,
         driving,
-        options: Options,
+        options: AnimateOptions,
         choice: str | None = BUNDLED_CHOICE,
         uploaded: str | None = None,
         progress: ProgressFn | None = None,
@@ -249,24 +233,13 @@ class Animator:
         model = self.models.get(checkpoint)
         from fomm.animation.pipeline import animate_video
 
-        kwargs = dict(
-            relative=options.relative,
-            adapt_movement_scale=options.adapt_movement_scale,
-            best_frame=options.best_frame,
-            crop=options.crop,
-            layout=options.layout,
-            show_keypoints=options.show_keypoints,
-            precision=options.precision,
-            progress=progress or False,
-            paste_back=options.paste_back,
-            color_match=options.color_match,
-            driving_fit=options.driving_fit,
-        )
         out = self._result_path(Path(driving))
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", UserWarning)
-                stats = animate_video(source, driving, out=out, model=model, **kwargs)
+                stats = animate_video(
+                    source, driving, out=out, model=model, options=options, progress=progress or False
+                )
         except BaseException:
             shutil.rmtree(out.parent, ignore_errors=True)
             raise
@@ -367,7 +340,7 @@ def _inputs(gr) -> dict:
             c["relative"] = gr.Checkbox(True, label="relative motion", elem_id="relative")
             c["adapt"] = gr.Checkbox(True, label="adapt movement scale", elem_id="adapt-scale")
             c["precision"] = gr.Radio(
-                ["exact", "fast"], value="exact", label="precision (fast: bf16 / int8)", elem_id="precision"
+                list(PRECISIONS), value="exact", label="precision (fast: bf16 / int8)", elem_id="precision"
             )
         with gr.Row():
             c["best_mode"] = gr.Radio(
@@ -402,12 +375,13 @@ INPUT_NAMES = (
 )
 
 
-def options_from(v: dict) -> Options:
-    """The request's :class:`Options` from the page's values (by input name)."""
-    return Options(
-        crop=bool(v["crop"]),
-        paste_back=bool(v["paste_back"]),
-        color_match=bool(v["color_match"]),
+def options_from(v: dict) -> AnimateOptions:
+    """The request's :class:`~fomm.animation.options.AnimateOptions` from the page's values (by input name)."""
+    crop, paste_back = bool(v["crop"]), bool(v["paste_back"])
+    return AnimateOptions(
+        crop=crop,
+        paste_back=paste_back,
+        color_match=bool(v["color_match"]) and crop and paste_back,  # the box says "when pasting back"
         relative=bool(v["relative"]),
         adapt_movement_scale=bool(v["adapt"]),
         best_frame=parse_best_frame(v["best_mode"], v["best_index"]),

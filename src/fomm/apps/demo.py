@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fomm.animation.pipeline import PANEL_SIZE
+from fomm.animation.options import PANEL_SIZE
 from fomm.errors import FommError
 
 SHEET_FRAMES = 4  # frames on the contact sheet, evenly spread over the clip
@@ -85,8 +85,7 @@ def run_demo(
         if created:  # the folder is ours: leave nothing of a failed demo
             shutil.rmtree(out_dir, ignore_errors=True)
         raise
-    stats["save_frames"] = None
-    return {**stats, "video": video, "sheet": Path(sheet_path), "category": category}
+    return {**stats, "save_frames": None, "video": video, "sheet": Path(sheet_path), "category": category}
 
 
 def _check_out_dir(out_dir) -> Path:
@@ -106,21 +105,32 @@ def register(subparsers) -> argparse.ArgumentParser:
         help=summary("demo"),
         description="Animate the bundled source image with the bundled driving video using the bundled "
         "model; writes a labelled side-by-side video (source | driving | result, keypoints drawn, "
-        "panels enlarged for display) and a PNG contact sheet of a few of its frames.",
-        epilog="Examples: fomm demo --out fomm-demo;  fomm demo --category puppet --out puppet-demo",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "panels enlarged for display) and a PNG contact sheet of a few of its frames into the --out "
+        "folder (default: fomm-demo in the current folder, created if missing).",
+        epilog="examples:\n"
+        "  fomm demo                                   # writes fomm-demo/demo.mp4 and fomm-demo/demo-sheet.png\n"
+        "  fomm demo --category puppet --out puppet-demo",
     )
-    parser.add_argument("--out", default="fomm-demo", help="output folder")
+    parser.add_argument(
+        "--out",
+        default="fomm-demo",
+        metavar="DIR",
+        help="output folder (default: fomm-demo, in the current folder; created if missing)",
+    )
     parser.add_argument(
         "--category",
         choices=list(BUNDLED_MODELS),
         default=None,
         help="which bundled model and inputs (default: face when installed, else puppet)",
     )
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default: cpu)")
     parser.add_argument("--checkpoint", help="use this checkpoint instead of the bundled model")
     parser.add_argument(
-        "--panel-size", type=positive_int, default=PANEL_SIZE, metavar="PX", help="height of each panel"
+        "--panel-size",
+        type=positive_int,
+        default=PANEL_SIZE,
+        metavar="PX",
+        help=f"height of each panel (default: {PANEL_SIZE})",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)

@@ -258,37 +258,97 @@ def run_live(engine, reader: FrameReader, sinks: list, window: Window | None = N
 # ----------------------------------------------------------------------------------------------
 # Command line
 # ----------------------------------------------------------------------------------------------
+DESCRIPTION = """\
+Animate a source photo live with the motion of a camera (an index such as 0), a video file or
+a stream URL. When animation falls behind a live source, the newest frame wins (the others are
+counted as dropped). Motion is relative to the first frame, or to the frame shown when r is
+pressed in the window. The result goes to a window (when there is a display), to a video file
+(--out) and/or to a virtual camera (--virtual-camera); each frame shows the fps and latency,
+and at the end the frames processed and dropped and the mean and p95 latency are printed."""
+
+
 def register(subparsers) -> None:
     from fomm.cli_args import summary
 
-    p = subparsers.add_parser(
-        "live",
-        help=summary("live"),
-        description=__doc__.split("\n\n", 1)[1],
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = subparsers.add_parser("live", help=summary("live"), description=DESCRIPTION, epilog=EXAMPLES)
+    io = p.add_argument_group("inputs and output")
+    io.add_argument("--source", required=True, metavar="IMAGE", help="the photo to animate")
+    io.add_argument(
+        "--camera", required=True, metavar="INDEX_OR_VIDEO", help="camera index (0, 1, ...), video file or stream URL"
     )
-    p.add_argument("--checkpoint", required=True, help="model checkpoint (.pth.tar or ours)")
-    p.add_argument("--config", help="model config: a preset (e.g. vox-256) or YAML; only if the checkpoint needs one")
-    p.add_argument("--source", required=True, help="the image to animate")
-    p.add_argument("--camera", required=True, help="camera index (0, 1, ...), video file or stream URL")
-    p.add_argument("--out", help="also write the result to this video file (atomic; .mp4, .gif, ...)")
-    p.add_argument("--virtual-camera", action="store_true", help="also send the result to a virtual camera")
-    p.add_argument(
+    io.add_argument(
+        "--checkpoint",
+        required=True,
+        metavar="PATH_OR_NAME",
+        help="model checkpoint (e.g. vox-cpk.pth.tar), or a published name downloaded with fomm download",
+    )
+    io.add_argument(
+        "--config",
+        metavar="NAME_OR_YAML",
+        help="model config: a preset (e.g. vox-256) or a YAML file; needed only when the "
+        "checkpoint fits no bundled preset",
+    )
+    io.add_argument(
+        "--out",
+        metavar="PATH",
+        help="also write the result to this video file (.mp4, .gif, ...; written atomically; "
+        "missing folders are created)",
+    )
+    io.add_argument("--virtual-camera", action="store_true", help="also send the result to a virtual camera")
+    motion = p.add_argument_group("motion")
+    motion.add_argument(
+        "--absolute",
+        "--no-relative",
+        dest="relative",
+        action="store_false",
+        help="use the camera's keypoints as they are (absolute motion) instead of relative to the first frame",
+    )
+    motion.add_argument(
+        "--no-adapt-scale",
+        dest="adapt_scale",
+        action="store_false",
+        help="do not scale the motion by the source/driving keypoint hull ratio",
+    )
+    _live_running_arguments(p)
+    _live_display_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _live_running_arguments(p: argparse.ArgumentParser) -> None:
+    from fomm.animation.options import BACKENDS, DEVICES, PRECISIONS
+
+    group = p.add_argument_group("running")
+    group.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="where to run the model (default: auto: CUDA, then MPS, then CPU)",
+    )
+    group.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="torch",
+        help="run the networks in torch (default) or in ONNX Runtime (exported on the fly, cached)",
+    )
+    group.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="exact",
+        help="exact: float32 (default); fast: bf16/fp16 on GPUs and CPUs with bf16 units, int8 on other x86 CPUs",
+    )
+    group.add_argument(
         "--realtime",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="a file as camera: play it at its fps, the newest frame winning (default), or "
         "--no-realtime: process every frame as fast as possible (cameras are always real time)",
     )
-    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch", help="default: torch")
-    p.add_argument("--precision", choices=("exact", "fast"), default="exact", help="default: exact")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (torch backend; default cpu)")
-    p.add_argument("--absolute", action="store_true", help="absolute motion instead of relative")
-    p.add_argument("--no-adapt-scale", action="store_true", help="do not scale the motion by the keypoint hulls")
-    p.add_argument("--no-overlay", action="store_true", help="no fps / latency text on the frames")
-    p.add_argument("--no-window", action="store_true", help="do not open a window even when a display exists")
-    p.set_defaults(func=run)
+
+
+def _live_display_arguments(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("display")
+    group.add_argument("--no-overlay", action="store_true", help="no fps / latency text on the frames")
+    group.add_argument("--no-window", action="store_true", help="do not open a window even when a display exists")
 
 
 def _open_outputs(args, frame_shape, fps):
@@ -319,20 +379,22 @@ def run(args) -> int:
     import cv2
 
     from fomm.animation.engine import AnimationEngine
+    from fomm.animation.options import AnimateOptions
     from fomm.data.video_io import read_image
     from fomm.models.checkpoint import load_model, resolve_device
 
     is_index = args.camera.strip().isdigit()
     realtime = True if is_index else (args.realtime is not False)
-    model = load_model(args.checkpoint, config=args.config, device=resolve_device(args.device))
+    options = AnimateOptions.from_args(args, batch_size=1, progress=False)
+    model = load_model(args.checkpoint, config=args.config, device=resolve_device(options.device))
     source = read_image(args.source)
     engine = AnimationEngine(
         model,
-        relative=not args.absolute,
-        adapt_movement_scale=not args.no_adapt_scale,
-        batch_size=1,
-        precision=args.precision,
-        backend=args.backend,
+        relative=options.relative,
+        adapt_movement_scale=options.adapt_movement_scale,
+        batch_size=options.batch_size,
+        precision=options.precision,
+        backend=options.backend,
     )
     engine.set_source(source)
     capture = open_camera(args.camera)

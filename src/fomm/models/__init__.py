@@ -1,20 +1,36 @@
-"""The networks of the First Order Motion Model, named after the paper."""
+"""The networks of the First Order Motion Model, named after the paper.
 
-from fomm.models.dense_motion import DenseMotionNetwork
-from fomm.models.discriminator import Discriminator, MultiScaleDiscriminator
-from fomm.models.first_order_model import FirstOrderModel, build_discriminator, build_generator, build_kp_detector
-from fomm.models.generator import OcclusionAwareGenerator, SourceState
-from fomm.models.keypoint_detector import KPDetector
+Names are imported lazily (as in :mod:`fomm`), so that the light modules of this package
+(:mod:`fomm.models.precision`) can be imported by command lines without importing torch.
+"""
 
-__all__ = [
-    "DenseMotionNetwork",
-    "Discriminator",
-    "FirstOrderModel",
-    "KPDetector",
-    "MultiScaleDiscriminator",
-    "OcclusionAwareGenerator",
-    "SourceState",
-    "build_discriminator",
-    "build_generator",
-    "build_kp_detector",
-]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "DenseMotionNetwork": "fomm.models.dense_motion",
+    "Discriminator": "fomm.models.discriminator",
+    "MultiScaleDiscriminator": "fomm.models.discriminator",
+    "FirstOrderModel": "fomm.models.first_order_model",
+    "build_discriminator": "fomm.models.first_order_model",
+    "build_generator": "fomm.models.first_order_model",
+    "build_kp_detector": "fomm.models.first_order_model",
+    "OcclusionAwareGenerator": "fomm.models.generator",
+    "SourceState": "fomm.models.generator",
+    "KPDetector": "fomm.models.keypoint_detector",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'fomm.models' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

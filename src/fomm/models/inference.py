@@ -30,11 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fomm.errors import FommError
 from fomm.models.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d
 from fomm.models.generator import SourceState
-
-PRECISIONS = ("exact", "fast")
+from fomm.models.precision import PRECISIONS, check_precision  # noqa: F401 (PRECISIONS re-exported)
 
 
 def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
@@ -175,8 +173,7 @@ def resolve_precision(precision: str, device: torch.device, fast_dtype: torch.dt
     ``fast`` without native low-precision kernels uses int8 on a CPU whose PyTorch runs them
     (:func:`fomm.models.quantized.int8_supported`), else fp32 with one warning.
     """
-    if precision not in PRECISIONS:
-        raise FommError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
+    check_precision(precision)
     if precision == "exact":
         return None, False
     device = torch.device(device)
