@@ -17,6 +17,7 @@ Filters, in this order, each a ``reason`` in ``prepare.json``:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,30 +112,34 @@ def thumbnail(frame: np.ndarray, box: Sequence[int]) -> np.ndarray:
     return small
 
 
-def write_clips(frames, plans: list[ClipPlan], paths: list[Path], fps: float, size: int, thumbs: list[Path]) -> int:
+def write_clips(
+    frames, plans: list[ClipPlan], paths: list[Path], fps: float, size: int, thumbs: list[Path]
+) -> list[str]:
     """Crop the frames of each plan from ``frames`` (the source read again, from frame 0) into its
     path (``.mp4`` or a folder of PNGs, atomically), and the clip's middle frame with its box into
-    its thumbnail. Plans do not overlap and are in order. Returns the number of frames read."""
+    its thumbnail. Plans do not overlap and are in order. Returns each clip's digest: the SHA-1 of
+    its cropped frames before encoding (x264's bytes may differ between processes; these do not)."""
     from fomm.data import video_io
 
-    count = 0
-    order = iter(zip(plans, paths, thumbs))
+    digests = [hashlib.sha1() for _ in plans]
+    order = iter(zip(plans, paths, thumbs, digests))
     current = next(order, None)
     with contextlib.ExitStack() as stack:
         writer = None
         for index, frame in enumerate(frames):
-            count = index + 1
             while current is not None and index >= current[0].end:
                 stack.close()
                 writer, current = None, next(order, None)
             if current is None:
                 break
-            plan, path, thumb = current
+            plan, path, thumb, digest = current
             if index < plan.start:
                 continue
             if writer is None:
                 writer = stack.enter_context(video_io.VideoWriter(path, fps, preset="fast"))
-            writer.write(crop(frame, plan.box, size))
+            cropped = crop(frame, plan.box, size)
+            digest.update(cropped.tobytes())
+            writer.write(cropped)
             if index == (plan.start + plan.end) // 2:
                 video_io.write_image(thumb, thumbnail(frame, plan.box))
-    return count
+    return [d.hexdigest() for d in digests]

@@ -12,8 +12,9 @@ Three kinds of subject (``--category`` / ``--crop``):
   :data:`MOTION_SIDE` px); pixels that changed by more than :data:`MOTION_LEVEL` grey levels,
   cleaned by a morphological opening, are the moving region and its box spans their 2nd to 98th
   percentiles (a few stray pixels do not stretch it). Runs of frames with motion in one shot, with
-  gaps of up to ``max_lost`` frames, are the tracks; each box coordinate is smoothed by a running
-  median over :data:`SMOOTH_FRAMES` frames.
+  gaps of up to ``max_lost`` frames, are the tracks (one that starts on a shot's third frame starts
+  with the shot: the first two have nothing to compare with); each box coordinate is smoothed by a
+  running median over :data:`SMOOTH_FRAMES` frames.
 * **full** (:func:`full_tracks`): every shot whole, the centred square of the frame.
 
 Boxes are ``(x0, y0, x1, y1)`` floats in the pixels of the frames the tracker saw; the caller
@@ -111,11 +112,14 @@ class MotionTracker:
                     runs[-1].append(t)
                 else:
                     runs.append([t])
-            out.extend(self._track(run) for run in runs)
+            out.extend(self._track(run, a) for run in runs)
         return out
 
-    def _track(self, run: list[int]) -> Track:
-        first, last = run[0], run[-1]
+    def _track(self, run: list[int], shot_start: int) -> Track:
+        # the first two frames of a shot have no frame to compare with: a run that starts there
+        # starts with the shot (holding its first box)
+        first = shot_start if run[0] - shot_start <= 2 else run[0]
+        last = run[-1]
         t = np.arange(first, last + 1)
         known = np.stack([self.boxes[i] for i in run])
         boxes = np.stack([np.interp(t, run, known[:, d]) for d in range(4)], axis=1)

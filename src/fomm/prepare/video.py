@@ -155,10 +155,10 @@ def _prepare(path: Path, out: Path, opts: PrepareOptions, record: dict) -> None:
     thumbs = [thumb_path(out, name) for name in names]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # odd sizes and the like: the clips are square and even
-        _clips.write_clips(reader.frames(stop=plans[-1].end), plans, paths, header.fps, opts.size, thumbs)
-    for name, plan in zip(names, plans):
+        digests = _clips.write_clips(reader.frames(stop=plans[-1].end), plans, paths, header.fps, opts.size, thumbs)
+    for name, plan, digest in zip(names, plans, digests):
         entry = {"name": name, "split": split, "source": rel, "start": plan.start, "end": plan.end}
-        record["clips"].append({**entry, "box": list(plan.box)})
+        record["clips"].append({**entry, "box": list(plan.box), "sha1": digest})
 
 
 def _remove_previous(out: Path, source_id: str) -> None:
