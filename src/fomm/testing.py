@@ -51,3 +51,39 @@ def random_checkpoint(
         torch.save(data, path)
         return path
     return save_checkpoint(path, model)
+
+
+TINY_TPSMM = {
+    "dataset_params": {"frame_shape": [64, 64, 3]},
+    "model_params": {
+        "common_params": {"num_tps": 2, "num_channels": 3, "bg": True, "multi_mask": True},
+        "generator_params": {"block_expansion": 4, "max_features": 16, "num_down_blocks": 3},
+        "dense_motion_params": {"block_expansion": 4, "max_features": 16, "num_blocks": 3, "scale_factor": 0.25},
+        "avd_network_params": {"id_bottle_size": 4, "pose_bottle_size": 4},
+        "resnet_width": 4,
+    },
+    "train_params": {"scales": [1, 0.5], "batch_size": 2, "num_repeats": 1, "dropout_epoch": 1, "bg_start": 0},
+}
+
+
+def random_tpsmm_model(config=None, seed: int = 0):
+    """A seeded random Thin-Plate Spline Motion Model (default: 64 x 64, 2 TPS, tiny widths) in eval
+    mode, with its AVD network and background predictor; normalisation parameters perturbed and the
+    heads sharpened so that outputs are not flat."""
+    from fomm.models.tpsmm import TpsmmModel
+
+    torch.manual_seed(seed)
+    model = TpsmmModel(TINY_TPSMM if config is None else config, with_bg=True)
+    gen = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (torch.nn.BatchNorm2d, torch.nn.BatchNorm1d, torch.nn.InstanceNorm2d)):
+                module.weight.add_(0.1 * torch.randn(module.weight.shape, generator=gen))
+                module.bias.add_(0.1 * torch.randn(module.bias.shape, generator=gen))
+            if isinstance(module, (torch.nn.BatchNorm2d, torch.nn.BatchNorm1d)):
+                module.running_var.copy_(1 + 0.5 * torch.rand(module.running_var.shape, generator=gen))
+        model.kp_detector.fg_encoder.fc.weight.mul_(4)
+        model.dense_motion_network.maps.weight.mul_(4)
+        model.inpainting_network.final.weight.mul_(4)
+    model.has_avd = True
+    return model.eval()

@@ -118,6 +118,20 @@ def _motion_arguments(parser: argparse.ArgumentParser) -> None:
         help="use the driving keypoints as they are (absolute motion)",
     )
     motion.add_argument(
+        "--avd",
+        dest="avd",
+        action="store_true",
+        default=False,
+        help="Thin-Plate Spline Motion Model checkpoints: animation via disentanglement (the AVD "
+        "network gives the driving pose the source's shape; for other identities)",
+    )
+    motion.add_argument(
+        "--mode",
+        dest="mode",
+        choices=("standard", "relative", "avd"),
+        help="the TPSMM demo's flag: standard = --no-relative, relative = --relative, avd = --avd",
+    )
+    motion.add_argument(
         "--adapt-scale",
         "--adapt_scale",
         dest="adapt_scale",
@@ -303,6 +317,8 @@ def tracker_line(tracker: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     from fomm.animation import pipeline  # torch: imported once the command runs, not for --help
 
+    if args.mode is not None:  # the TPSMM demo's --mode
+        args.relative, args.avd = args.mode == "relative", args.mode == "avd"
     options = AnimateOptions.from_args(args)
     result = pipeline.animate_video(
         args.source, args.driving, checkpoint=args.checkpoint, out=args.out, config=args.config, options=options

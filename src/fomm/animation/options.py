@@ -61,6 +61,8 @@ class AnimateOptions:
 
     Motion: ``relative`` (the driving motion since its first frame, applied to the source's
     keypoints; False: absolute), ``adapt_movement_scale`` (scale it by the keypoint hull ratio),
+    ``avd`` (a TPSMM checkpoint's animation via disentanglement, its ``avd`` mode; ``relative`` is
+    then ignored),
     ``best_frame`` (``None``: the first frame; ``'auto'``; or a frame index) to measure relative
     motion from, chosen for ``'auto'`` by ``best_frame_method`` (``'landmarks'``: face landmark
     alignment as the original's ``--find_best_frame``, needs ``fomm[faces]``; ``'keypoints'``;
@@ -90,6 +92,7 @@ class AnimateOptions:
     # motion
     relative: bool = True
     adapt_movement_scale: bool = True
+    avd: bool = False
     best_frame: int | str | None = None
     best_frame_method: str = "auto"
     driving_fit: str = "crop"

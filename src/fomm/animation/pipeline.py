@@ -70,6 +70,8 @@ def _load_model(model, checkpoint, config, device):
 
 def _make_engine(model, o: AnimateOptions) -> animation_engine.AnimationEngine:
     extra = {} if o.backend == "torch" else {"backend": o.backend}
+    if o.avd:
+        extra["avd"] = True
     return animation_engine.AnimationEngine(  # looked up when called: tests may wrap it
         model,
         relative=o.relative,

@@ -1,0 +1,118 @@
+"""The TPSMM building blocks (fomm.models.tpsmm) on tiny sizes: ResNet-18 key names, the TPS
+kernel system of Eq. 2, the dropout of Eq. 7-8, configs and presets, and checkpoint recognition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fomm import load_model
+from fomm.errors import FommError
+from fomm.models.tpsmm import TpsmmModel
+from fomm.models.tpsmm.checkpoint import tpsmm_checkpoint_dict, tpsmm_preset_for
+from fomm.models.tpsmm.config import load_tpsmm_preset, resolve_tpsmm_config, tpsmm_preset_names
+from fomm.models.tpsmm.dense_motion import dropout_softmax
+from fomm.models.tpsmm.resnet import ResNet18
+from fomm.models.tpsmm.tps import REGULARISATION, RandomTPS, tps_parameters, tps_warp
+from fomm.testing import TINY_TPSMM, random_tpsmm_model
+
+
+def test_resnet18_has_torchvision_key_names_and_shapes():
+    with torch.device("meta"):
+        state = ResNet18(100).state_dict()
+    assert len(state) == 122  # torchvision's resnet18: 62 parameters, 60 BatchNorm buffers
+    assert state["conv1.weight"].shape == (64, 3, 7, 7)
+    assert state["layer1.0.conv1.weight"].shape == (64, 64, 3, 3)
+    assert state["layer2.0.downsample.0.weight"].shape == (128, 64, 1, 1)
+    assert state["layer4.1.bn2.num_batches_tracked"].shape == ()
+    assert state["fc.weight"].shape == (100, 512)
+    assert "layer1.0.downsample.0.weight" not in state
+
+
+def test_tps_solves_the_regularised_kernel_system():
+    """Eq. 2 with lambda on the diagonal: T(P_i) + lambda w_i equals the target exactly."""
+    gen = torch.Generator().manual_seed(0)
+    control = torch.rand(2, 3, 5, 2, generator=gen) * 2 - 1
+    target = control + 0.1 * torch.randn(2, 3, 5, 2, generator=gen)
+    theta, weights = tps_parameters(control.double(), target.double())
+    warped = tps_warp(control.double()[:1, 0], control.double()[:1, :1], theta[:1, :1], weights[:1, :1])
+    assert warped.shape == (1, 1, 5, 2)
+    mapped = warped[0, 0] + REGULARISATION * weights[0, 0]
+    np.testing.assert_allclose(mapped.numpy(), target[0, 0].double().numpy(), atol=1e-10)
+
+
+def test_random_tps_without_noise_is_the_identity():
+    tps = RandomTPS(2, sigma_affine=0, sigma_tps=0, points_tps=5)
+    frame = torch.zeros(2, 3, 8, 8)
+    from fomm.models.geometry import make_coordinate_grid
+
+    np.testing.assert_allclose(tps.grid(frame)[1].numpy(), make_coordinate_grid((8, 8)).numpy(), atol=1e-7)
+
+
+def test_dropout_softmax_keeps_the_background():
+    logits = torch.randn(3, 4, 5, 5, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(dropout_softmax(logits, 0.0), torch.softmax(logits, 1), atol=1e-5)
+    only_bg = dropout_softmax(logits, 1.0)  # every TPS dropped: the background takes all
+    assert torch.all(only_bg[:, 1:] == 0)
+    assert torch.allclose(only_bg[:, 0], torch.ones(3, 5, 5), atol=1e-3)  # 1e-6 in the denominator
+
+
+def test_presets_are_the_published_configs():
+    assert tpsmm_preset_names() == ["tpsmm-mgif-256", "tpsmm-taichi-256", "tpsmm-ted-384", "tpsmm-vox-256"]
+    ted, mgif = load_tpsmm_preset("tpsmm-ted-384"), load_tpsmm_preset("tpsmm-mgif-256")
+    assert ted.frame_shape == (384, 384) and ted.train_params.batch_size == 12
+    assert not mgif.model_params.common_params.bg and mgif.train_avd_params.lambda_affine == 1
+    vox = load_tpsmm_preset("tpsmm-vox-256")
+    assert vox.train_params.dropout_maxp == 0.3 and vox.train_params.bg_start == 10
+    assert vox.model_params.dense_motion_params.max_features == 1024
+
+
+def test_config_errors_are_one_line():
+    bad = {"model_params": {"common_params": {"num_tps": 10, "num_kp": 3}}}
+    with pytest.raises(FommError, match="unknown key model_params.common_params.num_kp"):
+        resolve_tpsmm_config(bad)
+
+
+def _meta_states(config, with_bg: bool) -> dict:
+    with torch.device("meta"):
+        model = TpsmmModel(config, with_bg=with_bg)
+    parts = ["inpainting_network", "kp_detector", "dense_motion_network", "avd_network"]
+    parts += ["bg_predictor"] if with_bg else []
+    return {p: getattr(model, p).state_dict() for p in parts}
+
+
+@pytest.mark.parametrize(
+    "file, with_bg, preset",
+    [
+        ("vox.pth.tar", True, "tpsmm-vox-256"),
+        ("ted.pth.tar", True, "tpsmm-ted-384"),
+        ("taichi.pth.tar", True, "tpsmm-taichi-256"),
+        ("mgif.pth.tar", False, "tpsmm-mgif-256"),
+        ("checkpoint.pth.tar", False, "tpsmm-mgif-256"),
+        ("checkpoint.pth.tar", True, "tpsmm-vox-256"),
+    ],
+)
+def test_published_checkpoints_are_recognised_from_their_shapes(file, with_bg, preset):
+    states = _meta_states("tpsmm-vox-256", with_bg)
+    assert tpsmm_preset_for(file, states).name == preset
+
+
+def test_original_layout_loads_with_a_config_and_ours_without(tmp_path):
+    model = random_tpsmm_model()
+    original = {
+        p: getattr(model, p).state_dict() for p in ("inpainting_network", "kp_detector", "dense_motion_network")
+    }
+    torch.save({**original, "epoch": 3}, tmp_path / "orig.pth.tar")
+    with pytest.raises(FommError, match="fits no published config"):
+        load_model(tmp_path / "orig.pth.tar")
+    with pytest.raises(FommError, match="is a FOMM config"):
+        load_model(tmp_path / "orig.pth.tar", config="vox-256")
+    loaded = load_model(tmp_path / "orig.pth.tar", config=TINY_TPSMM)
+    assert loaded.kind == "tpsmm" and not loaded.has_avd and loaded.bg_predictor is None
+    torch.save(tpsmm_checkpoint_dict(model), tmp_path / "ours.pth.tar")
+    ours = load_model(tmp_path / "ours.pth.tar")
+    assert ours.has_avd and ours.bg_predictor is not None and ours.config.model_params.resnet_width == 4
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(ours.kp_detector(x)["fg_kp"], model.kp_detector(x)["fg_kp"])

@@ -1,0 +1,99 @@
+"""Every fomm tool with a Thin-Plate Spline Motion Model checkpoint (original layout, tiny sizes):
+``fomm animate`` in its three modes, the one-line error for ``--avd`` with a FOMM model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from fomm.cli import main
+from fomm.testing import TINY_TPSMM, random_checkpoint, random_tpsmm_model
+
+PARTS = ("inpainting_network", "kp_detector", "dense_motion_network", "avd_network", "bg_predictor")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    """A tiny TPSMM checkpoint in the original layout, its config, a source photo and a clip."""
+    d = tmp_path_factory.mktemp("tpsmm")
+    model = random_tpsmm_model()
+    torch.save({**{p: getattr(model, p).state_dict() for p in PARTS}, "epoch": 0}, d / "tiny.pth.tar")
+    (d / "tiny.yaml").write_text(yaml.safe_dump(TINY_TPSMM))
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:64, :64]
+    frames = []
+    for i in range(5):
+        img = np.stack([xx * 3, yy * 3, np.full_like(xx, 60)], -1).astype(np.uint8)
+        img[20 + i : 40 + i, 24 - i : 44 - i] = (230, 180, 60)
+        frames.append(img)
+    imageio.imwrite(d / "source.png", (rng.random((64, 64, 3)) * 255).astype(np.uint8))
+    imageio.mimwrite(d / "driving.gif", frames, duration=0.1)
+    return {
+        "dir": d,
+        "ckpt": d / "tiny.pth.tar",
+        "config": d / "tiny.yaml",
+        "source": d / "source.png",
+        "driving": d / "driving.gif",
+    }
+
+
+def animate_cli(files, out: Path, *extra: str) -> int:
+    return main(
+        [
+            "animate",
+            "--source",
+            str(files["source"]),
+            "--driving",
+            str(files["driving"]),
+            "--checkpoint",
+            str(files["ckpt"]),
+            "--config",
+            str(files["config"]),
+            "--out",
+            str(out),
+            "--no-progress",
+            *extra,
+        ]
+    )
+
+
+@pytest.mark.parametrize("mode", ["standard", "relative", "avd"])
+def test_animate_modes(files, mode, capsys):
+    out = files["dir"] / f"{mode}.gif"
+    assert animate_cli(files, out, "--mode", mode) == 0
+    frames = imageio.mimread(out)
+    assert len(frames) == 5 and frames[0].shape[:2] == (64, 64)
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_animate_side_by_side_with_keypoints_and_best_frame(files):
+    out = files["dir"] / "sbs.gif"
+    assert animate_cli(files, out, "--layout", "side-by-side", "--show-keypoints", "--best-frame", "auto") == 0
+    assert imageio.mimread(out)[0].shape[1] > 3 * 64
+
+
+def test_avd_with_a_fomm_checkpoint_is_one_line(files, tmp_path, capsys):
+    ckpt = random_checkpoint(tmp_path / "fomm.pth.tar")
+    code = main(
+        [
+            "animate",
+            "--source",
+            str(files["source"]),
+            "--driving",
+            str(files["driving"]),
+            "--checkpoint",
+            str(ckpt),
+            "--out",
+            str(tmp_path / "x.gif"),
+            "--avd",
+            "--no-progress",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code != 0 and "Thin-Plate Spline Motion Model checkpoint" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.gif").exists()
