@@ -150,7 +150,7 @@ def test_training_and_animation_share_the_bf16_answer(monkeypatch, flags, native
     assert cpu.native_bf16() is native
     assert inference.cpu_has_fast_bf16() is native
     assert (speed.autocast_dtype("auto", "cpu") is torch.bfloat16) is native
-    assert (inference.autocast_dtype(torch.device("cpu")) is torch.bfloat16) is native
+    assert (inference.fast_dtype(torch.device("cpu")) is torch.bfloat16) is native
 
 
 def test_without_cpuinfo_oneDNN_answers(monkeypatch):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from fomm.models.inference import optimize_for_inference
+from fomm.models.fused import optimize_for_inference
 from fomm.models.quantized import (
     Int8Conv,
     Int8ConvReLU,

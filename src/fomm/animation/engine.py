@@ -9,11 +9,11 @@ The :class:`AnimationEngine` computes everything that depends only on the source
 batches under ``torch.inference_mode``, and streams: frames go in and out one batch at a time, so
 memory does not grow with the clip's length.
 
-``precision="fast"`` trades exact rounding for speed: on GPUs the generator runs under bf16
-autocast (fp16 where bf16 is missing); on CPUs with native bf16 (AVX-512 BF16 / AMX) under bf16
-autocast; on other x86 CPUs (AVX2) bf16 is emulated and slower than fp32, so the per-frame convolutions
-of the generator run in int8 instead, calibrated on the first driving frame of each source (see
-``fomm.models.quantized``).
+``precision="fast"`` trades exact rounding for speed: on GPUs and on CPUs with native bf16
+(AVX-512 BF16 / AMX) the generator runs in bf16 (fp16 on GPUs without bf16), its weights converted
+once, the geometry kept in fp32 (``fomm.models.inference``); on other x86 CPUs (AVX2) bf16 is
+emulated and slower than fp32, so the per-frame convolutions of the generator run in int8 instead,
+calibrated on the first driving frame of each source (see ``fomm.models.quantized``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from fomm.cpu import tune_allocator
 from fomm.errors import FommError
 from fomm.models.first_order_model import FirstOrderModel
 from fomm.models.geometry import convex_hull_area
-from fomm.models.inference import InferenceModel, autocast_dtype, cpu_has_fast_bf16  # noqa: F401
+from fomm.models.inference import InferenceModel, cpu_has_fast_bf16  # noqa: F401
 from fomm.models.precision import PRECISIONS, check_precision  # noqa: F401 (PRECISIONS re-exported)
 
 

@@ -91,12 +91,15 @@ class DenseMotionNetwork(nn.Module):
         sparse_deformed = self.deform_source(source, sparse_motion)
         out = {"sparse_deformed": sparse_deformed}
 
-        features = self.hourglass(torch.cat([heatmap, sparse_deformed], dim=2).view(bs, -1, h, w))
-        mask = F.softmax(self.mask(features), dim=1)
+        # the hourglass runs in its weights' dtype (bf16 in fast inference); masks, flow and
+        # occlusion come back in fp32 (the flow is a sampling grid)
+        inp = torch.cat([heatmap, sparse_deformed], dim=2).view(bs, -1, h, w)
+        features = self.hourglass(inp.to(self.mask.weight.dtype))
+        mask = F.softmax(self.mask(features).float(), dim=1)
         out["mask"] = mask
         # dense motion: the K+1 sparse motions blended by the soft masks, sum_k M_k(z) T_k(z) (Sec. 3.1)
         deformation = (sparse_motion.permute(0, 1, 4, 2, 3) * mask.unsqueeze(2)).sum(dim=1)
         out["deformation"] = deformation.permute(0, 2, 3, 1)
         if self.occlusion is not None:
-            out["occlusion_map"] = torch.sigmoid(self.occlusion(features))
+            out["occlusion_map"] = torch.sigmoid(self.occlusion(features).float())
         return out

@@ -84,11 +84,19 @@ class OcclusionAwareGenerator(nn.Module):
         self.num_channels = num_channels
         self.align_corners = align_corners
 
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype the convolutions run in: their weights' (fp32, or bf16/fp16 once inference
+        converted them, :func:`fomm.models.fused.to_low_precision`)."""
+        return self.final.weight.dtype
+
     def encode_source(self, source_image: torch.Tensor) -> SourceState:
-        """The source-only half of the generator."""
-        features = self.first(source_image)
+        """The source-only half of the generator. The features are kept fp32 (one cast per source):
+        warping them samples with fp32 grids, whose coordinates bf16 would round by up to 1/256."""
+        features = self.first(source_image.to(self.compute_dtype))
         for down in self.down_blocks:
             features = down(features)
+        features = features.float()
         small = (
             self.dense_motion_network.downsample(source_image)
             if self.dense_motion_network is not None
@@ -126,10 +134,10 @@ class OcclusionAwareGenerator(nn.Module):
 
     def decode(self, features: torch.Tensor) -> torch.Tensor:
         """Bottleneck, up blocks and the final conv; returns the frame in [0, 1]."""
-        out = self.bottleneck(features)
+        out = self.bottleneck(features.to(self.compute_dtype))
         for up in self.up_blocks:
             out = up(out)
-        return torch.sigmoid(self.final(out))
+        return torch.sigmoid(self.final(out).float())
 
     def forward(self, source_image, kp_driving, kp_source) -> dict[str, torch.Tensor]:
         return self.animate(self.encode_source(source_image), kp_driving=kp_driving, kp_source=kp_source)

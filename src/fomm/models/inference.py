@@ -1,164 +1,53 @@
 """The inference stack: a trained model turned, for one precision and device, into the two calls
 animation needs (:class:`InferenceModel`: ``encode_source`` once per source, ``animate`` per batch).
+This is the one place that prepares a model for a precision, once, when it is built.
 
-Rewrites that compute the same function with less work:
+Precisions:
 
-- **BatchNorm folding**: in eval mode, ``BN(conv(x))`` is one conv with rescaled weights and bias.
-  Applied to every conv -> BN pair (the same/down/up blocks, and ``conv1 -> norm2`` inside the
-  residual blocks; ``norm1`` acts on the residual stream and stays).
-- **Sub-pixel up-sampling**: a 3x3 conv after nearest x2 up-sampling equals four 2x2 convs on the
-  low-resolution input, one per output phase, with summed taps: 4/9 of the multiply-adds.
-
-Results equal the original modules up to float rounding (a few 1e-7 relative). The rewritten
-copies are for inference only: they have no BatchNorm to train and different state-dict keys.
-
-Precisions: ``exact`` (fp32, the rewrites above); ``fast``: bf16 autocast where the device has
-native bf16 (GPUs, AVX-512 BF16 / AMX CPUs), else int8 per-frame convolutions calibrated on the
-first driving frame of each source (:mod:`fomm.models.quantized`, x86 CPUs with working int8
-kernels), else fp32 with one warning.
+- ``exact``: fp32 with BatchNorm folded and sub-pixel up-sampling (:mod:`fomm.models.fused`):
+  the original's function up to float rounding.
+- ``fast`` where the device computes bf16 natively (GPUs, AVX-512 BF16 / AMX CPUs): the same
+  rewrites with the weights converted once to bf16 (fp16 on GPUs without bf16, and on MPS) in
+  channels-last memory (:func:`fomm.models.fused.to_low_precision`); activations stay bf16 and
+  channels-last through the encoder, the dense-motion hourglass and the decoder, while keypoint and
+  Jacobian algebra, the 2x2 inverses, soft-argmax, the sampling grids and warps, the mask softmax
+  and the final sigmoid run in fp32. The keypoint detector stays fp32 (see
+  :data:`KP_DETECTOR_LOW_PRECISION`).
+- ``fast`` on other x86 CPUs: int8 per-frame convolutions calibrated on the first driving frame
+  of each source (:mod:`fomm.models.quantized`), else fp32 with one warning.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from fomm.models.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d
+from fomm.cpu import native_bf16
+from fomm.models import quantized
+from fomm.models.fused import optimize_for_inference, to_low_precision
 from fomm.models.generator import SourceState
 from fomm.models.precision import PRECISIONS, check_precision  # noqa: F401 (PRECISIONS re-exported)
+from fomm.models.quantized import is_calibrating, quantize_per_frame_convs, set_calibration
+
+# Whether ``fast`` runs the keypoint detector in bf16 too. Measured on the parity inputs
+# (tests/models/test_inference.py::test_bf16_keypoint_detector_decision): bf16 moves keypoints by
+# more than 0.05 px at 256 px, so the detector keeps fp32 weights (it is 1/4 of a frame's work).
+KP_DETECTOR_LOW_PRECISION = False
 
 
-def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """A conv equal to ``bn(conv(x))`` for a BatchNorm in eval mode."""
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    fused = copy.deepcopy(conv)
-    fused.weight.data = conv.weight.data * scale.view(-1, 1, 1, 1)
-    bias = conv.bias.data if conv.bias is not None else torch.zeros_like(bn.running_mean)
-    fused.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias)
-    return fused
-
-
-class FusedConvReLU(nn.Module):
-    """conv (with BN folded in), ReLU, then an optional 2x2 average pool."""
-
-    def __init__(self, conv: nn.Conv2d, pool: bool = False):
-        super().__init__()
-        self.conv = conv
-        self.pool = pool
-
-    def forward(self, x):
-        out = F.relu(self.conv(x))
-        return F.avg_pool2d(out, 2) if self.pool else out
-
-
-class SubPixelUpConvReLU(nn.Module):
-    """``relu(bn(conv3x3(nearest_up2(x))))`` computed as four 2x2 convs at low resolution.
-
-    For output row phase ``a`` (0: even rows, 1: odd rows) the three kernel rows collapse to two
-    low-resolution taps: phase 0 reads rows ``i-1, i`` with weights ``w0, w1 + w2``; phase 1 reads
-    rows ``i, i+1`` with ``w0 + w1, w2``; columns likewise. The four phases run as one conv with
-    ``4 * out`` channels and padding 1 (output ``(H+1, W+1)``); phase ``(a, b)`` is its window at
-    offset ``(a, b)``, and :func:`interleave_phases` puts them in place.
-    """
-
-    def __init__(self, conv: nn.Conv2d):
-        super().__init__()
-        w = conv.weight.data  # (out, in, 3, 3)
-        rows = [
-            torch.stack([w[:, :, 0], w[:, :, 1] + w[:, :, 2]], 2),
-            torch.stack([w[:, :, 0] + w[:, :, 1], w[:, :, 2]], 2),
-        ]  # each (out, in, 2, 3)
-        kernels = []
-        for a in range(2):
-            r = rows[a]
-            cols = [
-                torch.stack([r[..., 0], r[..., 1] + r[..., 2]], -1),
-                torch.stack([r[..., 0] + r[..., 1], r[..., 2]], -1),
-            ]
-            kernels.extend(cols)  # phase (a, 0), (a, 1): (out, in, 2, 2)
-        self.weight = nn.Parameter(torch.cat(kernels, 0))  # (4*out, in, 2, 2)
-        self.bias = nn.Parameter(conv.bias.data.repeat(4))
-        self.out_channels = conv.out_channels
-
-    def forward(self, x):
-        phases = F.conv2d(x, self.weight, self.bias, padding=1)  # (B, 4C, H+1, W+1)
-        return interleave_phases(phases, self.out_channels).relu_()
-
-
-def interleave_phases(phases: torch.Tensor, channels: int) -> torch.Tensor:
-    """``(B, 4C, H+1, W+1)`` -> ``(B, C, 2H, 2W)`` (channels-last memory): output pixel
-    ``(2i+a, 2j+b)`` is phase ``k = 2a+b`` (channels ``kC .. kC+C-1``) at ``(i+a, j+b)``."""
-    b, _, h1, w1 = phases.shape
-    h, w, c = h1 - 1, w1 - 1, channels
-    out = phases.new_empty(b, h, 2, w, 2, c)
-    for k in range(4):
-        a, bb = divmod(k, 2)
-        out[:, :, a, :, bb, :] = phases[:, k * c : (k + 1) * c, a : a + h, bb : bb + w].permute(0, 2, 3, 1)
-    return out.view(b, 2 * h, 2 * w, c).permute(0, 3, 1, 2)
-
-
-class FusedResBlock(nn.Module):
-    """Pre-activation residual block with ``norm2`` folded into ``conv1``."""
-
-    def __init__(self, block: ResBlock2d):
-        super().__init__()
-        self.norm1 = block.norm1
-        self.conv1 = fold_bn(block.conv1, block.norm2)
-        self.conv2 = block.conv2
-
-    def forward(self, x):
-        out = F.relu(self.conv1(F.relu(self.norm1(x))))
-        return self.conv2(out) + x
-
-
-def _rewrite(module: nn.Module, subpixel: bool) -> nn.Module:
-    if isinstance(module, SameBlock2d):
-        return FusedConvReLU(fold_bn(module.conv, module.norm))
-    if isinstance(module, DownBlock2d):
-        return FusedConvReLU(fold_bn(module.conv, module.norm), pool=True)
-    if isinstance(module, UpBlock2d):
-        fused = fold_bn(module.conv, module.norm)
-        if subpixel and fused.kernel_size == (3, 3) and fused.padding == (1, 1):
-            return SubPixelUpConvReLU(fused)
-        return nn.Sequential(nn.Upsample(scale_factor=2), FusedConvReLU(fused))
-    if isinstance(module, ResBlock2d):
-        return FusedResBlock(module)
-    for name, child in module.named_children():
-        setattr(module, name, _rewrite(child, subpixel))
-    return module
-
-
-@torch.no_grad()
-def optimize_for_inference(module: nn.Module, subpixel: bool = True) -> nn.Module:
-    """An eval-mode copy of ``module`` with BatchNorm folded and sub-pixel up-sampling."""
-    module = copy.deepcopy(module).eval()
-    module = _rewrite(module, subpixel)
-    for p in module.parameters():
-        p.requires_grad_(False)
-    return module
-
-
-# ----------------------------------------------------------------------------------------------
-# Precision
-# ----------------------------------------------------------------------------------------------
 def cpu_has_fast_bf16() -> bool:
     """Whether the CPU computes bf16 natively (AVX-512 BF16 / AMX / Arm BF16); emulated bf16 is
     slower than fp32, e.g. on AVX2-only CPUs. The same answer as training's ``--precision auto``
     (:func:`fomm.cpu.native_bf16`)."""
-    from fomm.cpu import native_bf16
-
     return native_bf16()
 
 
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """The low-precision dtype ``fast`` mode uses on ``device`` (None: no fast kernels, stay fp32)."""
+def fast_dtype(device: torch.device) -> torch.dtype | None:
+    """The low-precision dtype ``fast`` uses on ``device`` (None: no fast kernels there)."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -167,23 +56,22 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return torch.float16 if device.type == "mps" else None
 
 
-def resolve_precision(precision: str, device: torch.device, fast_dtype: torch.dtype | None = None):
-    """``(autocast dtype or None, int8: bool)`` for ``precision`` on ``device``.
+def resolve_precision(precision: str, device: torch.device, low_dtype: torch.dtype | None = None):
+    """``(low-precision dtype or None, int8: bool)`` for ``precision`` on ``device``.
 
     ``fast`` without native low-precision kernels uses int8 on a CPU whose PyTorch runs them
-    (:func:`fomm.models.quantized.int8_supported`), else fp32 with one warning.
+    (:func:`fomm.models.quantized.int8_supported`), else fp32 with one warning. ``low_dtype``
+    forces a dtype (tests: bf16 where it is emulated).
     """
     check_precision(precision)
     if precision == "exact":
         return None, False
     device = torch.device(device)
-    low_dtype = fast_dtype or autocast_dtype(device)
+    low_dtype = low_dtype or fast_dtype(device)
     if low_dtype is not None:
         return low_dtype, False
     if device.type == "cpu":
-        from fomm.models.quantized import int8_supported
-
-        if int8_supported():
+        if quantized.int8_supported():  # looked up at call time: tests replace it
             return None, True
         warnings.warn(
             "precision 'fast': this CPU has no native bf16 and this PyTorch no working int8 convolutions; "
@@ -216,9 +104,10 @@ class InferenceModel:
 
     The relative-motion normalisation between ``keypoints`` and ``animate`` is the caller's
     (:func:`fomm.animation.engine.normalize_kp`). ``optimize`` folds BatchNorm and uses sub-pixel
-    up-sampling (always on for int8); ``compile`` wraps the networks in ``torch.compile`` (the int8
-    generator stays eager). In int8 mode the first frame animated after ``encode_source`` runs in
-    fp32 while every int8 conv records its output range (calibration).
+    up-sampling (always on for int8 and low precision); ``compile`` wraps the networks in
+    ``torch.compile`` (the int8 generator stays eager). In int8 mode the first frame animated after
+    ``encode_source`` runs in fp32 while every int8 conv records its output range (calibration).
+    ``fast_dtype`` forces the low-precision dtype of ``fast``.
     """
 
     backend = "torch"
@@ -239,22 +128,29 @@ class InferenceModel:
         self.low_dtype, self.int8 = resolve_precision(precision, self.device, fast_dtype)
         self.channels_last = channels_last
         self.frame_shape = tuple(model.frame_shape)
-        self.kp_detector, self.generator = model.kp_detector.eval(), model.generator.eval()
-        if optimize or self.int8:
-            self.kp_detector = optimize_for_inference(model.kp_detector)
-            self.generator = optimize_for_inference(model.generator)
-        elif self.device != model.device:
-            self.kp_detector, self.generator = copy.deepcopy(self.kp_detector), copy.deepcopy(self.generator)
-        self.kp_detector.to(self.device)
-        self.generator.to(self.device)
-        if self.int8:
-            from fomm.models.quantized import quantize_per_frame_convs
-
-            quantize_per_frame_convs(self.generator)
+        self.kp_detector, self.generator = self._prepare(model, optimize)
         self._keypoints = self.kp_detector
         self._animate = self.generator.animate
         if compile:
             self._compile()
+
+    def _prepare(self, model, optimize: bool):
+        """The two networks for this precision and device: rewritten copies (the caller's model is
+        never changed), on the device, with low-precision or int8 weights made here, once."""
+        kp_detector, generator = model.kp_detector.eval(), model.generator.eval()
+        if optimize or self.int8 or self.low_dtype is not None:
+            kp_detector, generator = optimize_for_inference(kp_detector), optimize_for_inference(generator)
+        elif self.device != model.device:
+            kp_detector, generator = copy.deepcopy(kp_detector), copy.deepcopy(generator)
+        kp_detector.to(self.device)
+        generator.to(self.device)
+        if self.int8:
+            quantize_per_frame_convs(generator)
+        if self.low_dtype is not None:
+            to_low_precision(generator, self.low_dtype, self.channels_last)
+            if KP_DETECTOR_LOW_PRECISION:
+                to_low_precision(kp_detector, self.low_dtype, self.channels_last)
+        return kp_detector, generator
 
     def _compile(self) -> None:
         self._keypoints = torch.compile(self.kp_detector)
@@ -264,11 +160,6 @@ class InferenceModel:
             )
         else:
             self._animate = torch.compile(self.generator.animate)
-
-    def _autocast(self):
-        if self.low_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.low_dtype)
 
     def to_input(self, frames_bhwc: np.ndarray) -> torch.Tensor:
         """``(B, H, W, 3)`` float32 -> ``(B, 3, H, W)`` on the device (channels-last memory)."""
@@ -285,22 +176,15 @@ class InferenceModel:
         """Keypoints and generator encoding of one ``(H, W, 3)`` source; restarts int8 calibration."""
         x = self.to_input(source_hwc[None])
         kp = self.keypoints(source_hwc[None])
-        with self._autocast():
-            state = self.generator.encode_source(x)
+        state = self.generator.encode_source(x)
         if self.int8:
-            from fomm.models.quantized import set_calibration
-
             set_calibration(self.generator, True)  # the next frame runs fp32 and sets the int8 ranges
         return EncodedSource(kp, state)
 
     @property
     def calibrating(self) -> bool:
         """Whether the next frame calibrates the int8 ranges."""
-        if not self.int8:
-            return False
-        from fomm.models.quantized import is_calibrating
-
-        return is_calibrating(self.generator)
+        return self.int8 and is_calibrating(self.generator)
 
     @torch.inference_mode()
     def animate(
@@ -316,14 +200,12 @@ class InferenceModel:
         if self.calibrating:
             out = self._animate_calibrating(source.state, kp_driving, kp_source, batch)
         else:
-            with self._autocast():
-                out = self._animate(source.state.expand(batch), kp_driving=kp_driving, kp_source=kp_source)
+            out = self._animate(source.state.expand(batch), kp_driving=kp_driving, kp_source=kp_source)
         return {k: out[k].float() for k in outputs if k in out}
 
     def _animate_calibrating(self, state: SourceState, kp_norm: dict, kp_source: dict, batch: int) -> dict:
         """int8 mode, first batch of a source: frame 0 in fp32 while the int8 convs record their
         ranges (its result is kept), the rest of the batch in int8."""
-        from fomm.models.quantized import set_calibration
 
         def frames(kp, sl):
             return {k: v[sl] for k, v in kp.items()}

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fomm.models.inference import FusedConvReLU, FusedResBlock, SubPixelUpConvReLU, interleave_phases
+from fomm.models.fused import FusedConvReLU, FusedResBlock, SubPixelUpConvReLU, interleave_phases
 
 DEFAULT_MARGIN = 0.25
 # Activations use 7 of the 8 bits: the AVX2 kernels add pairs of uint8 x int8 products in int16
