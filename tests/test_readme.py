@@ -34,6 +34,6 @@ def test_every_command_and_preset_in_the_readme_exists():
     commands = {name for name, *_ in COMMANDS}
     used = set(re.findall(r"^\s*fomm ([a-z][a-z-]*)", text, flags=re.M))
     assert used and used <= commands, used - commands
-    presets = set(re.findall(r"`([a-z]+(?:-[a-z]+)*-(?:64|256))`", text))
+    presets = set(re.findall(r"`([a-z]+(?:-[a-z]+)*-(?:64|256|512))`", text))
     assert set(preset_names()) <= presets | {"tiny-64"}, set(preset_names()) - presets
     assert presets <= set(preset_names()), presets - set(preset_names())

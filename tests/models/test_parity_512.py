@@ -145,3 +145,29 @@ def test_an_even_kernel_is_reported_not_fitted():
     data["kp_detector"]["down.weight"] = torch.zeros(3, 1, 12, 12)
     with pytest.raises(FommError, match="does not fit config"):
         load_model(data, config=ONE_CONFIG)
+
+
+def _meta_states(config) -> dict:
+    with torch.device("meta"):
+        model = FirstOrderModel(config, with_discriminator=False)
+    return {part: getattr(model, part).state_dict() for part in ("kp_detector", "generator")}
+
+
+def test_the_vox_512_preset_is_recognised_from_the_shapes():
+    """A full-size 29 x 29 checkpoint fits vox-512 alone; a 13 x 13 one has exactly vox-256's
+    shapes (the community kept them so that vox-256 weights fine-tune into it), so the shapes
+    choose vox-256 and ``--config vox-512`` says otherwise; vox-512 then loads it as it is."""
+    from fomm.config import load_preset
+    from fomm.models.checkpoint import match_presets
+
+    k29 = _meta_states(load_preset("vox-512"))
+    assert [name for gk, _, name in match_presets(k29) if gk == 0] == ["vox-512"]
+    community = load_preset("vox-512")
+    community.model_params.kp_detector_params.anti_alias_sigma = 1.5
+    community.model_params.generator_params.dense_motion_params.anti_alias_sigma = 1.5
+    k13 = _meta_states(community)
+    assert "vox-512" not in [name for gk, _, name in match_presets(k13) if gk == 0]
+    assert "vox-256" in [name for gk, _, name in match_presets(k13) if gk == 0]
+    fitted = fit_anti_alias(load_preset("vox-512"), k13)
+    assert fitted.model_params.kp_detector_params.anti_alias_sigma == 1.5
+    assert _meta_states(fitted)["kp_detector"]["down.weight"].shape == (3, 1, 13, 13)
