@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from fomm.cli import main
+from fomm.data.video_io import VideoWriter
 from fomm.testing import TINY_TPSMM, random_checkpoint, random_tpsmm_model
 
 PARTS = ("inpainting_network", "kp_detector", "dense_motion_network", "avd_network", "bg_predictor")
@@ -33,7 +34,11 @@ def files(tmp_path_factory) -> dict[str, Path]:
         frames.append(img)
     imageio.imwrite(d / "source.png", (rng.random((64, 64, 3)) * 255).astype(np.uint8))
     imageio.mimwrite(d / "driving.gif", frames, duration=0.1)
+    with VideoWriter(d / "camera.mp4", fps=25) as writer:  # OpenCV (live's camera) reads one GIF frame
+        for frame in frames:
+            writer.write(frame)
     return {
+        "camera": d / "camera.mp4",
         "dir": d,
         "ckpt": d / "tiny.pth.tar",
         "config": d / "tiny.yaml",
@@ -97,3 +102,45 @@ def test_avd_with_a_fomm_checkpoint_is_one_line(files, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code != 0 and "Thin-Plate Spline Motion Model checkpoint" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.gif").exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--avd"]])
+def test_live_with_a_tpsmm_checkpoint(files, tmp_path, capsys, monkeypatch, extra):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    out = tmp_path / "live.gif"
+    args = ["live", "--checkpoint", str(files["ckpt"]), "--config", str(files["config"]), "--source"]
+    args += [str(files["source"]), "--camera", str(files["camera"]), "--out", str(out), "--no-realtime", *extra]
+    assert main(args) == 0
+    assert "5 frames processed" in capsys.readouterr().out
+    assert len(imageio.mimread(out)) == 5
+
+
+def test_app_menu_and_loader_take_a_tpsmm_checkpoint(tmp_path):
+    from fomm.apps.app import ModelCache, checkpoint_choices
+    from fomm.models.tpsmm.checkpoint import tpsmm_checkpoint_dict
+
+    labels = dict((value, label) for label, value in checkpoint_choices())
+    assert "tpsmm-vox" in labels and "by hand" in labels["tpsmm-vox"]
+    torch.save(tpsmm_checkpoint_dict(random_tpsmm_model()), tmp_path / "upload.pth.tar")
+    model = ModelCache().get(tmp_path / "upload.pth.tar")  # an upload: recognised by its layout
+    assert model.kind == "tpsmm"
+
+
+def test_models_lists_the_tpsmm_checkpoints_and_download_says_how_by_hand(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FOMM_HOME", str(tmp_path))
+    assert main(["models", "--urls"]) == 0
+    listing = capsys.readouterr().out
+    assert "tpsmm-ted     tpsmm-ted-384" in listing and "MIT licence" in listing
+    assert main(["download", "tpsmm-vox"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "download vox.pth.tar by hand from https://drive.google.com/" in err and len(err.splitlines()) == 1
+    assert str(tmp_path / "checkpoints" / "tpsmm-vox.pth.tar") in err
+
+
+def test_download_verifies_a_tpsmm_file_by_its_shapes(tmp_path):
+    from fomm.hub.fetch import check_shapes
+    from fomm.models.tpsmm.checkpoint import tpsmm_checkpoint_dict
+
+    torch.save(tpsmm_checkpoint_dict(random_tpsmm_model()), tmp_path / "mine.pth.tar")
+    assert check_shapes(tmp_path / "mine.pth.tar", None) is not None

@@ -111,6 +111,8 @@ def checkpoint_choices() -> list[tuple[str, str]]:
         for name, entry in hub.registry().items():
             preset = f" ({entry.preset})" if entry.preset else ""
             todo = "" if hub.cached_path(entry).is_file() else f": not downloaded, run fomm download {name}"
+            if todo and not entry.urls:  # e.g. TPSMM's: fetched by hand
+                todo = f": not here, fetch it by hand (fomm download {name} says from where)"
             choices.append((f"{name}{preset}{todo}", name))
     return choices
 

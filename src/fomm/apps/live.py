@@ -309,6 +309,11 @@ def register(subparsers) -> None:
         action="store_false",
         help="do not scale the motion by the source/driving keypoint hull ratio",
     )
+    motion.add_argument(
+        "--avd",
+        action="store_true",
+        help="Thin-Plate Spline Motion Model checkpoints: animation via disentanglement (for other identities)",
+    )
     _live_running_arguments(p)
     _live_display_arguments(p)
     p.set_defaults(func=run)
@@ -395,6 +400,7 @@ def run(args) -> int:
         batch_size=options.batch_size,
         precision=options.precision,
         backend=options.backend,
+        avd=options.avd,
     )
     engine.set_source(source)
     capture = open_camera(args.camera)

@@ -79,10 +79,18 @@ def run_models(args) -> int:
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
         if args.urls and row is not rows[0]:
-            for url in entries[row[0]].urls:
+            entry = entries[row[0]]
+            for url in entry.urls:
                 print(f"    {url}")
+            if entry.page:
+                print(f"    by hand: {entry.page} ({entry.file.removeprefix('tpsmm-')}; {entry.licence} licence)")
     print(f"\ncache: {cache_dir()}  (FOMM_HOME moves it)")
     print("mirrors: third-party copies of the original authors' files; sha256 'unknown' = checked by tensor shapes")
+    if any(not e.urls for e in entries.values()):
+        print(
+            "tpsmm-*: the Thin-Plate Spline Motion Model's checkpoints (MIT licence), fetched by hand "
+            "(fomm download NAME says from where and to which path)"
+        )
     print("get one: fomm download NAME; then use it by name: fomm animate --checkpoint NAME ...")
     return 0
 

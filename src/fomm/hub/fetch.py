@@ -91,15 +91,21 @@ def download(
     with _locked(part_dir / f"{entry.file}.lock", entry.file):
         if dest.is_file():
             return _existing(dest, entry, expected)
+        if not entry.urls:
+            from fomm.hub.registry import by_hand
+
+            raise FommError(by_hand(entry, dest))
         return _fetch_any(entry, dest, expected, part_dir, progress, retries, timeout)
 
 
 def resolve_entry(name_or_url: str, preset: str | None = None) -> Checkpoint:
     """The registry entry for a name, or an ad-hoc entry for an http(s) URL."""
     from fomm.config import preset_names
+    from fomm.models.tpsmm.config import tpsmm_preset_names
 
-    if preset is not None and preset not in preset_names():
-        raise FommError(f"unknown preset '{preset}'; choose one of: {', '.join(preset_names())}")
+    names = preset_names() + tpsmm_preset_names()
+    if preset is not None and preset not in names:
+        raise FommError(f"unknown preset '{preset}'; choose one of: {', '.join(names)}")
     text = str(name_or_url).strip()
     if text.startswith(("http://", "https://")):
         file = unquote(Path(urlparse(text).path).name)
@@ -428,9 +434,12 @@ def check_shapes(path: Path, preset: str | None) -> str:
         preset_configs,
         read_checkpoint,
     )
+    from fomm.models.tpsmm.checkpoint import check_tpsmm_shapes, is_tpsmm_checkpoint
 
     try:
         data = read_checkpoint(path)
+        if is_tpsmm_checkpoint(data):  # a Thin-Plate Spline Motion Model
+            return check_tpsmm_shapes(data, preset, path.name)
         states = model_states(data, path.name)
         if preset is None and isinstance(data.get("config"), dict):
             cfg, label = Config.from_dict(data["config"]), str(data.get("config_name") or "its stored config")

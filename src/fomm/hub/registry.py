@@ -46,6 +46,9 @@ class Checkpoint:
     urls: tuple[str, ...]
     sha256: str | None = None
     size: int | None = None
+    # where to fetch it by hand when no script can (``urls`` empty), and the weights' licence
+    page: str | None = None
+    licence: str | None = None
 
 
 def _published(name: str, preset: str, file: str, sha256=None, size=None, extra=()) -> Checkpoint:
@@ -82,6 +85,30 @@ BUILTIN: dict[str, Checkpoint] = {
         _published("nemo", "nemo-256", "nemo-cpk.pth.tar"),
     )
 }
+
+
+# The Thin-Plate Spline Motion Model's checkpoints (Zhao and Zhang, CVPR 2022; MIT licence,
+# github.com/yoyo-nb/Thin-Plate-Spline-Motion-Model): published only in Google Drive, Yandex Disk and
+# Baidu folders, which no script can fetch, and no third-party mirror of them is known here; so
+# they are fetched by hand and put in the cache under these names (or passed by path).
+TPSMM_PAGE = "https://drive.google.com/drive/folders/1pNDo1ODQIb5HVObRtCmubqJikmR7VVLT"
+TPSMM: dict[str, Checkpoint] = {
+    c.name: c
+    for c in (
+        Checkpoint(f"tpsmm-{data}", f"tpsmm-{data}-{size}", f"tpsmm-{data}.pth.tar", (), page=TPSMM_PAGE, licence="MIT")
+        for data, size in (("vox", 256), ("taichi", 256), ("mgif", 256), ("ted", 384))
+    )
+}
+BUILTIN.update(TPSMM)
+
+
+def by_hand(entry: Checkpoint, dest: Path) -> str:
+    """How to get a checkpoint that no script can fetch, in one sentence."""
+    original = entry.file.removeprefix("tpsmm-")
+    return (
+        f"no script can fetch {entry.name}: download {original} by hand from {entry.page} and save it as "
+        f"{dest} (or pass its path to --checkpoint)"
+    )
 
 
 def cache_dir() -> Path:
@@ -165,6 +192,8 @@ def resolve_checkpoint(arg):
     if entry is None:
         return arg
     path = cached_path(entry)
+    if not path.is_file() and not entry.urls:
+        raise FommError(f"checkpoint '{entry.name}' is not here; {by_hand(entry, path)}")
     if not path.is_file():
         raise FommError(f"checkpoint '{entry.name}' is not downloaded; run: fomm download {entry.name}")
     return path

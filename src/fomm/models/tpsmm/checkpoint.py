@@ -11,6 +11,7 @@ and a file without ``bg_predictor`` is taken as MGif's (the only published model
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -118,13 +119,35 @@ def tpsmm_preset_for(path, states: dict) -> TpsmmConfig:
             f"{path} is a TPSMM checkpoint that fits no published config ({', '.join(tpsmm_preset_names())}); "
             f"pass --config with the YAML it was trained with"
         )
-    stem = Path(str(path)).name.lower()
-    named = [c for c in fits if c.name.split("-")[1] in stem]
+    words = set(re.split(r"[^a-z0-9]+", Path(str(path)).name.lower()))
+    named = [c for c in fits if c.name.split("-")[1] in words]
     if named:
         return named[0]
     if "bg_predictor" not in states:
         return next((c for c in fits if c.name == "tpsmm-mgif-256"), fits[0])
     return next((c for c in fits if c.name == "tpsmm-vox-256"), fits[0])
+
+
+def check_tpsmm_shapes(data: dict, preset: str | None, path) -> str:
+    """Every inference tensor of a TPSMM checkpoint against ``preset`` (None: the stored config,
+    else the published config its shapes and name fit); returns the config's name or raises a
+    FommError naming the first mismatch."""
+    states = tpsmm_states(data)
+    if preset is not None:
+        cfg = load_tpsmm_preset(preset)
+    elif isinstance(data.get("config"), dict):
+        cfg = TpsmmConfig.from_dict(data["config"], source=f"the config stored in {path}")
+        cfg.name = str(data.get("config_name") or "its stored config")
+    else:
+        cfg = tpsmm_preset_for(path, states)
+    cfg.model_params.resnet_width = resnet_width(states["kp_detector"], "fg_encoder.")
+    with torch.device("meta"):
+        model = TpsmmModel(cfg, with_bg=False)
+    for part in INFERENCE_PARTS:
+        diff = _shape_diff(getattr(model, part), states[part])
+        if diff:
+            raise FommError(f"its {part} does not fit {cfg.name} ({diff})")
+    return cfg.name
 
 
 def tpsmm_checkpoint_dict(model: TpsmmModel, **extra: Any) -> dict[str, Any]:
