@@ -97,6 +97,28 @@ def plan_clips(
     return kept, dropped
 
 
+def decode_size(plans: list[ClipPlan], hw: Sequence[int], size: int) -> tuple[tuple[int, int], list[ClipPlan]]:
+    """The frame size to decode for cropping and the plans' boxes at that size.
+
+    Converting a decoded frame to RGB costs about as much as decoding it, per output pixel: when
+    every clip's box is larger than ``size``, the frames are converted straight to the smaller
+    size at which the largest of the needed scales (the smallest box) becomes ``size`` px, and
+    the crops taken there."""
+    h, w = int(hw[0]), int(hw[1])
+    scale = min(1.0, max(size / (p.box[2] - p.box[0]) for p in plans))
+    if scale > 0.9:  # not worth a second resampling
+        return (h, w), plans
+    dh, dw = max(2, int(round(h * scale / 2)) * 2), max(2, int(round(w * scale / 2)) * 2)
+    sx, sy = dw / w, dh / h
+    scaled = []
+    for p in plans:
+        x0, y0, x1, _y1 = p.box
+        left, top = round(x0 * sx), round(y0 * sy)
+        side = max(1, min(round((x1 - x0) * min(sx, sy)), dw - left, dh - top))  # still square
+        scaled.append(ClipPlan(p.start, p.end, (left, top, left + side, top + side)))
+    return (dh, dw), scaled
+
+
 def crop(frame: np.ndarray, box: Sequence[int], size: int) -> np.ndarray:
     x0, y0, x1, y1 = box
     return np.ascontiguousarray(resize_frame(frame[y0:y1, x0:x1], (size, size)))

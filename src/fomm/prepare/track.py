@@ -3,10 +3,14 @@
 Three kinds of subject (``--category`` / ``--crop``):
 
 * **face** (:func:`face_tracks`): the face trackers of :mod:`fomm.faces` (dlib's 68 landmarks with
-  ``fomm[faces]``, else OpenCV's Haar cascade) follow the face frame by frame; a track ends at a
-  shot cut or where the face is lost for more than ``max_lost`` frames. Its measurements are
-  smoothed (:func:`fomm.faces.track.smooth_track`) and each frame's subject box is the square of
-  one face size centred on the head (the tracker's ``shift_up`` above the face centre).
+  ``fomm[faces]``, else OpenCV's Haar cascade) follow the face on every ``stride``-th frame (about
+  :data:`TRACK_FPS` measurements a second: a face moves little in 1/15 s, and tracking is most of
+  the time); a track ends at a shot cut or where the face is lost for more than ``max_lost``
+  frames. Its measurements are smoothed (:func:`fomm.faces.track.smooth_track`, which also fills
+  the frames between them) and each frame's subject box is the square of one face size centred
+  on the head (the tracker's ``shift_up`` above the face centre). :func:`fit_to_shots` then cuts
+  the tracks at the shot cuts found on every frame and lets them reach the frames next to their
+  first and last measurement.
 * **object** (:class:`MotionTracker`): any other category (bodies, animals, machines) is the
   region that moves. Each frame is compared with the frame two before it (grey, blurred, at
   :data:`MOTION_SIDE` px); pixels that changed by more than :data:`MOTION_LEVEL` grey levels,
@@ -31,6 +35,7 @@ import numpy as np
 
 from fomm.faces.track import DETECT_EVERY, MAX_LOST, SMOOTHING, smooth_track, track_faces
 
+TRACK_FPS = 15.0  # face measurements per second of video (at most one per frame)
 MOTION_SIDE = 160  # object motion is measured at this shorter side (px)
 MOTION_LEVEL = 12  # a pixel moved when it changed by more than this (grey levels, blurred)
 MOTION_MIN = 0.002  # a frame has motion when at least this fraction of its pixels moved
@@ -49,22 +54,42 @@ class Track:
         return Track(self.start, self.end, self.boxes * factor)
 
 
-def face_tracks(frames: Iterable[np.ndarray], tracker, *, max_lost: int = MAX_LOST) -> tuple[list[Track], int]:
-    """The face tracks of ``frames`` (read once) and the number of frames read."""
-    segments, _hw, n = track_faces(frames, tracker, detect_every=DETECT_EVERY, max_lost=max_lost)
+def face_tracks(frames: Iterable[np.ndarray], tracker, *, stride: int = 1, max_lost: int = MAX_LOST) -> list[Track]:
+    """The face tracks of ``frames`` (read once, every one of them), measured on every
+    ``stride``-th frame; the frames between measurements get the smoothed track's values."""
+    sampled = (frame for index, frame in enumerate(frames) if index % stride == 0)
+    lost = -(-max_lost // stride)  # in sampled frames
+    segments, _hw, _n = track_faces(sampled, tracker, detect_every=DETECT_EVERY, max_lost=lost)
     shift_up = float(tracker.shift_up)
     tracks = []
     for seg in segments:
-        first, last = min(seg.faces), max(seg.faces)
+        first, last = min(seg.faces) * stride, max(seg.faces) * stride
         measured = np.full((last + 1 - first, 3), np.nan)
-        for t, face in seg.faces.items():
-            measured[t - first] = (face.cx, face.cy, face.size)
+        for j, face in seg.faces.items():
+            measured[j * stride - first] = (face.cx, face.cy, face.size)
         cx, cy, size = smooth_track(measured, SMOOTHING).T
         cy = cy - shift_up * size
         half = size / 2
         boxes = np.stack([cx - half, cy - half, cx + half, cy + half], axis=1)
         tracks.append(Track(first, last + 1, boxes))
-    return tracks, n
+    return tracks
+
+
+def fit_to_shots(tracks: list[Track], shots: list[tuple[int, int]], reach: int) -> list[Track]:
+    """Tracks split where a shot cut falls inside them, and stretched by up to ``reach`` frames at
+    each end within their shot (the frames between sampled ones at a track's ends), holding the
+    end boxes."""
+    out = []
+    for track in tracks:
+        for a, b in shots:
+            lo, hi = max(a, track.start), min(b, track.end)
+            if lo >= hi:
+                continue
+            boxes = track.boxes[lo - track.start : hi - track.start]
+            start, end = max(a, lo - reach), min(b, hi + reach)
+            boxes = np.concatenate([np.repeat(boxes[:1], lo - start, 0), boxes, np.repeat(boxes[-1:], end - hi, 0)])
+            out.append(Track(start, end, boxes))
+    return out
 
 
 class MotionTracker:
@@ -127,6 +152,11 @@ class MotionTracker:
         padded = np.pad(boxes, ((half, half), (0, 0)), mode="edge")
         windows = np.lib.stride_tricks.sliding_window_view(padded, SMOOTH_FRAMES, axis=0)
         return Track(first, last + 1, np.median(windows, axis=-1))
+
+
+def stride_for(fps: float) -> int:
+    """Measure every ``stride``-th frame: about :data:`TRACK_FPS` a second."""
+    return max(1, int(round(fps / TRACK_FPS)))
 
 
 def full_tracks(shots: list[tuple[int, int]], hw: tuple[int, int]) -> list[Track]:

@@ -26,7 +26,7 @@ from fomm.prepare import clips as _clips
 from fomm.prepare.decode import NotAVideo, Reader, analysis_hw
 from fomm.prepare.options import ANALYSIS_SIDE, PrepareOptions
 from fomm.prepare.shots import ShotAnalysis
-from fomm.prepare.track import MotionTracker, face_tracks, full_tracks
+from fomm.prepare.track import MotionTracker, face_tracks, fit_to_shots, full_tracks, stride_for
 
 STATE = ".prepare"  # DATA/.prepare: per-video records, thumbnails, the lock
 
@@ -73,7 +73,9 @@ def _analyse(reader: Reader, opts: PrepareOptions) -> tuple[list, ShotAnalysis, 
         from fomm.faces.detect import make_tracker
 
         tracker = make_tracker(opts.tracker, confirm=2)
-        tracks, _n = face_tracks(frames, tracker, max_lost=opts.max_lost)
+        stride = stride_for(reader.header.fps)
+        tracks = face_tracks(frames, tracker, stride=stride, max_lost=opts.max_lost)
+        tracks = fit_to_shots(tracks, analysis.shots(reader.count), stride - 1)
         name = tracker.name
     else:
         motion = MotionTracker()
@@ -153,9 +155,11 @@ def _prepare(path: Path, out: Path, opts: PrepareOptions, record: dict) -> None:
     split = record["split"]
     paths = [clip_path(out, split, name, opts.format) for name in names]
     thumbs = [thumb_path(out, name) for name in names]
+    hw, scaled = _clips.decode_size(plans, header.hw, opts.size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # odd sizes and the like: the clips are square and even
-        digests = _clips.write_clips(reader.frames(stop=plans[-1].end), plans, paths, header.fps, opts.size, thumbs)
+        frames = reader.frames(hw, stop=plans[-1].end)
+        digests = _clips.write_clips(frames, scaled, paths, header.fps, opts.size, thumbs)
     for name, plan, digest in zip(names, plans, digests):
         entry = {"name": name, "split": split, "source": rel, "start": plan.start, "end": plan.end}
         record["clips"].append({**entry, "box": list(plan.box), "sha1": digest})

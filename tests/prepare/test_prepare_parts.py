@@ -1,0 +1,105 @@
+"""The parts of ``fomm prepare`` one at a time, with numbers: ids, splits, shards, boxes, decoding."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from prepare_videos import write_video
+
+from fomm.errors import FommError
+from fomm.prepare.clips import ClipPlan, clip_box, decode_size, subject_size
+from fomm.prepare.decode import NotAVideo, Reader, analysis_hw
+from fomm.prepare.find import find_sources, source_id
+from fomm.prepare.split import assign_splits, in_shard, num_test, parse_shard
+from fomm.prepare.track import Track, fit_to_shots, stride_for
+
+
+def test_source_ids_and_discovery(tmp_path):
+    assert source_id("phone/IMG 0001.MOV") == "phone_IMG_0001"
+    assert source_id("a#b/c.d.mp4") == "a_b_c_d"
+    for rel in ("a/b.mp4", "a_b.mkv", "x.mp4", "notes.txt", ".hidden.mp4", "out/old.mp4"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    sources, skipped = find_sources(tmp_path, tmp_path / "out")  # the output folder is not searched
+    ids = {s.rel: s.id for s in sources}
+    assert set(ids) == {"a/b.mp4", "a_b.mkv", "x.mp4"}
+    assert ids["x.mp4"] == "x" and ids["a/b.mp4"].startswith("a_b-") and ids["a_b.mkv"].startswith("a_b-")
+    assert ids["a/b.mp4"] != ids["a_b.mkv"]  # same cleaned name: told apart by a hash of the path
+    assert skipped == [{"source": "notes.txt", "reason": "not-a-video", "detail": "a .txt file"}]
+    listing = tmp_path / "list.txt"
+    listing.write_text("# my videos\nx.mp4\n\nmissing.mp4\n")
+    sources, skipped = find_sources(listing)
+    assert [s.rel for s in sources] == ["x.mp4"] and skipped[0]["source"] == "missing.mp4"
+    with pytest.raises(FommError, match="does not exist"):
+        find_sources(tmp_path / "nope")
+
+
+def test_split_by_source_is_stable():
+    rels = [f"v{k}.mp4" for k in range(20)]
+    splits = assign_splits(rels, 0.1, seed=0)
+    assert sum(v == "test" for v in splits.values()) == 2
+    assert assign_splits(list(reversed(rels)), 0.1, seed=0) == splits  # order does not matter
+    assert assign_splits(rels, 0.1, seed=1) != splits
+    more = assign_splits([*rels, *(f"w{k}.mp4" for k in range(20))], 0.05, seed=0)
+    assert sum(more[r] != splits[r] for r in rels) <= 2  # adding videos moves few
+    assert [num_test(n, 0.1) for n in (0, 1, 2, 9, 10, 26)] == [0, 0, 1, 1, 1, 3]
+    assert num_test(5, 0.0) == 0
+
+
+def test_shards_are_disjoint_and_cover_everything():
+    rels = [f"folder/{k}.mp4" for k in range(50)]
+    parts = [[r for r in rels if in_shard(r, (i, 4))] for i in range(4)]
+    assert sorted(sum(parts, [])) == sorted(rels) and all(parts)
+    assert parse_shard("2/4", {}) == (2, 4)
+    assert parse_shard(None, {}) == (0, 1)
+    assert parse_shard(None, {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"}) == (3, 4)
+    env = {"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "4"}
+    assert parse_shard(None, env) == (3, 4)
+    for bad in ("4/4", "1", "a/b", "-1/3"):
+        with pytest.raises(FommError, match="--shard"):
+            parse_shard(bad, {})
+
+
+def test_clip_box_is_the_enlarged_square_union():
+    boxes = np.array([[100, 100, 200, 180], [140, 110, 240, 200]], float)  # union 100..240 x 100..200
+    assert clip_box(boxes, 0.0, (720, 1280)) == (100, 80, 240, 220)  # square of the larger side, centred
+    assert clip_box(boxes, 0.1, (720, 1280)) == (86, 66, 254, 234)  # 140 x 1.2 = 168
+    assert clip_box(boxes, 0.1, (200, 1280)) == (86, 32, 254, 200)  # moved inside the frame
+    assert clip_box(boxes, 2.0, (200, 300)) == (70, 0, 270, 200)  # at most the shorter side
+    assert subject_size(boxes, 0.4) == 180  # median larger side 100, x 1.8
+
+
+def test_decode_size_shrinks_only_when_every_box_is_large():
+    plans = [ClipPlan(0, 10, (100, 100, 612, 612)), ClipPlan(10, 20, (0, 0, 400, 400))]
+    hw, scaled = decode_size(plans, (720, 1280), 256)
+    assert hw == (460, 820)  # scale 256 / 400 = 0.64
+    assert scaled[1].box == (0, 0, 256, 256) and scaled[0].box == (64, 64, 391, 391)
+    assert decode_size(plans, (720, 1280), 384) == ((720, 1280), plans)  # 384 / 400 > 0.9: as is
+
+
+def test_tracks_fit_to_shots():
+    assert [stride_for(f) for f in (12, 24, 25, 30, 60)] == [1, 2, 2, 2, 4]
+    boxes = np.arange(11 * 4, dtype=float).reshape(11, 4)
+    tracks = fit_to_shots([Track(2, 13, boxes)], [(0, 7), (7, 20)], reach=1)
+    assert [(t.start, t.end) for t in tracks] == [(1, 7), (7, 14)]
+    assert (tracks[0].boxes[0] == boxes[0]).all() and (tracks[1].boxes[-1] == boxes[-1]).all()
+    assert (tracks[1].boxes[0] == boxes[5]).all()  # frame 7 of the source
+
+
+def test_reader_rotation_and_non_videos(tmp_path):
+    frames = [np.full((48, 64, 3), 20 * t, np.uint8) for t in range(6)]
+    path = write_video(tmp_path / "phone.mp4", frames, rotation=90)  # stored landscape, shown portrait
+    reader = Reader(path)
+    assert reader.header.hw == (64, 48)
+    got = list(reader.frames())
+    assert got[0].shape == (64, 48, 3) and reader.count == 6 and reader.error is None
+    assert list(reader.frames((32, 24)))[0].shape == (32, 24, 3)
+    assert analysis_hw((1080, 1920), 360) == (360, 640) and analysis_hw((240, 320), 360) == (240, 320)
+    png = cv2.imencode(".png", np.zeros((32, 32, 3), np.uint8))[1].tobytes()
+    cases = [("empty.mp4", b"", "undecodable"), ("text.xyz", b"hello" * 100, "not-a-video")]
+    for name, data, reason in [*cases, ("photo.mkv", png, "not-a-video")]:  # a PNG named .mkv
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(NotAVideo) as err:
+            Reader(tmp_path / name)
+        assert err.value.reason == reason
