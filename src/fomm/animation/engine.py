@@ -240,7 +240,16 @@ class AnimationEngine:
         """Animate a batch ``(B, H, W, 3)`` of model-sized float frames; returns tensors."""
         if self.source is None:
             raise FommError("no source image set; call set_source first")
-        kp_driving = self.keypoints(driving_hwc)
+        return self.animate_keypoints(self.keypoints(driving_hwc), outputs)
+
+    @torch.inference_mode()
+    def animate_keypoints(
+        self, kp_driving: dict[str, torch.Tensor], outputs: tuple[str, ...] = ("prediction",)
+    ) -> dict:
+        """The second half of :meth:`animate_batch`, from the driving frames' keypoints (live mode
+        times the two halves apart)."""
+        if self.source is None:
+            raise FommError("no source image set; call set_source first")
         kp_norm = self.normalized_keypoints(kp_driving)
         result = self.inference.animate(self.source, kp_norm, outputs)
         result["kp_driving"] = kp_driving

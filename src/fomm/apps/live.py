@@ -6,12 +6,17 @@ animates at batch 1. When animation falls behind a live source, the newest frame
 keeps only the latest frame and counts the ones it overwrote as dropped. A file with
 ``--no-realtime`` is read as fast as the animation goes and every frame is processed.
 
+With ``--crop`` the face is followed and cropped as in ``fomm animate --crop``, but causally (each
+box from the frames so far: :class:`fomm.faces.follow.FaceFollower`), and the animated face is
+pasted back into the source photo (``--no-paste-back``: the animated crop only).
+
 Motion is relative to the first frame, or to the frame shown when 'r' is pressed in the window.
 The result goes to a window (when a display exists and the OpenCV build has GUI support; the
 ``opencv-python-headless`` wheel has none), to a video file (``--out``, written atomically) and/or
 to a virtual camera (``--virtual-camera``, with ``pyvirtualcam``). Each output frame carries an
-fps and latency overlay; at the end the frames processed and dropped and the mean and p95
-latency (frame captured -> result ready) are printed.
+fps and latency overlay sized to fit the frame; at the end the frames processed and dropped, the
+mean and p95 latency (frame captured -> result written) and the mean time of each stage (capture,
+crop, keypoints, generator, output) are printed.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import queue
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +40,7 @@ EXAMPLES = """examples:
   fomm live --checkpoint vox-cpk.pth.tar --source photo.jpg --camera 0
   fomm live --checkpoint vox-cpk.pth.tar --source photo.jpg --camera talk.mp4 --out live.mp4 --no-realtime
   fomm live --checkpoint vox-cpk.pth.tar --source photo.jpg --camera 0 --virtual-camera --backend onnxruntime
+  fomm live --checkpoint vox-cpk.pth.tar --source portrait.jpg --camera 0 --crop   # follow the face, paste back
 
 keys (window only): r = measure motion from the current frame, q or Esc = quit
 """
@@ -88,8 +95,9 @@ class FrameReader:
                     delay = start + self.read / self.fps - time.perf_counter()
                     if delay > 0:
                         time.sleep(delay)
+                captured = time.perf_counter()  # latency counts from here (the colour conversion is capture)
                 self.read += 1
-                self._put((np.ascontiguousarray(frame[..., ::-1]), time.perf_counter()))
+                self._put((np.ascontiguousarray(frame[..., ::-1]), captured))
         finally:
             self._put(None)
 
@@ -187,63 +195,157 @@ class VirtualCamera:
         self.camera.close()
 
 
+OVERLAY_HEIGHT = 0.05  # text height as a fraction of the frame height (at most)
+OVERLAY_MIN_PX = 12  # the text is at least this high where the frame is wide enough
+
+
+def overlay_layout(text: str, frame_hw: tuple[int, int]) -> tuple[float, int, tuple[int, int]]:
+    """``(font scale, thickness, origin)`` that fit ``text`` with its outline inside a frame of
+    ``frame_hw``, top-left, a small margin from the edges: about 5% of the height high (at least
+    12 px), shrunk where the width is too small for that."""
+    import cv2
+
+    h, w = frame_hw
+    margin = max(1, round(0.02 * min(h, w)))
+    (unit_w, unit_h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 1.0, 1)
+    scale = max(OVERLAY_HEIGHT * h, min(OVERLAY_MIN_PX, 0.25 * h)) / unit_h
+    for _ in range(4):  # the outline grows with the scale: settle the size in a few steps
+        thickness = max(1, round(scale * 1.5))
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness + 2)
+        fit = min((w - 2 * margin - 2) / tw, (h - 2 * margin - 2) / (th + base))
+        if fit >= 1:
+            break
+        scale *= fit
+    return scale, thickness, (margin + thickness, margin + th + thickness // 2)
+
+
 def draw_overlay(frame: np.ndarray, fps: float, latency_ms: float) -> np.ndarray:
-    """Write ``'<fps> fps  <latency> ms'`` in the top-left corner of an RGB uint8 frame."""
+    """Write ``'<fps> fps  <latency> ms'`` in the top-left corner of an RGB uint8 frame, white on a
+    black outline, sized to fit the frame (:func:`overlay_layout`)."""
     import cv2
 
     text = f"{fps:.1f} fps  {latency_ms:.0f} ms"
-    scale = max(0.3, frame.shape[1] / 640)
-    thickness = max(1, round(scale * 2))
-    origin = (4, 4 + round(14 * scale))
-    cv2.putText(frame, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
-    cv2.putText(frame, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    scale, thickness, origin = overlay_layout(text, frame.shape[:2])
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(frame, text, origin, font, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+    cv2.putText(frame, text, origin, font, scale, (255, 255, 255), thickness, cv2.LINE_AA)
     return frame
 
 
 # ----------------------------------------------------------------------------------------------
 # The loop
 # ----------------------------------------------------------------------------------------------
+STAGES = ("capture", "crop", "keypoints", "generator", "output")
+
+
 @dataclass
 class LiveReport:
-    """What a live session did: frames processed and dropped, and per-frame latencies (s)."""
+    """What a live session did: frames processed and dropped, per-frame latencies (s) and the
+    time of each stage of each frame (s, by :data:`STAGES` name): ``capture`` (colour conversion
+    and the wait for the animation loop), ``crop`` (the face crop or the centre crop, resized to
+    the model), ``keypoints`` (the keypoint detector on the driving frame), ``generator``
+    (relative motion and the generator), ``output`` (to an image, paste-back, overlay, every
+    output written). A frame's latency is the sum of its stages."""
 
     processed: int = 0
     dropped: int = 0
     latencies: list[float] = field(default_factory=list)
+    stages: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in STAGES})
     elapsed: float = 0.0
+
+    def add(self, clock: StageClock) -> None:
+        for name, seconds in clock.laps.items():
+            self.stages.setdefault(name, []).append(seconds)
+        self.latencies.append(clock.total)
+        self.processed += 1
 
     def summary(self) -> str:
         lat = np.asarray(self.latencies) * 1000 if self.latencies else np.zeros(1)
         fps = self.processed / self.elapsed if self.elapsed > 0 else 0.0
+        stages = ", ".join(f"{name} {1000 * np.mean(t):.1f}" for name, t in self.stages.items() if t)
         return (
             f"{self.processed} frames processed, {self.dropped} dropped; latency mean {lat.mean():.1f} ms, "
-            f"p95 {np.percentile(lat, 95):.1f} ms; {fps:.1f} fps"
+            f"p95 {np.percentile(lat, 95):.1f} ms; {fps:.1f} fps" + (f"; stages (mean ms): {stages}" if stages else "")
         )
 
 
-def run_live(engine, reader: FrameReader, sinks: list, window: Window | None = None, overlay: bool = True):
+class StageClock:
+    """The stages of one frame: ``lap(name)`` ends stage ``name`` (the time since the last lap,
+    or since ``start``, the moment the frame was captured). ``device``: a CUDA or MPS device is
+    synchronised first, so that queued GPU work counts in the stage that queued it."""
+
+    def __init__(self, start: float, device=None):
+        self.start = self.last = start
+        self.device = device
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> float:
+        _synchronize(self.device)
+        now = time.perf_counter()
+        self.laps[name], self.last = now - self.last, now
+        return now
+
+    @property
+    def total(self) -> float:
+        return self.last - self.start
+
+
+def _synchronize(device) -> None:
+    if device is None:
+        return
+    import torch
+
+    kind = torch.device(device).type
+    if kind == "cuda":
+        torch.cuda.synchronize(device)
+    elif kind == "mps":
+        torch.mps.synchronize()
+
+
+def run_live(
+    engine,
+    reader: FrameReader,
+    sinks: list,
+    window: Window | None = None,
+    overlay: bool = True,
+    crop: Callable[[np.ndarray], np.ndarray] | None = None,
+    paste: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> LiveReport:
     """Animate every frame ``reader`` hands over and write it to ``sinks``; returns a :class:`LiveReport`.
 
-    ``engine`` is an :class:`~fomm.animation.engine.AnimationEngine` with its source set.
+    ``engine`` is an :class:`~fomm.animation.engine.AnimationEngine` with its source set (the same
+    engine as ``fomm animate``'s, at batch 1). ``crop``: camera frame -> model-sized RGB uint8
+    frame (default: the centre, :func:`center_crop_resize`; a
+    :class:`fomm.faces.follow.FaceFollower` follows the face); ``paste``: animated frame -> output
+    frame (e.g. a :class:`fomm.faces.paste_back.PasteBack` into the source photo).
     """
     report = LiveReport()
     frame_shape = tuple(engine.model.frame_shape)
+    crop = crop or (lambda frame: center_crop_resize(frame, frame_shape))
+    device = getattr(engine, "device", None)
     recent: list[float] = []
     start = time.perf_counter()
     while (item := reader.get()) is not None:
-        frame, arrival = item
-        driving = to_float01(center_crop_resize(frame, frame_shape))[None]
-        prediction = engine.animate_batch(driving)["prediction"][0]
+        frame, captured = item
+        clock = StageClock(captured, device)
+        clock.lap("capture")
+        driving = to_float01(crop(frame))[None]
+        clock.lap("crop")
+        kp_driving = engine.keypoints(driving)
+        clock.lap("keypoints")
+        prediction = engine.animate_keypoints(kp_driving)["prediction"][0]
         out = np.ascontiguousarray(to_uint8(prediction.permute(1, 2, 0)))  # cv2 draws on C-order arrays
-        done = time.perf_counter()
-        report.latencies.append(done - arrival)
-        recent = [t for t in (*recent, done) if done - t < 1.0]
+        clock.lap("generator")
+        out = np.ascontiguousarray(paste(out)) if paste is not None else out
         if overlay:
+            now = time.perf_counter()
+            recent = [t for t in (*recent, now) if now - t < 1.0]
             fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
-            draw_overlay(out, fps, 1000 * (done - arrival))
+            draw_overlay(out, fps, 1000 * (now - captured))
         for sink in sinks:
             sink.write(out)
-        report.processed += 1
+        clock.lap("output")
+        report.add(clock)
         if window is not None:
             key = window.poll()
             if key == ord("r"):
@@ -264,7 +366,10 @@ a stream URL. When animation falls behind a live source, the newest frame wins (
 counted as dropped). Motion is relative to the first frame, or to the frame shown when r is
 pressed in the window. The result goes to a window (when there is a display), to a video file
 (--out) and/or to a virtual camera (--virtual-camera); each frame shows the fps and latency,
-and at the end the frames processed and dropped and the mean and p95 latency are printed."""
+and at the end the frames processed and dropped, the mean and p95 latency and the mean time
+of each stage (capture, crop, keypoints, generator, output) are printed. With --crop the face
+is followed and cropped as by fomm animate --crop, from past frames only (no look-ahead), and
+pasted back into the photo."""
 
 
 def register(subparsers) -> None:
@@ -314,9 +419,55 @@ def register(subparsers) -> None:
         action="store_true",
         help="Thin-Plate Spline Motion Model checkpoints: animation via disentanglement (for other identities)",
     )
+    _live_crop_arguments(p)
     _live_running_arguments(p)
     _live_display_arguments(p)
     p.set_defaults(func=run)
+
+
+def _live_crop_arguments(p: argparse.ArgumentParser) -> None:
+    from fomm.faces.detect import TRACKERS
+    from fomm.faces.plan import SCALE
+    from fomm.faces.track import SMOOTHING
+
+    crop = p.add_argument_group("face crop (--crop)")
+    crop.add_argument(
+        "--crop",
+        action="store_true",
+        help="follow the face in the camera and crop around it (the photo too: error if it has no face); "
+        "the animated face is pasted back into the full photo",
+    )
+    crop.add_argument(
+        "--no-paste-back",
+        dest="paste_back",
+        action="store_false",
+        help="with --crop: show the animated crop only, not the full photo",
+    )
+    crop.add_argument(
+        "--color-match", action="store_true", help="with --crop: match the animated face's colours to the photo"
+    )
+    crop.add_argument(
+        "--crop-scale",
+        type=float,
+        default=SCALE,
+        metavar="S",
+        help=f"crop side = S x face size (default: {SCALE})",
+    )
+    crop.add_argument(
+        "--crop-smoothing",
+        type=float,
+        default=SMOOTHING,
+        metavar="F",
+        help=f"time scale in frames of the box smoother (default: {SMOOTHING:g}; 0 follows every "
+        "detection; larger is steadier but, live, follows a moving head later)",
+    )
+    crop.add_argument(
+        "--tracker",
+        choices=TRACKERS,
+        default="auto",
+        help="face tracker: dlib landmarks (pip install 'fomm[faces]') or OpenCV's Haar cascade; "
+        "auto = landmarks when installed (default: auto)",
+    )
 
 
 def _live_running_arguments(p: argparse.ArgumentParser) -> None:
@@ -402,14 +553,15 @@ def run(args) -> int:
         backend=options.backend,
         avd=options.avd,
     )
+    source, follower, paste, out_hw = face_crop(options, source, tuple(model.frame_shape))
     engine.set_source(source)
     capture = open_camera(args.camera)
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     fps = fps if 0 < fps < 1000 else 25.0
-    sinks, window = _open_outputs(args, model.frame_shape, fps)
+    sinks, window = _open_outputs(args, out_hw, fps)
     reader = FrameReader(capture, realtime=realtime, fps=None if is_index else fps).start()
     try:
-        report = run_live(engine, reader, sinks, window=window, overlay=not args.no_overlay)
+        report = run_live(engine, reader, sinks, window=window, overlay=not args.no_overlay, crop=follower, paste=paste)
     except BaseException as exc:  # Ctrl-C or an error: no partial --out file
         _close(sinks, exc)
         raise
@@ -418,5 +570,27 @@ def run(args) -> int:
     _close(sinks, None)
     if report.processed == 0:
         raise FommError(f"no frames came from {args.camera}; check the camera or video")
-    print(f"live: {report.summary()}" + (f"; wrote {args.out}" if args.out else ""))
+    face = f"; face found on {follower.found} of {report.processed} frames ({follower.name})" if follower else ""
+    print(f"live: {report.summary()}{face}" + (f"; wrote {args.out}" if args.out else ""))
     return 0
+
+
+def face_crop(options, photo: np.ndarray, frame_shape: tuple[int, int]):
+    """With ``options.crop``: the photo cropped around its face (a FommError without one), a
+    :class:`~fomm.faces.follow.FaceFollower` for the camera frames and, with ``paste_back``, a
+    :class:`~fomm.faces.paste_back.PasteBack` into the photo. Returns ``(source, follower or
+    None, paste or None, output (H, W))``; without crop ``(photo, None, None, frame_shape)``."""
+    if not options.crop:
+        return photo, None, None, frame_shape
+    from fomm.faces.follow import FaceFollower
+    from fomm.faces.paste_back import PasteBack
+    from fomm.faces.plan import crop_image, plan_options
+
+    opts = plan_options(dict(options.crop_options))
+    found = dict(scale=opts["scale"], tracker=opts["tracker"], shift_up=opts["shift_up"])
+    source, box = crop_image(photo, int(frame_shape[0]), **found, required=True, name="the source photo")
+    follower = FaceFollower(frame_shape, **found, smoothing=opts["smoothing"])
+    if not options.paste_back:
+        return source, follower, None, frame_shape
+    paste = PasteBack(photo, box, color_match=options.color_match)
+    return source, follower, paste, paste.out_hw

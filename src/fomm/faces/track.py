@@ -85,11 +85,26 @@ class ShotCutDetector:
 # --------------------------------------------------------------------------------------------
 # Smoothing
 # --------------------------------------------------------------------------------------------
+_F = np.array([[1.0, 1.0], [0.0, 1.0]])  # constant velocity: (position, velocity) one frame on
+
+
+def _process_noise(q: float) -> np.ndarray:
+    return q * np.array([[1 / 3, 1 / 2], [1 / 2, 1.0]])  # white acceleration over one frame
+
+
+def _update(x: np.ndarray, p: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """The Kalman update of state ``x`` ``(2,)``, covariance ``p`` with a measurement ``z`` of the
+    position (r = 1); NaN = no measurement, nothing changes."""
+    if np.isnan(z):
+        return x, p
+    gain = p[:, 0] / (p[0, 0] + 1.0)
+    return x + gain * (z - x[0]), p - np.outer(gain, p[0])
+
+
 def _rts_1d(z: np.ndarray, q: float) -> np.ndarray:
     """Constant-velocity Kalman filter + RTS smoother of ``z`` ``(T,)`` (NaN = missing), r = 1."""
     t_len = len(z)
-    f = np.array([[1.0, 1.0], [0.0, 1.0]])
-    qm = q * np.array([[1 / 3, 1 / 2], [1 / 2, 1.0]])  # white acceleration over one frame
+    qm = _process_noise(q)
     first = int(np.flatnonzero(~np.isnan(z))[0])
     x, p = np.array([z[first], 0.0]), np.diag([1.0, 1e4])
     xs_f, ps_f, xs_p, ps_p = (
@@ -100,18 +115,58 @@ def _rts_1d(z: np.ndarray, q: float) -> np.ndarray:
     )
     for t in range(t_len):
         if t:
-            x, p = f @ x, f @ p @ f.T + qm
+            x, p = _F @ x, _F @ p @ _F.T + qm
         xs_p[t], ps_p[t] = x, p
-        if not np.isnan(z[t]):
-            gain = p[:, 0] / (p[0, 0] + 1.0)
-            x = x + gain * (z[t] - x[0])
-            p = p - np.outer(gain, p[0])
+        x, p = _update(x, p, z[t])
         xs_f[t], ps_f[t] = x, p
     out = xs_f.copy()
     for t in range(t_len - 2, -1, -1):
-        c = ps_f[t] @ f.T @ np.linalg.inv(ps_p[t + 1])
+        c = ps_f[t] @ _F.T @ np.linalg.inv(ps_p[t + 1])
         out[t] = xs_f[t] + c @ (out[t + 1] - xs_p[t + 1])
     return out[:, 0]
+
+
+class CausalSmoother:
+    """The forward (filter) pass of :func:`smooth_track`, one frame at a time: no look-ahead, for
+    live video. ``update(row)`` takes this frame's ``(cx, cy, size)`` (or None / NaN when the face
+    was not measured) and returns the smoothed ``(cx, cy, size)``, or None before the first
+    measurement. Same noise model as :func:`smooth_track` (time scale ``smoothing`` frames for
+    the centre, twice that for the size; 0 = the measurements as they are, the last one held
+    while missing); working in units of the first measured face size. Without the backward pass
+    the box trails a moving face by roughly ``smoothing / 2`` frames while it accelerates and
+    catches up at constant speed."""
+
+    def __init__(self, smoothing: float = SMOOTHING):
+        self.smoothing = float(smoothing)
+        self.state: list[tuple[np.ndarray, np.ndarray]] | None = None
+        self.scale = 1.0
+        self.last: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Forget the track (a new face, or the old one lost)."""
+        self.state, self.last = None, None
+
+    def update(self, measured) -> np.ndarray | None:
+        z = np.full(3, np.nan) if measured is None else np.asarray(measured, dtype=np.float64)
+        if self.smoothing <= 0:
+            self.last = self.last if np.isnan(z).any() else z
+            return self.last
+        first = self.state is None
+        if first:
+            if np.isnan(z).any():
+                return None
+            self.scale = max(float(z[2]), 1e-6)  # noise in face sizes, as smooth_track
+            self.state = [(np.array([v / self.scale, 0.0]), np.diag([1.0, 1e4])) for v in z]
+        out = np.empty(3)
+        for d, s in enumerate((self.smoothing, self.smoothing, 2 * self.smoothing)):
+            x, p = self.state[d]
+            if not first:  # (as the filter of smooth_track: the first measurement is not predicted)
+                x, p = _F @ x, _F @ p @ _F.T + _process_noise(1.0 / s**4)
+            x, p = _update(x, p, z[d] / self.scale)
+            self.state[d] = (x, p)
+            out[d] = x[0] * self.scale
+        self.last = out
+        return out
 
 
 def smooth_track(measured: np.ndarray, smoothing: float) -> np.ndarray:
