@@ -316,6 +316,22 @@ def test_paste_back_keeps_the_photo_outside_the_crop(inputs, model, tmp_path, ca
     assert "--crop-scale: used only with --crop" in capsys.readouterr().err
 
 
+def test_show_keypoints_with_crop_draws_on_the_pasted_back_result(model, tmp_path):
+    """--crop --show-keypoints: the keypoints are on the result too (the face pasted into the photo)."""
+    photo = face_scene(200, 260, 90, 50, side=90)
+    driving = write_clip(tmp_path / "talk.mp4", [face_scene(160, 208, 60 + i % 3, 30, side=80) for i in range(4)])
+    frames = {}
+    for show in (False, True):
+        out = tmp_path / f"kp-{show}"
+        result = animate_video(photo, driving, model=model, out=out, crop=True, show_keypoints=show, progress=False)
+        frames[show] = video_io.read_frames(out)[0].astype(int)
+    x0, y0, x1, y1 = result["crop_box"]
+    changed = np.any(frames[True] != frames[False], axis=-1)
+    assert changed[:, y0:y1, x0:x1].sum() > 20  # discs drawn in the face
+    changed[:, y0:y1, x0:x1] = False
+    assert not changed.any()  # and nowhere else
+
+
 # ------------------------------------------------------------------------------------------------
 # Errors and interruption
 # ------------------------------------------------------------------------------------------------

@@ -352,3 +352,10 @@ def test_browser_end_to_end(inputs, tmp_path, monkeypatch):
         blocks.close()
         animator.close()
     shutil.rmtree(tmp_path / "chrome-profile", ignore_errors=True)
+
+
+def test_the_page_names_the_default_bundled_model():
+    from fomm.bundled import default_category
+
+    intro = " ".join(app.INTRO.split())
+    assert f"default model, the bundled {default_category()}-64" in intro

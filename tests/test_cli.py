@@ -1,5 +1,6 @@
 """The fomm command line: the sub-command table, lazy imports and every command's --help."""
 
+import re
 import subprocess
 import sys
 
@@ -82,3 +83,40 @@ def test_warnings_print_as_one_line_without_source(capsys):
     finally:
         cli.build_parser = original
     assert capsys.readouterr().err == "fomm: warning: something was squashed\n"
+
+
+def _help(argv, capsys, monkeypatch, columns: int) -> str:
+    monkeypatch.setenv("COLUMNS", str(columns))  # argparse wraps to the terminal's width
+    with pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("columns", [60, 100])
+@pytest.mark.parametrize("name", ["", *dict.fromkeys(c[0] for c in COMMANDS)])
+def test_help_has_one_style_that_can_be_copied(name, columns, capsys, monkeypatch):
+    """No word broken at a hyphen (``vox-`` / ``cpk.pth.tar``), no reStructuredText markup, no
+    argparse "(default: None)" after text that states the default; every --out says it creates folders."""
+    text = _help([name] if name else [], capsys, monkeypatch, columns)
+    broken = [line for line in text.splitlines() if line.rstrip()[-2:-1].isalnum() and line.rstrip().endswith("-")]
+    assert not broken, broken
+    assert "``" not in text and "(default: None)" not in text
+    if name in ("animate", "live", "demo", "crop", "train", "export", "evaluate", "download", "prepare"):
+        entry = re.search(r"^  --out\b.*?(?=^  -|\n\n)", text, re.M | re.S)  # --out's help, to the next option
+        assert entry and "created" in " ".join(entry[0].split()), entry
+
+
+def test_examples_stay_on_one_line(capsys, monkeypatch):
+    assert "--checkpoint vox-cpk.pth.tar --out result.mp4" in _help([], capsys, monkeypatch, 60)
+    text = _help(["animate"], capsys, monkeypatch, 60)
+    assert "  fomm animate --source 'photos/*.jpg' --driving talk.mp4 --checkpoint vox --out results/\n" in text
+    assert "fomm demo --category puppet --out puppet-demo\n" in _help(["demo"], capsys, monkeypatch, 60)
+
+
+def test_live_options_are_grouped_like_animate_and_default_to_auto(capsys, monkeypatch):
+    text = _help(["live"], capsys, monkeypatch, 100)
+    animate = _help(["animate"], capsys, monkeypatch, 100)
+    for group in ("inputs and output:", "motion:", "running:"):
+        assert group in text and group in animate
+    args = build_parser(["live"]).parse_args(["live", "--source", "a.png", "--camera", "0", "--checkpoint", "m.pt"])
+    assert args.device == "auto" and args.relative and args.adapt_scale

@@ -1,6 +1,7 @@
 """``fomm demo`` and the bundled model work on a fresh install, with nothing downloaded."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,3 +116,12 @@ def test_demo_failing_midway_leaves_nothing(tmp_path, monkeypatch, existing):
         assert [p.name for p in out.iterdir()] == ["mine.txt"]
     else:
         assert not out.exists()
+
+
+def test_demo_says_where_it_writes_and_git_ignores_it(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default: fomm-demo in the current folder, created if missing" in text
+    ignored = (Path(__file__).parents[1] / ".gitignore").read_text().split()
+    assert "/fomm-demo/" in ignored

@@ -592,7 +592,7 @@ def _check_relations(cfg: Config) -> None:
                 raise _Invalid(
                     f"{path}.scale_factor",
                     section.scale_factor,
-                    f"frame {h}x{w} x scale_factor = {side * section.scale_factor:g} px is not divisible by "
+                    f"frame {w}x{h} x scale_factor = {side * section.scale_factor:g} px is not divisible by "
                     f"2**num_blocks = {step}; change scale_factor, num_blocks or dataset_params.frame_shape",
                 )
 

@@ -256,6 +256,14 @@ def test_bad_data_stops_with_fomm_error(tmp_path, tiny_config, case):
     assert not list_checkpoints(tmp_path / "run")
 
 
+def test_wrong_size_message_says_width_x_height(tmp_path, tiny_config):
+    """Sizes read width x height, as fomm animate prints them: 48 wide, 32 high is 48x32."""
+    for i in range(2):
+        write_png_video(tmp_path / "data" / "train" / f"v{i}", moving_square_video(48, 4, i)[:, :32])
+    with pytest.raises(FommError, match=r"frame_shape 32x32 \(width x height; e\.g\. v0: 48x32\)"):
+        train(tiny_config, data=tmp_path / "data", out=tmp_path / "run", max_steps=1, **QUIET)
+
+
 def test_wrong_size_is_accepted_with_allow_resize(tmp_path, tiny_config):
     root = _videos(tmp_path / "data", 2, 4, 48)
     result = train(tiny_config, data=root, out=tmp_path / "run", max_steps=1, allow_resize=True, vis_every=0, **QUIET)

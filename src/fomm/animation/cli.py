@@ -97,7 +97,8 @@ def _io_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         metavar="PATH",
         help="result: .mp4 (H.264 with the driving audio), .gif (no audio), .png (one strip of all "
-        "frames), or a folder path for PNG frames; a folder (one .mp4 per photo) with many sources",
+        "frames), or a folder path for PNG frames; a folder (one .mp4 per photo) with many sources; "
+        "missing folders are created",
     )
 
 
@@ -222,7 +223,9 @@ def _output_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"side-by-side panels are enlarged to at least PX pixels high (default: {PANEL_SIZE})",
     )
     visual.add_argument("--no-labels", dest="labels", action="store_false", help="side-by-side panels without labels")
-    visual.add_argument("--save-frames", metavar="DIR", help="also write every output frame as a PNG into DIR")
+    visual.add_argument(
+        "--save-frames", metavar="DIR", help="also write every output frame as a PNG into DIR (created if missing)"
+    )
     visual.add_argument(
         "--audio",
         dest="audio",

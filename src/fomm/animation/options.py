@@ -5,7 +5,7 @@ The command line (:meth:`AnimateOptions.from_args`), the web app, live mode and 
 :func:`fomm.animate_video`) all build it; it is checked once, when it is built, and a mistake is
 one :class:`fomm.errors.FommError` line naming the fix. The choices each option allows are the
 constants below (and :data:`fomm.models.precision.PRECISIONS`); the command lines list them from
-here. Light: importing this module imports neither torch nor OpenCV.
+here. Light: importing this module does not import torch.
 """
 
 from __future__ import annotations

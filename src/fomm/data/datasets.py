@@ -172,7 +172,7 @@ def _warn_other_sizes(entries: list[_Entry], folder: Path, hw: tuple) -> None:
         e = other[0]
         warnings.warn(
             f"{len(other)} of {len(entries)} video(s) in {folder} have frames of another size than "
-            f"frame_shape {h}x{w} (e.g. {e.name}: {e.height}x{e.width}); they are resized when loaded",
+            f"frame_shape {w}x{h} (width x height; e.g. {e.name}: {e.width}x{e.height}); they are resized when loaded",
             UserWarning,
             stacklevel=3,
         )

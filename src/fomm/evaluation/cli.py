@@ -58,7 +58,12 @@ def _register_evaluate(subparsers) -> None:
     )
     p.add_argument("--config", help="preset name or YAML, for checkpoints that carry no config")
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder (DIR/test/<video>...)")
-    p.add_argument("--out", required=True, metavar="REPORT.json", help="JSON report (REPORT.md is written beside)")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="REPORT.json",
+        help="JSON report (REPORT.md is written beside; missing folders are created)",
+    )
     p.add_argument(
         "--tasks",
         default="reconstruction,cross_identity",
@@ -102,7 +107,12 @@ def _register_train_landmarks(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     t.add_argument("--data", required=True, metavar="DIR", help="procedural dataset made by fomm synth")
-    t.add_argument("--out", required=True, metavar="FILE.pt", help="detector weights (FILE.json beside)")
+    t.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE.pt",
+        help="detector weights (FILE.json beside; missing folders are created)",
+    )
     t.add_argument("--steps", type=positive_int, default=2000, help="training steps (2000)")
     t.add_argument("--seed", type=int, default=0, help="seed (0)")
     t.add_argument("--batch-size", type=positive_int, default=32, help="batch size (32)")

@@ -184,7 +184,7 @@ def ssim_per_frame(a, b, data_range: float = 1.0) -> np.ndarray:
         raise FommError(f"data_range is {data_range}; pass the positive value range of the frames (1.0)")
     if fa.shape[1] < SSIM_WINDOW or fa.shape[2] < SSIM_WINDOW:
         raise FommError(
-            f"frames are {fa.shape[1]}x{fa.shape[2]}; SSIM needs frames of at least "
+            f"frames are {fa.shape[2]}x{fa.shape[1]}; SSIM needs frames of at least "
             f"{SSIM_WINDOW}x{SSIM_WINDOW} pixels (its Gaussian window), use larger frames"
         )
     taps = _gaussian_taps()

@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     )
     e.add_argument("checkpoint", help="checkpoint: ours (RUN_DIR/checkpoints/*.pt) or, for onnx, an original .pth.tar")
     e.add_argument("out", nargs="?", help="output path: a .pth.tar file (pth) or a folder (onnx); or --out")
-    e.add_argument("--out", dest="out_option", metavar="OUT", help="output path")
+    e.add_argument("--out", dest="out_option", metavar="OUT", help="output path (missing folders are created)")
     e.add_argument("--format", choices=("pth", "onnx"), default="pth", help="output format (default: pth)")
     e.add_argument(
         "--config",
@@ -77,8 +77,8 @@ def _export_onnx(src: Path, dst: Path, config) -> int:
         raise FommError(f"--format onnx writes a folder of three graphs; give a folder name, not {dst.name}")
     model = load_model(src, config=config)
     print(
-        f"exporting {src.name} ({model.config.name or 'custom config'}, {model.frame_shape[0]}x"
-        f"{model.frame_shape[1]}) to ONNX ...",
+        f"exporting {src.name} ({model.config.name or 'custom config'}, {model.frame_shape[1]}x"
+        f"{model.frame_shape[0]}) to ONNX ...",
         flush=True,
     )
     manifest = export_onnx(model, dst, progress=True)

@@ -78,7 +78,12 @@ def register(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("input", nargs="?", metavar="VIDEO_OR_IMAGE", help="video or image to crop")
     parser.add_argument("--source", metavar="PATH", help="the same as VIDEO_OR_IMAGE (e.g. a source photo)")
-    parser.add_argument("--out", required=True, metavar="PATH", help="where to write the cropped video or image")
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="PATH",
+        help="where to write the cropped video or image (missing folders are created)",
+    )
     parser.add_argument("--size", type=int, default=256, help="output side in pixels (default: 256)")
     add_crop_arguments(parser)
     parser.add_argument(

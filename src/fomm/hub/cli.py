@@ -55,7 +55,11 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d.add_argument("name", metavar="NAME_OR_URL", help="a name from fomm models (e.g. vox) or an http(s) URL")
-    d.add_argument("--out", metavar="PATH", help="file or folder to save to (default: the cache, see fomm models)")
+    d.add_argument(
+        "--out",
+        metavar="PATH",
+        help="file or folder to save to (default: the cache, see fomm models; missing folders are created)",
+    )
     d.add_argument("--sha256", metavar="HEX", help="expected sha256 of the file (default: the known one, if any)")
     d.add_argument(
         "--preset",

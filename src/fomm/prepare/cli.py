@@ -38,7 +38,12 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "raw", metavar="RAW_DIR", help="folder of videos (searched recursively), or a .txt file listing them"
     )
-    p.add_argument("--out", required=True, metavar="DATA", help="dataset folder to write (train/, test/, prepare.json)")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="DATA",
+        help="dataset folder to write (train/, test/, prepare.json; missing folders are created)",
+    )
     p.add_argument(
         "--category",
         choices=CATEGORIES,

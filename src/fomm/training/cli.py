@@ -54,7 +54,12 @@ def _add_train_arguments(p) -> None:
         "--resume (the run's stored config is used)",
     )
     p.add_argument("--data", help="dataset folder (root/train/<video>...); overrides dataset_params.root_dir")
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (checkpoints, logs, images)")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="RUN_DIR",
+        help="run folder (checkpoints, logs, images; missing folders are created)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its latest checkpoint")
     p.add_argument("--max-steps", type=positive_int, metavar="N", help="stop when the global step count reaches N")
     p.add_argument("--batch-size", type=positive_int, metavar="B", help="global batch size (split over processes)")

@@ -61,8 +61,8 @@ def build_dataset(cfg: Config, seed: int, allow_resize: bool) -> tuple[Dataset, 
         e = other[0]
         raise FommError(
             f"{len(other)} of {len(entries)} training videos in {base.root_dir} have frames of another "
-            f"size than the config's frame_shape {h}x{w} (e.g. {e.name}: {e.height}x{e.width}); "
-            f"resize them to {h}x{w} or pass --allow-resize to resize frames when loading"
+            f"size than the config's frame_shape {w}x{h} (width x height; e.g. {e.name}: {e.width}x{e.height}); "
+            f"resize them to {w}x{h} or pass --allow-resize to resize frames when loading"
         )
     for wmsg in caught:
         if other and allow_resize or "another size" not in str(wmsg.message):

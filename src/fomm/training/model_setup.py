@@ -39,7 +39,7 @@ def check_model_config(cfg: Config) -> None:
             if size < 1:
                 raise FommError(
                     f"the discriminator ({dp.num_blocks} blocks of 4x4 convs and poolings) does not "
-                    f"fit {h}x{w} frames at scale {scale}; lower discriminator_params.num_blocks or "
+                    f"fit {w}x{h} frames at scale {scale}; lower discriminator_params.num_blocks or "
                     f"drop that scale"
                 )
     if sum(tp.loss_weights.perceptual) != 0:

@@ -38,7 +38,9 @@ def register(subparsers) -> None:
         help="puppet: articulated bodies (Tai-Chi/MGif-like); face: cartoon talking heads (VoxCeleb-like)",
     )
     p.add_argument(
-        "--out", default=None, help="dataset folder to create (must not exist or be empty); optional with --preview"
+        "--out",
+        default=None,
+        help="dataset folder to create (must not exist or be empty; missing parent folders are created); optional with --preview",
     )
     p.add_argument(
         "--preview",
