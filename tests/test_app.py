@@ -308,7 +308,11 @@ def test_browser_end_to_end(inputs, tmp_path, monkeypatch):
     monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager: never look for a driver online
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))  # uploads and results stay in tmp_path
     source, driving = inputs
-    blocks, url, animator = app.launch("127.0.0.1", free_port(), device="cpu", workdir=tmp_path / "work")
+    blocks, url, animator = app.launch(
+        "127.0.0.1", free_port(), device="cpu", workdir=tmp_path / "work", max_upload="100KB"
+    )
+    noise = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    too_big = Path(video_io.write_image(tmp_path / "too-big.png", noise))  # about 200 KB: over the cap
     driver = chrome(tmp_path)
     try:
         driver.get(url)
@@ -319,6 +323,12 @@ def test_browser_end_to_end(inputs, tmp_path, monkeypatch):
         box = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#error textarea"))[0]
         wait.until(lambda d: box.get_attribute("value"))
         assert box.get_attribute("value") == "no source photo; upload the photo to animate"
+        # a file over --max-upload: refused with one line, nothing uploaded
+        driver.find_element(By.CSS_SELECTOR, "#source input[type=file]").send_keys(str(too_big))
+        wait.until(lambda d: "exceed the maximum allowed size" in d.find_element(By.TAG_NAME, "body").text)
+        line = next(t for t in driver.find_element(By.TAG_NAME, "body").text.splitlines() if "exceed" in t)
+        assert line == 'File(s) exceed the maximum allowed size of 97.7 Kb: "too-big.png"'
+        assert not driver.find_elements(By.CSS_SELECTOR, "#source img")
         # upload both inputs, animate, wait for the result video
         driver.find_element(By.CSS_SELECTOR, "#source input[type=file]").send_keys(str(source))
         driver.find_element(By.CSS_SELECTOR, "#driving input[type=file]").send_keys(str(driving))
