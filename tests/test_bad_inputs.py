@@ -19,7 +19,6 @@ from fomm.cli import main
 from fomm.config import load_preset
 from fomm.data import video_io
 from fomm.errors import install_cli_warning_format
-from fomm.testing import random_checkpoint
 
 SIZE = 64
 
@@ -54,12 +53,12 @@ def _videos(root, split: str, count: int = 2, frames: int = 4) -> None:
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
+def inputs(tmp_path_factory, tiny_checkpoint):
     root = tmp_path_factory.mktemp("bad_inputs")
     p = {"root": str(root)}
     p["src"] = str(video_io.write_image(root / "src.png", _frame(0)))
     p["drv"] = str(video_io.write_video(root / "drv.mp4", [_frame(i) for i in range(4)], fps=10))
-    p["ckpt"] = str(random_checkpoint(root / "tiny.pth"))
+    p["ckpt"] = str(tiny_checkpoint)
     png, mp4 = (root / "src.png").read_bytes(), (root / "drv.mp4").read_bytes()
     files = {
         "empty.png": b"",
@@ -81,7 +80,7 @@ def inputs(tmp_path_factory):
         archive.writestr("readme.txt", "hello")
     p["zip_pth"] = str(root / "zip.pth")
     p["trunc_pth"] = str(root / "trunc.pth")
-    data = (root / "tiny.pth").read_bytes()
+    data = tiny_checkpoint.read_bytes()
     (root / "trunc.pth").write_bytes(data[: len(data) // 2])
     bad_values = {
         "epochs_two": ("train_params.num_epochs", "two"),

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from fomm.cli_args import COMMANDS
 from fomm.config import preset_names
@@ -18,6 +19,7 @@ def _python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
+@pytest.mark.slow
 def test_python_example_runs_as_pasted(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (block,) = _python_blocks()

@@ -451,3 +451,34 @@ def test_cli_help_has_example(capsys):
         main(["synth", "--help"])
     assert exc.value.code == 0
     assert "Example: fomm synth" in capsys.readouterr().out
+
+
+def test_max_cross_pairs_counts_pairs_of_distinct_identities():
+    from fomm.data.synthetic import dataset as D
+
+    assert D.max_cross_pairs(4) == 12 and D.max_cross_pairs(1) == 0
+    assert D.max_cross_pairs(0) == 0 and D.max_cross_pairs(5, clips_per_identity=2) == 16
+    for n, cpi in ((4, 1), (5, 2), (6, 3)):
+        pairs = D.cross_pairs("face", n, D.max_cross_pairs(n, cpi), seed=0, clips_per_identity=cpi)
+        assert len(pairs) == D.max_cross_pairs(n, cpi)
+        with pytest.raises(FommError, match="allow only"):
+            D.cross_pairs("face", n, len(pairs) + 1, seed=0, clips_per_identity=cpi)
+
+
+def test_cli_lowers_the_default_cross_pairs_but_not_an_explicit_value(tmp_path, capsys):
+    """--test 4 allows 12 pairs: the default 20 becomes 12 with one warning line; an explicit
+    --cross-pairs 20 is one error line and writes nothing (issue #27)."""
+    from fomm.cli import main
+
+    args = ["synth", "--category", "face", "--size", "32", "--train", "1", "--test", "4", "--frames", "2"]
+    args += ["--workers", "1", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    out, err = capsys.readouterr()
+    assert "(1 train, 4 test, 12 cross-identity)" in out
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("fomm: warning: --test 4 allows only 12 cross-identity pairs") and "default 20" in err
+    assert json.loads((tmp_path / "a" / "dataset.json").read_text())["counts"]["cross_identity"] == 12
+    assert main([*args, "--out", str(tmp_path / "b"), "--cross-pairs", "20"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "allow only 12" in err[0] and "--cross-pairs" in err[0]
+    assert not (tmp_path / "b").exists()

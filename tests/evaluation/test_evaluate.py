@@ -27,21 +27,12 @@ NUM_TEST, NUM_FRAMES, NUM_PAIRS, MAX_VIDEOS = 3, 6, 3, 2
 
 
 @pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
+def tiny(tmp_path_factory, tiny_checkpoint, synthetic_dataset):
     base = tmp_path_factory.mktemp("evaluate")
-    data = write_dataset(
-        base / "puppet",
-        "puppet",
-        num_train=0,
-        num_test=NUM_TEST,
-        num_frames=NUM_FRAMES,
-        size=64,
-        seed=3,
-        num_cross_pairs=NUM_PAIRS,
-        progress=False,
+    data = synthetic_dataset(
+        "puppet", num_train=0, num_test=NUM_TEST, num_frames=NUM_FRAMES, size=64, seed=3, num_cross_pairs=NUM_PAIRS
     )
-    ckpt = random_checkpoint(base / "random.pt", "tiny-64", seed=0)
-    return base, data, ckpt
+    return base, data, tiny_checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -141,6 +132,7 @@ def test_source_frame_is_left_out_of_every_metric(cli_report, tiny):
         assert rec["num_frames"] == NUM_FRAMES - 1 and rec["static"]["psnr"] < 60
 
 
+@pytest.mark.slow
 def test_global_affine_beats_static_on_keypoints(tmp_path_factory, tiny):
     """The oracle global affine moves the subject with the ground-truth motion, so the landmark
     detector finds its keypoints closer to the truth than on the static source. Faces: head motion

@@ -13,7 +13,6 @@ from face_clips import moving_clip, needs_faces  # noqa: I001 - tests/face_clips
 from fomm.cli import main
 from fomm.evaluation.evaluate import evaluate
 from fomm.evaluation.metrics import aed_from_embeddings, akd
-from fomm.testing import random_checkpoint
 
 SIZE, FRAMES = 64, 5
 
@@ -30,15 +29,14 @@ def face_clip(seed: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def face_videos(tmp_path_factory):
+def face_videos(tmp_path_factory, tiny_checkpoint):
     """Real-face data in the original layout (no dataset.json): test/<clip>.mp4."""
     root = tmp_path_factory.mktemp("faces") / "videos"
     (root / "test").mkdir(parents=True)
     for i in range(2):
         clip = (face_clip(i) * 255).round().astype(np.uint8)
         _write_png(root, i, clip)  # lossless frames
-    ckpt = random_checkpoint(root.parent / "random.pt", "tiny-64", seed=0)
-    return root, ckpt
+    return root, tiny_checkpoint
 
 
 def _write_png(root, i, clip) -> None:

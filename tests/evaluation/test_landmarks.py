@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fomm.cli import main
-from fomm.data.synthetic import generate_video, keypoint_names, write_dataset
+from fomm.data.synthetic import generate_video, keypoint_names
 from fomm.errors import FommError
 from fomm.evaluation.landmarks import (
     ASSET_DIR,
@@ -29,11 +29,8 @@ SHIPPED_AKD_BOUND_PX = {"puppet": 2.5, "face": 1.0}
 
 
 @pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("landmarks") / "face"
-    return write_dataset(
-        root, "face", num_train=6, num_test=2, num_frames=4, size=64, seed=5, num_cross_pairs=0, progress=False
-    )
+def tiny_data(synthetic_dataset):
+    return synthetic_dataset("face", num_train=6, num_test=2, num_frames=4, size=64, seed=5, num_cross_pairs=0)
 
 
 def test_training_reduces_loss_and_writes_files(tiny_data, tmp_path):

@@ -56,6 +56,7 @@ def torch_and_onnx(model, source, driving, relative=True, batch_size=4):
     return out
 
 
+@pytest.mark.slow
 def test_cli_export_writes_three_checked_graphs_and_a_manifest(parity_dir, home, inputs, tmp_path, capsys):
     import onnx
 
@@ -90,6 +91,7 @@ def test_cli_export_writes_three_checked_graphs_and_a_manifest(parity_dir, home,
     assert np.abs(ort1 - exact1).max() < 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["x-nojac", "x-noocc"])
 def test_onnxruntime_backend_without_jacobians_or_occlusion(parity_dir, home, inputs, name):
     checkpoint, config = parity_model(parity_dir, name)
@@ -102,6 +104,7 @@ def test_onnxruntime_backend_without_jacobians_or_occlusion(parity_dir, home, in
     assert manifest["jacobian"] == (name != "x-nojac") and manifest["occlusion_map"] == (name != "x-noocc")
 
 
+@pytest.mark.slow
 def test_vox256_random_weights_at_128px_and_the_cache(home, monkeypatch):
     """vox-256's architecture (full widths) with seeded random weights, at 128x128 to keep it fast
     (the smallest size its 5-block keypoint hourglass at scale 0.25 allows)."""

@@ -93,16 +93,6 @@ def moving_square_video(size: int, num_frames: int, seed: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory) -> Path:
+def tiny_data(synthetic_dataset) -> Path:
     """4 synthetic puppet videos of 8 frames at 32x32 (root/train/<name>/*.png)."""
-    root = tmp_path_factory.mktemp("data") / "puppet32"
-    try:
-        from fomm.data.synthetic import write_dataset
-
-        write_dataset(
-            root, "puppet", num_train=4, num_test=1, num_frames=8, size=32, seed=0, num_cross_pairs=0, progress=False
-        )
-    except ImportError:  # the synthetic generator is another module; fall back to squares
-        for i in range(4):
-            write_png_video(root / "train" / f"video{i}", moving_square_video(32, 8, i))
-    return root
+    return synthetic_dataset("puppet", num_train=4, num_test=1, num_frames=8, size=32, seed=0, num_cross_pairs=0)

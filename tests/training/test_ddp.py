@@ -59,6 +59,7 @@ def ddp_run(tmp_path_factory, tiny_data):
     return _torchrun(tmp_path_factory, tiny_data, TINY)
 
 
+@pytest.mark.slow
 def test_frozen_generator_statistics_agree_across_ranks(tmp_path_factory, tiny_data):
     """generator_batchnorm: frozen under torchrun: the statistics measured on the first (global)
     batch are the same on both ranks and stay fixed; the ranks end with identical weights."""
@@ -79,6 +80,7 @@ def test_frozen_generator_statistics_agree_across_ranks(tmp_path_factory, tiny_d
     assert float(s4["first.norm.running_var"].min()) > 0
 
 
+@pytest.mark.slow
 def test_ranks_agree_on_weights(ddp_run):
     out, report, _ = ddp_run
     w0, w1 = torch.load(report / "rank0.pt"), torch.load(report / "rank1.pt")

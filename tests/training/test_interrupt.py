@@ -91,6 +91,7 @@ def test_write_checkpoint_removes_temporaries_of_a_killed_write(tmp_path, tiny_c
     assert sorted(p.name for p in checkpoint_dir(tmp_path).iterdir()) == ["step-00000002.pt"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_checkpoints_the_step_and_resume_works_from_another_directory(tmp_path, tiny_config, tiny_data):
     """Ctrl-C: the step is finished and checkpointed, run.json says so with absolute paths, the exact
     resume command is printed and the exit status is 130; a second fomm train meanwhile is refused
@@ -151,6 +152,7 @@ def test_ctrl_c_checkpoints_the_step_and_resume_works_from_another_directory(tmp
     assert info["paths"]["config"] == str(first / "tiny.yaml")
 
 
+@pytest.mark.slow
 def test_a_second_ctrl_c_stops_at_once(tmp_path, tiny_config, tiny_data):
     """Ctrl-C twice: the run stops without finishing its checkpoint; what is on disk still loads,
     run.json says it was interrupted and the exit status is 130."""

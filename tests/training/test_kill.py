@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from fomm.models.checkpoint import read_checkpoint
@@ -28,6 +29,7 @@ def _wait_for(predicate, timeout: float = 60.0) -> None:
     raise AssertionError("timed out")
 
 
+@pytest.mark.slow
 def test_sigkill_during_checkpoint_writes(tmp_path, tiny_config):
     from ckpt_writer import PAYLOAD_SIZE
 
@@ -66,6 +68,7 @@ def test_sigkill_during_checkpoint_writes(tmp_path, tiny_config):
         start = step
 
 
+@pytest.mark.slow
 def test_killed_training_resumes(tmp_path, tiny_config, tiny_data):
     """Kill ``fomm train`` at a random moment after its second checkpoint; ``--resume`` finishes."""
     cfg = tmp_path / "tiny.yaml"
@@ -113,6 +116,7 @@ def test_killed_training_resumes(tmp_path, tiny_config, tiny_data):
     assert info["last_checkpoint"] == str(path) and info["runs"][0]["end_step"] == target - 2
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_the_current_step_and_resume_continues(tmp_path, tiny_config, tiny_data):
     """SIGTERM (a scheduler's preemption): the run finishes its step, writes a checkpoint of it, marks
     run.json and exits 0; --resume then continues from exactly that step."""

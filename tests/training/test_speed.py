@@ -171,6 +171,7 @@ print(json.dumps(results))
 """
 
 
+@pytest.mark.slow
 def test_tuned_allocator_gives_bitwise_identical_losses(tmp_path, tiny_config, tiny_data):
     """One training step with glibc's default allocator and with fomm's tuned one (in a fresh
     process: mallopt is process-wide) gives the same losses bit for bit; run.json records which."""

@@ -29,6 +29,7 @@ def _states_equal(a: dict, b: dict) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_tiny_model_overfits_two_videos_64px(tmp_path, tiny_config):
     """On 2 videos at 64x64 the reconstruction L1 on fixed frame pairs falls by at least half."""
     from fomm.data.datasets import FramesDataset
@@ -409,3 +410,28 @@ def test_run_json_follows_the_checkpoints_during_the_run(tmp_path, tiny_config, 
     assert seen[1]["best"]["step"] == 2 and "ended" not in seen[1]["runs"][-1]
     final = json.loads((tmp_path / "run" / "run.json").read_text())
     assert final["status"] == "stopped at --max-steps" and final["runs"][-1]["end_step"] == 4
+
+
+@pytest.mark.slow
+def test_last_picture_shows_the_batch_that_made_its_prediction(tmp_path, tiny_config, tiny_data):
+    """--max-steps 3 --vis-every 2 (mid-epoch: 4 steps per epoch here): the picture written after the
+    loop (step 3) shows step 3's batch beside step 3's prediction, not the next batch the loader had
+    already handed out when the loop stopped (issue #27)."""
+    from fomm.training.visualize import make_visualization
+
+    trained = []
+
+    def after_step(trainer, losses):
+        trained.append((trainer.last_batch, trainer.last_generated))
+
+    opts = TrainOptions(out=tmp_path / "run", data=tiny_data, max_steps=3, vis_every=2, log_every=0, **QUIET)
+    trainer = Trainer(tiny_config, opts)
+    trainer.hooks["after_step"] = after_step
+    trainer.run()
+    vis = tmp_path / "run" / "vis"
+    assert sorted(p.name for p in vis.glob("*.png")) == ["step-00000002.png", "step-00000003.png"]
+    kp_size = max(2, int(tiny_config["visualizer_params"]["kp_size"]) // 2)
+    for step in (2, 3):
+        written = cv2.imread(str(vis / f"step-{step:08d}.png"))[..., ::-1]
+        expected = make_visualization(*trained[step - 1], kp_size=kp_size)
+        np.testing.assert_array_equal(written, expected, err_msg=f"step {step}")

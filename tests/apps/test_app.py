@@ -301,6 +301,7 @@ def api_values(source: Path, driving: Path) -> list:
     not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
     reason=f"needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER}); .ci/run installs them",
 )
+@pytest.mark.slow
 def test_browser_end_to_end(inputs, tmp_path, monkeypatch):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait

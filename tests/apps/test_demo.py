@@ -21,6 +21,7 @@ def test_bundled_model_loads_without_a_config(category, preset):
     assert not model.training
 
 
+@pytest.mark.slow
 def test_demo_writes_a_side_by_side_video_and_a_sheet(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--no-progress"]) == 0
     printed = capsys.readouterr().out
@@ -54,16 +55,11 @@ def test_demo_category_falls_back_to_puppet_and_checks_names():
 
 
 @pytest.fixture(scope="module")
-def tiny_puppet_set(tmp_path_factory):
-    from fomm.data.synthetic import write_dataset
-
-    root = tmp_path_factory.mktemp("synth") / "puppet"
-    write_dataset(
-        root, "puppet", num_train=1, num_test=2, num_frames=12, size=64, seed=5, num_cross_pairs=2, progress=False
-    )
-    return root
+def tiny_puppet_set(synthetic_dataset):
+    return synthetic_dataset("puppet", num_train=1, num_test=2, num_frames=12, size=64, seed=5, num_cross_pairs=2)
 
 
+@pytest.mark.slow
 def test_evaluate_with_the_bundled_model(tiny_puppet_set, tmp_path):
     out = tmp_path / "report.json"
     assert main(["evaluate", "--data", str(tiny_puppet_set), "--out", str(out), "--max-videos", "2"]) == 0

@@ -95,6 +95,7 @@ def test_crop_follows_the_moving_face_with_one_segment(clip, tmp_path, capsys, t
     assert f"tracker: {tracker_name(tracker)}" in printed and "1 segment)" in printed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tracker", TRACKERS)
 def test_animate_crop_pastes_back_into_the_photo(clip, tmp_path, capsys, monkeypatch, tracker):
     photo = astronaut()  # 512x512: even, so the output keeps every row and column

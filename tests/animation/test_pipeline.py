@@ -16,7 +16,6 @@ from fomm.data import video_io
 from fomm.data.image_ops import fit_aspect, resize_frame, to_float01, to_uint8
 from fomm.errors import FommError
 from fomm.models.checkpoint import load_model
-from fomm.testing import random_checkpoint
 
 T = 6
 
@@ -29,10 +28,10 @@ def frame(i: int, h: int = 64, w: int = 64) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
+def files(tmp_path_factory, tiny_checkpoint):
     root = tmp_path_factory.mktemp("pipeline")
     ns = type("Files", (), {})()
-    ns.checkpoint = random_checkpoint(root / "tiny.pth.tar")
+    ns.checkpoint = tiny_checkpoint
     ns.driving = root / "driving"  # a folder of PNG frames: lossless, 25 fps
     video_io.write_video(ns.driving, np.stack([frame(i) for i in range(T)]), fps=25)
     photos = root / "photos"
@@ -102,6 +101,7 @@ def test_driving_fit(model, tmp_path, fit):
         assert (panel[:12] == 0).all() and (panel[-12:] == 0).all()  # black bands above and below
 
 
+@pytest.mark.slow
 def test_many_sources_share_the_model_and_the_driving_keypoints(files, model, tmp_path, monkeypatch):
     from fomm.animation.engine import AnimationEngine
 
@@ -129,6 +129,7 @@ def test_many_sources_share_the_model_and_the_driving_keypoints(files, model, tm
         animate_video([files.photos / "anna.png", frame(1)], files.driving, model=model, out=tmp_path / "x.mp4")
 
 
+@pytest.mark.slow
 def test_many_sources_find_their_best_frames_from_the_cached_keypoints(files, model, tmp_path, monkeypatch):
     from fomm.animation.engine import AnimationEngine
 
@@ -147,6 +148,7 @@ def test_many_sources_find_their_best_frames_from_the_cached_keypoints(files, mo
     assert sum(seen) == T  # one pass over the driving video for both sources, the best frames included
 
 
+@pytest.mark.slow
 def test_many_sources_side_by_side_decode_the_driving_video_once(files, model, tmp_path, monkeypatch):
     """The driving panels of every source are replayed from the spool filled by the one decode for
     the keypoints; with no temporary file to spool to, each source decodes again: same frames."""
@@ -190,6 +192,7 @@ def test_frame_spool_replays_in_order_and_turns_off_on_a_write_error():
     assert len(list(broken.record(iter(frames)))) == 5 and not broken.ok  # frames still flow
 
 
+@pytest.mark.slow
 def test_cli_many_sources_and_the_originals_flags(files, tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["animate", "--source_image", str(files.photos), "--driving_video", str(files.driving)]
@@ -205,6 +208,7 @@ def test_cli_many_sources_and_the_originals_flags(files, tmp_path, capsys):
     assert "motion from frame 2" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_backend_and_progress_callback_are_forwarded(files, model, tmp_path, monkeypatch):
     import fomm.animation.engine
 
@@ -267,6 +271,7 @@ def test_checkpoint_by_published_name(files, tmp_path, monkeypatch, capsys):
     assert json.loads((tmp_path / "r.json").read_text())["checkpoint"] == "vox (vox-cpk.pth.tar)"
 
 
+@pytest.mark.slow
 def test_best_frame_method_checks(model, tmp_path):
     driving = np.stack([frame(i) for i in range(T)])
     out = tmp_path / "a.mp4"
@@ -295,6 +300,7 @@ def face_inputs(tmp_path_factory):
 @pytest.mark.skipif(
     not __import__("fomm.faces.landmarks").faces.faces_available(), reason="needs pip install 'fomm[faces]'"
 )
+@pytest.mark.slow
 def test_crop_says_which_tracker_and_best_frame_by_landmarks(files, face_inputs, tmp_path, capsys):
     source, driving = face_inputs
     argv = ["animate", "--source", str(source), "--driving", str(driving), "--checkpoint", str(files.checkpoint)]
@@ -313,6 +319,7 @@ def test_crop_says_which_tracker_and_best_frame_by_landmarks(files, face_inputs,
 @pytest.mark.skipif(
     not __import__("fomm.faces.landmarks").faces.faces_available(), reason="needs pip install 'fomm[faces]'"
 )
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:driving video is 320x240")
 def test_many_sources_find_the_driving_face_poses_once(face_inputs, model, tmp_path, monkeypatch):
     import fomm.faces.landmarks
@@ -334,6 +341,7 @@ def test_many_sources_find_the_driving_face_poses_once(face_inputs, model, tmp_p
     assert len(calls) == 1
 
 
+@pytest.mark.slow
 def test_without_the_face_extra_haar_and_keypoints_are_used(files, face_inputs, tmp_path, monkeypatch, capsys):
     import fomm.faces.landmarks
 

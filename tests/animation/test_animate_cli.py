@@ -1,7 +1,7 @@
 """``fomm animate`` end to end: frame count, fps, audio, layouts, best frame, errors, atomicity, streaming.
 
 Inputs are made here: a 64x64 source PNG, short driving clips written with PyAV (one with an AAC
-track) and a tiny random checkpoint (``fomm.testing.random_checkpoint``).
+track) and the shared tiny random checkpoint (``tiny_checkpoint`` in tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def run_animate(inputs, out, *extra, driving=None) -> int:
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
+def inputs(tmp_path_factory, tiny_checkpoint):
     root = tmp_path_factory.mktemp("animate_inputs")
     source = root / "source.png"
     src = blob_frame(7)
@@ -136,7 +136,7 @@ def inputs(tmp_path_factory):
     ns = type("Inputs", (), {})()
     ns.root = root
     ns.source = source
-    ns.checkpoint = random_checkpoint(root / "tiny.pth.tar")
+    ns.checkpoint = tiny_checkpoint
     ns.driving = write_clip(root / "driving.mp4", [blob_frame(i) for i in range(N_FRAMES)], audio=True)
     ns.driving_odd = write_clip(root / "driving_odd.mp4", [blob_frame(i, 80, 96) for i in range(N_FRAMES)])
     ns.empty = write_clip(root / "empty.mp4", [])
@@ -477,6 +477,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_long_video_streams_in_flat_memory(tmp_path):
     """Animating 1,000 frames peaks at about the memory of 100 frames.
 

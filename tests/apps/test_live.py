@@ -12,13 +12,12 @@ import pytest
 from fomm.apps.live import FrameReader, center_crop_resize
 from fomm.cli import main
 from fomm.data.video_io import VideoWriter, read_frames, write_image
-from fomm.testing import random_checkpoint
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
+def inputs(tmp_path_factory, tiny_checkpoint):
     root = tmp_path_factory.mktemp("live")
-    checkpoint = random_checkpoint(root / "model.pt", "tiny-64", seed=0)
+    checkpoint = tiny_checkpoint
     yy, xx = np.mgrid[0:48, 0:80] / 48.0
     frames = [
         (255 * np.stack([0.5 + 0.4 * np.sin(6 * xx + 0.4 * t), 0.5 + 0.4 * np.cos(5 * yy), 0.5 + 0 * xx], -1)).astype(

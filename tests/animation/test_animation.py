@@ -56,6 +56,7 @@ def reference_loop(model, source, driving, relative=True, adapt=True):
     return torch.stack(out).permute(0, 2, 3, 1).numpy()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("relative", [True, False])
 def test_batched_equals_per_frame_loop(model, clip, relative):
     source, driving = clip
@@ -77,6 +78,7 @@ def test_source_caching_gives_the_same_frames(model, clip):
     assert np.abs(first - reference_loop(model, source, driving)).max() < 1e-5
 
 
+@pytest.mark.slow
 def test_fast_precision_psnr(model, clip):
     source, driving = clip
     exact = fomm.animate(model, source, driving, precision="exact")
@@ -87,6 +89,7 @@ def test_fast_precision_psnr(model, clip):
     assert psnr >= 35
 
 
+@pytest.mark.slow
 def test_uint8_gray_rgba_and_other_sizes(model, clip):
     source, driving = clip
     as_uint8 = fomm.animate(model, (source * 255).round().astype(np.uint8), (driving * 255).round().astype(np.uint8))
