@@ -493,13 +493,15 @@ class Trainer:
         self._sums: dict[str, float] = {}
         self._count, self._t_log = 0, time.perf_counter()
         last_values: dict = {}
-        batch = generated = None
+        # The batch trained last and its outputs: on a break the loop variable already holds the
+        # loader's next batch, which no prediction was made from.
+        trained: tuple[dict, dict] | None = None
         while self.epoch < num_epochs and self.step < self.total_steps and not stop.seen:
             for batch in self._loader(self.epoch, self.epoch_step):
                 if self.step >= self.total_steps or stop.check(self.dist, self.device):
                     break
                 values, generated = self._train_step(batch)
-                last_values = values
+                last_values, trained = values, (batch, generated)
                 self._after_step(batch, generated, values, bar)
             if self.epoch_step >= self.steps_per_epoch:
                 with warnings.catch_warnings():  # the discriminator's optimizer never steps without GAN
@@ -519,8 +521,8 @@ class Trainer:
             self._log_row(self._sums, self._count, time.perf_counter() - self._t_log)
         if self.step != self.saved_step:
             self.save("end")
-        if batch is not None and generated is not None and opts.vis_every and self.step % opts.vis_every:
-            self._visualize(batch, generated)
+        if trained is not None and opts.vis_every and self.step % opts.vis_every:
+            self._visualize(*trained)
         return status, last_values
 
     def _after_step(self, batch: dict, generated: dict, values: dict, bar) -> None:

@@ -6,6 +6,14 @@ import argparse
 import time
 
 
+class _Default(int):
+    """An int default that can be told apart from the same number given on the command line."""
+
+
+#: ``--cross-pairs`` when not given (lowered to what ``--test`` allows).
+DEFAULT_CROSS_PAIRS = _Default(20)
+
+
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Defaults in the help, and the examples' line breaks kept."""
 
@@ -57,8 +65,9 @@ def register(subparsers) -> None:
     p.add_argument(
         "--cross-pairs",
         type=int,
-        default=20,
-        help="number of cross-identity ground-truth videos (pairs of distinct test identities)",
+        default=DEFAULT_CROSS_PAIRS,
+        help="number of cross-identity ground-truth videos (pairs of distinct test identities); "
+        "without it, as many as --test allows when that is fewer than the default (with a warning)",
     )
     p.add_argument(
         "--clips-per-identity", type=int, default=1, help="videos per identity (same appearance, different motion)"
@@ -97,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         if args.out is None:
             return 0
     workers = default_workers() if args.workers == 0 else args.workers
+    if isinstance(args.cross_pairs, _Default):
+        args.cross_pairs = _default_cross_pairs(args.test, args.clips_per_identity)
     started = time.perf_counter()
     root = write_dataset(
         args.out,
@@ -121,3 +132,22 @@ def run(args: argparse.Namespace) -> int:
         f"with {workers} worker{'s' if workers != 1 else ''}"
     )
     return 0
+
+
+def _default_cross_pairs(num_test: int, clips_per_identity: int) -> int:
+    """The default number of cross-identity pairs, lowered (with one warning line) to what the test
+    split allows: only an explicit ``--cross-pairs`` that cannot be met is an error."""
+    import warnings
+
+    from .dataset import max_cross_pairs
+
+    possible = max_cross_pairs(num_test, clips_per_identity)
+    if possible >= DEFAULT_CROSS_PAIRS:
+        return DEFAULT_CROSS_PAIRS
+    if num_test > 0:
+        warnings.warn(
+            f"--test {num_test} allows only {possible} cross-identity pairs, so {possible} are written "
+            f"instead of the default {DEFAULT_CROSS_PAIRS}; pass --cross-pairs N to choose, or raise --test",
+            stacklevel=2,
+        )
+    return possible

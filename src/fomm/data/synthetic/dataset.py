@@ -173,6 +173,14 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
+def max_cross_pairs(num_test: int, clips_per_identity: int = 1) -> int:
+    """How many (source, driving) pairs of test videos with different identities exist."""
+    cpi = max(1, int(clips_per_identity))
+    num_test = max(0, int(num_test))
+    same = sum(n * n for n in np.bincount(np.arange(num_test) // cpi)) if num_test else 0
+    return num_test * num_test - same
+
+
 def cross_pairs(category: str, num_test: int, num_pairs: int, seed: int, clips_per_identity: int = 1) -> list:
     """``num_pairs`` (source_index, driving_index) pairs of test videos whose identities differ,
     distinct and in a deterministic random order."""
