@@ -101,10 +101,18 @@ def _onnx_inverse():
         torch.inverse = original
 
 
-def _export(module, args, path: Path, input_names, output_names, batch_inputs) -> None:
-    """One graph, dynamic batch on the inputs named in ``batch_inputs``; quiet unless it fails."""
+def _export(module, args, path: Path, input_names, output_names, batch_inputs, structure=None) -> None:
+    """One graph, dynamic batch on the inputs named in ``batch_inputs``; quiet unless it fails.
+    ``structure``: the number of tensors each argument holds (a list argument), default one each."""
     batch = torch.export.Dim("batch", min=1, max=65536)
-    shapes = tuple({0: batch} if name in batch_inputs else {} for name in input_names)
+    shapes = [{0: batch} if name in batch_inputs else {} for name in input_names]
+    if structure is not None:  # group the flat names' shapes as the arguments hold them
+        grouped, i = [], 0
+        for n in structure:
+            grouped.append(shapes[i] if n is None else shapes[i : i + n])
+            i += 1 if n is None else n
+        shapes = grouped
+    shapes = tuple(shapes)
     log, logger = io.StringIO(), logging.getLogger("torch.onnx")
     level = logger.level
     logger.setLevel(logging.ERROR)
@@ -193,6 +201,10 @@ def export_onnx(model, out_dir: str | Path, check: bool = True, progress: bool =
     """
     import fomm
 
+    if getattr(model, "kind", "fomm") == "tpsmm":  # a Thin-Plate Spline Motion Model: its own graphs
+        from fomm.export.tpsmm import export_tpsmm_onnx
+
+        return export_tpsmm_onnx(model, out_dir, check=check, progress=progress)
     out_dir = Path(out_dir)
     if out_dir.exists() and not (out_dir / MANIFEST).is_file() and any(out_dir.iterdir()):
         raise FommError(f"{out_dir} exists and is not an ONNX export folder; choose an empty or new --out folder")

@@ -13,7 +13,7 @@ from torch import nn
 
 from fomm.models.blocks import AntiAliasInterpolation2d, Hourglass, UpBlock2d
 from fomm.models.geometry import kp2gaussian, make_coordinate_grid
-from fomm.models.tpsmm.tps import tps_grids
+from fomm.models.tpsmm.tps import tps_grids_from_parameters, tps_parameters
 
 OCCLUSION_MASKS = 4  # masks at the hourglass' two finest levels and two more up-sampled ones
 
@@ -112,8 +112,17 @@ class DenseMotionNetwork(nn.Module):
     def transformations(self, kp_driving, kp_source, size, bg_param=None) -> torch.Tensor:
         """The background transformation (identity, or the affine ``bg_param`` (B, 3, 3)) and the K
         TPS transformations (Eq. 2) as sampling grids (B, K + 1, h, w, 2)."""
-        background = background_grid(kp_driving.shape[0], size, bg_param, kp_driving.dtype, kp_driving.device)
-        return torch.cat([background, tps_grids(kp_driving, kp_source, size)], dim=1)
+        b = kp_driving.shape[0]
+        theta, weights = tps_parameters(kp_driving.view(b, -1, 5, 2), kp_source.view(b, -1, 5, 2))
+        return self.transformations_from_parameters(kp_driving, theta, weights, size, bg_param)
+
+    def transformations_from_parameters(self, kp_driving, theta, weights, size, bg_param=None) -> torch.Tensor:
+        """:meth:`transformations` from the solved TPS parameters (theta (B, K, 2, 3), weights
+        (B, K, 5, 2)): no linear solve, so an ONNX graph can hold it."""
+        b = kp_driving.shape[0]
+        background = background_grid(b, size, bg_param, kp_driving.dtype, kp_driving.device)
+        control = kp_driving.reshape(b, -1, 5, 2)
+        return torch.cat([background, tps_grids_from_parameters(control, theta, weights, size)], dim=1)
 
     def deformed_sources(self, source_small: torch.Tensor, transformations: torch.Tensor) -> torch.Tensor:
         """The source warped by each grid: (B, K + 1, C, h, w)."""
