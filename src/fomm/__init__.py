@@ -4,6 +4,7 @@
 >>> model = fomm.load_model("vox-cpk.pth.tar", config="vox-256")
 >>> frames = fomm.animate(model, source_image, driving_frames)   # (T, H, W, 3) float32 in [0, 1]
 >>> fomm.animate_video("photo.jpg", "driving.mp4", checkpoint="vox-cpk.pth.tar", out="result.mp4")
+>>> fomm.animate_video("photo.jpg", "driving.mp4", checkpoint="vox", out="b.mp4", options=fomm.AnimateOptions(crop=True))
 
 Names are imported lazily, so ``import fomm`` (and worker processes that only need the data
 tools) does not pay for importing torch until a model is used.
@@ -20,6 +21,7 @@ _EXPORTS = {
     "animate": "fomm.animation.engine",
     "normalize_kp": "fomm.animation.engine",
     "animate_video": "fomm.animation.pipeline",
+    "AnimateOptions": "fomm.animation.options",
     "Config": "fomm.config",
     "load_preset": "fomm.config",
     "preset_names": "fomm.config",

@@ -49,8 +49,12 @@ PANEL_SIZE = 256
 Progress = bool | Callable[[int, int | None, str], None]
 
 # The command line's name of each crop option (for "used only with --crop").
-_CROP_FLAGS = {"scale": "--crop-scale", "smoothing": "--crop-smoothing", "tracker": "--tracker"}
-_CROP_FLAGS["boxes_json"] = "--boxes-json"
+_CROP_FLAGS = {
+    "scale": "--crop-scale",
+    "smoothing": "--crop-smoothing",
+    "tracker": "--tracker",
+    "boxes_json": "--boxes-json",
+}
 # argparse destinations whose name differs from the field they fill.
 _ARG_NAMES = {"adapt_scale": "adapt_movement_scale"}
 

@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from fomm.animation.options import PANEL_SIZE
+from fomm.atomic import make_temp_dir
+from fomm.bundled import BUNDLED_MODELS, bundled_checkpoint_path, default_category, demo_inputs
+from fomm.cli_args import positive_int, summary
 from fomm.errors import FommError
 
 SHEET_FRAMES = 4  # frames on the contact sheet, evenly spread over the clip
@@ -18,8 +21,6 @@ SHEET_FRAMES = 4  # frames on the contact sheet, evenly spread over the clip
 
 def _inputs(category: str | None, checkpoint) -> tuple[str, Path, Path, Path]:
     """``(category, checkpoint, source, driving)``: the bundled ones unless a checkpoint is given."""
-    from fomm.bundled import bundled_checkpoint_path, default_category, demo_inputs
-
     if category is None:
         category = default_category()
     source, driving = demo_inputs(category)
@@ -52,8 +53,7 @@ def run_demo(
     ``puppet``); ``checkpoint`` replaces the bundled model. Returns the paths, the category and the
     animation's statistics.
     """
-    from fomm.animation.pipeline import animate_video
-    from fomm.atomic import make_temp_dir
+    from fomm.animation.pipeline import animate_video  # torch and PyAV: when the demo runs, not for --help
     from fomm.data.video_io import write_image
     from fomm.models.checkpoint import load_model, resolve_device
 
@@ -97,9 +97,6 @@ def _check_out_dir(out_dir) -> Path:
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    from fomm.bundled import BUNDLED_MODELS
-    from fomm.cli_args import positive_int, summary
-
     parser = subparsers.add_parser(
         "demo",
         help=summary("demo"),
