@@ -316,6 +316,7 @@ def test_paste_back_keeps_the_photo_outside_the_crop(inputs, model, tmp_path, ca
     assert "--crop-scale: used only with --crop" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_show_keypoints_with_crop_draws_on_the_pasted_back_result(model, tmp_path):
     """--crop --show-keypoints: the keypoints are on the result too (the face pasted into the photo)."""
     photo = face_scene(200, 260, 90, 50, side=90)

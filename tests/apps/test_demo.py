@@ -119,5 +119,5 @@ def test_demo_says_where_it_writes_and_git_ignores_it(capsys):
         main(["demo", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "default: fomm-demo in the current folder, created if missing" in text
-    ignored = (Path(__file__).parents[1] / ".gitignore").read_text().split()
+    ignored = (Path(__file__).parents[2] / ".gitignore").read_text().split()
     assert "/fomm-demo/" in ignored
