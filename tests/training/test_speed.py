@@ -189,3 +189,26 @@ def test_tuned_allocator_gives_bitwise_identical_losses(tmp_path, tiny_config, t
     assert default["losses"] == tuned["losses"] and len(default["losses"]) >= 4
     assert default["allocator"] == {"tuned": False, "reason": "FOMM_ALLOCATOR=default"}
     assert tuned["allocator"]["tuned"] is (glibc_version() is not None)
+
+
+def test_fused_adam_on_the_cpu_gives_adams_update(tiny_config):
+    """The optimizers use Adam's fused kernel on the CPU (faster, fomm.training.model_setup) and
+    move the weights as the plain Adam does, to float32 rounding."""
+    from fomm.training.model_setup import optimizers
+
+    cfg = Config.from_dict(tiny_config)
+    torch.manual_seed(0)
+    fused_model, plain_model = FirstOrderModel(cfg), FirstOrderModel(cfg)
+    plain_model.load_state_dict(fused_model.state_dict())
+    opts, _ = optimizers(fused_model, cfg)
+    assert all(o.param_groups[0]["fused"] for o in opts.values())
+    lr = opts["generator"].param_groups[0]["lr"]
+    plain = torch.optim.Adam(plain_model.generator.parameters(), lr=lr, betas=(0.5, 0.999))
+    for _ in range(3):
+        for model in (fused_model, plain_model):
+            for p in model.generator.parameters():
+                p.grad = torch.sin(p.detach() * 3 + 1)  # the same gradients for both
+        opts["generator"].step()
+        plain.step()
+    for a, b in zip(fused_model.generator.parameters(), plain_model.generator.parameters()):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-7)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fomm.models.blocks import AntiAliasInterpolation2d, Hourglass
-from fomm.models.geometry import kp2gaussian, sparse_motions, warp
+from fomm.models.geometry import at_least_fp32, kp2gaussian, sparse_motions, warp
 
 
 class DenseMotionNetwork(nn.Module):
@@ -95,11 +95,11 @@ class DenseMotionNetwork(nn.Module):
         # occlusion come back in fp32 (the flow is a sampling grid)
         inp = torch.cat([heatmap, sparse_deformed], dim=2).view(bs, -1, h, w)
         features = self.hourglass(inp.to(self.mask.weight.dtype))
-        mask = F.softmax(self.mask(features).float(), dim=1)
+        mask = F.softmax(at_least_fp32(self.mask(features)), dim=1)
         out["mask"] = mask
         # dense motion: the K+1 sparse motions blended by the soft masks, sum_k M_k(z) T_k(z) (Sec. 3.1)
         deformation = (sparse_motion.permute(0, 1, 4, 2, 3) * mask.unsqueeze(2)).sum(dim=1)
         out["deformation"] = deformation.permute(0, 2, 3, 1)
         if self.occlusion is not None:
-            out["occlusion_map"] = torch.sigmoid(self.occlusion(features).float())
+            out["occlusion_map"] = torch.sigmoid(at_least_fp32(self.occlusion(features)))
         return out

@@ -12,7 +12,7 @@ from torch import nn
 
 from fomm.models.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d, channels
 from fomm.models.dense_motion import DenseMotionNetwork
-from fomm.models.geometry import resize_grid, warp
+from fomm.models.geometry import at_least_fp32, resize_grid, warp
 
 
 @dataclass
@@ -96,7 +96,7 @@ class OcclusionAwareGenerator(nn.Module):
         features = self.first(source_image.to(self.compute_dtype))
         for down in self.down_blocks:
             features = down(features)
-        features = features.float()
+        features = at_least_fp32(features)
         small = (
             self.dense_motion_network.downsample(source_image)
             if self.dense_motion_network is not None
@@ -137,7 +137,7 @@ class OcclusionAwareGenerator(nn.Module):
         out = self.bottleneck(features.to(self.compute_dtype))
         for up in self.up_blocks:
             out = up(out)
-        return torch.sigmoid(self.final(out).float())
+        return torch.sigmoid(at_least_fp32(self.final(out)))
 
     def forward(self, source_image, kp_driving, kp_source) -> dict[str, torch.Tensor]:
         return self.animate(self.encode_source(source_image), kp_driving=kp_driving, kp_source=kp_source)

@@ -14,6 +14,13 @@ import torch
 import torch.nn.functional as F
 
 
+def at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32 when it is bf16/fp16 (the networks' output in fast inference or under
+    autocast), else unchanged (float32, or float64 in the precision tests): what the geometry and
+    the final activations compute in."""
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+
+
 def make_coordinate_grid(spatial_size: tuple[int, int], dtype=torch.float32, device=None) -> torch.Tensor:
     """Identity sampling grid.
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fomm.models.blocks import AntiAliasInterpolation2d, Hourglass
-from fomm.models.geometry import heatmap_to_keypoints, make_coordinate_grid
+from fomm.models.geometry import at_least_fp32, heatmap_to_keypoints, make_coordinate_grid
 
 GOLDEN_ANGLE = math.pi * (3 - math.sqrt(5))
 
@@ -85,7 +85,7 @@ class KPDetector(nn.Module):
         if self.scale_factor != 1:
             image = self.down(image)
         feature_map = self.predictor(image.to(self.kp.weight.dtype))  # the weights' dtype (fp32 unless converted)
-        return self.kp(feature_map).float(), feature_map
+        return at_least_fp32(self.kp(feature_map)), feature_map
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         logits, feature_map = self.heatmap_logits(image)
@@ -97,7 +97,7 @@ class KPDetector(nn.Module):
         heatmap = F.softmax(logits.view(bs, num_kp, -1), dim=2).view(bs, num_kp, h, w)
         out = {"value": heatmap_to_keypoints(heatmap)}
         if self.jacobian is not None:
-            jacobian_map = self.jacobian(feature_map).float().reshape(bs, self.num_jacobian_maps, 4, h, w)
+            jacobian_map = at_least_fp32(self.jacobian(feature_map)).reshape(bs, self.num_jacobian_maps, 4, h, w)
             jacobian = (heatmap.unsqueeze(2) * jacobian_map).view(bs, num_kp, 4, -1).sum(dim=-1)
             out["jacobian"] = jacobian.view(bs, num_kp, 2, 2)
         return out
