@@ -58,3 +58,26 @@ def synthetic_dataset(tmp_path_factory):
         return made[key]
 
     return make
+
+
+def write_bomb_png(path: Path, width: int = 40_000, height: int = 40_000) -> Path:
+    """A valid 1-bit PNG of ``width`` x ``height`` black pixels that is small on disk (about 200 KB
+    for 40,000 x 40,000: 1.6 gigapixels, 4.8 GB as RGB), written chunk by chunk."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = bytes(1 + (width + 7) // 8)  # filter byte 0, then the packed bits
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, grayscale
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture(scope="session")
+def bomb_png(tmp_path_factory) -> Path:
+    """A 40,000 x 40,000 PNG of about 200 KB (a decompression bomb), written once per run."""
+    return write_bomb_png(tmp_path_factory.mktemp("bomb") / "bomb.png")

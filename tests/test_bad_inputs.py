@@ -53,12 +53,13 @@ def _videos(root, split: str, count: int = 2, frames: int = 4) -> None:
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory, tiny_checkpoint):
+def inputs(tmp_path_factory, tiny_checkpoint, bomb_png):
     root = tmp_path_factory.mktemp("bad_inputs")
     p = {"root": str(root)}
     p["src"] = str(video_io.write_image(root / "src.png", _frame(0)))
     p["drv"] = str(video_io.write_video(root / "drv.mp4", [_frame(i) for i in range(4)], fps=10))
     p["ckpt"] = str(tiny_checkpoint)
+    p["bomb"] = str(bomb_png)  # 40,000 x 40,000 pixels in about 200 KB
     png, mp4 = (root / "src.png").read_bytes(), (root / "drv.mp4").read_bytes()
     files = {
         "empty.png": b"",
@@ -116,6 +117,8 @@ ROWS = [
     ("animate-driving-empty", ANIMATE.replace("{drv}", "{empty_mp4}") + " --out {out}/r.mp4"),
     ("animate-driving-text", ANIMATE.replace("{drv}", "{text_mp4}") + " --out {out}/r.mp4"),
     ("animate-driving-truncated", ANIMATE.replace("{drv}", "{trunc_mp4}") + " --out {out}/r.mp4"),
+    ("animate-source-bomb", ANIMATE.replace("{src}", "{bomb}") + " --out {out}/r.mp4"),
+    ("animate-driving-bomb", ANIMATE.replace("{drv}", "{bomb}") + " --out {out}/r.mp4"),
     ("animate-checkpoint-png", ANIMATE.replace("{ckpt}", "{png_pth}") + " --out {out}/r.mp4"),
     ("animate-checkpoint-empty", ANIMATE.replace("{ckpt}", "{empty_pth}") + " --out {out}/r.mp4"),
     ("animate-checkpoint-text", ANIMATE.replace("{ckpt}", "{text_pth}") + " --out {out}/r.mp4"),
@@ -141,6 +144,7 @@ ROWS = [
     ("crop-input-empty", "crop {empty_mp4} --out {out}/c.mp4 --no-progress"),
     ("crop-input-text", "crop {text_png} --out {out}/c.png --no-progress"),
     ("crop-input-truncated", "crop {trunc_mp4} --out {out}/c.mp4 --no-progress"),
+    ("crop-input-bomb", "crop {bomb} --out {out}/c.png --no-progress"),
     ("crop-input-is-checkpoint", "crop {ckpt} --out {out}/c.mp4 --no-progress"),
     ("crop-size-0", "crop {src} --out {out}/c.png --size 0 --no-progress"),
     ("crop-scale-negative", "crop {src} --out {out}/c.png --crop-scale -1 --no-progress"),
@@ -224,6 +228,16 @@ def test_bad_input_gets_one_error_line_and_no_output(row, template, inputs, tmp_
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == before, "output written"
     for path, data in exists_before.items():
         assert open(path, "rb").read() == data, f"{path} was modified"
+
+
+def test_a_decompression_bomb_source_names_its_size_and_the_fix(inputs, tmp_path, capsys):
+    """A 40,000 x 40,000 PNG of 200 KB: one line with the size and the fix, before any decoding."""
+    argv = _argv(ANIMATE.replace("{src}", "{bomb}") + " --out {out}/r.mp4", inputs, tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("fomm animate: error: image ") and "bomb.png is 40000x40000" in err[0]
+    assert "over the limit of 100 megapixels" in err[0] and "FOMM_MAX_IMAGE_PIXELS=" in err[0]
+    assert not (tmp_path / "r.mp4").exists()
 
 
 def test_cli_warnings_are_one_line_without_source(capsys):

@@ -72,8 +72,8 @@ def test_test_items_are_whole_videos(root, clips):
 def test_folder_videos_decode_only_two_frames(root, monkeypatch):
     ds = FramesDataset(root, frame_shape=(32, 32, 3))
     decoded = []
-    original = video_io._decode_image
-    monkeypatch.setattr(video_io, "_decode_image", lambda p: decoded.append(p) or original(p))
+    original = video_io.images.decode_image
+    monkeypatch.setattr(video_io.images, "decode_image", lambda p, *a: decoded.append(p) or original(p, *a))
     ds[ds.videos.index("clipB")]
     assert len(decoded) == 2
 
@@ -290,3 +290,14 @@ def test_distributed_sampler(root):
     sampler = DistributedSampler(paired, num_replicas=2, rank=1, shuffle=False)
     got = list(DataLoader(paired, batch_size=1, sampler=sampler, num_workers=2))
     assert len(got) == 2 and got[0]["driving_video"].shape[1] == 3
+
+
+def test_a_decompression_bomb_frame_is_one_error_line(tmp_path, clips, bomb_png):
+    root = tmp_path / "data"
+    write_video(root / "train" / "clip", clips.flat(3), fps=25)
+    for t in (1, 2):  # frames 1 and 2 claim 1.6 gigapixels: any two sampled frames include one
+        (root / "train" / "clip" / f"000000{t}.png").write_bytes(bomb_png.read_bytes())
+    ds = FramesDataset(root, frame_shape=(32, 32, 3))
+    with pytest.raises(FommError, match=r"000000[12]\.png is 40000x40000 pixels"):
+        for i in range(len(ds)):
+            ds[i]

@@ -159,8 +159,8 @@ def test_jpeg_round_trip(tmp_path, clips):
 def test_iter_frames_streams(tmp_path, clips, monkeypatch):
     path = write_video(tmp_path / "v.mp4", clips.smooth(30, 32, 32), fps=25)
     calls = []
-    original = video_io._frame_to_rgb
-    monkeypatch.setattr(video_io, "_frame_to_rgb", lambda f: calls.append(1) or original(f))
+    original = video_io.containers._frame_to_rgb
+    monkeypatch.setattr(video_io.containers, "_frame_to_rgb", lambda f: calls.append(1) or original(f))
     it = iter_frames(path)
     assert isinstance(it, types.GeneratorType)
     first = next(it)
@@ -518,8 +518,8 @@ def test_truncated_mp4_says_truncated_not_audio_only(tmp_path, keep):
     for read in (probe, read_frames):
         with pytest.raises(FommError, match=r"cut.mp4 is truncated or corrupt \(.*\); re-export or re-download it$"):
             read(cut)
-    assert not video_io._shorter_than_header(tmp_path / "ok.mp4")
-    assert video_io._shorter_than_header(cut)
+    assert not video_io.containers._shorter_than_header(tmp_path / "ok.mp4")
+    assert video_io.containers._shorter_than_header(cut)
 
 
 def test_shorter_than_header(tmp_path, clips):
@@ -528,10 +528,10 @@ def test_shorter_than_header(tmp_path, clips):
     (tmp_path / "cut.mp4").write_bytes(data[: len(data) - 10])
     (tmp_path / "extra.mp4").write_bytes(data + b"\0\0\0")  # junk after the last box
     (tmp_path / "text.mp4").write_bytes(b"not a video")
-    assert not video_io._shorter_than_header(plain)
-    assert video_io._shorter_than_header(tmp_path / "cut.mp4")
-    assert video_io._shorter_than_header(tmp_path / "extra.mp4")
-    assert not video_io._shorter_than_header(tmp_path / "text.mp4")  # not MP4: not judged here
+    assert not video_io.containers._shorter_than_header(plain)
+    assert video_io.containers._shorter_than_header(tmp_path / "cut.mp4")
+    assert video_io.containers._shorter_than_header(tmp_path / "extra.mp4")
+    assert not video_io.containers._shorter_than_header(tmp_path / "text.mp4")  # not MP4: not judged here
 
 
 def test_corrupt_video_data(tmp_path):
@@ -542,3 +542,66 @@ def test_corrupt_video_data(tmp_path):
     (tmp_path / "zeroed.mp4").write_bytes(bytes(data))
     with pytest.raises(FommError, match="corrupt"):
         read_frames(tmp_path / "zeroed.mp4")
+
+
+# --------------------------------------------------------------------------------------------
+# The image pixel limit (decompression bombs are refused by their header)
+# --------------------------------------------------------------------------------------------
+def test_a_decompression_bomb_is_refused_by_every_reader_before_decoding(bomb_png, tmp_path):
+    assert bomb_png.stat().st_size < 300_000  # 1.6 gigapixels on disk in about 200 KB
+    readers = [
+        video_io.decode_image,
+        read_image,
+        probe,
+        read_frames,
+        lambda p: next(iter_frames(p)),
+        lambda p: read_frames_at(p, [0]),
+    ]
+    for reader in readers:
+        with pytest.raises(FommError) as exc:
+            reader(bomb_png)
+        message = str(exc.value)
+        assert "40000x40000 pixels (1600 megapixels)" in message and "limit of 100 megapixels" in message
+        assert "FOMM_MAX_IMAGE_PIXELS=1600000000" in message and "\n" not in message
+    folder = tmp_path / "frames"  # a frame folder (datasets, driving frames) goes through the same decoder
+    folder.mkdir()
+    (folder / "0000.png").write_bytes(bomb_png.read_bytes())
+    with pytest.raises(FommError, match="40000x40000 pixels"):
+        read_frames(folder)
+
+
+def test_the_pixel_limit_can_be_changed_by_argument_and_environment(tmp_path, monkeypatch):
+    img = np.zeros((48, 64, 3), np.uint8)
+    path = write_image(tmp_path / "small.png", img)
+    assert video_io.max_image_pixels() == video_io.DEFAULT_MAX_IMAGE_PIXELS == 100_000_000
+    assert read_image(path, max_pixels=64 * 48).shape == (48, 64, 3)
+    with pytest.raises(
+        FommError, match=r"64x48 pixels \(0\.003072 megapixels\), over the limit of 0\.003071 megapixels"
+    ):
+        read_image(path, max_pixels=64 * 48 - 1)
+    monkeypatch.setenv("FOMM_MAX_IMAGE_PIXELS", "3000")
+    assert video_io.max_image_pixels() == 3000 and video_io.max_image_pixels(5000) == 5000
+    for reader in (read_image, probe, read_frames, video_io.decode_image):
+        with pytest.raises(FommError, match="64x48 pixels"):
+            reader(path)
+    assert read_image(path, max_pixels=5000).shape == (48, 64, 3)  # the argument wins over the environment
+    for bad in ("lots", "-5", "0"):
+        monkeypatch.setenv("FOMM_MAX_IMAGE_PIXELS", bad)
+        with pytest.raises(FommError, match="FOMM_MAX_IMAGE_PIXELS=.* is not a positive whole number"):
+            read_image(path)
+    monkeypatch.delenv("FOMM_MAX_IMAGE_PIXELS")
+    with pytest.raises(FommError, match="max_pixels=0 is not a positive"):
+        read_image(path, max_pixels=0)
+
+
+def test_the_limit_covers_jpeg_webp_and_gif_headers(tmp_path, monkeypatch):
+    img = np.full((30, 40, 3), 128, np.uint8)
+    for name in ("a.jpg", "a.webp", "a.bmp", "a.tif"):
+        path = write_image(tmp_path / name, img)
+        with pytest.raises(FommError, match="40x30 pixels"):
+            read_image(path, max_pixels=1000)
+    gif = write_video(tmp_path / "a.gif", [img, img], fps=10)
+    monkeypatch.setenv("FOMM_MAX_IMAGE_PIXELS", "1000")
+    for reader in (probe, read_frames):
+        with pytest.raises(FommError, match="40x30 pixels"):
+            reader(gif)
