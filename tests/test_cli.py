@@ -101,6 +101,7 @@ def test_help_has_one_style_that_can_be_copied(name, columns, capsys, monkeypatc
     broken = [line for line in text.splitlines() if line.rstrip()[-2:-1].isalnum() and line.rstrip().endswith("-")]
     assert not broken, broken
     assert "``" not in text and "(default: None)" not in text
+    assert not re.search(r"\((\S+)\) \(default: \1\)", text)  # a default said twice
     if name in ("animate", "live", "demo", "crop", "train", "export", "evaluate", "download", "prepare"):
         entry = re.search(r"^  --out\b.*?(?=^  -|\n\n)", text, re.M | re.S)  # --out's help, to the next option
         assert entry and "created" in " ".join(entry[0].split()), entry

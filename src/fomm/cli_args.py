@@ -51,22 +51,37 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     Descriptions and epilogs keep their lines (examples stay on one line each, ready to copy);
     a line wider than the terminal is wrapped at spaces only. Argument help is wrapped at
-    spaces only too: never inside ``vox-cpk.pth.tar`` or ``--no-paste-back``. Defaults are
-    not appended: each help text says its default where it has one.
+    spaces only too: never inside ``vox-cpk.pth.tar`` or ``--no-paste-back``. An option's
+    default is appended as ``(default: X)`` unless its text already says it (has the word
+    "default") or there is none to say (None, a flag).
     """
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         lines: list[str] = []
         paragraph: list[str] = []  # consecutive lines of prose (not indented, not blank)
         for line in [*text.splitlines(), None]:
-            if line and not line.startswith(" "):
-                paragraph.append(line)
+            if line and not line.startswith(" ") and not (paragraph and paragraph[-1].endswith(":")):
+                paragraph.append(line)  # prose; a line ending in ":" (a heading) ends its paragraph
                 continue
             if paragraph and max(map(len, paragraph)) + len(indent) > width:
                 paragraph = _wrap(" ".join(paragraph), width - len(indent))  # too wide here: wrapped again
             lines += paragraph + ([] if line is None else [line])
             paragraph = []
         return "\n".join(indent + line if line else line for line in lines)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default is None
+            or default is argparse.SUPPRESS
+            or isinstance(default, bool)
+            or not action.option_strings
+            or action.nargs == 0
+        ):
+            return text
+        return text + " (default: %(default)s)"  # a default the text does not state
 
     def _split_lines(self, text: str, width: int) -> list[str]:
         return _wrap(" ".join(text.split()), width)

@@ -70,7 +70,7 @@ def _register_evaluate(subparsers) -> None:
         help="comma-separated: reconstruction, cross_identity (default both; cross_identity needs procedural data)",
     )
     p.add_argument("--max-videos", type=positive_int, metavar="N", help="evaluate at most N videos per task")
-    p.add_argument("--batch-size", type=positive_int, default=16, metavar="B", help="frames per batch (16)")
+    p.add_argument("--batch-size", type=positive_int, default=16, metavar="B", help="frames per batch")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps or auto")
     p.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch (default: PyTorch's)")
     p.add_argument("--landmarks", metavar="PT", help="landmark detector file to use instead of the shipped one")
@@ -113,11 +113,11 @@ def _register_train_landmarks(subparsers) -> None:
         metavar="FILE.pt",
         help="detector weights (FILE.json beside; missing folders are created)",
     )
-    t.add_argument("--steps", type=positive_int, default=2000, help="training steps (2000)")
-    t.add_argument("--seed", type=int, default=0, help="seed (0)")
-    t.add_argument("--batch-size", type=positive_int, default=32, help="batch size (32)")
-    t.add_argument("--lr", type=positive_float, default=2e-3, help="Adam learning rate (0.002)")
-    t.add_argument("--width", type=positive_int, default=8, help="network width (8)")
+    t.add_argument("--steps", type=positive_int, default=2000, help="training steps")
+    t.add_argument("--seed", type=int, default=0, help="seed")
+    t.add_argument("--batch-size", type=positive_int, default=32, help="batch size")
+    t.add_argument("--lr", type=positive_float, default=2e-3, help="Adam learning rate")
+    t.add_argument("--width", type=positive_int, default=8, help="network width")
     t.add_argument(
         "--threads", type=positive_int, default=1, help="CPU threads (1: deterministic and light on shared machines)"
     )

@@ -14,10 +14,6 @@ class _Default(int):
 DEFAULT_CROSS_PAIRS = _Default(20)
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults in the help, and the examples' line breaks kept."""
-
-
 def register(subparsers) -> None:
     from fomm.cli_args import summary
 
@@ -32,12 +28,10 @@ def register(subparsers) -> None:
         "exact renderings of one test identity performing another test video's motion, listed in "
         "cross_identity/pairs.csv; <out>/pairs.csv lists the same (source, driving) test pairs. "
         "The same arguments always produce identical files.",
-        epilog="Example: fomm synth --category puppet --out data/puppet64 --size 64 --train 200 --test 20 "
-        "--frames 48 --seed 0\n"
-        "More examples:\n"
+        epilog="examples:\n"
+        "  fomm synth --category puppet --out data/puppet64 --size 64 --train 200 --test 20 --frames 48 --seed 0\n"
         "  fomm synth --category face --out data/face64-test --train 0 --test 40 --seed 1   # held-out split\n"
         "  fomm synth --category face --preview face.png     # a grid of sample frames with keypoints, no dataset",
-        formatter_class=_Formatter,
     )
     p.add_argument(
         "--category",
