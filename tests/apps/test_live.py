@@ -143,6 +143,7 @@ def face_inputs(tmp_path_factory, inputs):
     return inputs[0], root / "photo.png", video
 
 
+@pytest.mark.slow
 def test_live_crop_follows_the_face_and_pastes_back(face_inputs, tmp_path, capsys, monkeypatch):
     from fomm.data.video_io import read_image
     from fomm.faces.plan import crop_image
