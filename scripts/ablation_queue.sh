@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the keypoint-collapse ablation one run at a time (one CPU thread each) from a queue file:
-# each line of QUEUE is a config name under training/ablation/configs/ (without .yaml). Every run has the
+# each line of QUEUE is a config name under experiments/ablation/configs/ (without .yaml). Every run has the
 # same data, seed and step count; after training, scripts/ablation_eval.py measures it on the held-out split.
 # Usage: scripts/ablation_queue.sh QUEUE RUNS_DIR STEPS BATCH
 set -u

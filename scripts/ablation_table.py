@@ -1,4 +1,4 @@
-"""Collect the ablation runs' RUN/ablation.json into training/ablation/README-table.md and results.json.
+"""Collect the ablation runs' RUN/ablation.json into experiments/ablation/README-table.md and results.json.
 
 Usage: python scripts/ablation_table.py RUNS_DIR OUT_DIR [SUFFIX]
 (SUFFIX: read RUN/ablation<SUFFIX>.json, write table<SUFFIX>.md and results<SUFFIX>.json.)

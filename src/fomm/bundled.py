@@ -2,8 +2,8 @@
 
 The bundled models are small FOMMs (presets ``face-64`` and ``puppet-64``) that the project trains
 itself on its procedural videos (``fomm synth``), so a fresh machine with no checkpoint and no
-internet can see the system work. How each was made is recorded in ``training/bundled-face/`` and
-``training/bundled/`` of the repository. :data:`BUNDLED_MODELS` maps a category to its file; a
+internet can see the system work. How each was made is recorded in ``experiments/bundled-face/`` and
+``experiments/bundled/`` of the repository. :data:`BUNDLED_MODELS` maps a category to its file; a
 category whose file is not shipped has no bundled model (:func:`bundled_categories`).
 """
 

@@ -39,7 +39,7 @@ def test_presets_leave_the_options_off_and_unwritten(name):
 
 
 def test_puppet_preset_carries_the_collapse_fix():
-    """puppet-64 is the recipe of the ablation (training/ablation/): pad 3, a weak narrow separation
+    """puppet-64 is the recipe of the ablation (experiments/ablation/): pad 3, a weak narrow separation
     prior, 15 keypoints, the motion-weighted pixel term of the bundled v8 and the motion coverage
     prior of the bundled v11; the other options stay off, and the original presets use none of them."""
     cfg = load_preset("puppet-64")
