@@ -34,7 +34,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from fomm.animation.options import DRIVING_FITS, PRECISIONS, AnimateOptions
+from fomm.animation.options import DEVICES, DRIVING_FITS, PRECISIONS, AnimateOptions
 from fomm.apps.access import (
     DEFAULT_MAX_UPLOAD,
     credentials,
@@ -520,7 +520,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
     parser.add_argument(
         "--device",
-        choices=("auto", "cpu", "cuda", "mps"),
+        choices=DEVICES,
         default="auto",
         help="where to run the model (default: auto: CUDA, then MPS, then CPU)",
     )

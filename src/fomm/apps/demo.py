@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fomm.animation.options import PANEL_SIZE
+from fomm.animation.options import DEVICES, PANEL_SIZE
 from fomm.atomic import make_temp_dir
 from fomm.bundled import BUNDLED_MODELS, bundled_checkpoint_path, default_category, demo_inputs
 from fomm.cli_args import positive_int, summary
@@ -120,7 +120,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         default=None,
         help="which bundled model and inputs (default: face when installed, else puppet)",
     )
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default: cpu)")
+    parser.add_argument("--device", choices=DEVICES, default="cpu", help="where to run the model (default: cpu)")
     parser.add_argument("--checkpoint", help="use this checkpoint instead of the bundled model")
     parser.add_argument(
         "--panel-size",
