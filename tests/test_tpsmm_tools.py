@@ -144,3 +144,36 @@ def test_download_verifies_a_tpsmm_file_by_its_shapes(tmp_path):
 
     torch.save(tpsmm_checkpoint_dict(random_tpsmm_model()), tmp_path / "mine.pth.tar")
     assert check_shapes(tmp_path / "mine.pth.tar", None) is not None
+
+
+def test_reconstruction_uses_the_background_predictor():
+    from fomm.models.tpsmm.inference import reconstruct
+
+    model = random_tpsmm_model()
+    frames = np.random.default_rng(1).random((3, 64, 64, 3), dtype=np.float32)
+    with_bg = reconstruct(model, frames, batch_size=2)
+    with torch.no_grad():
+        model.bg_predictor.bg_encoder.fc.bias.add_(0.2)  # another background affine: other frames
+    assert with_bg.shape == (3, 64, 64, 3) and np.abs(reconstruct(model, frames) - with_bg).max() > 1e-3
+    model.bg_predictor = None  # without one: the standard mode of the animation engine
+    np.testing.assert_allclose(reconstruct(model, frames), fomm_animate(model, frames[0], frames), atol=1e-5)
+
+
+def fomm_animate(model, source, driving):
+    import fomm
+
+    return fomm.animate(model, source, driving, relative=False)
+
+
+def test_evaluate_reconstruction_with_a_tpsmm_checkpoint(tmp_path, synthetic_dataset):
+    from fomm.models.tpsmm.checkpoint import tpsmm_checkpoint_dict
+
+    data = synthetic_dataset("puppet", num_train=0, num_test=2, num_frames=4, size=64, seed=3, num_cross_pairs=1)
+    torch.save(tpsmm_checkpoint_dict(random_tpsmm_model()), tmp_path / "tiny.pth.tar")
+    out = tmp_path / "report.json"
+    args = ["evaluate", "--checkpoint", str(tmp_path / "tiny.pth.tar"), "--data", str(data), "--out", str(out)]
+    assert main([*args, "--no-progress", "--tasks", "reconstruction"]) == 0
+    import json
+
+    report = json.loads(out.read_text())
+    assert 0 < report["reconstruction"]["model"]["l1"] < 1

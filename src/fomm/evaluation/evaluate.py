@@ -457,7 +457,12 @@ def _reconstruction(ctx: _Context, dataset, items: list[int], bar) -> list[dict]
         if len(frames) <= ctx.skip:
             bar.update(1)
             continue
-        prediction = _run_model(engine, frames[0], frames)
+        if getattr(ctx.model, "kind", "fomm") == "tpsmm":  # with its background predictor, as its reconstruction.py
+            from fomm.models.tpsmm.inference import reconstruct
+
+            prediction = reconstruct(ctx.model, frames, ctx.batch_size)
+        else:
+            prediction = _run_model(engine, frames[0], frames)
         records.append({"name": name, **_score_clip(ctx, frames, prediction, frames[0], gt_kp)})
         _save(ctx, "reconstruction", name, prediction)
         bar.update(1)

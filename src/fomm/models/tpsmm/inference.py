@@ -112,3 +112,24 @@ class TpsmmInference:
         b = kp_driving["value"].shape[0]
         out = self.model.avd_network({"fg_kp": expand(kp_source["value"], b)}, {"fg_kp": kp_driving["value"]})
         return {"value": out["fg_kp"].float()}
+
+
+@torch.inference_mode()
+def reconstruct(model: TpsmmModel, frames_thwc: np.ndarray, batch_size: int = 4) -> np.ndarray:
+    """The original's ``reconstruction.py``: frame 0 is the source and every frame is rebuilt from
+    it with its own keypoints (standard mode) and, when the model has one, the background
+    predictor's affine (``bg_predictor(source, driving)``). ``(T, H, W, 3)`` model-sized float
+    frames in, the same out."""
+    inference = TpsmmInference(model)
+    source = inference.to_input(frames_thwc[:1])
+    kp_source = model.kp_detector(source)
+    out = []
+    for i in range(0, len(frames_thwc), batch_size):
+        driving = inference.to_input(frames_thwc[i : i + batch_size])
+        b = driving.shape[0]
+        sources = expand(source, b)
+        bg_param = model.bg_predictor(sources, driving) if model.bg_predictor is not None else None
+        kp_s = {"fg_kp": expand(kp_source["fg_kp"], b)}
+        dense = model.dense_motion_network(sources, model.kp_detector(driving), kp_s, bg_param=bg_param)
+        out.append(model.inpainting_network(sources, dense)["prediction"].permute(0, 2, 3, 1).cpu().numpy())
+    return np.concatenate(out)
