@@ -6,12 +6,13 @@ import pytest
 
 import fomm.bundled as B
 from fomm.errors import FommError
+from fomm.models import registry
 
 
 def test_registry_paths_and_default(monkeypatch, tmp_path):
     (tmp_path / "bundled").mkdir()
     (tmp_path / "demo" / "face").mkdir(parents=True)
-    monkeypatch.setattr(B, "assets_dir", lambda: tmp_path)
+    monkeypatch.setattr(registry, "assets_dir", lambda: tmp_path)
     with pytest.raises(FommError, match="no bundled model"):
         B.default_category()
     (tmp_path / "bundled" / "puppet-64.pth").write_bytes(b"x")

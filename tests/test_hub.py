@@ -230,7 +230,7 @@ def test_html_page_is_not_a_checkpoint(hub, server, tmp_path):
 def test_wrong_shapes_are_refused(hub, server, tmp_path):
     server.files["/five/five-cpk.pth.tar"] = checkpoint_bytes(num_kp=5)  # tiny-64 has 10 keypoints
     register(tmp_path, "five", preset="tiny-64", file="five-cpk.pth.tar", urls=[server.url("/five/five-cpk.pth.tar")])
-    with pytest.raises(FommError, match=r"does not fit tiny-64 .*shape") as err:
+    with pytest.raises(FommError, match=r"five-cpk.pth.tar does not fit config 'tiny-64' .*shape") as err:
         download("five", progress=False)
     assert "\n" not in str(err.value)
     assert not (hub / "five-cpk.pth.tar").exists() and partials(hub) == []
@@ -321,6 +321,9 @@ def test_models_lists_all_and_imports_no_torch(hub):
     assert run.returncode == 0, run.stderr
     for name in ("vox", "vox-adv", "taichi", "taichi-adv", "fashion", "mgif", "bair", "nemo", "tinytest"):
         assert f"\n{name} " in run.stdout
+    for name in ("face-64", "puppet-64"):  # the bundled models, first, marked
+        line = next(x for x in run.stdout.splitlines() if x.startswith(f"{name} "))
+        assert line.endswith("bundled (no download)") and "face-64" in run.stdout.splitlines()[1]
     assert "vox-adv-cpk.pth.tar" in run.stdout and "huggingface.co" in run.stdout
     assert str(hub) in run.stdout
 
@@ -334,3 +337,27 @@ def test_help_has_examples(capsys):
         assert done.value.code == 0
         text = capsys.readouterr().out
         assert "examples:" in text and f"fomm {command}" in text
+
+
+def test_download_preset_takes_a_name_or_a_yaml_file(hub, tmp_path, tiny_ckpt):
+    from fomm.config import load_preset
+
+    yaml_file = tmp_path / "my-tiny.yaml"
+    load_preset("tiny-64").to_yaml(yaml_file)
+    result = download("tinytest", progress=False, preset=str(yaml_file))
+    assert result.preset == "my-tiny" and result.path.read_bytes() == tiny_ckpt
+    with pytest.raises(FommError, match="unknown preset 'tiny-65'; did you mean tiny-64"):
+        download("tinytest", progress=False, preset="tiny-65")
+    with pytest.raises(FommError, match="config file not found"):
+        download("tinytest", progress=False, preset=str(tmp_path / "nope.yaml"))
+
+
+def test_bundled_models_need_no_download(hub, capsys):
+    from fomm.cli import main
+
+    assert main(["download", "face-64"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err
+        == "fomm download: error: 'face-64' is bundled with fomm: nothing to download; use it by name: --checkpoint face-64"
+    )

@@ -5,24 +5,27 @@ itself on its procedural videos (``fomm synth``), so a fresh machine with no che
 internet can see the system work. How each was made is recorded in ``experiments/bundled-face/`` and
 ``experiments/bundled/`` of the repository. :data:`BUNDLED_MODELS` maps a category to its file; a
 category whose file is not shipped has no bundled model (:func:`bundled_categories`).
+
+Each bundled model is also a checkpoint name (``face-64``, ``puppet-64``) that every command
+taking ``--checkpoint`` accepts; the names live with the other checkpoint names in
+:mod:`fomm.models.registry`. This module adds the categories and the demo inputs.
 """
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 from fomm.errors import FommError
+from fomm.models import registry
+from fomm.models.registry import BUNDLED_MODELS
 
-# category -> checkpoint file under assets/bundled (our format, config embedded); the first one
-# shipped is the default of ``fomm demo``.
-BUNDLED_MODELS = {"face": "face-64.pth", "puppet": "puppet-64.pth"}
 # kept for callers of the single-model API: the puppet model's file
 BUNDLED_MODEL = BUNDLED_MODELS["puppet"]
 
 
 def assets_dir() -> Path:
-    return Path(str(resources.files("fomm") / "assets"))
+    """The package's data folder (see :func:`fomm.models.registry.assets_dir`)."""
+    return registry.assets_dir()
 
 
 def bundled_categories() -> list[str]:
@@ -73,7 +76,13 @@ def demo_inputs(category: str | None = None) -> tuple[Path, Path]:
     return source, driving
 
 
-def load_bundled_model(device: str = "cpu", category: str | None = None):
-    from fomm.models.checkpoint import load_model
+def bundled_name(category: str | None = None) -> str:
+    """The checkpoint name of the bundled model of ``category`` (``face`` -> ``face-64``)."""
+    return Path(bundled_checkpoint_path(category)).stem
 
-    return load_model(bundled_checkpoint_path(category), device=device)
+
+def load_bundled_model(device: str = "cpu", category: str | None = None):
+    """The bundled model of ``category`` (None: the default), through :func:`fomm.load_model`."""
+    from fomm.models.checkpoint import load_model  # torch: only when a model is loaded
+
+    return load_model(bundled_name(category), device=device)

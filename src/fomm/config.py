@@ -45,7 +45,9 @@ from typing import Any, Literal
 
 import yaml
 
+from fomm.atomic import atomic_write_bytes
 from fomm.errors import FommError
+from fomm.models.sniff import sniff_checkpoint
 
 PRESET_PACKAGE = "fomm.presets"
 
@@ -360,8 +362,6 @@ class Config(_Section):
     def to_yaml(self, path: str | Path | None = None) -> str:
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
         if path is not None:
-            from fomm.atomic import atomic_write_bytes
-
             atomic_write_bytes(path, text.encode())
         return text
 
@@ -599,8 +599,6 @@ def _check_relations(cfg: Config) -> None:
 
 def _binary_kind(path: Path) -> str:
     """`` (it looks like ...)`` for a binary file given as a config (empty when unknown)."""
-    from fomm.models.checkpoint import sniff_checkpoint
-
     kind = sniff_checkpoint(path)
     if kind in ("torch", "pickle"):
         return " (it looks like a checkpoint: pass that with --checkpoint)"

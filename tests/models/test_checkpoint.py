@@ -178,7 +178,7 @@ def test_align_corners_option_changes_sampling(parity_dir):
 def _pad0_twin(monkeypatch):
     """Add a preset ``face-64-pad0``: face-64's shapes, another keypoint padding (another function)."""
     from fomm.config import Config, load_preset
-    from fomm.models import checkpoint as ckpt
+    from fomm.models import shapes as ckpt
 
     d = load_preset("face-64").to_dict()
     d["model_params"]["kp_detector_params"]["pad"] = 0
@@ -212,7 +212,7 @@ def test_config_less_load_reads_each_preset_once(tmp_path, monkeypatch):
     import collections
 
     from fomm.config import preset_names
-    from fomm.models import checkpoint as ckpt
+    from fomm.models import shapes as ckpt
 
     path = random_checkpoint(tmp_path / "tiny.pth.tar", original_format=True)
     loads, builds = collections.Counter(), collections.Counter()
@@ -236,3 +236,122 @@ def test_config_less_load_reads_each_preset_once(tmp_path, monkeypatch):
     with pytest.raises(FommError, match="fits several presets"):
         load_model({"generator": model.generator.state_dict(), "kp_detector": model.kp_detector.state_dict()})
     assert loads == dict.fromkeys(preset_names(), 1)
+
+
+# ------------------------------------------------------------------------------------------------
+# The one way in: names, folders, families, presets with identical networks
+# ------------------------------------------------------------------------------------------------
+def test_bundled_models_load_by_name():
+    from fomm.bundled import bundled_checkpoint_path
+
+    model = load_model("face-64")
+    assert model.config.name == "face-64" and model.frame_shape == (64, 64)
+    reference = torch.load(bundled_checkpoint_path("face"), weights_only=True)["kp_detector"]
+    for key, value in model.kp_detector.state_dict().items():
+        assert torch.equal(value, reference[key]), key
+    assert load_model("puppet-64", device="auto").config.name == "puppet-64"
+
+
+@pytest.mark.parametrize("name", ["face64", "no-such-model", "/nowhere/x.pth.tar"])
+def test_unknown_checkpoint_says_what_to_pass_in_one_line(name):
+    with pytest.raises(FommError) as err:
+        load_model(name)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"checkpoint not found: {name}")
+    for hint in ("face-64", "puppet-64", "fomm models", "fomm download vox"):
+        assert hint in message, hint
+    if name == "face64":
+        assert "did you mean 'face-64'" in message
+
+
+def _fake_export(folder, frame_shape=(64, 64)):
+    import json
+
+    folder.mkdir()
+    manifest = {"format": "fomm-onnx", "preset": "tiny-64", "frame_shape": list(frame_shape), "graphs": {}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_onnx_export_folder_is_a_model_for_onnxruntime_only(tmp_path):
+    from fomm.models.exported import ExportedModel
+
+    folder = _fake_export(tmp_path / "onnx")
+    model = load_model(folder, backend="onnxruntime")
+    assert isinstance(model, ExportedModel) and model.frame_shape == (64, 64) and model.eval() is model
+    assert model.device.type == "cpu" and model.name == "tiny-64"
+    with pytest.raises(FommError, match=r"ONNX export folder; run it with --backend onnxruntime") as err:
+        load_model(folder)  # the torch backend needs the weights
+    assert "\n" not in str(err.value)
+    with pytest.raises(FommError, match=r"ONNX export folder, not a checkpoint file.*\.pth checkpoint"):
+        read_checkpoint(folder)
+    with pytest.raises(FommError, match=r"--config vox-256 is for 256x256 frames.*64x64"):
+        load_model(folder, config="vox-256", backend="onnxruntime")
+    (folder / "manifest.json").write_text('{"format": "other"}')
+    with pytest.raises(FommError, match="not a fomm ONNX manifest"):
+        load_model(folder, backend="onnxruntime")
+    with pytest.raises(FommError, match="unknown backend 'tensorrt'"):
+        load_model(folder, backend="tensorrt")
+
+
+def test_a_model_family_hooks_in_with_a_recogniser_and_a_builder(monkeypatch):
+    from fomm.models import checkpoint as ckpt
+
+    built = []
+
+    def build(data, request):
+        built.append((sorted(data), request.label, request.config))
+        return torch.nn.Linear(1, 1)
+
+    family = ckpt.Family("toy", lambda data: "toy_net" in data, build)
+    monkeypatch.setattr(ckpt, "FAMILIES", [*ckpt.FAMILIES, family])
+    model = load_model({"toy_net": {}}, config="tiny-64", name="toy.pth")
+    assert isinstance(model, torch.nn.Linear) and not model.training
+    assert built == [(["toy_net"], "toy.pth", "tiny-64")]
+    with pytest.raises(FommError, match=r"x.pth has no generator .*not a FOMM or TOY checkpoint"):
+        load_model({"other": {}}, name="x.pth")
+
+
+def test_stored_config_other_than_the_given_one_is_said_in_one_line(tmp_path):
+    path = random_checkpoint(tmp_path / "ours.pth")  # stores tiny-64
+    other = fomm.load_preset("tiny-64").to_dict()
+    other["model_params"]["kp_detector_params"]["temperature"] = 0.5  # same shapes, another function
+    with pytest.warns(UserWarning) as caught:
+        model = load_model(path, config=other)
+    (warning,) = [str(w.message) for w in caught]
+    assert "ours.pth was trained with config 'tiny-64'" in warning and "other model options" in warning
+    assert "drop --config" in warning and "\n" not in warning
+    assert model.config.model_params.kp_detector_params.temperature == 0.5  # the given one is used
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_model(path, config="tiny-64")  # the stored one: nothing to say
+        load_model(path)
+
+
+def test_file_name_of_another_preset_is_said_and_breaks_ties(tmp_path):
+    """bair-256, taichi-256 and vox-256 are the same network: the shapes cannot tell them apart
+    (without a name to go by, the first by name is taken), a file name can."""
+    import warnings
+
+    model = fomm.FirstOrderModel("vox-256")
+    state = {"generator": model.generator.state_dict(), "kp_detector": model.kp_detector.state_dict()}
+    torch.save(state, tmp_path / "taichi-cpk.pth.tar")
+    (tmp_path / "vox-cpk.pth.tar").hardlink_to(tmp_path / "taichi-cpk.pth.tar")
+    assert load_model(tmp_path / "taichi-cpk.pth.tar").config.name == "taichi-256"
+    with pytest.warns(UserWarning, match=r"taichi-cpk.pth.tar looks like a taichi-256 checkpoint .*--config vox-256"):
+        load_model(tmp_path / "taichi-cpk.pth.tar", config="vox-256")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_model(tmp_path / "vox-cpk.pth.tar", config="vox-adv-256")  # the same family: nothing to say
+
+
+def test_preset_in_name():
+    from fomm.models.checkpoint import preset_in_name
+
+    assert preset_in_name("/x/taichi-cpk.pth.tar") == "taichi-256"
+    assert preset_in_name("vox-adv-cpk.pth.tar") == "vox-adv-256"
+    assert preset_in_name("vox-cpk.pth.tar") == "vox-256"
+    assert preset_in_name("checkpoints/best.pt") is None
+    assert preset_in_name("vox-vs-taichi.pth") is None  # two presets: no guess

@@ -80,9 +80,10 @@ def _io_arguments(parser: argparse.ArgumentParser) -> None:
     )
     io.add_argument(
         "--checkpoint",
-        required=True,
         metavar="PATH_OR_NAME",
-        help="model checkpoint (e.g. vox-cpk.pth.tar), or a published name downloaded with fomm download",
+        help="the model: a checkpoint file (e.g. vox-cpk.pth.tar), a bundled model (face-64, puppet-64; no "
+        "download), a name that fomm models lists (fomm download vox, then vox), or with --backend "
+        "onnxruntime a folder written by fomm export --format onnx",
     )
     io.add_argument(
         "--config",

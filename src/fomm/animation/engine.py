@@ -25,6 +25,7 @@ import torch
 
 from fomm.cpu import tune_allocator
 from fomm.errors import FommError
+from fomm.models.exported import ExportedModel
 from fomm.models.first_order_model import FirstOrderModel
 from fomm.models.geometry import convex_hull_area
 from fomm.models.inference import InferenceModel, cpu_has_fast_bf16  # noqa: F401
@@ -111,16 +112,21 @@ BACKENDS = ("torch", "onnxruntime")
 
 def make_inference_model(model, backend: str, precision: str, **kwargs):
     """The backend that runs the networks: :class:`fomm.models.inference.InferenceModel` (torch)
-    or :class:`fomm.export.runtime.OnnxInferenceModel` (ONNX Runtime, exported on the fly)."""
-    if getattr(model, "kind", "fomm") == "tpsmm" and backend in BACKENDS:  # fomm.models.tpsmm
+    or :class:`fomm.export.runtime.OnnxInferenceModel` (ONNX Runtime: an export folder's graphs,
+    or the model exported on the fly)."""
+    if backend not in BACKENDS:
+        raise FommError(f"unknown backend '{backend}'; use one of {', '.join(BACKENDS)}")
+    if isinstance(model, ExportedModel) and backend != "onnxruntime":
+        raise FommError(f"{model.folder} is an ONNX export folder; run it with --backend onnxruntime")
+    if getattr(model, "kind", "fomm") == "tpsmm":  # fomm.models.tpsmm
         return _tpsmm_inference_model(model, backend, precision)
     if backend == "torch":
         return InferenceModel(model, precision, **kwargs)
-    if backend == "onnxruntime":
-        from fomm.export.runtime import OnnxInferenceModel
+    from fomm.export.runtime import OnnxInferenceModel  # optional extra: onnxruntime
 
-        return OnnxInferenceModel.from_model(model, precision=precision)
-    raise FommError(f"unknown backend '{backend}'; use one of {', '.join(BACKENDS)}")
+    if isinstance(model, ExportedModel):
+        return OnnxInferenceModel(model.folder, precision=precision)
+    return OnnxInferenceModel.from_model(model, precision=precision)
 
 
 def _tpsmm_inference_model(model, backend: str, precision: str):
@@ -131,6 +137,8 @@ def _tpsmm_inference_model(model, backend: str, precision: str):
         return TpsmmInference(model, precision)
     from fomm.export.tpsmm import OnnxTpsmmInference
 
+    if isinstance(model, ExportedModel):  # a TPSMM export folder
+        return OnnxTpsmmInference(model.folder, precision=precision)
     return OnnxTpsmmInference.from_model(model, precision=precision)
 
 

@@ -47,6 +47,7 @@ from fomm.animation.sources import Source, check_input, prepare_source, source_l
 from fomm.atomic import same_file
 from fomm.errors import FommError
 from fomm.faces.paste_back import PasteBack
+from fomm.models.registry import missing_hint
 
 __all__ = ["AnimateOptions", "AnimateResult", "ManyResult", "animate_video"]
 
@@ -54,18 +55,14 @@ __all__ = ["AnimateOptions", "AnimateResult", "ManyResult", "animate_video"]
 # ----------------------------------------------------------------------------------------------
 # Model and engine
 # ----------------------------------------------------------------------------------------------
-def _load_model(model, checkpoint, config, device):
+def _load_model(model, checkpoint, config, o: AnimateOptions):
+    """The model given, or the one :func:`fomm.models.checkpoint.load_model` (the one way in to
+    weights: names, file checks, formats, device) makes of ``checkpoint``."""
     if model is not None:
         return model
-    if checkpoint is None:
-        raise FommError("no model given; pass --checkpoint (e.g. vox-cpk.pth.tar)")
-    from fomm.hub.registry import resolve_checkpoint
-    from fomm.models.checkpoint import load_model, resolve_device
+    from fomm.models.checkpoint import load_model
 
-    checkpoint = resolve_checkpoint(checkpoint)  # a published name: its downloaded file
-    if isinstance(checkpoint, (str, os.PathLike)):
-        check_input(checkpoint, "checkpoint", "check the path (e.g. vox-cpk.pth.tar) or run fomm models")
-    return load_model(checkpoint, config=config, device=resolve_device(device))
+    return load_model(checkpoint, config=config, device=o.device, backend=o.backend)
 
 
 def _make_engine(model, o: AnimateOptions) -> animation_engine.AnimationEngine:
@@ -200,8 +197,8 @@ def animate_video(
     images or a glob pattern (``out`` is then a folder, one ``<source stem>.mp4`` each; the model
     is loaded and the driving keypoints computed once). ``driving``: a video, GIF or frame
     folder, or a ``(T, H, W, C)`` array (frame rate: the ``fps`` option, default 25). Any size:
-    frames are resized to the model's. The model comes from ``checkpoint`` (a file or a published
-    name; + ``config``: a preset name or YAML, needed only when the checkpoint does not say) on the
+    frames are resized to the model's. The model comes from ``checkpoint`` (a file, a bundled or a
+    published name, or with the onnxruntime backend an ONNX export folder; + ``config``: a preset name or YAML, needed only when the checkpoint does not say) on the
     ``device`` option, or is passed as ``model``. ``out``: .mp4/.mov/.mkv (H.264, with the driving
     audio unless ``audio=False``), .gif (no audio), .png (all frames side by side in one strip)
     or a folder path for PNG frames; missing folders are created.
@@ -232,9 +229,9 @@ def animate_video(
         if isinstance(path, Path) and same_file(path, out):
             raise FommError(f"--out {out} is the {name}; choose another output path")
     if model is None and checkpoint is None:
-        raise FommError("no model given; pass --checkpoint (e.g. vox-cpk.pth.tar)")
+        raise FommError(f"no model given; {missing_hint()}")
     drv = DrivingVideo(driving, None, o.driving_fit, o.fps)  # probed before the (slow) model load
-    model = _load_model(model, checkpoint, config, o.device)
+    model = _load_model(model, checkpoint, config, o)
     frame_shape = drv.frame_shape = tuple(int(s) for s in model.frame_shape)
     crop_size = max(frame_shape)
     src = None if sources is not None else prepare_source(source, None, o, frame_shape, crop_size)

@@ -45,6 +45,7 @@ from fomm.apps.access import (
 )
 from fomm.cpu import release_memory
 from fomm.errors import FommError
+from fomm.models.registry import cached_path, registry
 
 BUNDLED_CHOICE = "bundled"  # the default bundled model; "bundled:<category>" picks another
 BEST_FRAME_MODES = ("first frame", "auto", "frame number")
@@ -92,28 +93,19 @@ def one_line(exc: BaseException) -> str:
 # ----------------------------------------------------------------------------------------------
 # Checkpoints
 # ----------------------------------------------------------------------------------------------
-def _hub():
-    """:mod:`fomm.hub` when this installation has it, else None."""
-    try:
-        from fomm import hub
-    except ImportError:
-        return None
-    return hub
-
-
 def checkpoint_choices() -> list[tuple[str, str]]:
     """The model menu as (label, value): the bundled models first (the default one first, as
     ``bundled``; the others as ``bundled:<category>``), then the published checkpoints
-    :mod:`fomm.hub` knows, each marked when it still has to be downloaded."""
+    (:mod:`fomm.models.registry`), each marked when it still has to be downloaded."""
     choices = bundled_choices()
-    hub = _hub()
-    if hub is not None:
-        for name, entry in hub.registry().items():
-            preset = f" ({entry.preset})" if entry.preset else ""
-            todo = "" if hub.cached_path(entry).is_file() else f": not downloaded, run fomm download {name}"
-            if todo and not entry.urls:  # e.g. TPSMM's: fetched by hand
-                todo = f": not here, fetch it by hand (fomm download {name} says from where)"
-            choices.append((f"{name}{preset}{todo}", name))
+    for name, entry in registry().items():
+        if entry.bundled:
+            continue
+        preset = f" ({entry.preset})" if entry.preset else ""
+        todo = "" if cached_path(entry).is_file() else f": not downloaded, run fomm download {name}"
+        if todo and not entry.urls:  # e.g. TPSMM's: fetched by hand
+            todo = f": not here, fetch it by hand (fomm download {name} says from where)"
+        choices.append((f"{name}{preset}{todo}", name))
     return choices
 
 
@@ -130,22 +122,28 @@ def bundled_choices() -> list[tuple[str, str]]:
     ]
 
 
+def choice_name(choice: str | None) -> str:
+    """The checkpoint name a menu value stands for (``bundled:puppet`` -> ``puppet-64``)."""
+    if not choice or choice == BUNDLED_CHOICE or choice.startswith(f"{BUNDLED_CHOICE}:"):
+        from fomm.bundled import bundled_name
+
+        return bundled_name((choice or "").partition(":")[2] or None)  # "" for the default model
+    if choice not in registry():
+        raise FommError(f"unknown model '{choice}'; pick one from the list or upload a checkpoint file")
+    return choice
+
+
 def resolve_checkpoint(choice: str | None, uploaded: str | None) -> Path:
-    """The checkpoint file to use: an uploaded file wins over the menu's choice.
+    """The checkpoint to use: an uploaded file wins over the menu's choice (a name, whose file
+    :func:`fomm.models.checkpoint_io.locate` finds).
 
     The app downloads nothing: a published checkpoint must be in the cache (``fomm download``).
     """
     if uploaded:
         return Path(uploaded)
-    if not choice or choice == BUNDLED_CHOICE or choice.startswith(f"{BUNDLED_CHOICE}:"):
-        from fomm.bundled import bundled_checkpoint_path
+    from fomm.models.checkpoint_io import locate
 
-        category = (choice or "").partition(":")[2]  # "" for the default model
-        return bundled_checkpoint_path(category or None)
-    hub = _hub()
-    if hub is None or choice not in hub.registry():
-        raise FommError(f"unknown model '{choice}'; pick one from the list or upload a checkpoint file")
-    return Path(hub.resolve_checkpoint(choice))
+    return locate(choice_name(choice))
 
 
 class ModelCache:
@@ -169,14 +167,14 @@ class ModelCache:
 
     def get(self, path: Path):
         """The model of checkpoint ``path``, loaded once (a FommError for a bad file)."""
-        from fomm.models.checkpoint import load_model, resolve_device
+        from fomm.models.checkpoint import load_model, locate
 
-        key = self.key(path)
+        key = self.key(locate(path))
         with self.lock:
             if key in self.models:
                 self.models.move_to_end(key)
                 return self.models[key]
-            model = load_model(path, device=resolve_device(self.device))
+            model = load_model(path, device=self.device)
             self.models[key] = model
             while len(self.models) > self.size:
                 self.models.popitem(last=False)

@@ -24,7 +24,7 @@ def _inputs(category: str | None, checkpoint) -> tuple[str, Path, Path, Path]:
     if category is None:
         category = default_category()
     source, driving = demo_inputs(category)
-    return category, Path(checkpoint) if checkpoint else bundled_checkpoint_path(category), source, driving
+    return category, checkpoint or bundled_checkpoint_path(category), source, driving
 
 
 def _sheet(frames_dir: Path, count: int) -> np.ndarray:
@@ -55,11 +55,11 @@ def run_demo(
     """
     from fomm.animation.pipeline import animate_video  # torch and PyAV: when the demo runs, not for --help
     from fomm.data.video_io import write_image
-    from fomm.models.checkpoint import load_model, resolve_device
+    from fomm.models.checkpoint import load_model
 
     category, checkpoint, source, driving = _inputs(category, checkpoint)
     out_dir = _check_out_dir(out_dir)
-    model = load_model(checkpoint, device=resolve_device(device))  # checks the file and the device
+    model = load_model(checkpoint, device=device)  # the one way in: name, file, format, device
     created = not out_dir.exists()
     video = out_dir / "demo.mp4"
     try:

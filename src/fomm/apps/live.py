@@ -385,7 +385,9 @@ def register(subparsers) -> None:
         "--checkpoint",
         required=True,
         metavar="PATH_OR_NAME",
-        help="model checkpoint (e.g. vox-cpk.pth.tar), or a published name downloaded with fomm download",
+        help="the model: a checkpoint file (e.g. vox-cpk.pth.tar), a bundled model (face-64, puppet-64; no "
+        "download), a name that fomm models lists (fomm download vox, then vox), or with --backend "
+        "onnxruntime a folder written by fomm export --format onnx",
     )
     io.add_argument(
         "--config",
@@ -537,12 +539,12 @@ def run(args) -> int:
     from fomm.animation.engine import AnimationEngine
     from fomm.animation.options import AnimateOptions
     from fomm.data.video_io import read_image
-    from fomm.models.checkpoint import load_model, resolve_device
+    from fomm.models.checkpoint import load_model
 
     is_index = args.camera.strip().isdigit()
     realtime = True if is_index else (args.realtime is not False)
     options = AnimateOptions.from_args(args, batch_size=1, progress=False)
-    model = load_model(args.checkpoint, config=args.config, device=resolve_device(options.device))
+    model = load_model(args.checkpoint, config=args.config, device=options.device, backend=options.backend)
     source = read_image(args.source)
     engine = AnimationEngine(
         model,

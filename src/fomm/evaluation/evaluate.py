@@ -84,9 +84,9 @@ def _bundled(category: str | None) -> Path:
 
 
 def _resolve_model(checkpoint_or_model, config, device, category: str | None):
-    """``(model, checkpoint description)`` from a model, a checkpoint path or dict, or None (the
-    bundled model of ``category``)."""
-    from fomm.models.checkpoint import load_model, read_checkpoint_sha256
+    """``(model, checkpoint description)`` from a model, a checkpoint (a path, a name such as
+    ``face-64`` or ``vox``, or a dict), or None (the bundled model of ``category``)."""
+    from fomm.models.checkpoint import load_model, locate, read_checkpoint_sha256
     from fomm.models.first_order_model import FirstOrderModel
 
     if isinstance(checkpoint_or_model, FirstOrderModel):
@@ -102,12 +102,7 @@ def _resolve_model(checkpoint_or_model, config, device, category: str | None):
         raise FommError(
             f"checkpoint is a {type(checkpoint_or_model).__name__}; pass a path, a checkpoint dict or a FirstOrderModel"
         )
-    from fomm.hub.registry import resolve_checkpoint
-
-    # a published name ('vox') is its downloaded file; not downloaded: "run: fomm download vox"
-    path = Path(resolve_checkpoint(checkpoint_or_model))
-    if not path.is_file():
-        raise FommError(f"checkpoint not found: {path}; check the path (e.g. runs/puppet64/checkpoints/best.pt)")
+    path = locate(checkpoint_or_model)  # a name ('vox', 'face-64') is its file
     name = os.fspath(checkpoint_or_model)
     desc = str(path) if Path(name) == path else f"{name} ({path.name})"  # a name, not this machine's cache path
     return load_model(path, config, device=device), desc

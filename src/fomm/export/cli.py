@@ -27,7 +27,11 @@ def register(subparsers) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    e.add_argument("checkpoint", help="checkpoint: ours (RUN_DIR/checkpoints/*.pt) or, for onnx, an original .pth.tar")
+    e.add_argument(
+        "checkpoint",
+        help="checkpoint: ours (RUN_DIR/checkpoints/*.pt), a bundled model (face-64) or a downloaded name "
+        "(vox); for onnx also an original .pth.tar",
+    )
     e.add_argument("out", nargs="?", help="output path: a .pth.tar file (pth) or a folder (onnx); or --out")
     e.add_argument("--out", dest="out_option", metavar="OUT", help="output path (missing folders are created)")
     e.add_argument("--format", choices=("pth", "onnx"), default="pth", help="output format (default: pth)")
@@ -53,12 +57,11 @@ def run_export(args) -> int:
 
 
 def _export_pth(src: Path, dst: Path) -> int:
-    from fomm.models.checkpoint import export_original, read_checkpoint
+    from fomm.models.checkpoint import atomic_torch_save, model_states, read_checkpoint, to_original_format
 
-    data = read_checkpoint(src)
-    if "generator" not in data or "kp_detector" not in data:
-        raise FommError(f"{src} has no generator/kp_detector state dicts; it is not a FOMM checkpoint")
-    export_original(src, dst)
+    data = read_checkpoint(src)  # a name (face-64, vox) is its file
+    model_states(data, src)  # refuses a file without generator and kp_detector state dicts
+    atomic_torch_save(to_original_format(data), dst)
     parts = ", ".join(k for k in ("generator", "kp_detector", "discriminator") if k in data)
     print(f"wrote {dst} (original format: {parts}, optimizers, epoch {int(data.get('epoch', 0))})")
     return 0
@@ -71,11 +74,11 @@ def _export_onnx(src: Path, dst: Path, config) -> int:
     except ImportError:
         raise FommError("ONNX export needs onnx and onnxscript: pip install 'fomm[onnx]'") from None
     from fomm.export.graphs import export_onnx
-    from fomm.models.checkpoint import load_model
+    from fomm.models.checkpoint import checkpoint_file, load_model
 
     if dst.suffix in (".onnx", ".tar", ".pt", ".pth"):
         raise FommError(f"--format onnx writes a folder of three graphs; give a folder name, not {dst.name}")
-    model = load_model(src, config=config)
+    model = load_model(checkpoint_file(src), config=config)  # not an export folder: the weights
     print(
         f"exporting {src.name} ({model.config.name or 'custom config'}, {model.frame_shape[1]}x"
         f"{model.frame_shape[0]}) to ONNX ...",

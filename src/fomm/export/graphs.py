@@ -15,12 +15,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from fomm import __version__
 from fomm.atomic import make_temp_dir
 from fomm.errors import FommError
+from fomm.models.exported import FORMAT, MANIFEST, read_manifest  # noqa: F401 (read_manifest re-exported)
 from fomm.models.generator import SourceState
 
 OPSET = 18  # the exporter's own opset (no down-conversion); GridSample exists since opset 16
-MANIFEST = "manifest.json"
 GRAPH_FILES = {
     "kp_detector": "kp_detector.onnx",
     "source_encoder": "source_encoder.onnx",
@@ -199,8 +200,6 @@ def export_onnx(model, out_dir: str | Path, check: bool = True, progress: bool =
     it, checked with ``onnx.checker`` and renamed into place (an existing folder is replaced only
     when it holds a previous export).
     """
-    import fomm
-
     if getattr(model, "kind", "fomm") == "tpsmm":  # a Thin-Plate Spline Motion Model: its own graphs
         from fomm.export.tpsmm import export_tpsmm_onnx
 
@@ -225,8 +224,8 @@ def export_onnx(model, out_dir: str | Path, check: bool = True, progress: bool =
             for file in GRAPH_FILES.values():
                 onnx.checker.check_model(str(tmp / file), full_check=True)
         manifest = {
-            "format": "fomm-onnx",
-            "fomm_version": fomm.__version__,
+            "format": FORMAT,
+            "fomm_version": __version__,
             "opset": OPSET,
             "torch_version": torch.__version__,
             "preset": model.config.name,
@@ -242,15 +241,4 @@ def export_onnx(model, out_dir: str | Path, check: bool = True, progress: bool =
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return manifest
-
-
-def read_manifest(folder: str | Path) -> dict:
-    """The manifest of an export folder (a :class:`FommError` when it is not one)."""
-    path = Path(folder) / MANIFEST
-    if not path.is_file():
-        raise FommError(f"{folder} holds no {MANIFEST}; export one with: fomm export CKPT --format onnx --out DIR")
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != "fomm-onnx":
-        raise FommError(f"{path} is not a fomm ONNX manifest")
     return manifest

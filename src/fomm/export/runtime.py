@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fomm import __version__
 from fomm.errors import FommError
 from fomm.export.graphs import GRAPH_FILES, OPSET, export_onnx, read_manifest
 
@@ -34,9 +35,7 @@ def cache_root() -> Path:
 
 def model_key(model) -> str:
     """sha256 of the model's inference weights and config, the fomm version and the opset (16 hex)."""
-    import fomm
-
-    digest = hashlib.sha256(f"fomm {fomm.__version__} opset {OPSET}\n".encode())
+    digest = hashlib.sha256(f"fomm {__version__} opset {OPSET}\n".encode())
     digest.update(model.config.to_yaml().encode())
     for prefix, module in (("kp_detector", model.kp_detector), ("generator", model.generator)):
         for name, tensor in sorted(module.state_dict().items()):

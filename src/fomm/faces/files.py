@@ -10,21 +10,9 @@ from pathlib import Path
 
 from fomm.atomic import atomic_path, same_file
 from fomm.errors import FommError
-from fomm.faces.plan import SCALE, Box, CropPlan, CropSegment, check_size, crop_image
+from fomm.faces.plan import SCALE, Box, CropPlan, CropSegment, check_size, crop_image, progress_bar
 
 SEGMENT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".gif")
-
-
-def progress_bar(frames: Iterable, path, desc: str) -> Iterable:
-    """``frames`` wrapped in a tqdm bar (total from the video's header when it has one)."""
-    from tqdm import tqdm
-
-    total = None
-    with contextlib.suppress(Exception):
-        from fomm.data import video_io
-
-        total = video_io.probe(path).num_frames
-    return tqdm(frames, total=total, desc=desc, unit="frame", leave=False)
 
 
 def check_input(src: Path) -> None:

@@ -8,6 +8,7 @@ sticks out and shrunk to the frame's shorter side where it is larger.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import numbers
 import os
@@ -46,6 +47,19 @@ def square_box(
 def crop_box(face: _detect.Face, frame_hw: Sequence[int], scale: float, shift_up: float) -> Box:
     """The square crop box of a :class:`~fomm.faces.detect.Face` (see the module docstring)."""
     return _square_at(face.cx, face.cy - shift_up * face.size, scale * face.size, frame_hw)
+
+
+def progress_bar(frames: Iterable, path, desc: str) -> Iterable:
+    """``frames`` of the video ``path`` wrapped in a tqdm bar (total from the video's header when
+    it has one); used while planning a crop and while writing it (:mod:`fomm.faces.files`)."""
+    from tqdm import tqdm
+
+    total = None
+    with contextlib.suppress(Exception):
+        from fomm.data import video_io
+
+        total = video_io.probe(path).num_frames
+    return tqdm(frames, total=total, desc=desc, unit="frame", leave=False)
 
 
 def check_size(size: int) -> int:
@@ -174,8 +188,6 @@ class CropPlan:
 
         frames: Iterable = video_io.iter_frames(path)
         if progress:
-            from fomm.faces.files import progress_bar
-
             frames = progress_bar(frames, path, f"finding the face in {Path(path).name}")
         return cls.from_frames(frames, size, **crop_options)
 

@@ -1,10 +1,11 @@
 """Published checkpoints: ``fomm models`` lists them, ``fomm download`` fetches and verifies them.
 
-The listing and name resolution (:mod:`fomm.hub.registry`) import no torch; the download
-(:mod:`fomm.hub.fetch`) is imported when it is used.
+The names and the cache they are downloaded into belong to the model layer
+(:mod:`fomm.models.registry`, torch-free), where :func:`fomm.load_model` looks them up; this
+package is the download (:mod:`fomm.hub.fetch`, imported when it is used) and the commands.
 """
 
-from fomm.hub.registry import BUILTIN, Checkpoint, cache_dir, cached_path, registry, resolve_checkpoint
+from fomm.models.registry import BUILTIN, Checkpoint, cache_dir, cached_path, registry, resolve_checkpoint
 
 
 def download(*args, **kwargs):

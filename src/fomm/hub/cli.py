@@ -8,13 +8,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fomm.hub.registry import cache_dir, cached_path, registry
+from fomm.models.registry import cache_dir, cached_path, registry, resolve_checkpoint
 
 MODELS_EPILOG = """\
 examples:
-  fomm models              # the checkpoints fomm can download, and which are here already
+  fomm models              # the bundled models and the checkpoints fomm can download
   fomm models --urls       # with the mirror URLs of each
 
+Bundled models (face-64, puppet-64) ship with fomm: use them by name, with no download
+(fomm animate --checkpoint face-64 ...).
 The URLs are third-party mirrors (GitHub release assets, Hugging Face) of the files the
 original authors published. Set FOMM_HOME to move the cache; FOMM_MODELS adds entries (JSON).
 """
@@ -38,8 +40,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "models",
         help=summary("models"),
-        description="List the published FOMM checkpoints: name, preset, file, sha256 (when known)\n"
-        "and whether each is in the cache.",
+        description="List the checkpoints fomm knows by name: the bundled models (no download) and the\n"
+        "published FOMM checkpoints (preset, file, sha256 when known, and whether each is in the cache).",
         epilog=MODELS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -63,8 +65,9 @@ def register(subparsers) -> None:
     d.add_argument("--sha256", metavar="HEX", help="expected sha256 of the file (default: the known one, if any)")
     d.add_argument(
         "--preset",
-        metavar="NAME",
-        help="config whose tensor shapes the file must have (default: the name's preset; for a URL, any that fits)",
+        metavar="CONFIG",
+        help="config whose tensor shapes the file must have: a preset (e.g. vox-256) or a YAML file "
+        "(default: the name's preset; for a URL, any that fits)",
     )
     d.add_argument(
         "--timeout", type=positive_float, default=30.0, metavar="S", help="seconds to wait for the server (default 30)"
@@ -77,7 +80,7 @@ def run_models(args) -> int:
     entries = registry()
     rows = [("NAME", "PRESET", "FILE", "SHA256", "IN CACHE")]
     for entry in entries.values():
-        sha = entry.sha256[:12] + "..." if entry.sha256 else "unknown"
+        sha = "-" if entry.bundled else entry.sha256[:12] + "..." if entry.sha256 else "unknown"
         rows.append((entry.name, entry.preset or "-", entry.file, sha, _cache_state(entry)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -100,6 +103,8 @@ def run_models(args) -> int:
 
 
 def _cache_state(entry) -> str:
+    if entry.bundled:
+        return "bundled (no download)"
     path = cached_path(entry)
     if path.is_file():
         mb = path.stat().st_size / 1e6
@@ -109,8 +114,7 @@ def _cache_state(entry) -> str:
 
 
 def run_download(args) -> int:
-    from fomm.hub.fetch import download
-    from fomm.hub.registry import resolve_checkpoint
+    from fomm.hub.fetch import download  # imports torch and requests: only when downloading
 
     result = download(
         args.name,

@@ -9,8 +9,9 @@ What the libraries do, and what is written here:
   the partial file is emptied and the download starts over.
 - ``pooch.file_hash`` computes the sha256; ``filelock`` keeps two downloads of one file apart;
   :func:`fomm.atomic.atomic_path` moves the verified file to its final path in one rename.
-- The file is always loaded with ``torch.load(weights_only=True)`` and every generator and
-  keypoint-detector tensor shape is compared with the preset (``fomm.models.checkpoint``).
+- The file is always loaded the one way weights are loaded (:func:`fomm.models.checkpoint.load_model`:
+  ``torch.load(weights_only=True)``, every generator and keypoint-detector tensor shape compared
+  with the preset).
 
 Partial downloads are kept in ``<cache>/.partial`` (one per URL), so running the same command
 again resumes where the connection broke.
@@ -31,8 +32,13 @@ from urllib.parse import unquote, urlparse
 
 import requests
 
+from fomm.atomic import atomic_path
+from fomm.config import resolve_config
 from fomm.errors import FommError
-from fomm.hub.registry import Checkpoint, cache_dir, cached_path, normalise_sha256, registry
+from fomm.models.checkpoint import load_model, read_checkpoint
+from fomm.models.registry import Checkpoint, by_hand, cache_dir, cached_path, normalise_sha256, registry
+from fomm.models.sniff import sniff_checkpoint
+from fomm.models.tpsmm.config import is_tpsmm_config, resolve_tpsmm_config
 
 CHUNK = 1 << 16  # bytes per write and progress step (a broken connection loses at most one)
 DEFAULT_RETRIES = 3  # automatic resumes within one call when a connection breaks mid-file
@@ -80,7 +86,8 @@ def download(
 
     ``out``: a file or folder (default: the cache, where ``--checkpoint NAME`` finds it).
     ``sha256``: expected hash (default: the registry's, when known). ``preset``: the config whose
-    tensor shapes the file must have (default: the registry's; for a URL, any preset that fits).
+    tensor shapes the file must have, a preset name or a YAML file (default: the registry's; for a
+    URL, the config stored in the file or any preset that fits).
     ``retries``: automatic resumes when a connection breaks mid-file. Every failure is a
     one-line :class:`FommError`; the final path never holds a partial or unverified file.
     """
@@ -92,20 +99,16 @@ def download(
         if dest.is_file():
             return _existing(dest, entry, expected)
         if not entry.urls:
-            from fomm.hub.registry import by_hand
-
             raise FommError(by_hand(entry, dest))
         return _fetch_any(entry, dest, expected, part_dir, progress, retries, timeout)
 
 
 def resolve_entry(name_or_url: str, preset: str | None = None) -> Checkpoint:
     """The registry entry for a name, or an ad-hoc entry for an http(s) URL."""
-    from fomm.config import preset_names
-    from fomm.models.tpsmm.config import tpsmm_preset_names
-
-    names = preset_names() + tpsmm_preset_names()
-    if preset is not None and preset not in names:
-        raise FommError(f"unknown preset '{preset}'; choose one of: {', '.join(names)}")
+    if preset is not None and is_tpsmm_config(preset):  # a preset name or a YAML file, checked before any download
+        resolve_tpsmm_config(preset)
+    elif preset is not None:
+        resolve_config(preset)
     text = str(name_or_url).strip()
     if text.startswith(("http://", "https://")):
         file = unquote(Path(urlparse(text).path).name)
@@ -120,6 +123,8 @@ def resolve_entry(name_or_url: str, preset: str | None = None) -> Checkpoint:
         raise FommError(
             f"unknown checkpoint '{text}'; {hint}known: {', '.join(known)} (fomm models lists them), or pass an http(s) URL"
         )
+    if entry.bundled:
+        raise FommError(f"'{text}' is bundled with fomm: nothing to download; use it by name: --checkpoint {text}")
     return dataclasses.replace(entry, preset=preset) if preset else entry
 
 
@@ -152,7 +157,7 @@ def _locked(lock_path: Path, label: str):
 
 def _existing(dest: Path, entry: Checkpoint, expected: str | None) -> Result:
     try:
-        digest, preset = verify(dest, entry.preset, expected, entry.size)
+        digest, preset = verify(dest, entry.preset, expected, entry.size, entry.file)
     except _Failure as exc:
         raise FommError(f"{dest} already exists but {exc.reason}; delete it or choose another --out") from None
     return Result(dest, digest, dest.stat().st_size, preset, None)
@@ -176,7 +181,7 @@ def _fetch_any(entry, dest, expected, part_dir, progress, retries, timeout) -> R
 
 def _verify_or_remove(part: Path, entry: Checkpoint, expected: str | None) -> tuple[str, str]:
     try:
-        return verify(part, entry.preset, expected, entry.size)
+        return verify(part, entry.preset, expected, entry.size, entry.file)
     except _Failure:
         part.unlink(missing_ok=True)
         raise
@@ -389,7 +394,9 @@ def short_reason(exc: Exception, timeout: float) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
-def verify(path: Path, preset: str | None, sha256: str | None, size: int | None = None) -> tuple[str, str]:
+def verify(
+    path: Path, preset: str | None, sha256: str | None, size: int | None = None, label: str | None = None
+) -> tuple[str, str]:
     """Check a file: size and sha256 (when known), a PyTorch checkpoint loadable with
     ``weights_only=True``, and every generator / kp_detector tensor shape against ``preset`` (for
     None: the config stored in the file, else any bundled preset that fits).
@@ -405,14 +412,12 @@ def verify(path: Path, preset: str | None, sha256: str | None, size: int | None 
     if sha256 and digest != sha256:
         raise _Failure("bad", f"its sha256 is {digest}, expected {sha256}")
     check_format(path)
-    return digest, check_shapes(path, preset)
+    return digest, check_shapes(path, preset, label)
 
 
 def check_format(path: Path) -> None:
     """Refuse, from its first bytes, a file that is no PyTorch checkpoint (an HTML error page, a Git
     LFS pointer, an image, a plain pickle ...) before anything is unpickled."""
-    from fomm.models.checkpoint import sniff_checkpoint
-
     kind = sniff_checkpoint(path)
     if kind == "pickle":
         raise _Failure("bad", "it is a plain Python pickle, not a PyTorch checkpoint")
@@ -421,52 +426,19 @@ def check_format(path: Path) -> None:
         raise _Failure("bad", f"{kind}, not a checkpoint{extra}")
 
 
-def check_shapes(path: Path, preset: str | None) -> str:
-    """Load with ``weights_only=True`` and compare every inference tensor shape; returns the config name."""
-    from fomm.config import Config, load_preset
-    from fomm.models.checkpoint import (
-        INFERENCE_PARTS,
-        compare_state,
-        describe_mismatch,
-        expected_part_shapes,
-        match_presets,
-        model_states,
-        preset_configs,
-        read_checkpoint,
-    )
-    from fomm.models.tpsmm.checkpoint import check_tpsmm_shapes, is_tpsmm_checkpoint
-
+def check_shapes(path: Path, preset: str | None, label: str | None = None) -> str:
+    """Load the file as every command will (``weights_only=True``, every inference tensor shape
+    against ``preset``, or the stored config, or the preset that fits); returns the config name.
+    ``label``: what messages call the file (default: its name)."""
     try:
-        data = read_checkpoint(path)
-        if is_tpsmm_checkpoint(data):  # a Thin-Plate Spline Motion Model
-            return check_tpsmm_shapes(data, preset, path.name)
-        states = model_states(data, path.name)
-        if preset is None and isinstance(data.get("config"), dict):
-            cfg, label = Config.from_dict(data["config"]), str(data.get("config_name") or "its stored config")
-        elif preset is None:
-            configs = preset_configs()
-            mismatches, _, label = match_presets(states, configs)[0]
-            if mismatches:
-                raise _Failure("bad", f"its tensors fit no bundled preset (closest: {label}); pass --preset")
-            cfg = configs[label]
-        else:
-            cfg, label = load_preset(preset), preset
+        model = load_model(read_checkpoint(path), config=preset, name=label or path.name)
     except FommError as exc:
         raise _Failure("bad", str(exc)) from None
-    shapes = expected_part_shapes(cfg, INFERENCE_PARTS)
-    for part in INFERENCE_PARTS:
-        expected = shapes[part]
-        diff = compare_state(expected, states[part])
-        if any(diff.values()):
-            detail = describe_mismatch(diff, states[part], expected)
-            raise _Failure("bad", f"its {part} does not fit {label} ({detail})")
-    return label
+    return model.config.name or str(preset)
 
 
 def install(part: Path, dest: Path) -> None:
     """Move a verified file to ``dest`` in one rename (copy first when across file systems)."""
-    from fomm.atomic import atomic_path
-
     with atomic_path(dest) as tmp:
         try:
             os.replace(part, tmp)

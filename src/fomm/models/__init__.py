@@ -1,7 +1,9 @@
-"""The networks of the First Order Motion Model, named after the paper.
+"""The networks of the First Order Motion Model, named after the paper, and the one way in to
+their weights (:func:`fomm.models.checkpoint.load_model`).
 
 Names are imported lazily (as in :mod:`fomm`), so that the light modules of this package
-(:mod:`fomm.models.precision`) can be imported by command lines without importing torch.
+(:mod:`fomm.models.precision`, the checkpoint names in :mod:`fomm.models.registry`, file sniffing
+in :mod:`fomm.models.sniff`) can be imported by command lines without importing torch.
 """
 
 from __future__ import annotations

@@ -1,321 +1,201 @@
-"""Checkpoints: the original ``.pth.tar`` format, DataParallel (``module.``) state dicts and our own.
+"""The one way in to weights: :func:`load_model` turns a checkpoint name or path into a model.
 
-All loading goes through ``torch.load(weights_only=True)``: a checkpoint is never allowed to
-unpickle arbitrary Python objects.
+Every command and the Python API load weights here, and each step happens here only:
 
-Formats read:
-- original: ``{'generator', 'kp_detector', 'discriminator'?, 'optimizer_*'?, 'epoch'?}``, each a
-  state dict (keys may carry a ``module.`` prefix from ``DataParallel``);
-- ours: the same keys plus ``'fomm_format': 1`` and ``'config'`` (the YAML schema as a dict), so
-  no config is needed to load it, and training state (step, schedulers, RNG) for ``--resume``.
+1. **name -> file** (:func:`~fomm.models.checkpoint_io.locate`): a path; a bundled model
+   (``face-64``, no download); a published name (``vox``, from the download cache). The names
+   are looked up in :mod:`fomm.models.registry`, beneath this module, so the model layer imports
+   nothing above it (:mod:`fomm.hub` only downloads into that cache).
+2. **the file**: an ONNX export folder (its ``manifest.json``) becomes an
+   :class:`~fomm.models.exported.ExportedModel` for ``backend='onnxruntime'``; anything else is
+   read with ``torch.load(weights_only=True)``, after its first bytes show it is a checkpoint.
+3. **the format**: the first :class:`Family` in :data:`FAMILIES` whose ``recognise`` accepts the
+   checkpoint dict builds the model (FOMM: the original ``.pth.tar``, ``module.``-prefixed
+   DataParallel state dicts, and ours with the config inside). A new model family hooks in by
+   appending its (recogniser, builder) pair.
+4. **the config**: the one given (a preset name, a YAML file, a dict or a Config), else the one
+   stored in the checkpoint, else the preset whose tensor shapes fit. Presets with identical
+   networks (taichi and vox) cannot be told apart by shapes, so a stored config or a file name
+   that points to another preset than the one given is said in one warning line.
+5. **the device** (:func:`resolve_device`): ``auto``, ``cpu``, ``cuda``, ``mps``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import pickle
+import os
 import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
+from torch import nn
 
-from fomm.config import Config, load_preset, preset_names, resolve_config
+from fomm.config import Config, preset_names, resolve_config
 from fomm.errors import FommError
 from fomm.models.anti_alias import fit_anti_alias
+from fomm.models.checkpoint_io import (  # noqa: F401 (the checkpoint API, re-exported)
+    FORMAT_VERSION,
+    INFERENCE_PARTS,
+    ORIGINAL_KEYS,
+    atomic_torch_save,
+    checkpoint_dict,
+    checkpoint_file,
+    export_original,
+    locate,
+    model_states,
+    read_checkpoint,
+    read_checkpoint_sha256,
+    save_checkpoint,
+    strip_module_prefix,
+    to_original_format,
+)
+from fomm.models.device import resolve_device
+from fomm.models.exported import ExportedModel
 from fomm.models.first_order_model import FirstOrderModel
-
-FORMAT_VERSION = 1
-INFERENCE_PARTS = ("kp_detector", "generator")
-ORIGINAL_KEYS = (
-    "generator",
-    "discriminator",
-    "kp_detector",
-    "optimizer_generator",
-    "optimizer_discriminator",
-    "optimizer_kp_detector",
-    "epoch",
+from fomm.models.shapes import (  # noqa: F401 (re-exported)
+    compare_state,
+    describe_mismatch,
+    expected_part_shapes,
+    expected_shapes,
+    inference_options,
+    match_presets,
+    mismatch_count,
+    preset_configs,
+    preset_for,
 )
+from fomm.models.sniff import sniff_checkpoint  # noqa: F401 (re-exported)
+from fomm.models.tpsmm.checkpoint import is_tpsmm_checkpoint, load_tpsmm_model
+
+BACKENDS = ("torch", "onnxruntime")
 
 
-def resolve_device(device: str | torch.device = "cpu") -> torch.device:
-    """``'auto'`` picks CUDA, then MPS, then CPU; other names are checked to exist."""
-    name = str(device)
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise FommError("device 'cuda' was asked for but PyTorch sees no CUDA GPU; use --device cpu or auto")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise FommError("device 'mps' was asked for but it is not available here; use --device cpu or auto")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise FommError(f"unknown device '{name}'; use cpu, cuda, mps or auto") from None
+# ------------------------------------------------------------------------------------------------
+# Model families: how a checkpoint dict is recognised and built
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadRequest:
+    """What a builder gets besides the checkpoint dict: the config asked for (None: decide from
+    the checkpoint), what messages call the checkpoint, and the build options."""
+
+    config: Config | str | Path | dict | None
+    label: str
+    align_corners: bool | None = None
+    with_discriminator: bool = False
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint file safely (``weights_only``) into a dict on the CPU.
+@dataclass(frozen=True)
+class Family:
+    """A model family: ``recognise(data)`` says whether a checkpoint dict is one of its own;
+    ``build(data, request)`` returns the model with the weights loaded (on the CPU)."""
 
-    A file that is no PyTorch checkpoint at all (an image, a video, a text or HTML file, another
-    archive, an empty file) is named as such before anything is unpickled."""
-    path = _checkpoint_file(path)
-    return _unpickle(path, sniff_checkpoint(path), path)
-
-
-def read_checkpoint_sha256(path: str | Path) -> tuple[dict[str, Any], str]:
-    """:func:`read_checkpoint` and the file's sha256 (hex), from ONE read of the file."""
-    path = _checkpoint_file(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise _unreadable(path, exc) from None
-    data = _unpickle(io.BytesIO(raw), sniff_checkpoint(path, raw), path)
-    return data, hashlib.sha256(raw).hexdigest()
+    name: str
+    recognise: Callable[[dict], bool]
+    build: Callable[[dict, LoadRequest], nn.Module]
 
 
-def _unreadable(path: Path, exc: OSError) -> FommError:
-    """The one-line error for a checkpoint file the OS will not let us read."""
-    return FommError(f"cannot read checkpoint {path} ({exc.strerror or exc}); check its permissions")
+def is_fomm(data: dict) -> bool:
+    """A First Order Motion Model checkpoint: generator and keypoint-detector state dicts."""
+    return all(isinstance(data.get(part), dict) for part in INFERENCE_PARTS)
 
 
-def _checkpoint_file(path: str | Path) -> Path:
-    """The checkpoint file ``path`` names (a published name: its downloaded file), or one clear error."""
-    path = Path(path)
-    if not path.exists():  # a published name ('vox') means its file in the download cache
-        from fomm.hub.registry import resolve_checkpoint
-
-        path = Path(resolve_checkpoint(path))
-    if path.is_dir():
-        best = next((p for p in (path / "best.pt", path / "checkpoints" / "best.pt") if p.is_file()), None)
-        hint = f"; pass {best}" if best else "; pass the checkpoint file inside it"
-        raise FommError(f"checkpoint {path} is a folder, not a checkpoint file{hint}")
-    if not path.is_file():
-        raise FommError(f"checkpoint not found: {path}; check the path (e.g. vox-cpk.pth.tar)")
-    return path
-
-
-def _unpickle(source: Path | io.BytesIO, kind: str, path: Path) -> dict[str, Any]:
-    """``torch.load(source, weights_only=True)`` of a file sniffed as ``kind``; errors name ``path``."""
-    if kind == "empty":
-        raise FommError(f"checkpoint {path} is an empty file (0 bytes); download or copy it again")
-    if kind == "pickle":
-        raise FommError(
-            f"{path} is a plain Python pickle, not a PyTorch checkpoint; fomm refuses to unpickle it; "
-            f"save the state dicts with torch.save"
-        )
-    if kind != "torch":
-        raise FommError(f"{path} is not a PyTorch checkpoint ({kind}); {_fix_for(kind)}")
-    try:
-        data = torch.load(source, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "weights only" in str(exc).lower() or "weights_only" in str(exc):
+def build_fomm(data: dict, request: LoadRequest) -> FirstOrderModel:
+    """A :class:`FirstOrderModel` from the original, DataParallel or our checkpoint format."""
+    label = request.label
+    states = model_states(data, label)
+    cfg = _fomm_config(data, states, request)
+    if request.align_corners is not None:
+        cfg.model_params.align_corners = bool(request.align_corners)
+    cfg = fit_anti_alias(cfg, states)  # 29x29 or 13x13 kernels at 512: the checkpoint says which
+    model = FirstOrderModel(cfg, with_discriminator=request.with_discriminator and "discriminator" in states)
+    parts = INFERENCE_PARTS + (("discriminator",) if model.discriminator is not None else ())
+    for part in parts:
+        expected = {k: tuple(v.shape) for k, v in getattr(model, part).state_dict().items()}
+        diff = compare_state(expected, states[part])
+        if mismatch_count(diff):
+            closest = match_presets(states)[0][2]
             raise FommError(
-                f"checkpoint {path} holds Python objects besides tensors and plain values, which "
-                f"fomm refuses to unpickle; re-save its state dicts with torch.save"
-            ) from None
-        raise FommError(f"checkpoint {path} is corrupt ({exc}); download or copy it again") from None
-    except Exception as exc:  # the unpickler raises many kinds on damaged bytes  # noqa: BLE001
-        reason = str(exc).splitlines()[0].split(". ")[0] if str(exc) else type(exc).__name__
-        reason = reason if len(reason) <= 100 else reason[:97] + "..."
-        raise FommError(f"checkpoint {path} is truncated or corrupt ({reason}); download or copy it again") from None
-    if not isinstance(data, dict):
-        raise FommError(
-            f"checkpoint {path} is not a FOMM checkpoint (it holds a {type(data).__name__}, "
-            f"not a dict with 'generator' and 'kp_detector')"
+                f"{label} does not fit config '{cfg.name or 'given'}' ({part}: "
+                f"{describe_mismatch(diff, states[part], expected)}); closest preset: {closest}; "
+                f"pass the matching --config"
+            )
+        getattr(model, part).load_state_dict(states[part])
+    if request.config is not None:  # said only of a checkpoint the given config fits
+        _warn_if_other_preset(data, cfg, label)
+    return model
+
+
+def build_tpsmm(data: dict, request: LoadRequest) -> nn.Module:
+    """A Thin-Plate Spline Motion Model (:mod:`fomm.models.tpsmm`; ``config`` is a TPSMM one)."""
+    return load_tpsmm_model(data, request.config, "cpu", request.label)
+
+
+# The families load_model knows, tried in order; the first that recognises a checkpoint builds it.
+FAMILIES: list[Family] = [Family("fomm", is_fomm, build_fomm), Family("tpsmm", is_tpsmm_checkpoint, build_tpsmm)]
+
+
+def _fomm_config(data: dict, states: dict, request: LoadRequest) -> Config:
+    """The config to build with: given, stored in the checkpoint, or the preset the shapes fit."""
+    label, stored = request.label, data.get("config")
+    if request.config is None and isinstance(stored, dict):
+        cfg = Config.from_dict(stored, source=f"the config stored in {label}")
+        cfg.name = data.get("config_name") or Path(label).stem
+        return cfg
+    if request.config is None:
+        return preset_for(label, states, prefer=preset_in_name(label))
+    return resolve_config(request.config).copy()
+
+
+# ------------------------------------------------------------------------------------------------
+# Presets with identical networks: say when the checkpoint points to another one
+# ------------------------------------------------------------------------------------------------
+def preset_in_name(label: str) -> str | None:
+    """The preset a checkpoint's file name points to (``taichi-cpk.pth.tar`` -> ``taichi-256``;
+    ``vox-adv-cpk`` -> ``vox-adv-256``), or None when it names none or several."""
+    stem = Path(str(label)).name.lower()
+    words = set(re.split(r"[^a-z0-9]+", stem))
+    found = {}
+    for name in preset_names():
+        family = re.sub(r"-\d+$", "", name)  # 'vox-adv-256' -> 'vox-adv'
+        if set(family.split("-")) <= words:
+            found[family] = name
+    # 'vox-adv' contains 'vox': keep the most specific family of each base name
+    best = [name for fam, name in found.items() if not any(o != fam and o.startswith(fam + "-") for o in found)]
+    return best[0] if len(best) == 1 else None
+
+
+def _warn_if_other_preset(data: dict, cfg: Config, label: str) -> None:
+    """One warning line when the given config is not the one the checkpoint was trained with,
+    by its stored config or by its file name (the tensor shapes may fit both)."""
+    stored = data.get("config")
+    if isinstance(stored, dict):
+        stored_cfg = Config.from_dict(stored, source=f"the config stored in {label}")
+        stored_name = data.get("config_name") or "its stored config"
+        same = inference_options(stored_cfg) == inference_options(cfg)
+        same = same and tuple(stored_cfg.frame_shape) == tuple(cfg.frame_shape)
+        if not same or (cfg.name and stored_name != cfg.name):
+            how = "the same model options" if same else "other model options"
+            warnings.warn(
+                f"{Path(label).name} was trained with config '{stored_name}' but --config "
+                f"{cfg.name or 'given'} is used ({how}); drop --config to use the stored one",
+                UserWarning,
+                stacklevel=4,
+            )
+        return
+    named = preset_in_name(label)
+    if named and cfg.name and named != cfg.name and named.split("-")[0] != cfg.name.split("-")[0]:
+        warnings.warn(
+            f"{Path(label).name} looks like a {named} checkpoint (its file name) but --config {cfg.name} "
+            f"is used; their tensor shapes may fit both, so pass --config {named} if it is one",
+            UserWarning,
+            stacklevel=4,
         )
-    return data
 
 
-# (magic bytes, offset, what the file looks like); checked in order
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", 0, "a PNG image"),
-    (b"\xff\xd8\xff", 0, "a JPEG image"),
-    (b"GIF8", 0, "a GIF image"),
-    (b"WEBP", 8, "a WebP image"),
-    (b"II*\x00", 0, "a TIFF image"),
-    (b"MM\x00*", 0, "a TIFF image"),
-    (b"ftyp", 4, "an MP4/MOV video"),
-    (b"\x1a\x45\xdf\xa3", 0, "a Matroska/WebM video"),
-    (b"AVI ", 8, "an AVI video"),
-    (b"WAVE", 8, "a WAV audio file"),
-    (b"%PDF", 0, "a PDF document"),
-    (b"\x1f\x8b", 0, "a gzip archive"),
-    (b"BZh", 0, "a bzip2 archive"),
-    (b"\xfd7zXZ\x00", 0, "an xz archive"),
-    (b"7z\xbc\xaf\x27\x1c", 0, "a 7-Zip archive"),
-    (b"Rar!", 0, "a RAR archive"),
-    (b"ustar", 257, "a tar archive"),
-    (b"\x89HDF\r\n\x1a\n", 0, "an HDF5 file (Keras/TensorFlow weights?)"),
-    (b"\x93NUMPY", 0, "a NumPy .npy array"),
-)
-# what torch.save's legacy (pre-1.6, e.g. the original vox-cpk.pth.tar) format pickles first
-_LEGACY_TORCH_MAGIC = b"\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
-
-
-def sniff_checkpoint(path: str | Path, raw: bytes | None = None) -> str:
-    """What a file holds, from its first bytes: ``'torch'`` (torch.save, zip or legacy format),
-    ``'pickle'`` (a plain Python pickle), ``'empty'``, or ``'it looks like ...'`` (the kind of file).
-    ``raw``: the file's bytes when already read (then the file is not opened again)."""
-    path = Path(path)
-    if raw is None:
-        try:
-            with open(path, "rb") as fh:
-                head = fh.read(4096)
-        except OSError as exc:
-            raise _unreadable(path, exc) from None
-    else:
-        head = raw[:4096]
-    if not head:
-        return "empty"
-    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        return _sniff_zip(path if raw is None else io.BytesIO(raw))
-    if head[:1] == b"\x80" and 2 <= head[1:2][0] <= 5:
-        return "torch" if head[2:].startswith(_LEGACY_TORCH_MAGIC) else "pickle"
-    for magic, offset, kind in _MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            return f"it looks like {kind}"
-    size = path.stat().st_size if raw is None else len(raw)
-    if len(head) > 8 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < size:
-        return "it looks like a safetensors file"
-    return _sniff_text(head)
-
-
-def _sniff_zip(path: Path | io.BytesIO) -> str:
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return "torch"  # a damaged zip: torch.load says how
-    if any(n.endswith("data.pkl") for n in names):
-        return "torch"
-    if names and all(n.endswith(".npy") for n in names):
-        return "it looks like a NumPy .npz archive"
-    shown = ", ".join(names[:3]) if names else "nothing"
-    return f"it looks like a ZIP archive of other files ({shown})"
-
-
-def _sniff_text(head: bytes) -> str:
-    if b"\x00" in head:
-        return "its first bytes match no known format"
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 3:  # not a character cut at the end of the 4 KiB read
-            return "its first bytes match no known format"
-        text = head[: exc.start].decode("utf-8")
-    text = text.lstrip().lower()
-    if text.startswith(("<!doctype html", "<html")) or "<html" in text[:512]:
-        return "it looks like an HTML page"
-    if text.startswith("version https://git-lfs"):
-        return "it looks like a Git LFS pointer"
-    if re.search(r"^model_params:", text, re.MULTILINE):
-        return "it looks like a FOMM YAML config"
-    return "it looks like a text file"
-
-
-def _fix_for(kind: str) -> str:
-    """The fix to suggest for a file that is not a checkpoint."""
-    if "HTML" in kind:
-        return "a download that returned a web page instead of the file; download the checkpoint again"
-    if "Git LFS" in kind:
-        return "fetch the real file with git lfs pull"
-    if "YAML config" in kind:
-        return "pass it with --config and the .pth/.pth.tar file with --checkpoint"
-    if "archive" in kind and "NumPy" not in kind:
-        return "extract the .pth/.pth.tar checkpoint from it and pass that"
-    return "pass a .pth/.pth.tar file saved with torch.save (e.g. vox-cpk.pth.tar)"
-
-
-def strip_module_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Remove the ``module.`` prefix that ``DataParallel``/DDP adds to every key."""
-    if state and all(k.startswith("module.") for k in state):
-        return {k[len("module.") :]: v for k, v in state.items()}
-    return state
-
-
-def model_states(data: dict[str, Any], path: str | Path = "checkpoint") -> dict[str, dict]:
-    """The module state dicts of a checkpoint dict, keyed by part name."""
-    missing = [p for p in INFERENCE_PARTS if not isinstance(data.get(p), dict)]
-    if missing:
-        raise FommError(
-            f"{path} has no {' or '.join(missing)} state dict (top-level keys: "
-            f"{', '.join(map(str, list(data)[:8]))}); it is not a FOMM checkpoint"
-        )
-    parts = {p: strip_module_prefix(data[p]) for p in INFERENCE_PARTS}
-    if isinstance(data.get("discriminator"), dict):
-        parts["discriminator"] = strip_module_prefix(data["discriminator"])
-    return parts
-
-
-def expected_shapes(config: Config, part: str) -> dict[str, tuple]:
-    """State-dict key -> shape of a model part built from ``config``, without allocating weights."""
-    return expected_part_shapes(config, (part,))[part]
-
-
-def expected_part_shapes(config: Config, parts: tuple[str, ...]) -> dict[str, dict[str, tuple]]:
-    """:func:`expected_shapes` of several parts from ONE (weightless, ``meta``) model build."""
-    with torch.device("meta"):
-        model = FirstOrderModel(config, with_discriminator="discriminator" in parts)
-    return {part: {k: tuple(v.shape) for k, v in getattr(model, part).state_dict().items()} for part in parts}
-
-
-def compare_state(expected: dict[str, tuple], state: dict[str, torch.Tensor]) -> dict[str, list]:
-    """Keys missing from ``state``, unexpected in it, and present with another shape."""
-    return {
-        "missing": [k for k in expected if k not in state],
-        "unexpected": [k for k in state if k not in expected],
-        "shape": [k for k in expected if k in state and tuple(state[k].shape) != expected[k]],
-    }
-
-
-def _mismatch_count(diff: dict[str, list]) -> int:
-    return sum(len(v) for v in diff.values())
-
-
-def describe_mismatch(diff: dict[str, list], state: dict, expected: dict) -> str:
-    parts = []
-    for label, keys in (("missing", diff["missing"]), ("unexpected", diff["unexpected"])):
-        if keys:
-            parts.append(f"{len(keys)} {label} keys (e.g. {', '.join(keys[:3])})")
-    if diff["shape"]:
-        k = diff["shape"][0]
-        parts.append(
-            f"{len(diff['shape'])} keys of another shape (e.g. {k}: checkpoint "
-            f"{tuple(state[k].shape)} vs config {expected[k]})"
-        )
-    return "; ".join(parts)
-
-
-def match_presets(states: dict[str, dict], configs: dict[str, Config] | None = None) -> list[tuple[int, int, str]]:
-    """Rank presets by how well their generator and kp detector fit the state dicts.
-
-    Returns ``(mismatches in G+KP, mismatches in the discriminator, name)`` sorted best first.
-    ``configs``: the presets by name, already loaded (default: :func:`preset_configs`).
-    """
-    configs = preset_configs() if configs is None else configs
-    with_disc = "discriminator" in states
-    parts = INFERENCE_PARTS + (("discriminator",) if with_disc else ())
-    ranked = []
-    for name, cfg in configs.items():
-        shapes = expected_part_shapes(cfg, parts)
-        gk = sum(_mismatch_count(compare_state(shapes[p], states[p])) for p in INFERENCE_PARTS)
-        disc = _mismatch_count(compare_state(shapes["discriminator"], states["discriminator"])) if with_disc else 0
-        ranked.append((gk, disc, name))
-    return sorted(ranked)
-
-
-def preset_configs() -> dict[str, Config]:
-    """Every bundled preset, loaded once, by name."""
-    return {name: load_preset(name) for name in preset_names()}
-
-
+# ------------------------------------------------------------------------------------------------
+# The one way in
+# ------------------------------------------------------------------------------------------------
 def load_model(
     checkpoint: str | Path | dict,
     config: Config | str | Path | dict | None = None,
@@ -324,136 +204,62 @@ def load_model(
     with_discriminator: bool = False,
     *,
     name: str | Path | None = None,
-) -> FirstOrderModel:
-    """Build a model and load a checkpoint into it, in eval mode.
+    backend: str = "torch",
+) -> nn.Module | ExportedModel:
+    """Build a model and load a checkpoint into it, in eval mode, on ``device``.
 
     A Thin-Plate Spline Motion Model checkpoint (its layout: ``inpainting_network``,
     ``kp_detector``, ``dense_motion_network``) gives a :class:`fomm.models.tpsmm.TpsmmModel`
-    (:func:`fomm.models.tpsmm.checkpoint.load_tpsmm_model`; ``config`` is then a TPSMM one).
+    (``config`` is then a TPSMM one).
 
-    ``checkpoint``: a path (original ``.pth.tar`` or ours) or an already loaded dict.
+    ``checkpoint``: a file (original ``.pth.tar``, DataParallel or ours), a bundled model's name
+    (``'face-64'``), a published name downloaded with ``fomm download`` (``'vox'``), an already
+    loaded dict, or, with ``backend='onnxruntime'``, an ONNX export folder.
     ``config``: a :class:`Config`, a YAML path, a preset name (``'vox-256'``) or None; with None,
     the config stored in our checkpoints is used, else the preset whose tensor shapes match.
-    ``align_corners`` overrides the config's grid-sampling convention. ``name``: what messages
-    call a checkpoint dict (e.g. the file it was read from; default ``'checkpoint'``).
+    ``device``: ``'cpu'``, ``'cuda'``, ``'mps'`` or ``'auto'``. ``align_corners`` overrides the
+    config's grid-sampling convention. ``name``: what messages call a checkpoint dict (e.g. the
+    file it was read from; default ``'checkpoint'``). ``backend``: what will run the model
+    (``'torch'`` or ``'onnxruntime'``); only ONNX Runtime runs an export folder.
     """
-    path = checkpoint if not isinstance(checkpoint, dict) else (name or "checkpoint")
-    data = checkpoint if isinstance(checkpoint, dict) else read_checkpoint(checkpoint)
-    from fomm.models.tpsmm.checkpoint import is_tpsmm_checkpoint, load_tpsmm_model
-
-    if is_tpsmm_checkpoint(data):  # a Thin-Plate Spline Motion Model (fomm.models.tpsmm)
-        return load_tpsmm_model(data, config, device, path)
-    states = model_states(data, path)
-    if config is None and isinstance(data.get("config"), dict):
-        cfg = Config.from_dict(data["config"], source=f"the config stored in {path}")
-        cfg.name = data.get("config_name") or Path(str(path)).stem
-    elif config is None:
-        cfg = _preset_for(path, states)
+    if backend not in BACKENDS:
+        raise FommError(f"unknown backend '{backend}'; use one of {', '.join(BACKENDS)}")
+    if isinstance(checkpoint, dict):
+        data, label = checkpoint, os.fspath(name or "checkpoint")
     else:
-        cfg = resolve_config(config).copy()
-    if align_corners is not None:
-        cfg.model_params.align_corners = bool(align_corners)
-    cfg = fit_anti_alias(cfg, states)  # 29x29 or 13x13 kernels at 512: the checkpoint says which
-
-    model = FirstOrderModel(cfg, with_discriminator=with_discriminator and "discriminator" in states)
-    parts = INFERENCE_PARTS + (("discriminator",) if model.discriminator is not None else ())
-    for part in parts:
-        expected = {k: tuple(v.shape) for k, v in getattr(model, part).state_dict().items()}
-        diff = compare_state(expected, states[part])
-        if _mismatch_count(diff):
-            closest = match_presets(states)[0][2]
-            raise FommError(
-                f"{path} does not fit config '{cfg.name or 'given'}' ({part}: "
-                f"{describe_mismatch(diff, states[part], expected)}); closest preset: {closest}; "
-                f"pass the matching --config"
-            )
-        getattr(model, part).load_state_dict(states[part])
+        path = locate(checkpoint)
+        if path.is_dir():
+            return _load_export(path, config, backend)
+        data, label = read_checkpoint(path), os.fspath(path)
+    request = LoadRequest(config, label, align_corners, with_discriminator)
+    model = _family_of(data, label).build(data, request)
     return model.to(resolve_device(device)).eval()
 
 
-def _preset_for(path, states: dict[str, dict]) -> Config:
-    """The one preset whose tensor shapes fit ``states`` (each preset is loaded once)."""
-    configs = preset_configs()
-    ranked = match_presets(states, configs)
-    gk, _, name = ranked[0]
-    if gk:
-        detail = describe_mismatch(*_first_mismatch(configs[name], states))
+def _family_of(data: dict, label: str) -> Family:
+    for family in FAMILIES:
+        if family.recognise(data):
+            return family
+    keys = ", ".join(map(str, list(data)[:8]))
+    raise FommError(
+        f"{label} has no generator or kp_detector state dict (top-level keys: {keys}); it is not a "
+        f"{' or '.join(f.name.upper() for f in FAMILIES)} checkpoint"
+    )
+
+
+def _load_export(folder: Path, config, backend: str) -> ExportedModel:
+    """An ONNX export folder, for ONNX Runtime only; a given config must have its frame size."""
+    if backend != "onnxruntime":
         raise FommError(
-            f"{path} fits no bundled preset (closest: {name}: {detail}); pass --config with "
-            f"the YAML it was trained with"
+            f"{folder} is an ONNX export folder; run it with --backend onnxruntime, or pass the .pth "
+            f"checkpoint it was exported from for the {backend} backend"
         )
-    _check_unambiguous(path, [configs[n] for g, _, n in ranked if g == 0])
-    return configs[name]
-
-
-def _inference_options(cfg: Config) -> dict:
-    """The model options that change what the generator and keypoint detector compute."""
-    options = cfg.to_dict()["model_params"]
-    options.pop("discriminator_params", None)
-    return options
-
-
-def _check_unambiguous(path, configs: list[Config]) -> None:
-    """Presets with the same tensor shapes may still compute different functions (e.g. two that
-    differ only in the keypoint padding or ``align_corners``): then the shapes cannot choose."""
-    first = _inference_options(configs[0])
-    differ = [c.name for c in configs[1:] if _inference_options(c) != first]
-    if differ:
-        raise FommError(
-            f"{path} carries no config and fits several presets that compute different functions "
-            f"({', '.join([configs[0].name, *differ])}); pass --config with the one it was trained with"
-        )
-
-
-def _first_mismatch(cfg: Config, states: dict) -> tuple[dict, dict, dict]:
-    shapes = expected_part_shapes(cfg, INFERENCE_PARTS)
-    for part in INFERENCE_PARTS:
-        diff = compare_state(shapes[part], states[part])
-        if _mismatch_count(diff):
-            return diff, states[part], shapes[part]
-    return {"missing": [], "unexpected": [], "shape": []}, {}, {}
-
-
-def checkpoint_dict(model: FirstOrderModel, **extra: Any) -> dict[str, Any]:
-    """Our checkpoint format: model state dicts, the config, and any training state."""
-    data: dict[str, Any] = {
-        "fomm_format": FORMAT_VERSION,
-        "config": model.config.to_dict(),
-        "config_name": model.config.name,
-    }
-    for part in ("generator", "kp_detector", "discriminator"):
-        module = getattr(model, part, None)
-        if module is not None:
-            data[part] = {k: v.detach().cpu() for k, v in module.state_dict().items()}
-    data.update(extra)
-    return data
-
-
-def save_checkpoint(path: str | Path, model: FirstOrderModel, **extra: Any) -> Path:
-    """Write our checkpoint format atomically (temp file, fsync, rename)."""
-    return atomic_torch_save(checkpoint_dict(model, **extra), path)
-
-
-def to_original_format(data: dict[str, Any]) -> dict[str, Any]:
-    """Keep only what the original code reads: the module and optimizer state dicts and ``epoch``."""
-    out = {k: data[k] for k in ORIGINAL_KEYS if k in data}
-    out.setdefault("epoch", 0)
-    return out
-
-
-def export_original(src: str | Path, dst: str | Path) -> Path:
-    """Convert one of our checkpoints to the original ``.pth.tar`` layout."""
-    return atomic_torch_save(to_original_format(read_checkpoint(src)), dst)
-
-
-def atomic_torch_save(obj: Any, path: str | Path) -> Path:
-    import os
-
-    from fomm.atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-    return Path(path)
+    model = ExportedModel.open(folder)
+    if config is not None:
+        cfg = resolve_config(config)
+        if tuple(cfg.frame_shape[:2]) != model.frame_shape:
+            raise FommError(
+                f"--config {cfg.name or config} is for {cfg.frame_shape[1]}x{cfg.frame_shape[0]} frames but the "
+                f"ONNX export {folder} is {model.frame_shape[1]}x{model.frame_shape[0]}; drop --config"
+            )
+    return model

@@ -18,7 +18,15 @@ from typing import Any
 import torch
 
 from fomm.errors import FommError
-from fomm.models.tpsmm.config import TpsmmConfig, load_tpsmm_preset, resolve_tpsmm_config, tpsmm_preset_names
+from fomm.models.checkpoint_io import strip_module_prefix
+from fomm.models.device import resolve_device
+from fomm.models.tpsmm.config import (
+    TpsmmConfig,
+    is_tpsmm_config,
+    load_tpsmm_preset,
+    resolve_tpsmm_config,
+    tpsmm_preset_names,
+)
 from fomm.models.tpsmm.model import INFERENCE_PARTS, PARTS, TpsmmModel
 from fomm.models.tpsmm.resnet import resnet_width
 
@@ -32,8 +40,6 @@ def is_tpsmm_checkpoint(data: Any) -> bool:
 
 def tpsmm_states(data: dict) -> dict[str, dict[str, torch.Tensor]]:
     """The part state dicts present in a TPSMM checkpoint (``module.`` prefixes removed)."""
-    from fomm.models.checkpoint import strip_module_prefix
-
     return {p: strip_module_prefix(data[p]) for p in PARTS if isinstance(data.get(p), dict)}
 
 
@@ -47,8 +53,6 @@ def load_tpsmm_model(
     width comes from the checkpoint. The AVD network is loaded when the checkpoint has one
     (``model.has_avd``); the background predictor likewise.
     """
-    from fomm.models.checkpoint import resolve_device
-
     states = tpsmm_states(data)
     if config is None and isinstance(data.get("config"), dict):
         cfg = TpsmmConfig.from_dict(data["config"], source=f"the config stored in {path}")
@@ -74,8 +78,6 @@ def load_tpsmm_model(
 
 def _tpsmm_config(config, path) -> TpsmmConfig:
     """``config`` as a TPSMM config; a FOMM config given for a TPSMM checkpoint is one clear error."""
-    from fomm.models.tpsmm.config import is_tpsmm_config
-
     if not is_tpsmm_config(config):
         raise FommError(
             f"{path} is a Thin-Plate Spline Motion Model checkpoint but config '{config}' is a FOMM "

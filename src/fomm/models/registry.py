@@ -1,8 +1,15 @@
-"""The published FOMM checkpoints: names, presets, files, mirrors, and where they are cached.
+"""Checkpoint names: the published FOMM checkpoints (presets, files, mirrors, the download cache)
+and the models bundled inside the package.
 
-This module imports neither torch nor the network libraries, so ``fomm models`` (a listing) starts
-at once. The files are the original authors' checkpoints; the URLs are **third-party mirrors**
-(GitHub release assets and Hugging Face repositories that re-host them), tried in order.
+This is the name -> file lookup that :func:`fomm.models.checkpoint.load_model` uses; it sits in the
+model layer so the models import nothing above them (:mod:`fomm.hub` downloads into the cache
+named here). It imports neither torch nor the network libraries, so ``fomm models`` (a listing)
+starts at once.
+
+Bundled models (``face-64``, ``puppet-64``) are small FOMMs the project trains on its procedural
+videos and ships in ``fomm/assets/bundled``: usable by name with no download. The published files
+are the original authors' checkpoints; the URLs are **third-party mirrors** (GitHub release assets
+and Hugging Face repositories that re-host them), tried in order.
 
 Where a sha256 is given, it is the Git LFS object id that Hugging Face shows for that file (a
 sha256 of the whole file). The others are unknown here; a download of those is verified by its
@@ -20,9 +27,14 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from fomm.errors import FommError
+
+# category -> checkpoint file under assets/bundled (our format, config embedded). The name a user
+# passes is the file's stem (``face-64``); the first one shipped is the default of ``fomm demo``.
+BUNDLED_MODELS = {"face": "face-64.pth", "puppet": "puppet-64.pth"}
 
 # Third-party mirrors of the authors' files (the authors' own links were Google Drive and
 # Yandex Disk folders, which cannot be fetched by a script).
@@ -33,11 +45,12 @@ HF_SPACE_MIRROR = "https://huggingface.co/spaces/abhishek/first-order-motion-mod
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """One downloadable checkpoint.
+    """One named checkpoint: downloadable, or bundled inside the package.
 
-    ``preset``: the bundled config whose tensor shapes the file must have (None: any preset that
-    fits, for a bare URL). ``sha256``: lower-case hex of the whole file, or None when unknown.
-    ``size``: bytes, when known. ``urls``: mirrors, tried in order.
+    ``preset``: the config whose tensor shapes the file must have (a preset name or a YAML file;
+    None: any preset that fits, for a bare URL). ``sha256``: lower-case hex of the whole file, or
+    None when unknown. ``size``: bytes, when known. ``urls``: mirrors, tried in order (none for a
+    bundled model). ``bundled``: shipped in ``fomm/assets/bundled`` (nothing to download).
     """
 
     name: str
@@ -49,6 +62,7 @@ class Checkpoint:
     # where to fetch it by hand when no script can (``urls`` empty), and the weights' licence
     page: str | None = None
     licence: str | None = None
+    bundled: bool = False
 
 
 def _published(name: str, preset: str, file: str, sha256=None, size=None, extra=()) -> Checkpoint:
@@ -111,6 +125,21 @@ def by_hand(entry: Checkpoint, dest: Path) -> str:
     )
 
 
+def assets_dir() -> Path:
+    """The package's data folder (bundled models, demo inputs, landmark data)."""
+    return Path(str(resources.files("fomm") / "assets"))
+
+
+def bundled_entries() -> dict[str, Checkpoint]:
+    """The bundled models shipped in this installation, by name (``face-64``), default first."""
+    entries = {}
+    for file in BUNDLED_MODELS.values():
+        if (assets_dir() / "bundled" / file).is_file():
+            name = Path(file).stem
+            entries[name] = Checkpoint(name, name, file, (), bundled=True)
+    return entries
+
+
 def cache_dir() -> Path:
     """The folder downloaded checkpoints live in (``$FOMM_HOME/checkpoints`` or the user cache)."""
     home = os.environ.get("FOMM_HOME")
@@ -122,8 +151,9 @@ def cache_dir() -> Path:
 
 
 def registry() -> dict[str, Checkpoint]:
-    """The known checkpoints: the built-in ones, plus or overridden by the ``FOMM_MODELS`` file."""
-    entries = dict(BUILTIN)
+    """The known checkpoints: the bundled ones, the published ones, plus or overridden by the
+    ``FOMM_MODELS`` file."""
+    entries = {**bundled_entries(), **BUILTIN}
     extra = os.environ.get("FOMM_MODELS")
     if extra:
         entries.update(_read_models_file(Path(extra)))
@@ -172,7 +202,9 @@ def normalise_sha256(value: str | None) -> str | None:
 
 
 def cached_path(entry: Checkpoint) -> Path:
-    """Where ``entry`` is (or would be) stored in the cache."""
+    """Where ``entry`` is (or would be) stored: the cache, or the package for a bundled model."""
+    if entry.bundled:
+        return assets_dir() / "bundled" / entry.file
     return cache_dir() / entry.file
 
 
@@ -180,10 +212,19 @@ def is_cached(entry: Checkpoint) -> bool:
     return cached_path(entry).is_file()
 
 
-def resolve_checkpoint(arg):
-    """A ``--checkpoint`` value: an existing path stays as it is; a known name becomes its cached file.
+def missing_hint() -> str:
+    """What a checkpoint may be, for the messages about a missing or unknown one (one line)."""
+    bundled = ", ".join(bundled_entries()) or "none installed"
+    return (
+        f"--checkpoint takes a checkpoint file, a bundled model ({bundled}; no download) or a name that "
+        f"fomm models lists (e.g. fomm download vox, then --checkpoint vox)"
+    )
 
-    A known name that is not downloaded yet is a FommError telling the user to run
+
+def resolve_checkpoint(arg):
+    """A ``--checkpoint`` value: an existing path stays as it is; a known name becomes its file.
+
+    A published name that is not downloaded yet is a FommError telling the user to run
     ``fomm download NAME``. Anything else (a dict, an unknown name) is returned unchanged.
     """
     if not isinstance(arg, (str, os.PathLike)) or Path(arg).exists():

@@ -1,0 +1,126 @@
+"""How well a checkpoint's state dicts fit a config: tensor shapes compared key by key, presets
+ranked by fit, and the one preset chosen for a checkpoint that carries no config.
+
+Shapes come from a weightless (``meta`` device) build of the model, so comparing a checkpoint with
+every preset allocates nothing.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from fomm.config import Config, load_preset, preset_names
+from fomm.errors import FommError
+from fomm.models.checkpoint_io import INFERENCE_PARTS
+from fomm.models.first_order_model import FirstOrderModel
+
+
+def expected_shapes(config: Config, part: str) -> dict[str, tuple]:
+    """State-dict key -> shape of a model part built from ``config``, without allocating weights."""
+    return expected_part_shapes(config, (part,))[part]
+
+
+def expected_part_shapes(config: Config, parts: tuple[str, ...]) -> dict[str, dict[str, tuple]]:
+    """:func:`expected_shapes` of several parts from ONE (weightless, ``meta``) model build."""
+    with torch.device("meta"):
+        model = FirstOrderModel(config, with_discriminator="discriminator" in parts)
+    return {part: {k: tuple(v.shape) for k, v in getattr(model, part).state_dict().items()} for part in parts}
+
+
+def compare_state(expected: dict[str, tuple], state: dict[str, torch.Tensor]) -> dict[str, list]:
+    """Keys missing from ``state``, unexpected in it, and present with another shape."""
+    return {
+        "missing": [k for k in expected if k not in state],
+        "unexpected": [k for k in state if k not in expected],
+        "shape": [k for k in expected if k in state and tuple(state[k].shape) != expected[k]],
+    }
+
+
+def mismatch_count(diff: dict[str, list]) -> int:
+    return sum(len(v) for v in diff.values())
+
+
+def describe_mismatch(diff: dict[str, list], state: dict, expected: dict) -> str:
+    parts = []
+    for label, keys in (("missing", diff["missing"]), ("unexpected", diff["unexpected"])):
+        if keys:
+            parts.append(f"{len(keys)} {label} keys (e.g. {', '.join(keys[:3])})")
+    if diff["shape"]:
+        k = diff["shape"][0]
+        parts.append(
+            f"{len(diff['shape'])} keys of another shape (e.g. {k}: checkpoint "
+            f"{tuple(state[k].shape)} vs config {expected[k]})"
+        )
+    return "; ".join(parts)
+
+
+def match_presets(states: dict[str, dict], configs: dict[str, Config] | None = None) -> list[tuple[int, int, str]]:
+    """Rank presets by how well their generator and kp detector fit the state dicts.
+
+    Returns ``(mismatches in G+KP, mismatches in the discriminator, name)`` sorted best first.
+    ``configs``: the presets by name, already loaded (default: :func:`preset_configs`).
+    """
+    configs = preset_configs() if configs is None else configs
+    with_disc = "discriminator" in states
+    parts = INFERENCE_PARTS + (("discriminator",) if with_disc else ())
+    ranked = []
+    for name, cfg in configs.items():
+        shapes = expected_part_shapes(cfg, parts)
+        gk = sum(mismatch_count(compare_state(shapes[p], states[p])) for p in INFERENCE_PARTS)
+        disc = mismatch_count(compare_state(shapes["discriminator"], states["discriminator"])) if with_disc else 0
+        ranked.append((gk, disc, name))
+    return sorted(ranked)
+
+
+def preset_configs() -> dict[str, Config]:
+    """Every bundled preset, loaded once, by name."""
+    return {name: load_preset(name) for name in preset_names()}
+
+
+def preset_for(path, states: dict[str, dict], prefer: str | None = None) -> Config:
+    """The one preset whose tensor shapes fit ``states`` (each preset is loaded once).
+
+    Presets with identical networks (taichi-256 and vox-256) fit alike; ``prefer`` (e.g. the
+    preset the file name points to) is taken among those, else the first by name."""
+    configs = preset_configs()
+    ranked = match_presets(states, configs)
+    gk, _, name = ranked[0]
+    tied = [n for g, d, n in ranked if (g, d) == ranked[0][:2]]
+    if prefer in tied:
+        name = prefer
+    if gk:
+        detail = describe_mismatch(*_first_mismatch(configs[name], states))
+        raise FommError(
+            f"{path} fits no bundled preset (closest: {name}: {detail}); pass --config with "
+            f"the YAML it was trained with"
+        )
+    _check_unambiguous(path, [configs[n] for g, _, n in ranked if g == 0])
+    return configs[name]
+
+
+def inference_options(cfg: Config) -> dict:
+    """The model options that change what the generator and keypoint detector compute."""
+    options = cfg.to_dict()["model_params"]
+    options.pop("discriminator_params", None)
+    return options
+
+
+def _check_unambiguous(path, configs: list[Config]) -> None:
+    """Presets with the same tensor shapes may still compute different functions (e.g. two that
+    differ only in the keypoint padding or ``align_corners``): then the shapes cannot choose."""
+    first = inference_options(configs[0])
+    differ = [c.name for c in configs[1:] if inference_options(c) != first]
+    if differ:
+        raise FommError(
+            f"{path} carries no config and fits several presets that compute different functions "
+            f"({', '.join([configs[0].name, *differ])}); pass --config with the one it was trained with"
+        )
+
+
+def _first_mismatch(cfg: Config, states: dict) -> tuple[dict, dict, dict]:
+    shapes = expected_part_shapes(cfg, INFERENCE_PARTS)
+    for part in INFERENCE_PARTS:
+        diff = compare_state(shapes[part], states[part])
+        if mismatch_count(diff):
+            return diff, states[part], shapes[part]
+    return {"missing": [], "unexpected": [], "shape": []}, {}, {}
