@@ -64,7 +64,7 @@ def test_not_a_checkpoint(tmp_path):
     with pytest.raises(FommError, match=r"x.pth is not a PyTorch checkpoint \(it looks like a text file\)"):
         read_checkpoint(tmp_path / "x.pth")
     torch.save({"foo": torch.zeros(1)}, tmp_path / "y.pth")
-    with pytest.raises(FommError, match="not a FOMM checkpoint"):
+    with pytest.raises(FommError, match="not a FOMM (or [A-Z]+ )*checkpoint"):
         load_model(tmp_path / "y.pth")
 
 
@@ -308,7 +308,7 @@ def test_a_model_family_hooks_in_with_a_recogniser_and_a_builder(monkeypatch):
     model = load_model({"toy_net": {}}, config="tiny-64", name="toy.pth")
     assert isinstance(model, torch.nn.Linear) and not model.training
     assert built == [(["toy_net"], "toy.pth", "tiny-64")]
-    with pytest.raises(FommError, match=r"x.pth has no generator .*not a FOMM or TOY checkpoint"):
+    with pytest.raises(FommError, match=r"x.pth has no generator .*not a FOMM or .*TOY checkpoint"):
         load_model({"other": {}}, name="x.pth")
 
 
