@@ -134,3 +134,62 @@ def test_bad_export_arguments(tmp_path, capsys):
     assert main(["export", str(model_path)]) == 2
     with pytest.raises(fomm.errors.FommError, match="backend"):
         AnimationEngine(random_model("tiny-64", seed=0), backend="tensorrt")
+
+
+def test_export_folder_is_the_model_for_animate_live_and_app(home, tmp_path, capsys, monkeypatch):
+    """fomm export --format onnx writes a folder that fomm animate, fomm live and the app run with
+    --backend onnxruntime (no PyTorch weights); any other backend gets one line."""
+    from fomm.apps.app import GIVEN_CHOICE, Animator
+    from fomm.data.video_io import VideoWriter, read_frames, write_image
+    from fomm.export import export_onnx
+    from fomm.models.exported import ExportedModel
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    model = random_model("tiny-64", seed=4)
+    folder = tmp_path / "tiny-onnx"
+    export_onnx(model, folder)
+    rng = np.random.default_rng(0)
+    source = rng.random((64, 64, 3), dtype=np.float32)
+    driving = np.clip(source[None] + 0.1 * rng.standard_normal((5, 64, 64, 3)), 0, 1).astype(np.float32)
+
+    exported = fomm.load_model(folder, backend="onnxruntime")
+    assert isinstance(exported, ExportedModel)
+    ort = fomm.animate(exported, source, driving, backend="onnxruntime")
+    exact = fomm.animate(model, source, driving)
+    assert ort.shape == exact.shape == (5, 64, 64, 3) and np.abs(ort - exact).max() < 1e-4
+
+    write_image(tmp_path / "source.png", (255 * source).astype(np.uint8))
+    with VideoWriter(tmp_path / "driving.mp4", fps=10) as writer:
+        for frame in driving:
+            writer.write(frame)
+    io = ["--source", str(tmp_path / "source.png"), "--checkpoint", str(folder)]
+    out = tmp_path / "out.mp4"
+    assert (
+        main(
+            ["animate", *io, "--driving", str(tmp_path / "driving.mp4"), "--out", str(out), "--backend", "onnxruntime"]
+        )
+        == 0
+    )
+    assert read_frames(out)[0].shape == (5, 64, 64, 3)
+    assert main(["animate", *io, "--driving", str(tmp_path / "driving.mp4"), "--out", str(tmp_path / "t.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (
+        f"fomm animate: error: {folder} is an ONNX export folder; run it with --backend onnxruntime, or pass the "
+        f".pth checkpoint it was exported from for the torch backend"
+    )
+    live = ["live", *io, "--camera", str(tmp_path / "driving.mp4"), "--no-realtime", "--backend", "onnxruntime"]
+    assert main([*live, "--out", str(tmp_path / "live.mp4")]) == 0
+    assert read_frames(tmp_path / "live.mp4")[0].shape == (5, 64, 64, 3)
+
+    animator = Animator(device="cpu", workdir=tmp_path / "app", checkpoint=folder, backend="onnxruntime")
+    choices, default = animator.menu()
+    assert default == GIVEN_CHOICE and choices[0] == (f"given: {folder.name} (fomm app --checkpoint)", GIVEN_CHOICE)
+    result, text = animator.animate(tmp_path / "source.png", tmp_path / "driving.mp4", fomm_options(), GIVEN_CHOICE)
+    assert read_frames(result)[0].shape == (5, 64, 64, 3) and text.startswith("5 frames, 64x64")
+
+
+def fomm_options():
+    from fomm.animation.options import AnimateOptions
+
+    return AnimateOptions()

@@ -48,6 +48,7 @@ from fomm.errors import FommError
 from fomm.models.registry import cached_path, registry
 
 BUNDLED_CHOICE = "bundled"  # the default bundled model; "bundled:<category>" picks another
+GIVEN_CHOICE = "given"  # the model of ``fomm app --checkpoint`` (the default when given)
 BEST_FRAME_MODES = ("first frame", "auto", "frame number")
 MODEL_CACHE_SIZE = 2
 RESULTS_KEPT = 8
@@ -154,8 +155,8 @@ class ModelCache:
     so both precisions share it and a checkpoint is held in memory once.
     """
 
-    def __init__(self, device: str = "cpu", size: int = MODEL_CACHE_SIZE):
-        self.device = device
+    def __init__(self, device: str = "cpu", size: int = MODEL_CACHE_SIZE, backend: str = "torch"):
+        self.device, self.backend = device, backend
         self.size = size
         self.models: collections.OrderedDict = collections.OrderedDict()
         self.lock = threading.Lock()
@@ -165,16 +166,16 @@ class ModelCache:
         stat = Path(path).stat()
         return (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
 
-    def get(self, path: Path):
-        """The model of checkpoint ``path``, loaded once (a FommError for a bad file)."""
+    def get(self, path: Path, config=None):
+        """The model of checkpoint ``path`` (+ ``config``), loaded once (a FommError for a bad file)."""
         from fomm.models.checkpoint import load_model, locate
 
-        key = self.key(locate(path))
+        key = (*self.key(locate(path)), str(config))
         with self.lock:
             if key in self.models:
                 self.models.move_to_end(key)
                 return self.models[key]
-            model = load_model(path, device=self.device)
+            model = load_model(path, config=config, device=self.device, backend=self.backend)
             self.models[key] = model
             while len(self.models) > self.size:
                 self.models.popitem(last=False)
@@ -187,13 +188,26 @@ class ModelCache:
 class Animator:
     """Runs requests: resolves the model, calls the pipeline, keeps the last results on disk."""
 
-    def __init__(self, device: str = "cpu", workdir: str | Path | None = None):
-        self.models = ModelCache(device)
+    def __init__(
+        self, device: str = "cpu", workdir: str | Path | None = None, checkpoint=None, config=None, backend="torch"
+    ):
+        """``checkpoint`` (+ ``config``): the model of :data:`GIVEN_CHOICE` (``fomm app --checkpoint``:
+        a file, a name, or for ``backend='onnxruntime'`` an ONNX export folder); ``backend`` runs
+        every request."""
+        self.models = ModelCache(device, backend=backend)
+        self.given, self.config, self.backend = checkpoint, config, backend
         self.own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="fomm-app-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.results: collections.deque = collections.deque()
         self.lock = threading.Lock()
+
+    def menu(self) -> tuple[list[tuple[str, str]], str]:
+        """The model menu and its default: the ``--checkpoint`` model first when one was given."""
+        choices = checkpoint_choices()
+        if self.given is None:
+            return choices, BUNDLED_CHOICE
+        return [(f"given: {Path(str(self.given)).name} (fomm app --checkpoint)", GIVEN_CHOICE), *choices], GIVEN_CHOICE
 
     def close(self) -> None:
         """Remove the results folder (when this animator made it)."""
@@ -229,8 +243,10 @@ class Animator:
             raise FommError("no source photo; upload the photo to animate")
         if not driving:
             raise FommError("no driving video; upload the video whose motion to copy")
-        checkpoint = resolve_checkpoint(choice, uploaded)
-        model = self.models.get(checkpoint)
+        given = choice == GIVEN_CHOICE and self.given is not None and not uploaded
+        checkpoint = self.given if given else resolve_checkpoint(choice, uploaded)
+        model = self.models.get(checkpoint, self.config if given else None)
+        options = options if options.backend == self.backend else options.replace(backend=self.backend)
         from fomm.animation.pipeline import animate_video
 
         out = self._result_path(Path(driving))
@@ -304,8 +320,9 @@ INTRO = (
 )
 
 
-def _inputs(gr) -> dict:
-    """The input components (left column), by the name of the request field they fill."""
+def _inputs(gr, menu: tuple[list, str]) -> dict:
+    """The input components (left column), by the name of the request field they fill; ``menu``:
+    the model menu and its default (:meth:`Animator.menu`)."""
     c = {}
     with gr.Row():
         c["source"] = gr.Image(
@@ -319,7 +336,7 @@ def _inputs(gr) -> dict:
         )
         c["driving"] = gr.Video(label="Driving video", sources=["upload"], height=260, elem_id="driving")
     with gr.Row(equal_height=True):
-        c["choice"] = gr.Dropdown(checkpoint_choices(), value=BUNDLED_CHOICE, label="Model", elem_id="model")
+        c["choice"] = gr.Dropdown(menu[0], value=menu[1], label="Model", elem_id="model")
         c["uploaded"] = gr.File(
             label="...or a checkpoint file (used instead)",
             file_types=[".pth", ".tar", ".pt", ".ckpt"],
@@ -417,7 +434,7 @@ def build_app(animator: Animator):
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column(scale=3):
-                c = _inputs(gr)
+                c = _inputs(gr, animator.menu())
                 button = gr.Button("Animate", variant="primary", elem_id="run")
             with gr.Column(scale=2):
                 error = gr.Textbox(label="Error", visible=False, interactive=False, elem_id="error")
@@ -454,16 +471,23 @@ def launch(
     auth: list[tuple[str, str]] | None = None,
     max_upload: int | str = DEFAULT_MAX_UPLOAD,
     max_queue: int = MAX_QUEUE,
+    checkpoint=None,
+    config=None,
+    backend: str = "torch",
 ):
     """Start the app in the background; returns ``(blocks, url, animator)``. Stop with ``blocks.close()``.
 
+    ``checkpoint`` (+ ``config``): a model to offer first (see :class:`Animator`), loaded before
+    the page is served, so a bad one is one line at start; ``backend``: ``torch`` or ``onnxruntime``.
     ``auth``: ``(user, password)`` pairs that may log in (None: no login); ``max_upload``: the
     largest file one upload may be (bytes or e.g. ``"200MB"``; larger ones are refused with a
     413 and one line); ``max_queue``: requests that may wait (more are told the queue is full).
     """
     _check_port(host, port)
     max_upload = parse_size(max_upload)
-    animator = Animator(device=device, workdir=workdir)
+    animator = Animator(device=device, workdir=workdir, checkpoint=checkpoint, config=config, backend=backend)
+    if checkpoint is not None:
+        animator.models.get(checkpoint, config)
     blocks = build_app(animator)
     # one animation at a time (concurrency 1 on the button): the others wait in Gradio's queue,
     # whose page shows each waiting user their place ("queue: 2/3") and an estimated time
@@ -511,6 +535,8 @@ def register(subparsers) -> argparse.ArgumentParser:
         epilog="examples:\n"
         "  fomm app                      # then open the printed URL (http://127.0.0.1:7860)\n"
         "  fomm app --port 8080 --device cuda\n"
+        "  fomm app --checkpoint vox             # a downloaded model first in the menu\n"
+        "  fomm app --checkpoint vox-onnx/ --backend onnxruntime   # a fomm export --format onnx folder\n"
         "  fomm app --host 0.0.0.0 --auth alice:s3cret --auth bob:pa55   # the local network, with passwords\n"
         "  fomm app --host 0.0.0.0 --auth-file users.txt --max-upload 1GB",
     )
@@ -522,6 +548,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         default="auto",
         help="where to run the model (default: auto: CUDA, then MPS, then CPU)",
     )
+    _model_arguments(parser)
     access = parser.add_argument_group("access")
     access.add_argument(
         "--auth",
@@ -547,6 +574,22 @@ def register(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def _model_arguments(parser: argparse.ArgumentParser) -> None:
+    from fomm.animation.options import BACKENDS
+
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--checkpoint",
+        metavar="PATH_OR_NAME",
+        help="a model to offer first in the menu: a checkpoint file, a bundled model (face-64, puppet-64), a "
+        "name that fomm models lists, or with --backend onnxruntime a folder written by fomm export --format onnx",
+    )
+    group.add_argument("--config", metavar="NAME_OR_YAML", help="its config: a preset or a YAML file (rarely needed)")
+    group.add_argument(
+        "--backend", choices=BACKENDS, default="torch", help="run the networks in torch (default) or ONNX Runtime"
+    )
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -565,7 +608,10 @@ def wait_forever() -> None:
 
 def run(args: argparse.Namespace) -> int:
     auth = credentials(args.auth, args.auth_file)
-    blocks, url, animator = launch(args.host, args.port, device=args.device, auth=auth, max_upload=args.max_upload)
+    model = {"checkpoint": args.checkpoint, "config": args.config, "backend": args.backend}
+    blocks, url, animator = launch(
+        args.host, args.port, device=args.device, auth=auth, max_upload=args.max_upload, **model
+    )
     shown = url.replace("0.0.0.0", "127.0.0.1") if args.host == "0.0.0.0" else url
     login = f", {len(auth)} user{'s' if len(auth) > 1 else ''} may log in" if auth else ""
     print(
