@@ -353,5 +353,6 @@ def test_preset_in_name():
     assert preset_in_name("/x/taichi-cpk.pth.tar") == "taichi-256"
     assert preset_in_name("vox-adv-cpk.pth.tar") == "vox-adv-256"
     assert preset_in_name("vox-cpk.pth.tar") == "vox-256"
+    assert preset_in_name("vox-512-k13.pth") == "vox-512"
     assert preset_in_name("checkpoints/best.pt") is None
     assert preset_in_name("vox-vs-taichi.pth") is None  # two presets: no guess

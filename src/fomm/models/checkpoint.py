@@ -152,17 +152,21 @@ def _fomm_config(data: dict, states: dict, request: LoadRequest) -> Config:
 # ------------------------------------------------------------------------------------------------
 def preset_in_name(label: str) -> str | None:
     """The preset a checkpoint's file name points to (``taichi-cpk.pth.tar`` -> ``taichi-256``;
-    ``vox-adv-cpk`` -> ``vox-adv-256``), or None when it names none or several."""
+    ``vox-adv-cpk`` -> ``vox-adv-256``; ``vox-512-cpk`` -> ``vox-512``), or None when it names none
+    or several kinds."""
     stem = Path(str(label)).name.lower()
     words = set(re.split(r"[^a-z0-9]+", stem))
-    found = {}
+    found: dict[str, list[str]] = {}
     for name in preset_names():
-        family = re.sub(r"-\d+$", "", name)  # 'vox-adv-256' -> 'vox-adv'
-        if set(family.split("-")) <= words:
-            found[family] = name
+        family, _, size = name.rpartition("-")  # 'vox-adv-256' -> 'vox-adv', '256'
+        if family and set(family.split("-")) <= words:
+            found.setdefault(family, []).append(name)
     # 'vox-adv' contains 'vox': keep the most specific family of each base name
-    best = [name for fam, name in found.items() if not any(o != fam and o.startswith(fam + "-") for o in found)]
-    return best[0] if len(best) == 1 else None
+    best = [fam for fam in found if not any(o != fam and o.startswith(fam + "-") for o in found)]
+    if len(best) != 1:
+        return None
+    names = sorted(found[best[0]])  # of one kind at several sizes, the size named, else the smallest
+    return next((n for n in names if n.rpartition("-")[2] in words), names[0])
 
 
 def _warn_if_other_preset(data: dict, cfg: Config, label: str) -> None:
