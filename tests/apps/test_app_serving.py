@@ -68,6 +68,10 @@ def test_login_is_required_and_uploads_are_capped(server):
         too_big = client.post("/gradio_api/upload", files={"files": ("b.png", large)})
         assert too_big.status_code == 413
         assert too_big.text == "File size exceeded maximum allowed size of 20000 bytes."  # one line
+        served = f"/gradio_api/file={ok.json()[0]}"
+        assert client.get(served).content == small
+    with httpx.Client(base_url=url, timeout=30) as stranger:  # files too need the login, even by name
+        assert stranger.get(served).status_code == 401
 
 
 def inputs_for(folder: Path, user: int) -> tuple[Path, Path]:
