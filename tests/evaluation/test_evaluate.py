@@ -211,6 +211,9 @@ def test_real_data_layout_and_hooks(tiny, tmp_path):
     for method in ("model", "static", "global_affine"):
         assert math.isfinite(hooked["reconstruction"][method]["akd"])
         assert math.isfinite(hooked["reconstruction"][method]["aed"])
+        # the paper's cmp.py AKD: mean |dx|, |dy|, at most the Euclidean mean and at least half of it
+        akd, akd_l1 = hooked["reconstruction"][method]["akd"], hooked["reconstruction"][method]["akd_l1"]
+        assert akd / 2 <= akd_l1 <= akd
 
 
 def test_bad_inputs(tiny, tmp_path, capsys, monkeypatch):

@@ -219,6 +219,20 @@ def test_frame_metrics_and_summarize_weighted():
     assert rec["ssim"] == pytest.approx((2 * 0.3 * 0.4 + 1e-4) / (0.09 + 0.16 + 1e-4))
 
 
+def test_akd_l1_is_the_papers_cmp_py_definition():
+    # frame 0: keypoint errors (3, 4) and (0, 0); frame 1: (1, -1) and a missed keypoint
+    pred = np.array([[[13.0, 24.0], [5.0, 5.0]], [[2.0, 1.0], [np.nan, np.nan]]])
+    true = np.array([[[10.0, 20.0], [5.0, 5.0]], [[1.0, 2.0], [7.0, 7.0]]])
+    # cmp.py: per frame np.mean(np.abs(a - b)) over every coordinate, then the mean over frames
+    assert M.akd_l1(pred, true) == pytest.approx(((3 + 4 + 0 + 0) / 4 + (1 + 1) / 2) / 2)  # 1.375
+    assert M.akd(pred, true) == pytest.approx((5 + 0 + math.sqrt(2)) / 3)  # Euclidean, per keypoint
+    assert M.akd_l1(pred[:1], true[:1]) == pytest.approx(1.75) and M.akd(pred[:1], true[:1]) == 2.5
+    assert M.akd_l1(pred[0], true[0]) == pytest.approx(1.75)  # one frame (K, 2)
+    assert math.isnan(M.akd_l1(np.full((1, 2, 2), np.nan), true[:1]))
+    with pytest.raises(FommError, match="same shape"):
+        M.akd_l1(pred, true[:, :1])
+
+
 def test_akd_per_keypoint_is_the_mean_over_frames_of_each_keypoint():
     from fomm.evaluation.metrics import akd_per_keypoint
 

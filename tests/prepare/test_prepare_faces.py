@@ -7,7 +7,6 @@ One run (module fixture) over: a 720p clip with a scene cut in the middle and au
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,8 @@ from fomm.cli import main
 from fomm.data import video_io
 
 MIN_FRAMES = 16
-ARGS = ["--min-frames", str(MIN_FRAMES), "--size", "64", "--no-progress"]
+# seed 1: talk.mp4 is the test source (2 clips), the portrait and the truncated file train (2 clips)
+ARGS = ["--min-frames", str(MIN_FRAMES), "--size", "64", "--seed", "1", "--no-progress"]
 
 
 def talk_faces(n: int = 40) -> np.ndarray:
@@ -119,6 +119,7 @@ def test_split_by_source(prepared):
         splits.setdefault(clip["source"], set()).add(clip["split"])
         assert (data / clip["split"] / f"{clip['name']}.mp4").is_file()
     assert all(len(s) == 1 for s in splits.values())
+    assert splits["talk.mp4"] == {"test"} and manifest["counts"]["train"] == 2
     on_disk = sorted(p.name for p in (data / "train").iterdir()) + sorted(p.name for p in (data / "test").iterdir())
     assert sorted(on_disk) == sorted(f"{c['name']}.mp4" for c in manifest["clips"])
     assert manifest["complete"] and manifest["counts"]["videos"] == 6
@@ -138,9 +139,24 @@ def test_rerun_skips_finished_videos(prepared, capsys):
 @pytest.mark.slow
 def test_train_runs_on_the_result(prepared, tmp_path):
     _raw, data, _manifest = prepared
-    if len(os.listdir(data / "train")) < 2:
-        pytest.skip("fewer than two training clips")
     run = tmp_path / "run"
     args = ["train", "--config", "tiny-64", "--data", str(data), "--out", str(run), "--max-steps", "2"]
     assert main([*args, "--quiet", "--no-tensorboard", "--vis-every", "0"]) == 0
     assert any((run / "checkpoints").glob("*.pt"))
+
+
+@pytest.mark.slow
+def test_evaluate_runs_on_the_result_with_both_akds(prepared, tmp_path):
+    from fomm.bundled import bundled_checkpoint_path
+    from fomm.faces.landmarks import faces_available
+
+    _raw, data, manifest = prepared
+    report = tmp_path / "report.json"
+    ckpt = str(bundled_checkpoint_path("face"))
+    args = ["evaluate", "--checkpoint", ckpt, "--data", str(data), "--out", str(report), "--no-progress"]
+    assert main(args) == 0
+    table = json.loads(report.read_text())["reconstruction"]["model"]
+    assert table["num_videos"] == sum(c["split"] == "test" for c in manifest["clips"])
+    assert 0 < table["l1"] < 0.5
+    if faces_available():
+        assert table["akd"] > 0 and table["akd"] / 2 <= table["akd_l1"] <= table["akd"]

@@ -265,6 +265,23 @@ def test_wrong_size_message_says_width_x_height(tmp_path, tiny_config):
         train(tiny_config, data=tmp_path / "data", out=tmp_path / "run", max_steps=1, **QUIET)
 
 
+def test_raw_non_square_videos_point_to_fomm_prepare(tmp_path, tiny_config):
+    root = tmp_path / "data"
+    for i in range(2):
+        write_png_video(root / "train" / f"v{i}", moving_square_video(48, 4, i)[:, :, :32])  # 48 high, 32 wide
+    with pytest.raises(FommError, match=r"fomm prepare .* --size 32 .*--allow-resize would squash"):
+        train(tiny_config, data=root, out=tmp_path / "run", max_steps=1, **QUIET)
+
+
+def test_a_folder_without_splits_says_it_is_split_80_20(tmp_path, tiny_config, capsys):
+    root = tmp_path / "data"
+    for i in range(5):
+        write_png_video(root / f"v{i}", moving_square_video(32, 4, i))
+    result = train(tiny_config, data=root, out=tmp_path / "run", max_steps=1, vis_every=0, **QUIET)
+    assert result.step == 1
+    assert "has no train/ and test/ folders: its videos are split 80/20" in capsys.readouterr().err
+
+
 def test_wrong_size_is_accepted_with_allow_resize(tmp_path, tiny_config):
     root = _videos(tmp_path / "data", 2, 4, 48)
     result = train(tiny_config, data=root, out=tmp_path / "run", max_steps=1, allow_resize=True, vis_every=0, **QUIET)

@@ -2,7 +2,7 @@
 the console table of ``fomm evaluate``.
 
 A report is a plain dict (see :func:`fomm.evaluation.evaluate.evaluate`): ``{task: {method:
-{l1, psnr, ssim, akd, [aed, missed], num_videos, num_frames}}}`` plus ``counts``, ``protocol``,
+{l1, psnr, ssim, akd, [akd_l1, aed, missed], num_videos, num_frames}}}`` plus ``counts``, ``protocol``,
 ``notes`` and ``per_video``.
 """
 
@@ -28,6 +28,7 @@ COLUMNS = (
     ("psnr", "PSNR (dB) ↑", 2),
     ("ssim", "SSIM ↑", 4),
     ("akd", "AKD (px) ↓", 2),
+    ("akd_l1", "AKD cmp.py (px) ↓", 2),
     ("aed", "AED ↓", 4),
     ("missed", "no keypoints (%)", 1),
 )
@@ -52,11 +53,11 @@ def json_safe(x):
 
 
 def task_table(records: list[dict]) -> dict:
-    """``{method: {l1, psnr, ssim, akd, [aed, missed], num_videos, num_frames}}`` from the per-video
+    """``{method: {l1, psnr, ssim, akd, [akd_l1, aed, missed], num_videos, num_frames}}`` from the per-video
     records of one task (videos weighted by their scored frames)."""
     methods = [m for m in METHODS if records and all(m in r for r in records)]
     measured = {k for r in records for m in methods for k in r[m]}  # a metric nobody could compute is None
-    keys = [k for k in ("l1", "psnr", "ssim", "akd", "aed", "missed") if k in measured or k == "akd"]
+    keys = [k for k in ("l1", "psnr", "ssim", "akd", "akd_l1", "aed", "missed") if k in measured or k == "akd"]
     table = {}
     for m in methods:
         summary = summarize([{"num_frames": r["num_frames"], **r[m]} for r in records])
@@ -93,7 +94,8 @@ def _plural(n: int, word: str) -> str:
 
 
 def _columns(report: dict) -> list[tuple[str, str, int]]:
-    """The columns the report has values for (AED and the detector misses only when measured)."""
+    """The columns the report has values for (AKD by cmp.py, AED and the detector misses only when
+    measured)."""
     tables = [report.get(t) or {} for t in report.get("tasks", [])]
     present = {k for table in tables for m in table.values() for k in m}
     return [c for c in COLUMNS if c[0] in ("l1", "psnr", "ssim", "akd") or c[0] in present]

@@ -58,12 +58,7 @@ def build_dataset(cfg: Config, seed: int, allow_resize: bool) -> tuple[Dataset, 
     entries = base.entries
     other = [e for e in entries if (getattr(e, "height", h), getattr(e, "width", w)) != (h, w)]
     if other and not allow_resize:
-        e = other[0]
-        raise FommError(
-            f"{len(other)} of {len(entries)} training videos in {base.root_dir} have frames of another "
-            f"size than the config's frame_shape {w}x{h} (width x height; e.g. {e.name}: {e.width}x{e.height}); "
-            f"resize them to {w}x{h} or pass --allow-resize to resize frames when loading"
-        )
+        raise FommError(_size_message(other, len(entries), base.root_dir, dp.root_dir, (h, w)))
     for wmsg in caught:
         if other and allow_resize or "another size" not in str(wmsg.message):
             warnings.warn(wmsg.message, wmsg.category, stacklevel=2)
@@ -79,8 +74,40 @@ def build_dataset(cfg: Config, seed: int, allow_resize: bool) -> tuple[Dataset, 
         "augmentation_params": dp.augmentation_params,
         "num_repeats": repeats,
         "resized_videos": len(other),
+        "split": split_rule(dp.root_dir, base.root_dir, int(seed)),
     }
     return dataset, info
+
+
+def split_rule(root, train_folder, seed: int) -> str:
+    """How the training videos were chosen: the ``train`` folder, or the 80/20 rule of a folder
+    without ``train``/``test`` folders (said at the start of a run: it is easy to miss)."""
+    from pathlib import Path
+
+    if Path(train_folder) != Path(root):
+        return f"training videos: {train_folder}"
+    return (
+        f"{root} has no train/ and test/ folders: its videos are split 80/20 (sorted names, shuffled with "
+        f"seed {seed}; the 20 % are kept for fomm evaluate); make train/ and test/ folders, as fomm prepare "
+        "does, to choose"
+    )
+
+
+def _size_message(other: list, total: int, train_folder, root, hw: tuple[int, int]) -> str:
+    """The error for videos whose frames are not the config's size: raw (non-square) videos are
+    pointed to ``fomm prepare``, which crops the subject; ``--allow-resize`` would squash them."""
+    h, w = hw
+    e = other[0]
+    what = (
+        f"{len(other)} of {total} training videos in {train_folder} have frames of another size than the "
+        f"config's frame_shape {w}x{h} (width x height; e.g. {e.name}: {e.width}x{e.height})"
+    )
+    if any(getattr(v, "height", h) != getattr(v, "width", w) for v in other):
+        return (
+            f"{what}; for raw videos make square clips of the subject with fomm prepare {root} --out DATA "
+            f"--size {h} and train on DATA (--allow-resize would squash them to {w}x{h})"
+        )
+    return f"{what}; resize them to {w}x{h} (fomm prepare --size {h} does) or pass --allow-resize to resize frames when loading"
 
 
 def epoch_loader(

@@ -220,6 +220,7 @@ class Trainer:
             )
         self.batch_per_rank = tp.batch_size // self.dist.world_size
         self.dataset, self.data_info = build_dataset(self.cfg, int(self.options.seed), self.options.allow_resize)
+        self.say(self.data_info["split"])
         per_rank_items = len(self.dataset) // self.dist.world_size
         self.steps_per_epoch = per_rank_items // self.batch_per_rank
         if self.steps_per_epoch < 1:
