@@ -58,6 +58,7 @@ def one_run(raw, tmp_path_factory) -> tuple[Path, dict]:
 
 def test_one_run(one_run):
     data, manifest = one_run
+    assert not (data / ".prepare" / "staging").exists()
     assert manifest["complete"] and len(manifest["clips"]) == 5
     assert {c["split"] for c in manifest["clips"]} == {"train", "test"}
     assert sum(c["split"] == "test" for c in manifest["clips"]) == 1  # round(0.25 x 5)
@@ -104,3 +105,6 @@ def test_sigkill_then_rerun_ends_with_the_same_clips(raw, one_run, tmp_path):
     assert not (data / "prepare.json").exists()  # killed before the end
     assert prepare(raw, data, "--workers", "1") == one_run[1]
     assert same_clips(data, one_run[0])
+    # the killed process's unfinished files were in its staging folder, removed by the rerun
+    assert not (data / ".prepare" / "staging").exists()
+    assert not [p for p in data.glob("t*/.*")]  # nothing hidden beside the clips

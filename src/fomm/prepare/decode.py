@@ -125,13 +125,13 @@ class Reader:
             container.close()
 
     def frames(self, hw: tuple[int, int] | None = None, stop: int | None = None) -> Iterator[np.ndarray]:
-        """RGB uint8 frames at the displayed size, or converted straight to ``hw = (H, W)`` (the
-        displayed orientation); stops before frame ``stop`` when given."""
+        """RGB uint8 frames converted straight to ``hw = (H, W)`` (the displayed orientation;
+        default the displayed size: every frame has it, even where the stream changes size);
+        stops before frame ``stop`` when given."""
         self.count, self.error = 0, None
         turns = self.header.quarter_turns
-        size = None
-        if hw is not None and tuple(hw) != self.header.hw:
-            size = (hw[0], hw[1]) if turns % 2 else (hw[1], hw[0])  # (width, height) as stored
+        hw = self.header.hw if hw is None else hw
+        size = (hw[0], hw[1]) if turns % 2 else (hw[1], hw[0])  # (width, height) as stored
         container = _open(self.path)
         try:
             stream = container.streams.video[0]
@@ -152,10 +152,7 @@ class Reader:
 
     @staticmethod
     def _rgb(frame, size, turns: int) -> np.ndarray:
-        kwargs = {"format": "rgb24", "interpolation": _FLAGS}
-        if size is not None:
-            kwargs.update(width=size[0], height=size[1])
-        arr = frame.to_ndarray(**kwargs)
+        arr = frame.to_ndarray(format="rgb24", width=size[0], height=size[1], interpolation=_FLAGS)
         if turns:
             arr = np.ascontiguousarray(np.rot90(arr, turns))
         return arr

@@ -16,9 +16,10 @@ from collections import Counter
 from pathlib import Path
 
 import cv2
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from fomm.atomic import atomic_write_bytes
+from fomm.errors import FommError
 from fomm.prepare.find import Source
 from fomm.prepare.options import PrepareOptions
 from fomm.prepare.video import STATE, finished, read_record, thumb_path
@@ -32,10 +33,17 @@ LOCK_TIMEOUT_S = 600
 def merge(out: Path, raw: Path, sources: list[Source], skipped: list[dict], splits: dict, opts: PrepareOptions) -> dict:
     """Write ``prepare.json`` (and the contact sheet) from the records present; returns its content."""
     (out / STATE).mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out / STATE / "merge.lock"), timeout=LOCK_TIMEOUT_S):
-        manifest = build(out, raw, sources, skipped, splits, opts)
-        _write_if_changed(out / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
-        write_sheet(out, manifest["clips"])
+    lock = out / STATE / "merge.lock"
+    try:
+        with FileLock(str(lock), timeout=LOCK_TIMEOUT_S):
+            manifest = build(out, raw, sources, skipped, splits, opts)
+            _write_if_changed(out / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+            write_sheet(out, manifest["clips"])
+    except Timeout:
+        raise FommError(
+            f"{lock} stayed locked for {LOCK_TIMEOUT_S} s; if no other fomm prepare is merging into {out}, "
+            "delete the lock file and run again (finished videos are skipped)"
+        ) from None
     return manifest
 
 

@@ -9,18 +9,21 @@ options, same split, its clips present) is skipped without being touched.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
 import os
 import signal
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 from pathlib import Path
 
 from fomm.errors import FommError
 from fomm.prepare import manifest as _manifest
+from fomm.prepare import staging
 from fomm.prepare.find import find_sources
 from fomm.prepare.options import PrepareOptions
 from fomm.prepare.split import assign_splits, in_shard
-from fomm.prepare.video import finished, prepare_video, read_record
+from fomm.prepare.video import STATE, finished, prepare_video, read_record
 
 
 def _init_worker() -> None:
@@ -61,10 +64,23 @@ def _run_jobs(jobs: list[dict], workers: int, progress: Progress) -> None:
     try:
         for future in cf.as_completed([pool.submit(prepare_video, job) for job in jobs]):
             progress.done(future.result())
+    except BrokenProcessPool:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise FommError(
+            "a worker process died (out of memory, or a crash in a decoder or the face models); run the "
+            "same command again: finished videos are skipped (--workers 1 names the video it stops at)"
+        ) from None
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
+
+
+def _remove_own_staging(root: Path) -> None:
+    """This process's staging folder, when empty (a video prepared in this process leaves it so)."""
+    with contextlib.suppress(OSError):
+        staging.folder(root).rmdir()
+        (root / "staging").rmdir()  # when no other machine's is there
 
 
 def prepare(raw: str | os.PathLike, out: str | os.PathLike, options: PrepareOptions | None = None, **kwargs) -> dict:
@@ -86,11 +102,14 @@ def prepare(raw: str | os.PathLike, out: str | os.PathLike, options: PrepareOpti
         {"path": str(s.path), "rel": s.rel, "id": s.id, "split": splits[s.rel], "out": str(out), "options": settings}
         for s in todo
     ]
+    staging.remove_stale(out / STATE)  # a killed run's unfinished files
     progress = Progress(len(mine), len(mine) - len(todo), opts.progress)
     try:
         _run_jobs(jobs, opts.workers, progress)
     finally:
         progress.close()
+        staging.remove_stale(out / STATE)  # the pool's workers have ended
+        _remove_own_staging(out / STATE)
     result = _manifest.merge(out, raw, sources, skipped, splits, opts)
     result["this_run"] = {"videos": len(mine), "prepared": len(todo), "skipped": len(mine) - len(todo)}
     return result

@@ -1,6 +1,8 @@
 """Preparing one video: analyse (shots, motion, the subject's tracks), plan the clips, write them.
 
-The result is a *record*, written last and atomically to ``DATA/.prepare/videos/<source id>.json``:
+Every file is made in the process's staging folder and moved into place when complete (see
+:mod:`fomm.prepare.staging`). The result is a *record*, written last to
+``DATA/.prepare/videos/<source id>.json``:
 a video with a record is finished (its clips were written before it), one without is prepared
 again from the start by the next run. Everything in a record depends only on the video and the
 clip options, so any worker, shard or rerun writes the same record.
@@ -23,6 +25,7 @@ import numpy as np
 from fomm.atomic import atomic_write_bytes
 from fomm.errors import FommError
 from fomm.prepare import clips as _clips
+from fomm.prepare import staging
 from fomm.prepare.decode import NotAVideo, Reader, analysis_hw
 from fomm.prepare.options import ANALYSIS_SIDE, PrepareOptions
 from fomm.prepare.shots import ShotAnalysis
@@ -121,7 +124,9 @@ def prepare_video(job: dict) -> dict:
     except (FommError, av.FFmpegError, cv2.error) as exc:
         record["dropped"].append({"source": rel, "reason": "failed", "detail": str(exc).strip()})
     text = json.dumps(record, indent=1) + "\n"
-    atomic_write_bytes(record_path(out, job["id"]), text.encode())
+    staged = staging.folder(out / STATE) / f"{job['id']}.json"
+    atomic_write_bytes(staged, text.encode())
+    staging.publish(staged, record_path(out, job["id"]))
     return record
 
 
@@ -155,11 +160,15 @@ def _prepare(path: Path, out: Path, opts: PrepareOptions, record: dict) -> None:
     split = record["split"]
     paths = [clip_path(out, split, name, opts.format) for name in names]
     thumbs = [thumb_path(out, name) for name in names]
+    stage = staging.folder(out / STATE)  # made there, moved into place when complete
+    staged = [stage / p.name for p in paths], [stage / t.name for t in thumbs]
     hw, scaled = _clips.decode_size(plans, header.hw, opts.size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # odd sizes and the like: the clips are square and even
         frames = reader.frames(hw, stop=plans[-1].end)
-        digests = _clips.write_clips(frames, scaled, paths, header.fps, opts.size, thumbs)
+        digests = _clips.write_clips(frames, scaled, staged[0], header.fps, opts.size, staged[1])
+    for source, target in zip(staged[0] + staged[1], paths + thumbs):
+        staging.publish(source, target)
     for name, plan, digest in zip(names, plans, digests):
         entry = {"name": name, "split": split, "source": rel, "start": plan.start, "end": plan.end}
         record["clips"].append({**entry, "box": list(plan.box), "sha1": digest})
