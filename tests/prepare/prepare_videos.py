@@ -101,9 +101,9 @@ def face_720p_with_cut(n: int = 40) -> list:
     return first + second
 
 
-def puppet_in_frame(n: int = 40, h: int = 240, w: int = 320, side: int = 96, seed: int = 0):
+def puppet_in_frame(n: int = 40, h: int = 240, w: int = 320, side: int = 96, seed: int = 0, travel: float = 0.15):
     """The procedural puppet (``side`` px) walking right across a ``h`` x ``w`` grey frame (from
-    x 0.125 w to x 0.125 w + 0.3 w).
+    x 0.125 w, ``travel`` w in all).
     Returns ``(frames, boxes)`` with each frame's puppet square ``(x0, y0, x1, y1)``."""
     from fomm.data.synthetic import generate_video
 
@@ -111,7 +111,7 @@ def puppet_in_frame(n: int = 40, h: int = 240, w: int = 320, side: int = 96, see
     bg = background(h, w, 3, 90, 130)
     frames, boxes = [], []
     for t in range(n):
-        x0 = int(round(w * (0.125 + 0.3125 * t / max(n - 1, 1))))
+        x0 = int(round(w * (0.125 + travel * t / max(n - 1, 1))))
         y0 = (h - side) // 2
         frame = bg.copy()
         frame[y0 : y0 + side, x0 : x0 + side] = video[t]

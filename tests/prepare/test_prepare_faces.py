@@ -39,7 +39,7 @@ def make_raw(raw: Path) -> Path:
     (raw / "phone").mkdir()
     write_video(raw / "phone" / "portrait.mov", face_shot(24, 640, 360, cx=170, cy=300, scale=1.2, seed=4, dx=40))
     write_video(raw / "still.mp4", still_shot(24, 360, 480, cx=240, cy=170, scale=1.0, seed=2))
-    write_video(raw / "small.mp4", face_shot(24, 360, 480, cx=200, cy=170, scale=0.6, seed=5, dx=50))
+    write_video(raw / "small.mp4", face_shot(24, 360, 480, cx=200, cy=170, scale=0.6, seed=5, dx=20))
     frames = face_shot(40, 360, 480, cx=200, cy=180, scale=1.3, seed=6, dx=60)
     whole = write_video(raw / "cut.mp4", frames, faststart=True)  # its index first: the rest can be lost
     data = whole.read_bytes()

@@ -39,9 +39,9 @@ def test_object_follows_the_moving_puppet(tmp_path):
 def test_full_crop_keeps_each_shot_whole_as_png_folders(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
-    first, _ = puppet_in_frame(20, seed=0)
-    second, _ = puppet_in_frame(20, seed=5)
-    second = [np.ascontiguousarray(f[::-1, ::-1] // 3) for f in second]  # another scene: a cut at 20
+    first, _ = puppet_in_frame(20, seed=0, travel=0.3)
+    second, _ = puppet_in_frame(20, seed=5, travel=0.3)
+    second = [np.ascontiguousarray(255 - f[::-1, ::-1]) for f in second]  # another scene: a cut at 20
     write_video(raw / "two shots.mp4", first + second)
     data = tmp_path / "data"
     manifest = run(raw, data, "--crop", "full", "--format", "png", "--test-fraction", "0")

@@ -8,7 +8,7 @@ import pytest
 from prepare_videos import write_video
 
 from fomm.errors import FommError
-from fomm.prepare.clips import ClipPlan, clip_box, decode_size, subject_size
+from fomm.prepare.clips import ClipPlan, clip_box, decode_size, split_drifting, subject_size
 from fomm.prepare.decode import NotAVideo, Reader, analysis_hw
 from fomm.prepare.find import find_sources, source_id
 from fomm.prepare.split import assign_splits, in_shard, num_test, parse_shard
@@ -103,3 +103,13 @@ def test_reader_rotation_and_non_videos(tmp_path):
         with pytest.raises(NotAVideo) as err:
             Reader(tmp_path / name)
         assert err.value.reason == reason
+
+
+def test_a_wandering_subject_is_cut_where_it_leaves_its_first_box():
+    # a 100 px box sliding 10 px a frame: IoU with the first box is (100 - d) / (100 + d)
+    boxes = np.array([[10.0 * t, 0, 10.0 * t + 100, 100] for t in range(20)])
+    pieces = split_drifting(Track(5, 25, boxes))
+    # IoU(d = 60) = 0.25 keeps frame 6 in; d = 70 (0.18) starts the next clip there
+    assert [(p.start, p.end) for p in pieces] == [(5, 12), (12, 19), (19, 25)]
+    assert (pieces[1].boxes[0] == boxes[7]).all()
+    assert [(p.start, p.end) for p in split_drifting(Track(0, 20, boxes[:1].repeat(20, 0)))] == [(0, 20)]

@@ -4,7 +4,10 @@ A clip's box is made as the original datasets' were: the union of the subject's 
 clip, enlarged by ``margin`` of its side on every side, made square (the larger side), moved inside
 the frame where it sticks out and shrunk to the frame's shorter side where it is larger. Every
 frame of the clip is cropped to that one box (the camera does not move inside a clip: the model
-learns the subject's motion, not the crop's) and resized to ``size`` x ``size``.
+learns the subject's motion, not the crop's) and resized to ``size`` x ``size``. So that a subject
+that wanders does not end up small in a large box, a track is cut into several clips wherever the
+subject's box overlaps the clip's first box by less than :data:`MIN_IOU` (intersection over
+union), as the original VoxCeleb preprocessing cut its face tubes.
 
 Filters, in this order, each a ``reason`` in ``prepare.json``:
 
@@ -29,6 +32,7 @@ from fomm.data.image_ops import resize_frame
 from fomm.prepare.shots import STILL, ShotAnalysis
 from fomm.prepare.track import Track
 
+MIN_IOU = 0.25  # a clip ends where the subject's box overlaps its first box by less (the original's rule)
 THUMB_HEIGHT = 180  # contact sheet thumbnails: source frames this high, with the box drawn
 
 
@@ -61,6 +65,27 @@ def subject_size(boxes: np.ndarray, margin: float) -> int:
     return int(round(float(np.median(sides)) * (1 + 2 * margin)))
 
 
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of box ``a`` ``(4,)`` with each of ``b`` ``(N, 4)``."""
+    w = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
+    h = np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None)
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
+    return inter / np.maximum(union, 1e-9)
+
+
+def split_drifting(track: Track, min_iou: float = MIN_IOU) -> list[Track]:
+    """``track`` cut into clips wherever the subject's box overlaps the clip's first box by less
+    than ``min_iou`` (intersection over union): a new clip starts there, with a new first box."""
+    pieces, start = [], 0
+    while start < len(track.boxes):
+        apart = np.flatnonzero(_iou(track.boxes[start], track.boxes[start:]) < min_iou)
+        end = start + int(apart[0]) if len(apart) else len(track.boxes)
+        pieces.append(Track(track.start + start, track.start + end, track.boxes[start:end]))
+        start = end
+    return pieces
+
+
 def plan_clips(
     tracks: list[Track],
     hw: tuple[int, int],
@@ -74,7 +99,7 @@ def plan_clips(
     """Clips of the ``tracks`` (boxes in source pixels of an ``(H, W)`` source) and the dropped
     ones as ``{"reason", "detail", "start", "end"}``. ``analysis_scale``: analysis px per source px."""
     kept, dropped = [], []
-    for track in tracks:
+    for track in (piece for t in tracks for piece in split_drifting(t)):
         box = clip_box(track.boxes, margin, hw)
         subject = subject_size(track.boxes, margin)
         n = track.end - track.start
