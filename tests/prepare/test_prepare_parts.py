@@ -113,3 +113,21 @@ def test_a_wandering_subject_is_cut_where_it_leaves_its_first_box():
     assert [(p.start, p.end) for p in pieces] == [(5, 12), (12, 19), (19, 25)]
     assert (pieces[1].boxes[0] == boxes[7]).all()
     assert [(p.start, p.end) for p in split_drifting(Track(0, 20, boxes[:1].repeat(20, 0)))] == [(0, 20)]
+
+
+def test_command_errors_are_one_line_and_write_nothing(tmp_path, capsys):
+    from fomm.cli import main
+
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "data"
+    cases = [
+        ([str(tmp_path / "nope")], "does not exist"),
+        ([str(tmp_path / "empty")], "no files found"),
+        ([str(tmp_path / "empty"), "--shard", "3/3"], "numbered 0 to N-1"),
+        ([str(tmp_path / "empty"), "--margin", "-1"], "--margin must be"),
+    ]
+    for args, message in cases:
+        assert main(["prepare", *args, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
+        assert not out.exists()

@@ -133,6 +133,8 @@ def report(result: dict, out, opts) -> list[str]:
         f"{out}: {c['clips']} clips ({c['train']} train, {c['test']} test, {c['frames']} frames) "
         f"from {c['videos_done']} of {c['videos']} videos",
     ]
+    if not c["videos"]:
+        lines.append("no videos found (only the files listed as not-a-video in prepare.json)")
     if c["dropped"]:
         lines.append(
             "dropped: " + ", ".join(f"{n} {reason}" for reason, n in c["dropped"].items()) + " (see prepare.json)"
@@ -143,7 +145,6 @@ def report(result: dict, out, opts) -> list[str]:
         lines.append(
             f"{c['videos'] - c['videos_done']} videos not prepared yet (other shards); prepare.json fills as they finish"
         )
-    lines.append(
-        f"wrote {out}/prepare.json and {out}/prepare.png; train with: fomm train --config CONFIG --data {out} --out RUN_DIR"
-    )
+    sheet = f" and {out}/prepare.png" if c["clips"] else ""
+    lines.append(f"wrote {out}/prepare.json{sheet}; train with: fomm train --config CONFIG --data {out} --out RUN_DIR")
     return lines

@@ -91,6 +91,8 @@ def prepare(raw: str | os.PathLike, out: str | os.PathLike, options: PrepareOpti
     if out.exists() and not out.is_dir():
         raise FommError(f"--out {out} is a file; pass a folder for the dataset")
     sources, skipped = find_sources(raw, out)
+    if not sources and not skipped:
+        raise FommError(f"no files found in {raw}; pass the folder that holds the videos (searched recursively)")
     splits = assign_splits([s.rel for s in sources], opts.test_fraction, opts.seed)
     mine = [s for s in sources if in_shard(s.rel, opts.shard)]
     fingerprint = opts.fingerprint()
