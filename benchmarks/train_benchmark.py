@@ -86,9 +86,18 @@ VARIANTS = {
 DEFAULT_VARIANTS = ("before", "channels_last", "default", "bf16")
 
 
-def make_step(config_name: str, batch: int, memory_format: str = "auto", precision: str = "fp32"):
+def make_step(
+    config_name: str,
+    batch: int,
+    memory_format: str = "auto",
+    precision: str = "fp32",
+    fused_adam: bool = True,
+    device: str = "cpu",
+):
     """One training step of ``config_name`` (random weights and frames, the random VGG19) as the
-    trainer runs it with these speed settings; returns ``(step, params)``."""
+    trainer runs it with these speed settings; returns ``(step, params)``. ``fused_adam``: Adam's
+    fused kernel, as ``fomm train`` uses it (fomm.training.model_setup.optimizers). On ``device``
+    "cuda", ``precision`` "bf16" runs the step under CUDA bf16 autocast (benchmarks/gpu_check.sh)."""
     from fomm.config import load_preset
     from fomm.models.first_order_model import FirstOrderModel
     from fomm.training import speed as S
@@ -98,14 +107,14 @@ def make_step(config_name: str, batch: int, memory_format: str = "auto", precisi
     cfg = load_preset(config_name)
     h, w = cfg.frame_shape
     tp = cfg.train_params
-    channels_last = S.use_channels_last(memory_format, "cpu")
-    dtype = S.autocast_dtype(precision, "cpu")
+    channels_last = S.use_channels_last(memory_format, device)
+    dtype = S.autocast_dtype(precision, "cpu") if device == "cpu" else (torch.bfloat16 if precision == "bf16" else None)
     torch.manual_seed(0)
-    model = S.prepare_model(FirstOrderModel(cfg).train(), channels_last)
+    model = S.prepare_model(FirstOrderModel(cfg).train().to(device), channels_last)
     gan = tp.loss_weights.generator_gan != 0
     vgg = random_vgg19() if sum(tp.loss_weights.perceptual) else None
-    if vgg is not None and channels_last:
-        vgg = vgg.to(memory_format=torch.channels_last)
+    if vgg is not None:
+        vgg = vgg.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     gen_full = GeneratorFullModel(
         model.kp_detector,
         model.generator,
@@ -114,17 +123,21 @@ def make_step(config_name: str, batch: int, memory_format: str = "auto", precisi
         vgg=vgg,
         transform_generator=torch.Generator().manual_seed(0),
     )
+    gen_full.pyramid.to(device)
     disc_full = DiscriminatorFullModel(model.kp_detector, model.generator, model.discriminator, tp) if gan else None
+    fused = {"fused": True} if fused_adam else {}
     opts = {
-        k: torch.optim.Adam(getattr(model, k).parameters(), lr=2e-4, betas=(0.5, 0.999))
+        k: torch.optim.Adam(getattr(model, k).parameters(), lr=2e-4, betas=(0.5, 0.999), **fused)
         for k in ("generator", "kp_detector", "discriminator")
     }
     gen = torch.Generator().manual_seed(1)
     x = {"source": torch.rand(batch, 3, h, w, generator=gen), "driving": torch.rand(batch, 3, h, w, generator=gen)}
-    x = S.to_layout(x, channels_last)
+    x = S.to_layout({k: v.to(device) for k, v in x.items()}, channels_last)
 
     def autocast():
-        return torch.autocast("cpu", dtype=dtype) if dtype is not None else torch.autocast("cpu", enabled=False)
+        if dtype is None:
+            return torch.autocast(device, enabled=False)
+        return torch.autocast(device, dtype=dtype)
 
     def step():
         with autocast():
@@ -157,7 +170,9 @@ def worker(config_name: str, batch: int, variant: str, steps: int, warmup: int, 
     if allocator == "tuned":
         tune_allocator()
     torch.set_num_threads(threads)
-    step, params = make_step(config_name, batch, memory_format, precision)
+    # the variants before the speed work keep the plain (per-tensor) Adam
+    fused_adam = variant not in ("before", "channels_last", "tuned_nchw")
+    step, params = make_step(config_name, batch, memory_format, precision, fused_adam)
     for _ in range(warmup):
         step()
     wall, cpu, system = [], [], []

@@ -28,6 +28,7 @@ import torch
 
 from fomm.cpu import native_bf16
 from fomm.models import quantized
+from fomm.models.compiled import compile_call
 from fomm.models.fused import optimize_for_inference, to_low_precision
 from fomm.models.generator import SourceState
 from fomm.models.precision import PRECISIONS, check_precision  # noqa: F401 (PRECISIONS re-exported)
@@ -153,13 +154,14 @@ class InferenceModel:
         return kp_detector, generator
 
     def _compile(self) -> None:
-        self._keypoints = torch.compile(self.kp_detector)
+        """inductor with frozen weights and an on-disk cache (:mod:`fomm.models.compiled`)."""
+        self._keypoints = compile_call(self.kp_detector, "keypoint detector")
         if self.int8:  # quantized ops and per-batch ranges do not trace; int8 is the CPU speed-up
             warnings.warn(
                 "compile: the int8 generator runs eagerly; only the keypoint detector is compiled", stacklevel=3
             )
         else:
-            self._animate = torch.compile(self.generator.animate)
+            self._animate = compile_call(self.generator.animate, "generator")
 
     def to_input(self, frames_bhwc: np.ndarray) -> torch.Tensor:
         """``(B, H, W, 3)`` float32 -> ``(B, 3, H, W)`` on the device (channels-last memory)."""
