@@ -61,6 +61,13 @@ def _add_train_arguments(p) -> None:
         help="run folder (checkpoints, logs, images; missing folders are created)",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its latest checkpoint")
+    p.add_argument(
+        "--stage",
+        choices=("main", "avd"),
+        default="main",
+        help="Thin-Plate Spline Motion Model runs: main (the networks) or avd (the AVD network of the "
+        "model given with --init-from, as the original's train_avd)",
+    )
     p.add_argument("--max-steps", type=positive_int, metavar="N", help="stop when the global step count reaches N")
     p.add_argument("--batch-size", type=positive_int, metavar="B", help="global batch size (split over processes)")
     p.add_argument("--epochs", type=positive_int, metavar="E", help="number of epochs (train_params.num_epochs)")
@@ -125,8 +132,11 @@ def _add_train_arguments(p) -> None:
 
 
 def run_train(args) -> int:
+    from fomm.training.tpsmm.cli import is_tpsmm_run, run_tpsmm_train
     from fomm.training.trainer import Trainer, TrainOptions
 
+    if is_tpsmm_run(args):  # a Thin-Plate Spline Motion Model (fomm.training.tpsmm)
+        return run_tpsmm_train(args)
     if args.config is None and not args.resume:
         raise FommError("no config: pass --config NAME_OR_YAML (e.g. puppet-64), or --resume an existing RUN_DIR")
     opts = TrainOptions(

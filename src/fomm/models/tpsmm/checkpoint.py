@@ -162,7 +162,7 @@ def tpsmm_checkpoint_dict(model: TpsmmModel, **extra: Any) -> dict[str, Any]:
     }
     for part in PARTS:
         module = getattr(model, part, None)
-        if module is not None and (part != "avd_network" or model.has_avd or extra.pop("with_avd", False)):
+        if module is not None and (part != "avd_network" or model.has_avd):  # an untrained AVD is left out
             data[part] = {k: v.detach().cpu() for k, v in module.state_dict().items()}
     data.update(extra)
     return data

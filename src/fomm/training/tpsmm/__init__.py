@@ -1,0 +1,1 @@
+"""Training the Thin-Plate Spline Motion Model (``fomm train --config tpsmm-*``, ``--stage avd``)."""

@@ -1,0 +1,48 @@
+"""``fomm train`` dispatching to the TPSMM trainer: a ``tpsmm-*`` preset or TPSMM YAML, ``--stage
+avd``, or ``--resume`` of a TPSMM run."""
+
+from __future__ import annotations
+
+from fomm.errors import FommError
+
+
+def is_tpsmm_run(args) -> bool:
+    from fomm.models.tpsmm.config import is_tpsmm_config
+
+    if args.stage == "avd" or (args.config is not None and is_tpsmm_config(args.config)):
+        return True
+    if args.resume and args.config is None:
+        from fomm.training.tpsmm.trainer import latest_tpsmm_checkpoint
+
+        return latest_tpsmm_checkpoint(args.out) is not None
+    return False
+
+
+def run_tpsmm_train(args) -> int:
+    from fomm.training.tpsmm.trainer import TpsmmTrainer, TpsmmTrainOptions
+
+    if args.config is None and not args.resume and args.stage == "main":
+        raise FommError("no config: pass --config (e.g. tpsmm-vox-256), or --resume an existing RUN_DIR")
+    opts = TpsmmTrainOptions(
+        out=args.out,
+        data=args.data,
+        stage=args.stage,
+        resume=args.resume,
+        init_from=args.init_from,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        num_repeats=args.num_repeats,
+        seed=args.seed,
+        device=args.device,
+        checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every,
+        keep=args.keep,
+        vgg19_weights=args.vgg19_weights,
+        workers=args.workers,
+        allow_resize=args.allow_resize,
+        progress=not args.quiet,
+    )
+    path = TpsmmTrainer(args.config, opts).run()
+    print(f"fomm train: {opts.stage} stage checkpoint {path}")
+    return 0

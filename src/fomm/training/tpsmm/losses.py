@@ -1,0 +1,112 @@
+"""The TPSMM training objective (Sec. 3.5 of Zhao and Zhang, CVPR 2022; the original's
+``GeneratorFullModel``):
+
+- the multi-scale perceptual loss: VGG-19 feature L1 between the generated and the driving frame's
+  image pyramids (weights ``loss_weights.perceptual`` per VGG slice, summed over ``scales``);
+- equivariance: the keypoints of a driving frame warped by a random TPS, mapped back by it, equal
+  the driving frame's keypoints (L1, ``equivariance_value``);
+- the warp loss: the source's warped, masked encoder maps equal the driving frame's masked encoder
+  maps (L1 summed over the scales, ``warp_loss``; only the flow gets its gradient);
+- the background loss from epoch ``bg_start``: the background affines source -> driving and
+  driving -> source compose to the identity (``bg``);
+- our addition ``pixel`` (default 0): a multi-scale pixel L1, for training without ImageNet VGG-19.
+
+Before ``dropout_epoch`` the contribution maps are trained with dropout (Eq. 7-8), its
+probability rising linearly from ``dropout_startp`` by ``dropout_maxp`` per ``dropout_inc_epoch``
+epochs, capped at ``dropout_maxp``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fomm.models.blocks import ImagePyramid
+from fomm.models.tpsmm.tps import RandomTPS
+
+
+def dropout_probability(epoch: int, train_params) -> float | None:
+    """The contribution-map dropout probability at ``epoch`` (None: no dropout any more)."""
+    tp = train_params
+    if epoch >= tp.dropout_epoch:
+        return None
+    return min(epoch / tp.dropout_inc_epoch * tp.dropout_maxp + tp.dropout_startp, tp.dropout_maxp)
+
+
+class TpsmmObjective(nn.Module):
+    """``objective(batch, epoch)`` with ``batch = {'source', 'driving'}`` (B, 3, H, W) returns the
+    weighted loss terms and the generated outputs."""
+
+    def __init__(self, model, train_params, vgg: nn.Module | None, generator: torch.Generator | None = None):
+        super().__init__()
+        self.model = model
+        self.tp = train_params
+        self.weights = train_params.loss_weights
+        self.pyramid = ImagePyramid(train_params.scales, model.config.model_params.common_params.num_channels)
+        self.vgg = vgg
+        self.generator = generator  # the random TPS warps' own RNG (exact resume)
+
+    def forward(self, x: dict, epoch: int) -> tuple[dict, dict]:
+        m = self.model
+        kp_source, kp_driving = m.kp_detector(x["source"]), m.kp_detector(x["driving"])
+        use_bg = m.bg_predictor is not None and epoch >= self.tp.bg_start
+        bg_param = m.bg_predictor(x["source"], x["driving"]) if use_bg else None
+        p = dropout_probability(epoch, self.tp)
+        dense = m.dense_motion_network(
+            source_image=x["source"],
+            kp_driving=kp_driving,
+            kp_source=kp_source,
+            bg_param=bg_param,
+            dropout_flag=p is not None,
+            dropout_p=p or 0.0,
+        )
+        generated = m.inpainting_network(x["source"], dense)
+        generated.update({"kp_source": kp_source, "kp_driving": kp_driving})
+        losses = self.reconstruction(x["driving"], generated["prediction"])
+        if self.weights.equivariance_value:
+            losses["equivariance_value"] = self.weights.equivariance_value * self.equivariance(x["driving"], kp_driving)
+        if self.weights.warp_loss:
+            losses["warp_loss"] = self.weights.warp_loss * self.warp(x["driving"], generated)
+        if use_bg and self.weights.bg:
+            reverse = m.bg_predictor(x["driving"], x["source"])
+            eye = torch.eye(3, dtype=reverse.dtype, device=reverse.device)
+            losses["bg"] = self.weights.bg * torch.abs(eye - torch.matmul(bg_param, reverse)).mean()
+        return losses, generated
+
+    def reconstruction(self, driving: torch.Tensor, prediction: torch.Tensor) -> dict:
+        """The perceptual (and pixel) terms over the image pyramid."""
+        real, fake = self.pyramid(driving), self.pyramid(prediction)
+        losses = {}
+        if self.vgg is not None and sum(self.weights.perceptual):
+            total = 0
+            for key in real:
+                x_vgg, y_vgg = self.vgg(fake[key]), self.vgg(real[key])
+                for w, a, b in zip(self.weights.perceptual, x_vgg, y_vgg):
+                    total = total + w * torch.abs(a - b.detach()).mean()
+            losses["perceptual"] = total
+        if self.weights.pixel:
+            pixel = sum(torch.abs(fake[k] - real[k].detach()).mean() for k in real) / len(real)
+            losses["pixel"] = self.weights.pixel * pixel
+        return losses
+
+    def equivariance(self, driving: torch.Tensor, kp_driving: dict) -> torch.Tensor:
+        """L1 between the keypoints and those of a randomly TPS-warped frame, mapped back."""
+        tp = self.tp.transform_params
+        warp = RandomTPS(driving.shape[0], tp.sigma_affine, tp.sigma_tps, tp.points_tps, generator=self.generator)
+        grid = warp.grid(driving)
+        warped_frame = F.grid_sample(driving, grid, padding_mode="reflection", align_corners=True)
+        kp_warped = self.model.kp_detector(warped_frame)["fg_kp"]
+        return torch.abs(kp_driving["fg_kp"] - warp.warp_coordinates(kp_warped)).mean()
+
+    def warp(self, driving: torch.Tensor, generated: dict) -> torch.Tensor:
+        """L1 between the driving frame's masked encoder maps and the source's warped ones."""
+        targets = self.model.inpainting_network.driving_encoding(driving, generated["occlusion_map"])
+        warped = generated["warped_encoder_maps"]
+        return sum(torch.abs(t - w).mean() for t, w in zip(targets, reversed(warped)))
+
+
+def random_scale(kp: torch.Tensor, scale: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The AVD stage's augmentation: keypoints (B, N, 2) scaled per axis by U(1 - s, 1 + s)."""
+    factors = torch.rand(kp.shape[0], 1, 2, generator=generator).to(kp) * (2 * scale) + (1 - scale)
+    return kp * factors

@@ -1,0 +1,322 @@
+"""``fomm train`` for a Thin-Plate Spline Motion Model: the original's ``train.py`` (stage ``main``)
+and ``train_avd.py`` (stage ``avd``), resumable.
+
+Stage main, as the original: one Adam (``lr_generator``, betas (0.5, 0.999), weight decay 1e-4)
+over the keypoint detector, dense motion and inpainting networks, another for the background
+predictor (stepped from ``bg_start``), gradients of the keypoint detector, dense motion network
+(and background predictor) clipped to an infinity norm of 10, ``MultiStepLR(epoch_milestones,
+0.1)`` stepped at each epoch end, the objective of :mod:`fomm.training.tpsmm.losses`.
+
+Stage avd: the AVD network alone learns to rebuild the driving keypoints from the source's
+(identity) and the driving's randomly scaled ones (pose): L1 times ``lambda_shift``, Adam (``lr``),
+``MultiStepLR`` over ``train_avd_params``; the other networks stay frozen.
+
+Checkpoints (``RUN_DIR/checkpoints/step-XXXXXXXX.pt``, the newest ``keep``, and ``best.pt`` ->
+the newest) hold the parts in the original layout (the original code loads them), the config,
+and the optimizers, schedulers, epoch, position in the epoch, step and RNG states: ``--resume``
+continues the batch order, the warps and the dropout draws where the run stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.nn.utils import clip_grad_norm_
+
+from fomm.errors import FommError
+from fomm.models.checkpoint import read_checkpoint, resolve_device
+from fomm.models.tpsmm.checkpoint import load_tpsmm_model, tpsmm_checkpoint_dict
+from fomm.models.tpsmm.config import TpsmmConfig, resolve_tpsmm_config
+from fomm.models.tpsmm.model import TpsmmModel
+from fomm.training import run_dir as R
+from fomm.training.loader import build_dataset, epoch_loader
+from fomm.training.tpsmm.losses import TpsmmObjective, random_scale
+
+STAGES = ("main", "avd")
+
+
+@dataclass
+class TpsmmTrainOptions:
+    """The ``fomm train`` options a TPSMM run reads (the others are FOMM-only)."""
+
+    out: str
+    data: str | None = None
+    stage: str = "main"
+    resume: bool = False
+    init_from: str | None = None
+    max_steps: int | None = None
+    batch_size: int | None = None
+    epochs: int | None = None
+    num_repeats: int | None = None
+    seed: int | None = None
+    device: str = "auto"
+    checkpoint_every: int = 500
+    log_every: int = 10
+    keep: int = 3
+    vgg19_weights: str | None = None
+    workers: int = 0
+    allow_resize: bool = False
+    progress: bool = True
+
+
+class TpsmmTrainer:
+    """One stage of TPSMM training in ``opts.out``; :meth:`run` returns the last checkpoint."""
+
+    def __init__(self, config, opts: TpsmmTrainOptions):
+        if opts.stage not in STAGES:
+            raise FommError(f"unknown stage '{opts.stage}'; use main or avd")
+        self.opts = opts
+        self.run_dir = Path(opts.out)
+        self.device = resolve_device(opts.device)
+        self.state = self._start_state(config)
+        self.cfg: TpsmmConfig = self.state["config"]
+        self._apply_overrides()
+        self.model: TpsmmModel = self.state["model"].to(self.device)
+        self.transform_generator = torch.Generator().manual_seed(self.seed + 1)
+        self._build_optimizers()
+
+    # -- setup --------------------------------------------------------------------------------------
+    def _start_state(self, config) -> dict:
+        """The config, model, and (resuming) the checkpoint to continue from."""
+        latest = latest_tpsmm_checkpoint(self.run_dir)
+        if self.opts.resume:
+            if latest is None:
+                raise FommError(
+                    f"nothing to resume in {self.run_dir}: no checkpoints/step-*.pt; start it with --config"
+                )
+            path, _ = latest
+            data = read_checkpoint(path)
+            if data.get("stage", "main") != self.opts.stage:
+                stage = data.get("stage", "main")
+                raise FommError(f"{path} is from stage {stage}; resume it with --stage {stage}")
+            model = load_tpsmm_model(data, path=path)
+            return {"config": model.config, "model": model, "resume": data}
+        if R.list_checkpoints(self.run_dir):
+            raise FommError(f"{self.run_dir} already holds a run; pass --resume to continue it or choose another --out")
+        if self.opts.stage == "avd":
+            source = self.opts.init_from
+            if source is None:
+                raise FommError("--stage avd trains the AVD network of a trained model: pass --init-from CKPT")
+            model = load_tpsmm_model(read_checkpoint(source), config, path=source)
+            return {"config": model.config, "model": model, "resume": None}
+        cfg = resolve_tpsmm_config(config).copy()
+        torch.manual_seed(int(self.opts.seed or 0))  # the same seed, the same initial weights
+        model = TpsmmModel(cfg)
+        if self.opts.init_from:
+            init = load_tpsmm_model(read_checkpoint(self.opts.init_from), cfg, path=self.opts.init_from)
+            model.load_state_dict(init.state_dict(), strict=False)
+        return {"config": cfg, "model": model, "resume": None}
+
+    def _apply_overrides(self) -> None:
+        o, tp, dp = self.opts, self.cfg.train_params, self.cfg.dataset_params
+        params = self.cfg.train_avd_params if o.stage == "avd" else tp
+        if o.data:
+            dp.root_dir = str(o.data)
+        if dp.frame_shape is None:
+            dp.frame_shape = [*self.cfg.frame_shape, 3]
+        for name in ("batch_size", "num_repeats"):
+            if getattr(o, name) is not None:
+                setattr(params, name, int(getattr(o, name)))
+        if o.epochs is not None:
+            params.num_epochs = int(o.epochs)
+        tp.num_repeats = params.num_repeats  # the loader reads train_params
+        resumed = self.state["resume"]
+        self.seed = int(resumed["seed"]) if resumed else int(o.seed or 0)
+
+    def _build_optimizers(self) -> None:
+        m, o = self.model, self.opts
+        if o.stage == "avd":
+            for p in m.parameters():
+                p.requires_grad_(False)
+            for p in m.avd_network.parameters():
+                p.requires_grad_(True)
+            ap = self.cfg.train_avd_params
+            self.optimizers = {"avd": torch.optim.Adam(m.avd_network.parameters(), lr=ap.lr, betas=(0.5, 0.999))}
+            milestones = ap.epoch_milestones
+        else:
+            tp = self.cfg.train_params
+            parts = list(m.inpainting_network.parameters()) + list(m.dense_motion_network.parameters())
+            parts += list(m.kp_detector.parameters())
+            adam = dict(lr=tp.lr_generator, betas=(0.5, 0.999), weight_decay=1e-4)
+            self.optimizers = {"generator": torch.optim.Adam(parts, **adam)}
+            if m.bg_predictor is not None:
+                self.optimizers["bg_predictor"] = torch.optim.Adam(m.bg_predictor.parameters(), **adam)
+            milestones = tp.epoch_milestones
+        self.schedulers = {
+            k: torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1) for k, opt in self.optimizers.items()
+        }
+        self.epoch, self.epoch_step, self.step = 0, 0, 0
+        resumed = self.state["resume"]
+        if resumed:
+            for k, opt in self.optimizers.items():
+                opt.load_state_dict(resumed["optimizers"][k])
+                self.schedulers[k].load_state_dict(
+                    {**resumed["schedulers"][k], "milestones": self.schedulers[k].milestones}
+                )
+            self.epoch, self.epoch_step, self.step = resumed["epoch"], resumed["epoch_step"], resumed["step"]
+            R.restore_rng(resumed["rng"], self.transform_generator)
+
+    # -- the loop -----------------------------------------------------------------------------------
+    def run(self) -> Path:
+        dataset, _ = build_dataset(self.cfg, self.seed, self.opts.allow_resize)
+        params = self.cfg.train_avd_params if self.opts.stage == "avd" else self.cfg.train_params
+        steps_per_epoch = len(dataset) // params.batch_size
+        if steps_per_epoch == 0:
+            raise FommError(
+                f"the dataset has {len(dataset)} items, fewer than one batch of {params.batch_size}; "
+                f"lower --batch-size or raise --num-repeats"
+            )
+        objective = None
+        if self.opts.stage == "main":
+            objective = TpsmmObjective(self.model, self.cfg.train_params, self._vgg(), self.transform_generator)
+            objective.to(self.device)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        log = _Log(self.run_dir / ("log.csv" if self.opts.stage == "main" else "log-avd.csv"))
+        last = None
+        while self.epoch < params.num_epochs and not self._done():
+            loader = epoch_loader(
+                dataset,
+                epoch=self.epoch,
+                skip_batches=self.epoch_step,
+                seed=self.seed,
+                rank=0,
+                world_size=1,
+                batch_per_rank=params.batch_size,
+                steps_per_epoch=steps_per_epoch,
+                workers=self.opts.workers,
+                pin_memory=False,
+            )
+            for batch in loader:
+                losses = self._step(objective, batch)
+                self.step += 1
+                self.epoch_step += 1
+                if self.step % self.opts.log_every == 0 or self.step == 1:
+                    log.write(self.step, self.epoch, losses)
+                if self.opts.checkpoint_every and self.step % self.opts.checkpoint_every == 0:
+                    last = self._checkpoint()
+                if self._done():
+                    break
+            if self.epoch_step >= steps_per_epoch:  # a whole epoch: the schedules move on
+                self.epoch, self.epoch_step = self.epoch + 1, 0
+                for scheduler in self.schedulers.values():
+                    scheduler.step()
+        if last is None or R.list_checkpoints(self.run_dir)[-1][0] != self.step:
+            last = self._checkpoint()
+        return last
+
+    def _done(self) -> bool:
+        return self.opts.max_steps is not None and self.step >= self.opts.max_steps
+
+    def _step(self, objective, batch: dict) -> dict[str, float]:
+        x = {k: batch[k].to(self.device) for k in ("source", "driving")}
+        if self.opts.stage == "avd":
+            return self._avd_step(x)
+        self.model.train()
+        losses, _ = objective(x, self.epoch)
+        loss = sum(losses.values())
+        if not torch.isfinite(loss):
+            raise FommError(
+                f"the loss is {float(loss)} at step {self.step}; lower the learning rate (the last checkpoint is kept)"
+            )
+        loss.backward()
+        m = self.model
+        clip_grad_norm_(m.kp_detector.parameters(), max_norm=10, norm_type=math.inf)
+        clip_grad_norm_(m.dense_motion_network.parameters(), max_norm=10, norm_type=math.inf)
+        bg_active = m.bg_predictor is not None and self.epoch >= self.cfg.train_params.bg_start
+        if bg_active:
+            clip_grad_norm_(m.bg_predictor.parameters(), max_norm=10, norm_type=math.inf)
+        self.optimizers["generator"].step()
+        self.optimizers["generator"].zero_grad()
+        if "bg_predictor" in self.optimizers:
+            if bg_active:
+                self.optimizers["bg_predictor"].step()
+            self.optimizers["bg_predictor"].zero_grad()
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+    def _avd_step(self, x: dict) -> dict[str, float]:
+        m, ap = self.model, self.cfg.train_avd_params
+        m.eval()
+        m.avd_network.train()
+        with torch.no_grad():
+            kp_source = m.kp_detector(x["source"])
+            kp_driving = m.kp_detector(x["driving"])["fg_kp"]
+            kp_random = random_scale(kp_driving, ap.random_scale, self.transform_generator)
+        rec = m.avd_network(kp_source, {"fg_kp": kp_random})["fg_kp"]
+        loss = ap.lambda_shift * torch.abs(kp_driving - rec).mean()
+        loss.backward()
+        self.optimizers["avd"].step()
+        self.optimizers["avd"].zero_grad()
+        m.has_avd = True
+        return {"rec_kp": float(loss.detach())}
+
+    def _vgg(self):
+        if not sum(self.cfg.train_params.loss_weights.perceptual):
+            return None
+        from fomm.training.vgg import build_vgg19
+
+        vgg, status = build_vgg19(self.opts.vgg19_weights)
+        if not status["pretrained"] and self.opts.progress:
+            print(f"fomm train: {status['note']}")
+        return vgg
+
+    def _checkpoint(self) -> Path:
+        extra = {
+            "stage": self.opts.stage,
+            "epoch": self.epoch,
+            "epoch_step": self.epoch_step,
+            "step": self.step,
+            "seed": self.seed,
+            "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
+            "schedulers": {k: R.scheduler_state(s) for k, s in self.schedulers.items()},
+            "rng": R.capture_rng(self.transform_generator),
+        }
+        folder = R.checkpoint_dir(self.run_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        R.clean_temporaries(folder)
+        path = folder / f"step-{self.step:08d}.pt"
+        _save(tpsmm_checkpoint_dict(self.model, **extra), path)
+        R._link_atomic(path, folder / "best.pt")
+        for _, old in R.list_checkpoints(self.run_dir)[: -int(self.opts.keep)]:
+            old.unlink(missing_ok=True)
+        return path
+
+
+def latest_tpsmm_checkpoint(run_dir) -> tuple[Path, dict] | None:
+    """The newest step checkpoint of a TPSMM run that loads, with its contents."""
+    for _, path in reversed(R.list_checkpoints(run_dir)):
+        try:
+            data = read_checkpoint(path)
+        except FommError:
+            continue
+        if "step" in data and "tpsmm_format" in data:
+            return path, data
+    return None
+
+
+def _save(data: dict, path: Path) -> None:
+    from fomm.models.checkpoint import atomic_torch_save
+
+    atomic_torch_save(data, path)
+
+
+class _Log:
+    """``log.csv``: step, epoch, seconds and each loss term (columns from the first row)."""
+
+    def __init__(self, path: Path):
+        self.path, self.start, self.fields = path, time.time(), None
+
+    def write(self, step: int, epoch: int, losses: dict) -> None:
+        row = {"step": step, "epoch": epoch, "seconds": round(time.time() - self.start, 2), **losses}
+        new = not self.path.is_file()
+        if self.fields is None:
+            self.fields = list(row) if new else next(csv.reader(self.path.open()))
+        with self.path.open("a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=self.fields, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
