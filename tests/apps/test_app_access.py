@@ -77,7 +77,7 @@ def fake_launch(monkeypatch):
     """``fomm app`` without a server (nothing binds a non-loopback address in the tests)."""
     calls = []
 
-    def launch(host, port, device, auth=None, max_upload=None):
+    def launch(host, port, device, auth=None, max_upload=None, **model):
         calls.append(dict(host=host, port=port, auth=auth, max_upload=max_upload))
         return FakeBlocks(), f"http://{host}:{port}/", FakeAnimator()
 
