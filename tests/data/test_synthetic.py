@@ -450,7 +450,7 @@ def test_cli_help_has_example(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["synth", "--help"])
     assert exc.value.code == 0
-    assert "Example: fomm synth" in capsys.readouterr().out
+    assert "examples:\n  fomm synth --category puppet" in capsys.readouterr().out
 
 
 def test_max_cross_pairs_counts_pairs_of_distinct_identities():

@@ -274,6 +274,7 @@ def test_bad_inputs(tiny, tmp_path, capsys, monkeypatch):
     fake.bundled_checkpoint_path = lambda category: tmp_path / f"no-{category}.pt"
     monkeypatch.setitem(sys.modules, "fomm.bundled", fake)
     monkeypatch.setattr(fomm, "bundled", fake, raising=False)
+    monkeypatch.setattr(sys.modules["fomm.evaluation.evaluate"], "bundled", fake)  # imported at its top
     with pytest.raises(FommError, match=r"no bundled model for the dataset's category 'puppet' \(bundled: face\)"):
         evaluate(None, data, progress=False)
     assert not (tmp_path / "r.json").exists()
@@ -336,6 +337,7 @@ def test_the_bundled_checkpoint_is_read_once(tmp_path, monkeypatch):
     fake.bundled_checkpoint_path = lambda category: ckpt
     monkeypatch.setitem(sys.modules, "fomm.bundled", fake)
     monkeypatch.setattr(fomm, "bundled", fake, raising=False)
+    monkeypatch.setattr(sys.modules["fomm.evaluation.evaluate"], "bundled", fake)  # imported at its top
     sys.addaudithook(_record_open)
     _OPENED = []
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 from fomm.cli_args import positive_float, positive_int, summary
 from fomm.errors import FommError
@@ -126,8 +127,6 @@ def _register_train_landmarks(subparsers) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from fomm.evaluation.evaluate import evaluate
     from fomm.evaluation.report import console_table, write_report
 

@@ -41,13 +41,26 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+from tqdm import tqdm
 
+from fomm import bundled
+from fomm.animation.engine import AnimationEngine
+from fomm.data.datasets import FramesDataset
+from fomm.data.image_ops import to_uint8
+from fomm.data.video_io import read_frames, write_image, write_video
 from fomm.errors import FommError
+from fomm.evaluation.baselines import global_affine_baseline, static_baseline
+from fomm.evaluation.measure import Measure, Stick, affine_keypoints, procedural_stick, video_stick
+from fomm.evaluation.metrics import summarize
 from fomm.evaluation.report import METHODS, json_safe, keypoint_table, report_markdown, task_table, write_report
+from fomm.models.checkpoint import load_model, locate, read_checkpoint_sha256
+from fomm.models.first_order_model import FirstOrderModel
+from fomm.models.tpsmm.inference import reconstruct
 
 __all__ = ["TASKS", "METHODS", "evaluate", "write_report", "report_markdown"]
 
@@ -67,7 +80,6 @@ _VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".webm", ".mkv", ".gif", ".m4v", ".pn
 
 def _bundled(category: str | None) -> Path:
     """The bundled checkpoint for a dataset of ``category``."""
-    from fomm import bundled
 
     if category is None:
         raise FommError(
@@ -86,8 +98,6 @@ def _bundled(category: str | None) -> Path:
 def _resolve_model(checkpoint_or_model, config, device, category: str | None):
     """``(model, checkpoint description)`` from a model, a checkpoint (a path, a name such as
     ``face-64`` or ``vox``, or a dict), or None (the bundled model of ``category``)."""
-    from fomm.models.checkpoint import load_model, locate, read_checkpoint_sha256
-    from fomm.models.first_order_model import FirstOrderModel
 
     if isinstance(checkpoint_or_model, FirstOrderModel):
         return checkpoint_or_model.eval(), None
@@ -215,145 +225,6 @@ def _gt_keypoints(npz_path: Path, data_size: int | None, frame_hw: tuple[int, in
 
 
 # --------------------------------------------------------------------------------------------
-# the measuring sticks
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Stick:
-    """What measures keypoints and identity: ``detector`` (compared with exact ground truth on
-    procedural data), ``keypoint_fn`` (compared with itself on the real frames), ``embedding_fn``."""
-
-    detector: Callable | None = None
-    keypoint_fn: Callable | None = None
-    embedding_fn: Callable | None = None
-    info: dict | None = None
-    notes: list = field(default_factory=list)
-
-
-def _procedural_stick(meta: dict, frame_hw, keypoint_fn, embedding_fn, landmark_detector, device) -> _Stick:
-    stick = _Stick(embedding_fn=embedding_fn)
-    if keypoint_fn is not None:  # the user's detector replaces the shipped one, compared with ground truth
-        stick.detector = keypoint_fn
-        stick.info = {"keypoint_fn": getattr(keypoint_fn, "__name__", type(keypoint_fn).__name__)}
-        return stick
-    from fomm.evaluation.landmarks import LandmarkDetector, load_landmark_detector
-
-    detector = landmark_detector if isinstance(landmark_detector, LandmarkDetector) else None
-    if detector is None:
-        try:
-            detector = load_landmark_detector(meta["category"], frame_hw[0], path=landmark_detector, device=device)
-        except FommError as exc:
-            stick.notes.append(f"AKD not computed: {exc}")
-            return stick
-    if detector.num_keypoints != len(meta.get("keypoint_names") or []) or detector.category != meta["category"]:
-        raise FommError(
-            f"the landmark detector is for {detector.category} ({detector.num_keypoints} "
-            f"keypoints) but the dataset is {meta['category']}; pass a matching detector"
-        )
-    stick.detector = detector
-    stick.info = {
-        "category": detector.category,
-        "size": detector.size,
-        "weights": detector.meta.get("weights_file"),
-        "test_akd_px": detector.meta.get("test_akd_px"),
-        "trained_on": "training split ground-truth keypoints (fomm.evaluation.landmarks)",
-    }
-    return stick
-
-
-def _video_stick(first_frame, keypoint_fn, embedding_fn, face_metrics: str) -> _Stick:
-    """Real videos: the given hooks, else the face models of fomm[faces] when the videos show faces."""
-    stick = _Stick(keypoint_fn=keypoint_fn, embedding_fn=embedding_fn)
-    if keypoint_fn is None and embedding_fn is None and face_metrics != "off":
-        from fomm.faces.landmarks import INSTALL, faces_available
-
-        if faces_available() or face_metrics == "on":
-            from fomm.evaluation.face_metrics import FaceMetricFns
-
-            fns = FaceMetricFns()
-            if face_metrics == "on" or (first_frame is not None and fns.finds_face(first_frame)):
-                stick.keypoint_fn, stick.embedding_fn = fns.keypoints, fns.embeddings
-                stick.info = {"faces": "AKD: dlib 68-point landmarks; AED: dlib 128-d face embedding (fomm[faces])"}
-                return stick
-            stick.notes.append("face metrics off: no face found in the first frame of the first test video")
-        else:
-            stick.notes.append(f"AKD and AED on face videos need the face models: {INSTALL}")
-    if stick.keypoint_fn is None:
-        stick.notes.append(
-            "AKD not computed: it needs a keypoint detector (fomm[faces] for faces; any other: keypoint_fn in the Python API)"
-        )
-    else:
-        stick.notes.append(
-            "AKD: keypoint_fn on the generated frames vs keypoint_fn on the real frames (paper protocol); "
-            "global_affine uses keypoint_fn's keypoints of the real frames"
-        )
-    if stick.embedding_fn is None:
-        stick.notes.append(
-            "AED not computed: it needs an identity-embedding network (fomm[faces] for faces; any other: "
-            "embedding_fn in the Python API)"
-        )
-    return stick
-
-
-class _Measure:
-    """Metrics of candidate clips against one target clip (with its exact keypoints, if known)."""
-
-    def __init__(self, target: np.ndarray, gt_kp: np.ndarray | None, stick: _Stick):
-        self.target, self.gt_kp, self.stick = target, gt_kp, stick
-        self.kp_fn = stick.detector if gt_kp is not None else stick.keypoint_fn
-        self.ref_kp = gt_kp  # keypoints AKD compares with
-        self.detector_akd = np.nan
-        self.ref_missed = np.nan
-        if gt_kp is not None and stick.detector is not None:
-            from fomm.evaluation.metrics import akd
-
-            self.detector_akd = akd(self.detect(target), gt_kp)
-        elif gt_kp is None and stick.keypoint_fn is not None:
-            self.ref_kp = self.detect(target)
-            self.ref_missed = _missed(self.ref_kp)
-        self.ref_emb = None if stick.embedding_fn is None else np.asarray(stick.embedding_fn(target), np.float64)
-
-    def detect(self, frames) -> np.ndarray:
-        kp = np.asarray(self.kp_fn(frames), np.float64)
-        if kp.ndim != 3 or kp.shape[0] != len(frames) or kp.shape[-1] != 2:
-            raise FommError(
-                f"keypoint_fn returned shape {kp.shape}; it must return (T={len(frames)}, K, 2) pixel coordinates"
-            )
-        return kp
-
-    def __call__(self, frames: np.ndarray, same_frame: bool = False) -> dict:
-        """Metrics of ``frames``; ``same_frame``: they are one frame repeated (detect it once)."""
-        from fomm.evaluation.metrics import aed_from_embeddings, akd, akd_l1, akd_per_keypoint, frame_metrics
-
-        rec = frame_metrics(frames, self.target)
-        n = len(frames)
-        if self.ref_kp is not None and self.kp_fn is not None:
-            kp = np.repeat(self.detect(frames[:1]), n, axis=0) if same_frame else self.detect(frames)
-            if kp.shape != self.ref_kp.shape:
-                raise FommError(
-                    f"detected keypoints {kp.shape} do not match the reference {self.ref_kp.shape}; "
-                    "keypoint_fn must return the dataset's keypoints in order"
-                )
-            rec["akd"] = akd(kp, self.ref_kp)
-            rec["akd_l1"] = akd_l1(kp, self.ref_kp)  # the paper's cmp.py definition
-            if self.gt_kp is not None:  # named ground-truth keypoints: the table per keypoint
-                rec["akd_per_keypoint"] = akd_per_keypoint(kp, self.ref_kp).tolist()
-            if self.gt_kp is None:
-                rec["missed"] = _missed(kp)
-        if self.ref_emb is not None:
-            fn = self.stick.embedding_fn
-            emb = np.repeat(np.asarray(fn(frames[:1])), n, axis=0) if same_frame else fn(frames)
-            rec["aed"] = aed_from_embeddings(emb, self.ref_emb, n)
-        return rec
-
-
-def _missed(kp: np.ndarray) -> float:
-    """Share of frames in which the detector found nothing (all keypoints NaN)."""
-    return float(np.mean(np.all(~np.isfinite(kp), axis=(1, 2))))
-
-
-# --------------------------------------------------------------------------------------------
 # one clip
 # --------------------------------------------------------------------------------------------
 
@@ -364,7 +235,7 @@ class _Context:
 
     model: object
     frame_hw: tuple
-    stick: _Stick
+    stick: Stick
     skip: int  # 1: frame 0 (the source) is left out of the metrics
     batch_size: int
     procedural: bool
@@ -382,8 +253,6 @@ def _run_model(engine, source: np.ndarray, driving: np.ndarray) -> np.ndarray:
 def _save(ctx: _Context, task: str, name: str, frames: np.ndarray) -> None:
     if ctx.save_dir is None:
         return
-    from fomm.data.image_ops import to_uint8
-    from fomm.data.video_io import write_image, write_video
 
     folder = ctx.save_dir / task
     folder.mkdir(parents=True, exist_ok=True)
@@ -395,35 +264,20 @@ def _save(ctx: _Context, task: str, name: str, frames: np.ndarray) -> None:
         write_video(folder / f"{safe}.mp4", uint8, fps=ctx.fps)
 
 
-def _affine_keypoints(measure: _Measure, source: np.ndarray):
-    """Real videos: source keypoints ``(K, 2)`` and target keypoints ``(T, K, 2)`` from the keypoint
-    detector for the global affine baseline, or None. Frames where it found nothing keep the
-    source's keypoints (no motion)."""
-    if measure.ref_kp is None or measure.kp_fn is None:
-        return None
-    src = measure.detect(source[None])[0]
-    if not np.isfinite(src).all():
-        return None
-    tgt = measure.ref_kp.copy()
-    tgt[~np.isfinite(tgt).all(axis=(1, 2))] = src
-    return src, tgt
-
-
 def _score_clip(ctx: _Context, target: np.ndarray, prediction: np.ndarray, source: np.ndarray, gt_kp) -> dict:
     """The record of one clip: ``model``, ``static`` and (with keypoints) ``global_affine``, on the
     scored frames (without frame 0 when ``ctx.skip``)."""
-    from fomm.evaluation.baselines import global_affine_baseline, static_baseline
 
     s = ctx.skip
     target, prediction = target[s:], prediction[s:]
     gt = None if gt_kp is None else gt_kp[s:]
-    measure = _Measure(target, gt, ctx.stick)
+    measure = Measure(target, gt, ctx.stick)
     rec = {"num_frames": len(target), "landmark_detector_akd": measure.detector_akd}
     if np.isfinite(measure.ref_missed):
         rec["reference_missed"] = measure.ref_missed
     rec["model"] = measure(prediction)
     rec["static"] = measure(static_baseline(source, len(target)), same_frame=True)
-    kps = (gt_kp[0], gt) if gt_kp is not None else _affine_keypoints(measure, source)
+    kps = (gt_kp[0], gt) if gt_kp is not None else affine_keypoints(measure, source)
     if kps is not None:
         rec["global_affine"] = measure(global_affine_baseline(source, *kps))
     return rec
@@ -435,7 +289,6 @@ def _score_clip(ctx: _Context, target: np.ndarray, prediction: np.ndarray, sourc
 
 
 def _reconstruction(ctx: _Context, dataset, items: list[int], bar) -> list[dict]:
-    from fomm.animation.engine import AnimationEngine
 
     engine = AnimationEngine(ctx.model, relative=False, adapt_movement_scale=False, batch_size=ctx.batch_size)
     test_folder = Path(dataset.root_dir)
@@ -454,8 +307,6 @@ def _reconstruction(ctx: _Context, dataset, items: list[int], bar) -> list[dict]
             bar.update(1)
             continue
         if getattr(ctx.model, "kind", "fomm") == "tpsmm":  # with its background predictor, as its reconstruction.py
-            from fomm.models.tpsmm.inference import reconstruct
-
             prediction = reconstruct(ctx.model, frames, ctx.batch_size)
         else:
             prediction = _run_model(engine, frames[0], frames)
@@ -466,8 +317,6 @@ def _reconstruction(ctx: _Context, dataset, items: list[int], bar) -> list[dict]
 
 
 def _cross_identity(ctx: _Context, root: Path, test_folder: Path, rows: list[dict], bar) -> list[dict]:
-    from fomm.animation.engine import AnimationEngine
-    from fomm.data.video_io import read_frames
 
     engine = AnimationEngine(ctx.model, relative=True, adapt_movement_scale=True, batch_size=ctx.batch_size)
     cross_folder = root / "cross_identity"
@@ -496,7 +345,7 @@ def _cross_identity(ctx: _Context, root: Path, test_folder: Path, rows: list[dic
     return records
 
 
-def _protocol(procedural: bool, skip: int, stick: _Stick) -> dict:
+def _protocol(procedural: bool, skip: int, stick: Stick) -> dict:
     return {
         "reconstruction": "source = frame 0 of each test video; every frame reconstructed with its own "
         "keypoints (absolute mode)",
@@ -567,7 +416,6 @@ def evaluate(
     [...], method: [px per keypoint]}}``), ``protocol``, ``per_video``, ``landmark_detector``,
     ``checkpoint``, ``data``, ``dataset``, ``notes``, ``seconds``. Metrics not computed are None.
     """
-    from fomm.data.datasets import FramesDataset
 
     started = time.perf_counter()
     hooks = {"keypoint_fn": keypoint_fn, "embedding_fn": embedding_fn}
@@ -619,10 +467,10 @@ def _context(model, meta, dataset, first_item: bool, options: dict) -> _Context:
     frame_hw = tuple(int(s) for s in model.frame_shape[:2])
     hooks = (options["keypoint_fn"], options["embedding_fn"])
     if procedural:
-        stick = _procedural_stick(meta, frame_hw, *hooks, options["landmark_detector"], model.device)
+        stick = procedural_stick(meta, frame_hw, *hooks, options["landmark_detector"], model.device)
     else:
         first = dataset[0]["video"][:, 0].transpose(1, 2, 0) if first_item else None
-        stick = _video_stick(first, *hooks, options["face_metrics"])
+        stick = video_stick(first, *hooks, options["face_metrics"])
     source_frame = options["source_frame"] or ("exclude" if procedural else "include")
     save_dir = options["save_dir"]
     return _Context(
@@ -641,8 +489,6 @@ def _context(model, meta, dataset, first_item: bool, options: dict) -> _Context:
 
 def _run_tasks(ctx: _Context, tasks, dataset, recon_items, cross: tuple, progress: bool) -> tuple[dict, dict]:
     """Run each task: ``({task: per-video records}, {task: seconds})``."""
-    import torch
-    from tqdm import tqdm
 
     root, test_folder, cross_rows = cross
     per_video: dict[str, list] = {}
@@ -665,7 +511,6 @@ def _run_tasks(ctx: _Context, tasks, dataset, recon_items, cross: tuple, progres
 def _add_tables(report: dict, per_video: dict, notes: list, keypoint_names: list | None = None) -> None:
     """Each task's table (and, with named ground-truth keypoints, its AKD per keypoint), counts and
     measuring-stick errors, and the notes."""
-    from fomm.evaluation.metrics import summarize
 
     report.update({"landmark_detector_akd": {}, "counts": {}, "reference_missed": {}, "akd_per_keypoint": {}})
     for task, records in per_video.items():

@@ -14,6 +14,7 @@ import hashlib
 
 import numpy as np
 
+from fomm.data.image_ops import resize_frame, to_rgb_uint8
 from fomm.faces.landmarks import NUM_LANDMARKS, FaceModels, require_faces
 
 MIN_SIDE = 256  # frames are enlarged to at least this before detection
@@ -35,8 +36,6 @@ class FaceMetricFns:
 
     def _prepared(self, frame: np.ndarray) -> tuple[np.ndarray, float, tuple | None]:
         """``(uint8 frame enlarged for the detector, scale, main face box or None)``."""
-        from fomm.data.image_ops import resize_frame, to_rgb_uint8
-
         image = to_rgb_uint8(frame)
         h, w = image.shape[:2]
         scale = max(1.0, self.min_side / min(h, w))

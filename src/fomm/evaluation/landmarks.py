@@ -30,9 +30,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
+from fomm.atomic import atomic_path
 from fomm.data.image_ops import resize_frames, to_float01, to_numpy, to_rgb_float01, to_uint8
+from fomm.data.video_io import read_frames
 from fomm.errors import FommError
+from fomm.evaluation.metrics import akd
 
 __all__ = [
     "ASSET_DIR",
@@ -282,8 +286,6 @@ def load_landmark_data(
     Returns ``(frames uint8 (N, S, S, 3), keypoints_px float32 (N, J, 2), dataset meta)``;
     ``frame_step`` keeps every k-th frame of each video.
     """
-    from fomm.data.video_io import read_frames
-
     root = Path(data_root)
     if not root.is_dir():
         raise FommError(f"data folder {root} not found; make one with fomm synth --category puppet --out {root}")
@@ -386,8 +388,6 @@ def augment(
 
 def detector_akd(detector: Callable, frames: np.ndarray, kps_px: np.ndarray) -> float:
     """Mean pixel distance between ``detector(frames)`` and the true keypoints."""
-    from fomm.evaluation.metrics import akd
-
     return akd(detector(frames), kps_px)
 
 
@@ -506,8 +506,6 @@ def _add_test_scores(record: dict, detector: LandmarkDetector, data_root: str | 
 
 def _write_detector(detector: LandmarkDetector, record: dict, out: Path) -> None:
     """Write the weights to ``out`` and the record to ``out`` with ``.json``, each atomically."""
-    from fomm.atomic import atomic_path
-
     state = detector.state()
     with atomic_path(out) as tmp:
         torch.save(state, tmp)
@@ -539,8 +537,6 @@ def train_landmark_detector(
     default; ``None`` keeps PyTorch's). Returns the training record (also in the JSON), including
     ``losses`` (mean training loss per logged interval).
     """
-    from tqdm import tqdm
-
     out = _check_training_args(out, steps, batch_size)
     steps, batch_size = int(steps), int(batch_size)
     old_threads = torch.get_num_threads()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fomm.atomic import atomic_path
 from fomm.errors import FommError
 from fomm.evaluation.metrics import summarize
 
@@ -216,8 +217,6 @@ def console_table(report: dict) -> str:
 
 def write_report(report: dict, out: str | os.PathLike) -> tuple[Path, Path]:
     """Write ``report`` as JSON to ``out`` and as Markdown beside it (``.md``), atomically."""
-    from fomm.atomic import atomic_path
-
     out = Path(out)
     if out.suffix.lower() != ".json":
         raise FommError(

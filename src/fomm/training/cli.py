@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 
+from fomm.cli_args import positive_float, positive_int, summary
 from fomm.errors import FommError
 
 TRAIN_EPILOG = """\
@@ -30,8 +31,6 @@ at a time per RUN_DIR: a second fomm train there is refused, naming the PID that
 
 
 def register(subparsers) -> None:
-    from fomm.cli_args import summary
-
     p = subparsers.add_parser(
         "train",
         help=summary("train"),
@@ -46,8 +45,6 @@ def register(subparsers) -> None:
 
 
 def _add_train_arguments(p) -> None:
-    from fomm.cli_args import positive_float, positive_int
-
     p.add_argument(
         "--config",
         help="preset name (e.g. puppet-64, face-64, vox-256) or YAML path; optional with "

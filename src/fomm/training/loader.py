@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from fomm.config import Config
+from fomm.data.datasets import DatasetRepeater, FramesDataset
 from fomm.errors import FommError
 
 
@@ -39,8 +40,6 @@ def _collate(items: list[dict]) -> dict:
 
 def build_dataset(cfg: Config, seed: int, allow_resize: bool) -> tuple[Dataset, dict]:
     """The training dataset of ``cfg.dataset_params`` (repeated), and facts for ``run.json``."""
-    from fomm.data.datasets import DatasetRepeater, FramesDataset
-
     dp = cfg.dataset_params
     if not dp.root_dir:
         raise FommError("no training data: pass --data DIR (or set dataset_params.root_dir in the config)")

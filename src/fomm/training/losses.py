@@ -60,6 +60,7 @@ from fomm.training.recipe import (
     separation_loss,
     spread_weight,
 )
+from fomm.training.vgg import build_vgg19
 
 
 def _plain(section) -> dict:
@@ -208,8 +209,6 @@ class GeneratorFullModel(nn.Module):
         self.vgg_status: dict = {}
         if sum(self.loss_weights.get("perceptual", [])) != 0:
             if vgg is None:
-                from fomm.training.vgg import build_vgg19
-
                 vgg, self.vgg_status = build_vgg19(config_value=self.train_params.get("vgg19_weights"))
             self.vgg = vgg
         self.transform_generator = transform_generator

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from fomm.config import Config, validate_config
 from fomm.errors import FommError
@@ -17,6 +18,7 @@ from fomm.models.first_order_model import FirstOrderModel
 from fomm.training import distributed as D
 from fomm.training.generator_init import freeze_norms, generator_norms, identity_init
 from fomm.training.losses import DiscriminatorFullModel, GeneratorFullModel, perceptual_min_size
+from fomm.training.vgg import build_vgg19
 
 PARTS = ("kp_detector", "generator", "discriminator")
 
@@ -93,8 +95,6 @@ def perceptual_vgg(cfg: Config, weights: str | None, device, say: Callable[[str]
     tp = cfg.train_params
     if sum(tp.loss_weights.perceptual) == 0:
         return None, {"pretrained": False, "source": "not used (perceptual weights are all 0)"}
-    from fomm.training.vgg import build_vgg19
-
     vgg, status = build_vgg19(weights, tp.extra.get("vgg19_weights"))
     if status["pretrained"]:
         say(f"perceptual loss: ImageNet VGG19 from {status['path']} ({status['found_via']})")
@@ -125,8 +125,6 @@ def loss_models(model: FirstOrderModel, cfg: Config, dist, device, *, vgg, trans
     model.train()
     freeze_norms(frozen)
     if dist.enabled:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
         ids = [device.index] if device.type == "cuda" else None
         kp = DDP(kp, device_ids=ids)
         gen = DDP(gen, device_ids=ids)

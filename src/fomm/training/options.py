@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fomm.config import Config, resolve_config
 from fomm.errors import FommError
+from fomm.training.speed import MEMORY_FORMATS, PRECISIONS
 
 
 @dataclass
@@ -52,8 +53,6 @@ class TrainOptions:
                 setattr(self, name, _whole(name, getattr(self, name), low))
         if self.lr_scale is not None:
             self.lr_scale = _positive_number("lr_scale", self.lr_scale)
-        from fomm.training.speed import MEMORY_FORMATS, PRECISIONS
-
         if self.precision not in PRECISIONS:
             raise FommError(f"--precision is {self.precision!r}; use one of {', '.join(PRECISIONS)}")
         if self.memory_format not in MEMORY_FORMATS:

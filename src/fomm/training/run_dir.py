@@ -42,7 +42,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock, Timeout
 
+import fomm
 from fomm.atomic import atomic_path, atomic_write_bytes
 from fomm.errors import FommError
 from fomm.models.checkpoint import read_checkpoint, save_checkpoint
@@ -183,8 +185,6 @@ def scheduler_state(scheduler) -> dict:
 
 
 def versions() -> dict:
-    import fomm
-
     out = {
         "fomm": getattr(fomm, "__version__", "?"),
         "python": platform.python_version(),
@@ -327,8 +327,6 @@ class RunLock:
         self.created_folder = False
 
     def acquire(self) -> None:
-        from filelock import FileLock, Timeout
-
         if not self.run_dir.is_dir():
             self.run_dir.mkdir(parents=True)
             self.created_folder = True

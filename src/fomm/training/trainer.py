@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from fomm.config import Config, resolve_config
 from fomm.cpu import allocator_info, tune_allocator
@@ -69,6 +70,7 @@ from fomm.training.run_dir import (  # noqa: F401 - re-exported: the public API 
     restore_rng,
     write_checkpoint,
 )
+from fomm.training.visualize import make_visualization, save_png
 
 __all__ = ["BEST_WINDOW", "TrainOptions", "TrainResult", "Trainer", "effective_config", "train"]
 
@@ -97,8 +99,6 @@ class Trainer:
             if self._log_fn is not None:
                 self._log_fn(message)
             else:
-                from tqdm import tqdm
-
                 tqdm.write(f"fomm train: {message}", file=sys.stderr)
 
     # -- setup ----------------------------------------------------------------------------------
@@ -365,8 +365,6 @@ class Trainer:
     def _visualize(self, batch: dict, generated: dict) -> None:
         if not self.dist.is_main:
             return
-        from fomm.training.visualize import make_visualization, save_png
-
         kp_size = (self.cfg.visualizer_params or {}).get("kp_size")
         image = make_visualization(batch, generated, kp_size=None if kp_size is None else max(2, int(kp_size) // 2))
         save_png(self.run_dir / "vis" / f"step-{self.step:08d}.png", image)
@@ -450,8 +448,6 @@ class Trainer:
                 lock.release(remove_empty=not started)
 
     def _run(self) -> TrainResult:
-        from tqdm import tqdm
-
         self._open_logs()
         self._write_run_json("running", new_run=True)
         self._say_start()

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
+
+from fomm.cli_args import summary
+from fomm.errors import FommError
 
 
 class _Default(int):
@@ -15,8 +19,6 @@ DEFAULT_CROSS_PAIRS = _Default(20)
 
 
 def register(subparsers) -> None:
-    from fomm.cli_args import summary
-
     from . import CATEGORIES
 
     p = subparsers.add_parser(
@@ -60,8 +62,8 @@ def register(subparsers) -> None:
         "--cross-pairs",
         type=int,
         default=DEFAULT_CROSS_PAIRS,
-        help="number of cross-identity ground-truth videos (pairs of distinct test identities); "
-        "without it, as many as --test allows when that is fewer than the default (with a warning)",
+        help="number of cross-identity ground-truth videos (pairs of distinct test identities); when not "
+        "given, lowered to what --test allows if that is fewer (with a warning)",
     )
     p.add_argument(
         "--clips-per-identity", type=int, default=1, help="videos per identity (same appearance, different motion)"
@@ -85,8 +87,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fomm.errors import FommError
-
     from . import write_dataset
     from .dataset import default_workers
 
@@ -131,8 +131,6 @@ def run(args: argparse.Namespace) -> int:
 def _default_cross_pairs(num_test: int, clips_per_identity: int) -> int:
     """The default number of cross-identity pairs, lowered (with one warning line) to what the test
     split allows: only an explicit ``--cross-pairs`` that cannot be met is an error."""
-    import warnings
-
     from .dataset import max_cross_pairs
 
     possible = max_cross_pairs(num_test, clips_per_identity)

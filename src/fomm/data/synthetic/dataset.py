@@ -30,11 +30,26 @@ import zipfile
 from multiprocessing import get_context
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from fomm.atomic import atomic_path, make_temp_dir
 from fomm.errors import FommError
+
+from .generate import (
+    CATEGORIES,
+    FPS,
+    GENERATOR_VERSION,
+    generate_video,
+    keypoint_names,
+    normalize_keypoints,
+    part_names,
+    render_video,
+    video_name,
+    video_params,
+)
 
 FORMATS = ("png", "mp4")
 
@@ -58,8 +73,6 @@ def write_frames(folder: Path, frames: np.ndarray) -> None:
 
 def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int) -> None:
     """Encode RGB frames as H.264 (yuv420p, crf 10, single-threaded so bytes are repeatable)."""
-    import av
-
     frames = np.asarray(frames)
     h, w = frames.shape[1:3]
     if h % 2 or w % 2:
@@ -110,8 +123,6 @@ def _write_video(folder: Path, name: str, frames: np.ndarray, fmt: str, fps: int
 # Tasks (run in this process or in worker processes)
 # --------------------------------------------------------------------------------------------
 def _task(job: tuple) -> str:
-    from . import FPS, generate_video, keypoint_names, normalize_keypoints, render_video, video_params
-
     kind = job[0]
     if kind == "video":
         _, out, category, split, index, seed, num_frames, size, fmt, cpi = job
@@ -184,8 +195,6 @@ def max_cross_pairs(num_test: int, clips_per_identity: int = 1) -> int:
 def cross_pairs(category: str, num_test: int, num_pairs: int, seed: int, clips_per_identity: int = 1) -> list:
     """``num_pairs`` (source_index, driving_index) pairs of test videos whose identities differ,
     distinct and in a deterministic random order."""
-    from . import CATEGORIES
-
     if num_pairs <= 0:
         return []
     cpi = max(1, int(clips_per_identity))
@@ -211,8 +220,6 @@ def _csv_text(header: list[str], rows: list) -> str:
 
 
 def _validate(category, num_train, num_test, num_frames, size, seed, num_cross_pairs, fmt, workers, cpi):
-    from . import CATEGORIES
-
     if category not in CATEGORIES:
         raise FommError(f"unknown synthetic category {category!r}; use one of: {', '.join(CATEGORIES)}")
     for label, value, low in (
@@ -298,8 +305,6 @@ def _check_out(root: Path, overwrite: bool) -> Path:
 
 def _cross_rows(category: str, pairs: list, cpi: int) -> list[tuple[str, str, str]]:
     """``(name, source identity's test video, driving test video)`` of each cross-identity pair."""
-    from . import video_name
-
     return [
         (f"{category}-cross-{k:05d}", video_name(category, "test", a, cpi), video_name(category, "test", b, cpi))
         for k, (a, b) in enumerate(pairs)
@@ -308,8 +313,6 @@ def _cross_rows(category: str, pairs: list, cpi: int) -> list[tuple[str, str, st
 
 def _metadata(category: str, size: int, num_frames: int, seed: int, fmt: str, cpi: int, counts: dict) -> dict:
     """The ``dataset.json`` content; ``counts``: videos per split (train, test, cross_identity)."""
-    from . import FPS, GENERATOR_VERSION, keypoint_names, part_names
-
     return {
         "category": category,
         "size": size,
@@ -340,8 +343,6 @@ def default_workers() -> int:
 
 
 def _run_jobs(jobs: list, workers: int, progress: bool, desc: str) -> None:
-    from tqdm import tqdm
-
     bar = tqdm(total=len(jobs), desc=desc, unit="video", disable=not progress)
     try:
         if workers <= 1 or len(jobs) <= 1:
@@ -391,8 +392,6 @@ def make_demo_assets(
 ) -> tuple[Path, Path]:
     """Write ``source.png`` (one identity) and ``driving.mp4`` (another identity moving) into
     ``out_dir`` for a quick demo; return their paths. Deterministic; files written atomically."""
-    from . import FPS, generate_video
-
     if int(size) % 2:
         raise FommError(f"demo assets need an even size, got {size}; use e.g. 64, 128 or 256")
     out = Path(out_dir)

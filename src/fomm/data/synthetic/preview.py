@@ -9,7 +9,10 @@ import numpy as np
 
 from fomm.data.drawing import draw_keypoints, grid
 from fomm.data.image_ops import pixels_to_kp
+from fomm.data.video_io import write_image
 from fomm.errors import FommError
+
+from .generate import generate_video
 
 
 def upscale_nearest(frame: np.ndarray, keypoints_px: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
@@ -32,8 +35,6 @@ def preview_grid(
     num_videos - 1`` of the dataset with this ``seed`` (the same videos ``fomm synth`` writes),
     ``num_columns`` frames spread over its ``num_frames``, each enlarged to about ``display`` pixels
     with its ground-truth keypoints drawn (colours in keypoint-name order)."""
-    from . import generate_video
-
     if num_videos < 1 or num_columns < 1:
         raise FommError("the preview needs at least one video and one frame")
     factor = max(1, int(round(display / size)))
@@ -52,8 +53,6 @@ def preview_grid(
 
 def write_preview(path: str | os.PathLike, category: str, **kwargs) -> Path:
     """Write :func:`preview_grid` as a PNG at ``path`` (atomically) and return the path."""
-    from fomm.data.video_io import write_image
-
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise FommError(f"--preview writes a PNG; give a path ending in .png, not {path.name!r}")

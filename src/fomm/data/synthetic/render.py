@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from fomm.data.image_ops import resize_frame, to_uint8
+
 # Fixed-point bits for cv2 polygon drawing (sub-pixel vertex positions).
 _SHIFT = 4
 _ONE = 1 << _SHIFT
@@ -342,8 +344,6 @@ def fill_polygons_clipped(
 def downsample(canvas: np.ndarray, size: int) -> np.ndarray:
     """Box-average a supersampled float canvas (0..1) to a ``size`` uint8 RGB image (through
     :mod:`fomm.data.image_ops`: area resize, then rounded to uint8)."""
-    from fomm.data.image_ops import resize_frame, to_uint8
-
     return to_uint8(resize_frame(canvas, (size, size), "area"))
 
 
