@@ -54,7 +54,7 @@ def _torchrun(tmp_path_factory, tiny_data, config: dict):
 
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory, tiny_data):
-    from conftest import TINY
+    from training_inputs import TINY
 
     return _torchrun(tmp_path_factory, tiny_data, TINY)
 
@@ -65,7 +65,7 @@ def test_frozen_generator_statistics_agree_across_ranks(tmp_path_factory, tiny_d
     batch are the same on both ranks and stay fixed; the ranks end with identical weights."""
     import copy
 
-    from conftest import TINY
+    from training_inputs import TINY
 
     cfg = copy.deepcopy(TINY)
     cfg["model_params"]["generator_params"].update(num_down_blocks=0, block_expansion=8)

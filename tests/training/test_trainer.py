@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from training_inputs import moving_square_video, write_png_video
 
-from conftest import moving_square_video, write_png_video
 from fomm import load_model
 from fomm.cli import main as cli_main
 from fomm.config import Config
@@ -123,7 +123,7 @@ def test_resume_continues_bitwise(tmp_path, tiny_config, tiny_data):
 def finished_run(tmp_path_factory, tiny_data):
     import copy
 
-    from conftest import TINY
+    from training_inputs import TINY
 
     out = tmp_path_factory.mktemp("run") / "r"
     result = train(
