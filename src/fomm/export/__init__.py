@@ -14,6 +14,19 @@ graphs records the preset, frame size, names and shapes of every input and outpu
 version and the opset.
 """
 
-from fomm.export.graphs import OPSET, export_onnx
+from pathlib import Path
+
+from fomm.export import graphs, tpsmm
+from fomm.export.graphs import OPSET
+
+
+def export_onnx(model, out_dir: str | Path, check: bool = True, progress: bool = False) -> dict:
+    """Write a model's ONNX graphs and ``manifest.json`` into ``out_dir``; returns the manifest.
+    A FOMM gives three graphs (:func:`fomm.export.graphs.export_onnx`), a Thin-Plate Spline Motion
+    Model its own four (:func:`fomm.export.tpsmm.export_tpsmm_onnx`)."""
+    if getattr(model, "kind", "fomm") == "tpsmm":
+        return tpsmm.export_tpsmm_onnx(model, out_dir, check=check, progress=progress)
+    return graphs.export_onnx(model, out_dir, check=check, progress=progress)
+
 
 __all__ = ["OPSET", "export_onnx"]

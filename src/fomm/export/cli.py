@@ -73,7 +73,7 @@ def _export_onnx(src: Path, dst: Path, config) -> int:
         import onnxscript  # noqa: F401
     except ImportError:
         raise FommError("ONNX export needs onnx and onnxscript: pip install 'fomm[onnx]'") from None
-    from fomm.export.graphs import export_onnx
+    from fomm.export import export_onnx
     from fomm.models.checkpoint import checkpoint_file, load_model
 
     if dst.suffix in (".onnx", ".tar", ".pt", ".pth"):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from fomm import __version__
 from fomm.atomic import make_temp_dir
@@ -200,10 +201,6 @@ def export_onnx(model, out_dir: str | Path, check: bool = True, progress: bool =
     it, checked with ``onnx.checker`` and renamed into place (an existing folder is replaced only
     when it holds a previous export).
     """
-    if getattr(model, "kind", "fomm") == "tpsmm":  # a Thin-Plate Spline Motion Model: its own graphs
-        from fomm.export.tpsmm import export_tpsmm_onnx
-
-        return export_tpsmm_onnx(model, out_dir, check=check, progress=progress)
     out_dir = Path(out_dir)
     if out_dir.exists() and not (out_dir / MANIFEST).is_file() and any(out_dir.iterdir()):
         raise FommError(f"{out_dir} exists and is not an ONNX export folder; choose an empty or new --out folder")
@@ -213,8 +210,6 @@ def export_onnx(model, out_dir: str | Path, check: bool = True, progress: bool =
     model.eval()
     tmp = make_temp_dir(out_dir)  # a killed export leaves a folder the next write here removes
     try:
-        from tqdm import tqdm
-
         with tqdm(total=len(GRAPH_FILES), desc="exporting ONNX graphs", unit="graph", disable=not progress) as bar:
             flags = _write_graphs(model, tmp, done=lambda: bar.update(1))
         graphs = {name: _io_spec(tmp / file) for name, file in GRAPH_FILES.items()}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import platformdirs
 import torch
 
 from fomm import __version__
@@ -28,8 +29,6 @@ def cache_root() -> Path:
     home = os.environ.get("FOMM_HOME")
     if home:
         return Path(home).expanduser() / "onnx"
-    import platformdirs
-
     return Path(platformdirs.user_cache_dir("fomm")) / "onnx"
 
 

@@ -25,9 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
+from fomm import __version__
+from fomm.atomic import make_temp_dir
 from fomm.errors import FommError
-from fomm.export.graphs import MANIFEST, OPSET, _export, _io_spec
+from fomm.export.graphs import MANIFEST, OPSET, _export, _io_spec, read_manifest
+from fomm.export.runtime import cache_root, providers
 from fomm.models.tpsmm.tps import tps_parameters
 
 GRAPH_FILES = {
@@ -93,9 +97,7 @@ class GeneratorGraph(nn.Module):
 
 def tpsmm_model_key(model) -> str:
     """sha256 of the weights and config, the fomm version and the opset (16 hex)."""
-    import fomm
-
-    digest = hashlib.sha256(f"fomm {fomm.__version__} opset {OPSET} tpsmm\n".encode())
+    digest = hashlib.sha256(f"fomm {__version__} opset {OPSET} tpsmm\n".encode())
     digest.update(model.config.to_yaml().encode())
     for part in ("kp_detector", "dense_motion_network", "inpainting_network", "avd_network"):
         for name, tensor in sorted(getattr(model, part).state_dict().items()):
@@ -151,10 +153,7 @@ def _write_graphs(model, folder: Path, done=lambda: None) -> int:
 
 def export_tpsmm_onnx(model, out_dir: str | Path, check: bool = True, progress: bool = False) -> dict:
     """Write the four graphs and ``manifest.json`` into ``out_dir`` (whole or not at all, as
-    :func:`fomm.export.graphs.export_onnx`); returns the manifest."""
-    import fomm
-    from fomm.atomic import make_temp_dir
-
+    :func:`fomm.export.export_onnx`); returns the manifest."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not (out_dir / MANIFEST).is_file() and any(out_dir.iterdir()):
         raise FommError(f"{out_dir} exists and is not an ONNX export folder; choose an empty or new --out folder")
@@ -164,8 +163,6 @@ def export_tpsmm_onnx(model, out_dir: str | Path, check: bool = True, progress: 
     model.eval()
     tmp = make_temp_dir(out_dir)
     try:
-        from tqdm import tqdm
-
         with tqdm(total=len(GRAPH_FILES), desc="exporting ONNX graphs", unit="graph", disable=not progress) as bar:
             num_maps = _write_graphs(model, tmp, done=lambda: bar.update(1))
         if check:
@@ -176,7 +173,7 @@ def export_tpsmm_onnx(model, out_dir: str | Path, check: bool = True, progress: 
         manifest = {
             "format": "fomm-onnx",
             "kind": "tpsmm",
-            "fomm_version": fomm.__version__,
+            "fomm_version": __version__,
             "opset": OPSET,
             "torch_version": torch.__version__,
             "preset": model.config.name,
@@ -219,9 +216,6 @@ class OnnxTpsmmInference:
             import onnxruntime as ort
         except ImportError as exc:
             raise FommError("the onnxruntime backend needs ONNX Runtime: pip install 'fomm[onnx]'") from exc
-        from fomm.export.graphs import read_manifest
-        from fomm.export.runtime import providers
-
         if precision == "fast":
             warnings.warn("precision 'fast' has no effect with the onnxruntime backend; running fp32", stacklevel=3)
         self.precision = "exact"
@@ -239,8 +233,6 @@ class OnnxTpsmmInference:
     @classmethod
     def from_model(cls, model, precision: str = "exact", progress: bool = False) -> OnnxTpsmmInference:
         """Export ``model`` into the ONNX cache (once) and load it."""
-        from fomm.export.runtime import cache_root
-
         folder = cache_root() / tpsmm_model_key(model)
         if not (folder / MANIFEST).is_file():
             export_tpsmm_onnx(model, folder, progress=progress)

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import platformdirs
+
 from fomm.errors import FommError
 
 # category -> checkpoint file under assets/bundled (our format, config embedded). The name a user
@@ -145,8 +147,6 @@ def cache_dir() -> Path:
     home = os.environ.get("FOMM_HOME")
     if home:
         return Path(home).expanduser() / "checkpoints"
-    import platformdirs
-
     return Path(platformdirs.user_cache_dir("fomm")) / "checkpoints"
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from fomm.atomic import atomic_write_bytes
 from fomm.config import FRACTION, LR, NON_NEG, POS, TransformParams, _check_section, _Invalid, _Section, _show, check
 from fomm.errors import FommError
 
@@ -158,8 +159,6 @@ class TpsmmConfig(_Section):
     def to_yaml(self, path: str | Path | None = None) -> str:
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
         if path is not None:
-            from fomm.atomic import atomic_write_bytes
-
             atomic_write_bytes(path, text.encode())
         return text
 
