@@ -30,7 +30,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import pooch
 import requests
+from filelock import FileLock, Timeout
+from tqdm import tqdm
 
 from fomm.atomic import atomic_path
 from fomm.config import resolve_config
@@ -140,8 +143,6 @@ def destination(entry: Checkpoint, out: str | os.PathLike | None) -> Path:
 
 @contextmanager
 def _locked(lock_path: Path, label: str):
-    from filelock import FileLock, Timeout
-
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(lock_path))
     try:
@@ -243,8 +244,6 @@ def _size(path: Path) -> int:
 
 def _get(url: str, part: Path, offset: int, progress: bool, timeout: float, label: str) -> None:
     """One HTTP GET through pooch, appending to ``part`` from byte ``offset``."""
-    import pooch
-
     answer = _Answer(offset)
     headers = {"Accept-Encoding": "identity"}  # byte ranges of the file itself, never of a gzip stream
     if offset:
@@ -338,8 +337,6 @@ class _Bar:
 
     @total.setter
     def total(self, remaining: int) -> None:  # pooch sets the response's Content-Length
-        from tqdm import tqdm
-
         offset = self.answer.offset  # 0 again when the server ignored the Range
         self.bar = tqdm(
             desc=self.label,
@@ -403,8 +400,6 @@ def verify(
 
     Returns ``(sha256, config name)``; raises :class:`_Failure` ('bad') with a short reason.
     """
-    import pooch
-
     actual = path.stat().st_size
     if size is not None and actual != size:
         raise _Failure("bad", f"it has {actual} bytes, expected {size}")
