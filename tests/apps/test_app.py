@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fomm.apps import animator as animator_module
 from fomm.apps import app
 from fomm.apps.app import BUNDLED_CHOICE, Animator, Options, parse_best_frame
 from fomm.cli import main
@@ -149,7 +150,7 @@ def test_crop_pastes_back_into_the_photo(tmp_path):
 def test_animator_errors_are_one_line_and_leave_nothing(inputs, tmp_path, monkeypatch):
     source, driving = inputs
     released = []
-    monkeypatch.setattr(app, "release_memory", lambda: released.append(1) or True)
+    monkeypatch.setattr(animator_module, "release_memory", lambda: released.append(1) or True)
     animator = Animator(device="cpu", workdir=tmp_path / "work")
     with pytest.raises(FommError, match="no source photo"):
         animator.animate(None, str(driving), Options())
