@@ -21,7 +21,7 @@ MIN_FRAMES = 16
 ARGS = ["--min-frames", str(MIN_FRAMES), "--size", "64", "--seed", "1", "--no-progress"]
 
 
-def talk_faces(n: int = 40) -> np.ndarray:
+def talk_faces(n: int = 42) -> np.ndarray:
     """The face of each frame of :func:`face_720p_with_cut` as ``(cx, cy, size)``."""
     rows = []
     for t in range(n):
@@ -35,7 +35,8 @@ def talk_faces(n: int = 40) -> np.ndarray:
 
 def make_raw(raw: Path) -> Path:
     raw.mkdir(parents=True, exist_ok=True)
-    write_video(raw / "talk.mp4", face_720p_with_cut(40), 12, audio=True)
+    # 24 fps: the face is measured on every 2nd frame; the cut falls on an odd frame (21)
+    write_video(raw / "talk.mp4", face_720p_with_cut(42), 24, audio=True)
     (raw / "phone").mkdir()
     write_video(raw / "phone" / "portrait.mov", face_shot(24, 640, 360, cx=170, cy=300, scale=1.2, seed=4, dx=40))
     write_video(raw / "still.mp4", still_shot(24, 360, 480, cx=240, cy=170, scale=1.0, seed=2))
@@ -68,7 +69,7 @@ def by_source(manifest: dict, key: str) -> dict:
 def test_one_clip_per_shot_with_the_face_centred(prepared):
     _raw, data, manifest = prepared
     clips = by_source(manifest, "clips")["talk.mp4"]
-    assert [(c["name"], c["start"], c["end"]) for c in clips] == [("talk#0", 0, 20), ("talk#1", 20, 40)]
+    assert [(c["name"], c["start"], c["end"]) for c in clips] == [("talk#0", 0, 21), ("talk#1", 21, 42)]
     faces = talk_faces()
     for clip in clips:
         x0, y0, x1, y1 = clip["box"]
@@ -83,8 +84,8 @@ def test_one_clip_per_shot_with_the_face_centred(prepared):
         assert (face[:, 0] - half >= x0).all() and (face[:, 0] + half <= x1).all()  # the face never leaves it
         path = data / clip["split"] / f"{clip['name']}.mp4"
         info = video_io.probe(path)
-        assert (info.width, info.height, info.num_frames) == (64, 64, 20)
-        assert info.fps == pytest.approx(12)
+        assert (info.width, info.height, info.num_frames) == (64, 64, 21)
+        assert info.fps == pytest.approx(24)
 
 
 def test_every_bad_file_has_its_reason(prepared):
