@@ -90,13 +90,14 @@ def run_models(args) -> int:
             for url in entry.urls:
                 print(f"    {url}")
             if entry.page:
-                print(f"    by hand: {entry.page} ({entry.file.removeprefix('tpsmm-')}; {entry.licence} licence)")
+                original = entry.original or entry.file.removeprefix("tpsmm-")
+                print(f"    by hand: {entry.page} ({original}; {entry.licence} licence)")
     print(f"\ncache: {cache_dir()}  (FOMM_HOME moves it)")
     print("mirrors: third-party copies of the original authors' files; sha256 'unknown' = checked by tensor shapes")
     if any(not e.urls for e in entries.values()):
         print(
-            "tpsmm-*: the Thin-Plate Spline Motion Model's checkpoints (MIT licence), fetched by hand "
-            "(fomm download NAME says from where and to which path)"
+            "tpsmm-*: the Thin-Plate Spline Motion Model's checkpoints (MIT licence), and vox-512: the "
+            "community's 512x512 FOMM (CC0), are fetched by hand (fomm download NAME says from where and to which path)"
         )
     print("get one: fomm download NAME; then use it by name: fomm animate --checkpoint NAME ...")
     return 0

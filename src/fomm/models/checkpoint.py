@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from fomm.config import Config, preset_names, resolve_config
+from fomm.config import Config, load_preset, preset_names, resolve_config
 from fomm.errors import FommError
 from fomm.models.anti_alias import fit_anti_alias
 from fomm.models.checkpoint_io import (  # noqa: F401 (the checkpoint API, re-exported)
@@ -143,8 +143,23 @@ def _fomm_config(data: dict, states: dict, request: LoadRequest) -> Config:
         cfg.name = data.get("config_name") or Path(label).stem
         return cfg
     if request.config is None:
-        return preset_for(label, states, prefer=preset_in_name(label))
+        return _named_preset(label, states) or preset_for(label, states, prefer=preset_in_name(label))
     return resolve_config(request.config).copy()
+
+
+def _named_preset(label: str, states: dict) -> Config | None:
+    """The preset the file name points to when the tensors fit it once its anti-alias kernels are
+    read from the checkpoint: only the name tells vox-512's community kind (13x13 kernels, every
+    shape of vox-256) from vox-256 (``--checkpoint vox-512`` is its file in the cache)."""
+    named = preset_in_name(label)
+    if named is None:
+        return None
+    cfg = load_preset(named)
+    fitted = fit_anti_alias(cfg, states)
+    if fitted is cfg:  # its own kernels: the shapes decide, as for any checkpoint
+        return None
+    shapes = expected_part_shapes(fitted, INFERENCE_PARTS)
+    return None if any(mismatch_count(compare_state(shapes[p], states[p])) for p in INFERENCE_PARTS) else fitted
 
 
 # ------------------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ class Checkpoint:
     page: str | None = None
     licence: str | None = None
     bundled: bool = False
+    original: str | None = None  # the file's name where ``page`` has it, when not ``file``
 
 
 def _published(name: str, preset: str, file: str, sha256=None, size=None, extra=()) -> Checkpoint:
@@ -117,10 +118,26 @@ TPSMM: dict[str, Checkpoint] = {
 }
 BUILTIN.update(TPSMM)
 
+# The community's 512 x 512 FOMM (vox-512: the original architecture, 13 x 13 anti-alias kernels):
+# trained by adeptflax on one RTX 3090 for 5 days (95 epochs) and published under CC0 in
+# github.com/adeptflax/motion-models, whose README links a MediaFire folder (model, config,
+# examples), which no script can fetch; the file is passed around as
+# first-order-model-checkpoint-94.pth.tar. Its sha256 is unknown here: checked by tensor shapes.
+VOX512_PAGE = "https://www.mediafire.com/folder/e6ikqpr3eegxf/first-order-model"
+BUILTIN["vox-512"] = Checkpoint(
+    "vox-512",
+    "vox-512",
+    "vox-512.pth.tar",
+    (),
+    page=VOX512_PAGE,
+    licence="CC0-1.0",
+    original="first-order-model-checkpoint-94.pth.tar",
+)
+
 
 def by_hand(entry: Checkpoint, dest: Path) -> str:
     """How to get a checkpoint that no script can fetch, in one sentence."""
-    original = entry.file.removeprefix("tpsmm-")
+    original = entry.original or entry.file.removeprefix("tpsmm-")
     return (
         f"no script can fetch {entry.name}: download {original} by hand from {entry.page} and save it as "
         f"{dest} (or pass its path to --checkpoint)"
@@ -182,11 +199,15 @@ def _read_models_file(path: Path) -> dict[str, Checkpoint]:
                 urls=tuple(urls),
                 sha256=normalise_sha256(item.get("sha256")),
                 size=item.get("size"),
+                page=item.get("page"),  # with no urls: where to fetch it by hand
+                licence=item.get("licence"),
+                original=item.get("original"),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise FommError(
                 f"FOMM_MODELS file {path}: entry '{name}' is malformed ({exc}); each entry needs "
-                f'"file" and "urls" (a list), and may have "preset", "sha256", "size"'
+                f'"file" and "urls" (a list, empty for a file fetched by hand), and may have "preset", "sha256", '
+                f'"size", "page", "licence", "original"'
             ) from None
     return out
 
