@@ -249,7 +249,10 @@ class Trainer:
             else:
                 self.init_report = M.init_from(self.model, Path(opts.init_from))
                 counts = ", ".join(f"{p} {self.init_report[p]['loaded']}/{self.init_report[p]['of']}" for p in M.PARTS)
-                self.say(f"initialised from {opts.init_from}: {counts} tensors")
+                new = [f"{p} {k}" for p in M.PARTS for k in self.init_report[p]["kept_new"]]
+                # e.g. a 256 checkpoint into vox-512: everything but the anti-alias kernels (the config's own)
+                shown = f"; kept new: {', '.join(new)}" if 0 < len(new) <= 4 else ""
+                self.say(f"initialised from {opts.init_from}: {counts} tensors{shown}")
         self.use_gan = tp.loss_weights.generator_gan != 0
         S.prepare_model(self.model, self.channels_last)  # before the optimizers see the parameters
         vgg, self.vgg_status = M.perceptual_vgg(self.cfg, opts.vgg19_weights, self.device, self.say)
