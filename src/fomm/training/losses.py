@@ -52,7 +52,7 @@ from torch import nn
 from fomm.config import TrainParams
 from fomm.errors import FommError
 from fomm.models.blocks import ImagePyramid
-from fomm.models.geometry import make_coordinate_grid, tps_warp_points
+from fomm.models.geometry import affine_grid, make_coordinate_grid, tps_warp_points
 from fomm.training.recipe import (
     equivariance_factor,
     motion_coverage_loss,
@@ -152,9 +152,7 @@ class Transform:
         """Warp points ``(B or 1, N, 2)``; returns ``(B, N, 2)``."""
         if self.tps:
             return tps_warp_points(coordinates, self.theta, self.control_points, self.control_params)
-        theta = self.theta.to(coordinates.dtype)
-        out = torch.matmul(theta[:, None, :, :2], coordinates.unsqueeze(-1)).squeeze(-1)
-        return out + theta[:, None, :, 2]
+        return affine_grid(self.theta.to(coordinates.dtype), coordinates)
 
     def transform_frame(self, frame: torch.Tensor) -> torch.Tensor:
         """Backward-warp a batch ``(B, C, H, W)`` with reflection padding, as the original."""
