@@ -131,3 +131,22 @@ def test_command_errors_are_one_line_and_write_nothing(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
         assert not out.exists()
+
+
+def test_motion_counts_a_small_moving_part_and_not_noise():
+    from fomm.prepare.shots import STILL, ShotAnalysis
+
+    rng = np.random.default_rng(0)
+    still, mouth = ShotAnalysis(), ShotAnalysis()
+    for t in range(10):
+        frame = np.full((360, 640, 3), 100, np.uint8)
+        noisy = np.clip(frame + rng.integers(-3, 4, frame.shape), 0, 255).astype(np.uint8)
+        still.observe(t, noisy)
+        if t % 2:
+            frame[100:140, 100:140] = 130  # a 40 px part (2 x 2 of the 18 x 32 cells) opens and closes
+        mouth.observe(t, frame)
+    box = (0, 0, 640, 360)
+    # the part changes by 30 grey levels in 4 of the 29 cells that change most (5 % of 576)
+    assert mouth.motion(0, 10, box, (360, 640)) == pytest.approx(4 * 30 / 29, abs=0.05)
+    assert still.motion(0, 10, box, (360, 640)) < 0.2 < STILL
+    assert mouth.shots(10) == [(0, 10)] and mouth.motion(0, 1, box, (360, 640)) == 0.0

@@ -4,9 +4,13 @@
   thumbnail both jump), the same test the face tracker applies, so face tracks and shots agree.
 * **Motion**: each frame is shrunk to a grid of grey cells (:data:`GRID` cells along its shorter
   side, area averages) and the absolute change of every cell since the previous frame is kept,
-  in 1/8 grey levels, as uint8 (a 720p hour of video at 30 fps: about 50 MB). A clip's motion is
-  the median over its frames of the mean change in the cells under its box: a still photo or a
-  frozen stream stays near 0 (codec noise averages out over a cell), a talking head is above 1.
+  in 1/8 grey levels, as uint8 (up to 31.9 levels: enough to tell motion from none; a 720p hour
+  of video at 30 fps: about 60 MB). A clip's motion is
+  measured where it moves most: per frame, the mean change of the :data:`TOP` share of the cells
+  under its box that changed most (a talking head moves in a few cells: mouth, eyes), and over
+  the frames its 75th percentile (a clip that moves a quarter of the time moves). Measured on a
+  720p face encoded at crf 20: still with sensor noise (sigma 2 grey levels) 0.7; only the mouth
+  and eyes moving 10 (the mean over all the box's cells would be 0.2 for both).
   The first frame of a shot has no change (its "previous frame" is another shot).
 """
 
@@ -21,7 +25,8 @@ from fomm.faces.track import ShotCutDetector
 
 GRID = 18  # motion cells along the shorter side of the frame
 LEVEL = 8.0  # stored change = grey levels x LEVEL (uint8)
-STILL = 0.25  # a clip whose median change under its box is below this many grey levels is still
+STILL = 2.0  # a clip whose motion (see the module docstring) is below this many grey levels is still
+TOP = 0.05  # motion: the share of the box's cells that changed most
 
 
 class ShotAnalysis:
@@ -63,8 +68,8 @@ class ShotAnalysis:
         return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
     def motion(self, start: int, end: int, box: Sequence[float], frame_hw: Sequence[int]) -> float:
-        """Median over frames ``start + 1 .. end - 1`` of the mean change (grey levels) of the
-        cells under ``box`` ``(x0, y0, x1, y1)`` in a frame of ``frame_hw`` pixels."""
+        """The motion (grey levels, see the module docstring) of frames ``start + 1 .. end - 1``
+        under ``box`` ``(x0, y0, x1, y1)`` in a frame of ``frame_hw`` pixels."""
         if end - start < 2 or self.grid_hw is None:
             return 0.0
         gh, gw = self.grid_hw
@@ -72,5 +77,7 @@ class ShotAnalysis:
         x0, y0 = int(np.floor(box[0] * sx)), int(np.floor(box[1] * sy))
         x1, y1 = int(np.ceil(box[2] * sx)), int(np.ceil(box[3] * sy))
         x0, y0, x1, y1 = max(0, x0), max(0, y0), min(gw, max(x1, x0 + 1)), min(gh, max(y1, y0 + 1))
-        window = np.stack(self.changes[start + 1 : end])[:, y0:y1, x0:x1]
-        return float(np.median(window.reshape(len(window), -1).mean(axis=1)) / LEVEL)
+        window = np.stack(self.changes[start + 1 : end])[:, y0:y1, x0:x1].reshape(end - start - 1, -1)
+        k = max(1, int(round(TOP * window.shape[1])))
+        most = -np.sort(-window.astype(np.float32), axis=1)[:, :k].mean(axis=1)
+        return float(np.percentile(most, 75) / LEVEL)
