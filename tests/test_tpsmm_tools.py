@@ -177,3 +177,31 @@ def test_evaluate_reconstruction_with_a_tpsmm_checkpoint(tmp_path, synthetic_dat
 
     report = json.loads(out.read_text())
     assert 0 < report["reconstruction"]["model"]["l1"] < 1
+
+
+def test_many_sources_with_one_driving_video(files, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "b.png"):
+        (photos / name).write_bytes(files["source"].read_bytes())
+    out = tmp_path / "many"
+    assert animate_cli({**files, "source": photos}, out, "--mode", "avd") == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.mp4", "b.mp4"]
+
+
+@pytest.mark.slow
+def test_crop_paste_back_and_audio_with_a_tpsmm_model(tmp_path):
+    """A real face (the astronaut clip of tests/face_clips.py) cropped, animated by a TPSMM model
+    and pasted back into the full photo."""
+    face_clips = pytest.importorskip("face_clips")
+    from fomm.animation.pipeline import animate_video
+    from fomm.data import video_io
+
+    frames, _ = face_clips.moving_clip(6)
+    driving = video_io.write_video(tmp_path / "face", np.stack(frames), fps=25)
+    source = video_io.write_image(tmp_path / "photo.png", frames[3])
+    result = animate_video(
+        source, driving, model=random_tpsmm_model(), out=tmp_path / "out.mp4", crop=True, progress=False
+    )
+    assert result["pasted_back"] and result["frames"] == 6
+    assert result["size"] == (frames[0].shape[1], frames[0].shape[0])  # the full photo's size
