@@ -62,9 +62,12 @@ def write_video(
     path: Path, frames: list, fps: int = 12, *, audio: bool = False, rotation: int | None = None, faststart=False
 ) -> Path:
     """An H.264 file of ``frames`` (any container PyAV writes by extension), optionally with a mono
-    AAC tone as long as the video, a display rotation (degrees, as phones store it) and the
-    index at the start (``faststart``: a truncated copy still decodes up to where it stops)."""
+    AAC tone as long as the video, a display rotation (degrees; ``frames`` are what is displayed:
+    they are stored turned back, as a phone held upright stores landscape pixels) and the index at
+    the start (``faststart``: a truncated copy still decodes up to where it stops)."""
     rate = 22050
+    if rotation:
+        frames = [np.ascontiguousarray(np.rot90(f, -(rotation // 90))) for f in frames]
     with av.open(str(path), "w", container_options={"movflags": "+faststart"} if faststart else {}) as out:
         video = out.add_stream("libx264", rate=fps)
         video.height, video.width = frames[0].shape[:2]

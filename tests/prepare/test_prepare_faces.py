@@ -38,7 +38,8 @@ def make_raw(raw: Path) -> Path:
     # 24 fps: the face is measured on every 2nd frame; the cut falls on an odd frame (21)
     write_video(raw / "talk.mp4", face_720p_with_cut(42), 24, audio=True)
     (raw / "phone").mkdir()
-    write_video(raw / "phone" / "portrait.mov", face_shot(24, 640, 360, cx=170, cy=300, scale=1.2, seed=4, dx=40))
+    portrait = face_shot(24, 640, 360, cx=170, cy=300, scale=1.2, seed=4, dx=40)
+    write_video(raw / "phone" / "portrait.mov", portrait, rotation=90)  # as a phone held upright stores it
     write_video(raw / "still.mp4", still_shot(24, 360, 480, cx=240, cy=170, scale=1.0, seed=2))
     write_video(raw / "small.mp4", face_shot(24, 360, 480, cx=200, cy=170, scale=0.6, seed=5, dx=20))
     frames = face_shot(40, 360, 480, cx=200, cy=180, scale=1.3, seed=6, dx=60)
@@ -105,8 +106,8 @@ def test_portrait_and_truncated_videos_make_clips(prepared):
     clips = by_source(manifest, "clips")
     (portrait,) = clips["phone/portrait.mov"]
     assert portrait["name"] == "phone_portrait#0" and (portrait["start"], portrait["end"]) == (0, 24)
-    x0, y0, x1, y1 = portrait["box"]
-    assert x1 <= 360 and y1 <= 640
+    x0, y0, x1, y1 = portrait["box"]  # in the displayed (portrait) frame, around the face
+    assert x1 <= 360 and y1 <= 640 and x0 < 170 and 210 < x1 and y0 < 300 < y1  # the face: x 170-210
     (cut,) = clips["cut.mp4"]  # the part that decodes
     assert MIN_FRAMES <= cut["end"] < 40
     (warning,) = manifest["warnings"]

@@ -88,12 +88,14 @@ def test_tracks_fit_to_shots():
 
 
 def test_reader_rotation_and_non_videos(tmp_path):
-    frames = [np.full((48, 64, 3), 20 * t, np.uint8) for t in range(6)]
+    frames = [np.full((64, 48, 3), 20 * t, np.uint8) for t in range(6)]
+    frames[0][:8] = 255  # a bright top edge: must come out on top
     path = write_video(tmp_path / "phone.mp4", frames, rotation=90)  # stored landscape, shown portrait
     reader = Reader(path)
     assert reader.header.hw == (64, 48)
     got = list(reader.frames())
     assert got[0].shape == (64, 48, 3) and reader.count == 6 and reader.error is None
+    assert got[0][:6].mean() > 200 and got[0][12:].mean() < 60
     assert list(reader.frames((32, 24)))[0].shape == (32, 24, 3)
     assert analysis_hw((1080, 1920), 360) == (360, 640) and analysis_hw((240, 320), 360) == (240, 320)
     png = cv2.imencode(".png", np.zeros((32, 32, 3), np.uint8))[1].tobytes()
