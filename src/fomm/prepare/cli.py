@@ -139,6 +139,11 @@ def report(result: dict, out, opts) -> list[str]:
         lines.append(
             "dropped: " + ", ".join(f"{n} {reason}" for reason, n in c["dropped"].items()) + " (see prepare.json)"
         )
+    if result["complete"] and c["train"] and not c["test"] and opts.test_fraction > 0:
+        lines.append(
+            "no test clips: the test videos were dropped (or too few videos); fomm evaluate needs some: "
+            "try another --seed or a larger --test-fraction"
+        )
     for warning in result["warnings"][:5]:
         lines.append(f"warning: {warning['source']}: {warning['warning']}")
     if not result["complete"]:
