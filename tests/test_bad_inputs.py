@@ -101,6 +101,9 @@ def inputs(tmp_path_factory, tiny_checkpoint, bomb_png):
     p["data"] = str(data_dir)
     (root / "nodata").mkdir()
     p["nodata"] = str(root / "nodata")
+    (root / "onnx").mkdir()  # an ONNX export folder (its manifest is all that is read before refusing it)
+    (root / "onnx" / "manifest.json").write_text('{"format": "fomm-onnx", "frame_shape": [64, 64]}')
+    p["onnx"] = str(root / "onnx")
     return p
 
 
@@ -127,6 +130,9 @@ ROWS = [
     ("animate-driving-is-checkpoint", ANIMATE.replace("{drv}", "{ckpt}") + " --out {out}/r.mp4"),
     ("animate-config-is-checkpoint", ANIMATE + " --config {ckpt} --out {out}/r.mp4"),
     ("animate-checkpoint-folder", ANIMATE.replace("{ckpt}", "{root}") + " --out {out}/r.mp4"),
+    ("animate-checkpoint-none", ANIMATE.replace(" --checkpoint {ckpt}", "") + " --out {out}/r.mp4"),
+    ("animate-checkpoint-unknown-name", ANIMATE.replace("{ckpt}", "face64") + " --out {out}/r.mp4"),
+    ("animate-checkpoint-onnx-folder-torch", ANIMATE.replace("{ckpt}", "{onnx}") + " --out {out}/r.mp4"),
     # animate: bad option and config values
     ("animate-out-extension", ANIMATE + " --out {out}/r.docx"),
     ("animate-batch-size-0", ANIMATE + " --out {out}/r.mp4 --batch-size 0"),
@@ -173,6 +179,7 @@ ROWS = [
     ("evaluate-data-empty", "evaluate --checkpoint {ckpt} --data {nodata} --out {out}/e.json"),
     ("evaluate-checkpoint-png", "evaluate --checkpoint {png_pth} --data {data} --out {out}/e.json"),
     ("evaluate-checkpoint-missing", "evaluate --checkpoint {root}/no.pth --data {data} --out {out}/e.json"),
+    ("evaluate-checkpoint-onnx-folder", "evaluate --checkpoint {onnx} --data {data} --out {out}/e.json"),
     ("evaluate-tasks-bogus", "evaluate --checkpoint {ckpt} --data {data} --out {out}/e.json --tasks dance"),
     ("evaluate-max-videos-0", "evaluate --checkpoint {ckpt} --data {data} --out {out}/e.json --max-videos 0"),
     (
@@ -188,6 +195,7 @@ ROWS = [
     # export
     ("export-checkpoint-png", "export {png_pth} --out {out}/x.pth.tar"),
     ("export-checkpoint-missing", "export {root}/nope.pth --out {out}/x.pth.tar"),
+    ("export-checkpoint-onnx-folder", "export {onnx} --out {out}/x.pth.tar"),
     ("export-checkpoint-empty", "export {empty_pth} --out {out}/x.pth.tar"),
     ("export-checkpoint-truncated", "export {trunc_pth} --out {out}/x.pth.tar"),
     ("export-out-is-the-input", "export {ckpt} --out {ckpt}"),

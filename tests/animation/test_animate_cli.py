@@ -510,3 +510,18 @@ def test_long_video_streams_in_flat_memory(tmp_path):
         info = video_io.probe(tmp_path / f"out_long{n}.mp4")
         assert info.num_frames == n and (info.width, info.height) == (128, 128)
     assert peaks_mb[1] - peaks_mb[0] < 20, peaks_mb
+
+
+def test_without_checkpoint_says_what_to_pass(inputs, tmp_path, capsys):
+    """No --checkpoint (or an unknown name): one line naming the bundled models, fomm models and
+    fomm download vox; a bundled model by name animates."""
+    io = ["--source", str(inputs.source), "--driving", str(inputs.driving)]
+    for extra in ([], ["--checkpoint", "no-such-model"]):
+        assert run_cli(*io, "--out", str(tmp_path / "x.mp4"), *extra) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1, err
+        for hint in ("face-64", "puppet-64", "fomm models", "fomm download vox"):
+            assert hint in err, (hint, err)
+    assert listing(tmp_path) == []
+    assert run_cli(*io, "--out", str(tmp_path / "bundled.mp4"), "--checkpoint", "puppet-64") == 0
+    assert (tmp_path / "bundled.mp4").is_file()

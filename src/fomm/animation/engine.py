@@ -29,7 +29,7 @@ from fomm.models.exported import ExportedModel
 from fomm.models.first_order_model import FirstOrderModel
 from fomm.models.geometry import convex_hull_area
 from fomm.models.inference import InferenceModel, cpu_has_fast_bf16  # noqa: F401
-from fomm.models.precision import PRECISIONS, check_precision  # noqa: F401 (PRECISIONS re-exported)
+from fomm.models.precision import BACKENDS, PRECISIONS, check_precision  # noqa: F401 (re-exported)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -105,9 +105,6 @@ def default_batch_size(device: torch.device) -> int:
     """Frames per batch when none is given: 4 on a CPU (measured fastest for vox-256 on 2 cores:
     the activations of larger batches fall out of cache), 16 on a GPU."""
     return 4 if torch.device(device).type == "cpu" else 16
-
-
-BACKENDS = ("torch", "onnxruntime")
 
 
 def make_inference_model(model, backend: str, precision: str, **kwargs):

@@ -20,7 +20,7 @@ import numpy as np
 
 from fomm.data.image_ops import FIT_MODES
 from fomm.errors import FommError
-from fomm.models.precision import PRECISIONS, check_precision
+from fomm.models.precision import BACKENDS, PRECISIONS, check_precision
 
 __all__ = [
     "BACKENDS",
@@ -37,7 +37,6 @@ __all__ = [
 
 LAYOUTS = ("result", "side-by-side")
 DEVICES = ("auto", "cpu", "cuda", "mps")  # the command line's choices; the API also takes e.g. "cuda:1"
-BACKENDS = ("torch", "onnxruntime")
 DRIVING_FITS = FIT_MODES
 #: ``best_frame='auto'``: face landmarks (``fomm[faces]``, on a source with a face) or the model's keypoints.
 BEST_FRAME_METHODS = ("auto", "landmarks", "keypoints")

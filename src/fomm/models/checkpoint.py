@@ -54,6 +54,7 @@ from fomm.models.checkpoint_io import (  # noqa: F401 (the checkpoint API, re-ex
 from fomm.models.device import resolve_device
 from fomm.models.exported import ExportedModel
 from fomm.models.first_order_model import FirstOrderModel
+from fomm.models.precision import BACKENDS
 from fomm.models.shapes import (  # noqa: F401 (re-exported)
     compare_state,
     describe_mismatch,
@@ -67,8 +68,6 @@ from fomm.models.shapes import (  # noqa: F401 (re-exported)
 )
 from fomm.models.sniff import sniff_checkpoint  # noqa: F401 (re-exported)
 from fomm.models.tpsmm.checkpoint import is_tpsmm_checkpoint, load_tpsmm_model
-
-BACKENDS = ("torch", "onnxruntime")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The precisions animation runs in: their names and their one check.
+"""The precisions animation runs in (their names and their one check), and the backends that run
+the networks (:data:`BACKENDS`: torch, or ONNX Runtime on exported graphs).
 
 ``exact``: float32. ``fast``: bf16/fp16 autocast where the device has native kernels, int8
 per-frame convolutions on other x86 CPUs (how each is applied: :mod:`fomm.models.inference`).
@@ -11,6 +12,7 @@ from __future__ import annotations
 from fomm.errors import FommError
 
 PRECISIONS = ("exact", "fast")
+BACKENDS = ("torch", "onnxruntime")
 
 
 def check_precision(precision) -> str:
