@@ -11,6 +11,7 @@ import pytest
 from fomm.cli_args import COMMANDS
 from fomm.config import preset_names
 from fomm.data import video_io
+from fomm.models.tpsmm.config import tpsmm_preset_names
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -36,6 +37,7 @@ def test_every_command_and_preset_in_the_readme_exists():
     commands = {name for name, *_ in COMMANDS}
     used = set(re.findall(r"^\s*fomm ([a-z][a-z-]*)", text, flags=re.M))
     assert used and used <= commands, used - commands
-    presets = set(re.findall(r"`([a-z]+(?:-[a-z]+)*-(?:64|256|512))`", text))
-    assert set(preset_names()) <= presets | {"tiny-64"}, set(preset_names()) - presets
-    assert presets <= set(preset_names()), presets - set(preset_names())
+    presets = set(re.findall(r"`([a-z]+(?:-[a-z]+)*-(?:64|256|384|512))`", text))
+    known = set(preset_names()) | set(tpsmm_preset_names())  # the TPSMM configs too
+    assert known <= presets | {"tiny-64"}, known - presets
+    assert presets <= known, presets - known
