@@ -73,3 +73,14 @@ def test_training_resumes_exactly_and_trains_the_avd_network(data, tmp_path):
     model = load_model(tmp_path / "avd" / "checkpoints" / "best.pt")
     assert model.has_avd
     assert (tmp_path / "avd" / "log-avd.csv").read_text().startswith("step,epoch,seconds,rec_kp")
+
+
+def test_avd_stage_needs_a_tpsmm_checkpoint(data, tmp_path, capsys):
+    from fomm.testing import random_checkpoint
+
+    fomm_ckpt = random_checkpoint(tmp_path / "fomm.pth.tar")
+    assert train(data, tmp_path / "a", "--stage", "avd", "--init-from", str(fomm_ckpt)) != 0
+    err = capsys.readouterr().err.strip()
+    assert "is not a Thin-Plate Spline Motion Model checkpoint" in err and len(err.splitlines()) == 1
+    assert train(data, tmp_path / "b", "--stage", "avd") != 0
+    assert "pass --init-from CKPT" in capsys.readouterr().err

@@ -24,6 +24,10 @@ fomm.load_model(path); convert with fomm export), log.csv, run.json, vis/*.png a
 vgg19-*.pth via --vgg19-weights, train_params.vgg19_weights, FOMM_VGG19_WEIGHTS or the torch hub
 cache) the perceptual loss uses a fixed random-weight VGG19 and says so.
 
+Thin-Plate Spline Motion Model: --config tpsmm-vox-256 (or any tpsmm-* preset or TPSMM YAML)
+trains it with its own objective; --stage avd --init-from CKPT then trains its AVD network
+(docs/tpsmm.md). Multi-process runs, --compile and the visualisations are FOMM only.
+
 Ctrl-C finishes the current step, checkpoints it, prints the command that continues the run and
 exits with status 130 (a second Ctrl-C stops at once); SIGTERM does the same and exits 0. One run
 at a time per RUN_DIR: a second fomm train there is refused, naming the PID that holds it.

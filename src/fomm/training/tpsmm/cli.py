@@ -5,6 +5,14 @@ from __future__ import annotations
 
 from fomm.errors import FommError
 
+# fomm train options that TPSMM runs do not use: said in one warning line when given
+FOMM_ONLY = {
+    "--compile": lambda a: a.compile,
+    "--precision": lambda a: a.precision != "fp32",
+    "--lr-scale": lambda a: a.lr_scale is not None,
+    "--vis-every": lambda a: a.vis_every != 250,
+}
+
 
 def is_tpsmm_run(args) -> bool:
     from fomm.models.tpsmm.config import is_tpsmm_config
@@ -23,6 +31,13 @@ def run_tpsmm_train(args) -> int:
 
     if args.config is None and not args.resume and args.stage == "main":
         raise FommError("no config: pass --config (e.g. tpsmm-vox-256), or --resume an existing RUN_DIR")
+    ignored = [flag for flag, on in FOMM_ONLY.items() if on(args)]
+    if ignored:
+        import warnings
+
+        warnings.warn(
+            f"{', '.join(ignored)}: not used by Thin-Plate Spline Motion Model runs (FOMM only)", stacklevel=2
+        )
     opts = TpsmmTrainOptions(
         out=args.out,
         data=args.data,

@@ -102,13 +102,13 @@ class TpsmmTrainer:
             source = self.opts.init_from
             if source is None:
                 raise FommError("--stage avd trains the AVD network of a trained model: pass --init-from CKPT")
-            model = load_tpsmm_model(read_checkpoint(source), config, path=source)
+            model = load_tpsmm_model(_read_tpsmm(source), config, path=source)
             return {"config": model.config, "model": model, "resume": None}
         cfg = resolve_tpsmm_config(config).copy()
         torch.manual_seed(int(self.opts.seed or 0))  # the same seed, the same initial weights
         model = TpsmmModel(cfg)
         if self.opts.init_from:
-            init = load_tpsmm_model(read_checkpoint(self.opts.init_from), cfg, path=self.opts.init_from)
+            init = load_tpsmm_model(_read_tpsmm(self.opts.init_from), cfg, path=self.opts.init_from)
             model.load_state_dict(init.state_dict(), strict=False)
         return {"config": cfg, "model": model, "resume": None}
 
@@ -284,6 +284,19 @@ class TpsmmTrainer:
         for _, old in R.list_checkpoints(self.run_dir)[: -int(self.opts.keep)]:
             old.unlink(missing_ok=True)
         return path
+
+
+def _read_tpsmm(path) -> dict:
+    """A checkpoint that must be a TPSMM one (--init-from), or one clear error."""
+    from fomm.models.tpsmm.checkpoint import is_tpsmm_checkpoint
+
+    data = read_checkpoint(path)
+    if not is_tpsmm_checkpoint(data):
+        raise FommError(
+            f"--init-from {path} is not a Thin-Plate Spline Motion Model checkpoint (no inpainting_network, "
+            f"kp_detector and dense_motion_network); pass a TPSMM one"
+        )
+    return data
 
 
 def latest_tpsmm_checkpoint(run_dir) -> tuple[Path, dict] | None:
