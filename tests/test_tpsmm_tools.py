@@ -127,6 +127,25 @@ def test_app_menu_and_loader_take_a_tpsmm_checkpoint(tmp_path):
     assert model.kind == "tpsmm"
 
 
+def test_app_animates_an_uploaded_tpsmm_checkpoint_with_avd(files, tmp_path):
+    from fomm.animation.options import AnimateOptions
+    from fomm.apps import app
+    from fomm.apps.animator import Animator
+    from fomm.models.tpsmm.checkpoint import tpsmm_checkpoint_dict
+
+    torch.save(tpsmm_checkpoint_dict(random_tpsmm_model()), tmp_path / "upload.pth.tar")
+    values = {name: None for name in app.INPUT_NAMES}
+    values.update(crop=False, paste_back=True, color_match=False, side=False, keypoints=False, driving_fit="crop")
+    values.update(relative=True, adapt=True, precision="exact", best_mode="first frame", best_index=0, avd=True)
+    options = app.options_from(values)
+    assert options == AnimateOptions(avd=True)
+    animator = Animator(device="cpu", workdir=tmp_path / "work")
+    out, text = animator.animate(
+        str(files["source"]), str(files["camera"]), options, None, str(tmp_path / "upload.pth.tar")
+    )
+    assert out.is_file() and text.startswith("5 frames, 64x64")
+
+
 def test_models_lists_the_tpsmm_checkpoints_and_download_says_how_by_hand(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FOMM_HOME", str(tmp_path))
     assert main(["models", "--urls"]) == 0

@@ -294,7 +294,7 @@ def api_values(source: Path, driving: Path) -> list:
     values = dict(source=handle_file(str(source)), driving=handle_file(str(driving)), choice=BUNDLED_CHOICE)
     values.update(uploaded=None, crop=False, paste_back=True, color_match=False, side=False, keypoints=False)
     values.update(driving_fit="crop", relative=True, adapt=True, precision="exact", best_mode="first frame")
-    values.update(best_index=0)
+    values.update(best_index=0, avd=False)
     return [values[name] for name in app.INPUT_NAMES]
 
 

@@ -106,6 +106,7 @@ def submit(client, source: Path, driving: Path):
         precision="exact",
         best_mode="first frame",
         best_index=0,
+        avd=False,
     )
     return client.submit(*(values[name] for name in app.INPUT_NAMES), api_name="/animate")
 

@@ -126,6 +126,7 @@ def _inputs(gr, menu: tuple[list, str]) -> dict:
         with gr.Row():
             c["relative"] = gr.Checkbox(True, label="relative motion", elem_id="relative")
             c["adapt"] = gr.Checkbox(True, label="adapt movement scale", elem_id="adapt-scale")
+            c["avd"] = gr.Checkbox(False, label="AVD (TPSMM checkpoints: other identities)", elem_id="avd")
             c["precision"] = gr.Radio(
                 list(PRECISIONS), value="exact", label="precision (fast: bf16 / int8)", elem_id="precision"
             )
@@ -159,6 +160,7 @@ INPUT_NAMES = (
     "precision",
     "best_mode",
     "best_index",
+    "avd",
 )
 
 
@@ -171,6 +173,7 @@ def options_from(v: dict) -> AnimateOptions:
         color_match=bool(v["color_match"]) and crop and paste_back,  # the box says "when pasting back"
         relative=bool(v["relative"]),
         adapt_movement_scale=bool(v["adapt"]),
+        avd=bool(v.get("avd", False)),  # TPSMM's animation via disentanglement
         best_frame=parse_best_frame(v["best_mode"], v["best_index"]),
         precision=v["precision"],
         layout="side-by-side" if v["side"] else "result",
