@@ -116,3 +116,15 @@ def test_original_layout_loads_with_a_config_and_ours_without(tmp_path):
     x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.equal(ours.kp_detector(x)["fg_kp"], model.kp_detector(x)["fg_kp"])
+
+
+def test_fast_precision_uses_bf16_where_native_and_says_so_where_not(monkeypatch):
+    import fomm.models.tpsmm.inference as tpsmm_inference
+    from fomm.models.tpsmm.inference import TpsmmInference
+
+    model = random_tpsmm_model()
+    monkeypatch.setattr(tpsmm_inference, "resolve_precision", lambda p, d: (torch.bfloat16, False))
+    assert TpsmmInference(model, "fast").low_dtype == torch.bfloat16
+    monkeypatch.setattr(tpsmm_inference, "resolve_precision", lambda p, d: (None, True))  # an AVX2 CPU: int8
+    with pytest.warns(UserWarning, match="no int8 path for TPSMM; running in fp32"):
+        assert TpsmmInference(model, "fast").low_dtype is None
