@@ -184,6 +184,7 @@ def fomm_animate(model, source, driving):
     return fomm.animate(model, source, driving, relative=False)
 
 
+@pytest.mark.slow
 def test_evaluate_reconstruction_with_a_tpsmm_checkpoint(tmp_path, synthetic_dataset):
     from fomm.models.tpsmm.checkpoint import tpsmm_checkpoint_dict
 

@@ -97,6 +97,7 @@ def test_app_with_an_uploaded_512_checkpoint(models, face, tmp_path):
     assert (info.width, info.height, info.num_frames) == (PHOTO, PHOTO, 4)
 
 
+@pytest.mark.slow
 def test_onnx_runtime_matches_torch_at_512(models, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
@@ -116,6 +117,7 @@ def test_onnx_runtime_matches_torch_at_512(models, tmp_path, monkeypatch):
     assert np.abs(frames["onnxruntime"] - frames["torch"]).max() < 1e-4
 
 
+@pytest.mark.slow
 def test_evaluate_at_512(models, tmp_path):
     from fomm.data.synthetic import write_dataset
 

@@ -136,6 +136,7 @@ def test_bad_export_arguments(tmp_path, capsys):
         AnimationEngine(random_model("tiny-64", seed=0), backend="tensorrt")
 
 
+@pytest.mark.slow
 def test_export_folder_is_the_model_for_animate_live_and_app(home, tmp_path, capsys, monkeypatch):
     """fomm export --format onnx writes a folder that fomm animate, fomm live and the app run with
     --backend onnxruntime (no PyTorch weights); any other backend gets one line."""

@@ -126,6 +126,7 @@ def test_bf16_keypoint_detector_decision(parity_dir):
     assert torch.allclose(fast, exact, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["vox", "mgif", "x-nojac", "x-noocc"])
 def test_bf16_fast_psnr_against_exact_on_the_parity_clips(parity_dir, name):
     model = parity_model(parity_dir, name)

@@ -63,7 +63,7 @@ def main(config_path: str, data: str, out: str, report: str) -> None:
 
     R.save_checkpoint = recorder(R.save_checkpoint)
     R.atomic_write_bytes = recorder(R.atomic_write_bytes)
-    V.save_png = recorder(V.save_png)
+    T.save_png = recorder(V.save_png)  # the trainer's own reference (imported at its top)
     real_writer = TB.SummaryWriter
 
     class Writer(real_writer):

@@ -94,6 +94,7 @@ def test_ranks_agree_on_weights(ddp_run):
     assert len(saved["rng"]) == 2 and not torch.equal(saved["rng"][0]["transform"], saved["rng"][1]["transform"])
 
 
+@pytest.mark.slow
 def test_only_rank_zero_writes(ddp_run):
     out, report, _ = ddp_run
     r0 = json.loads((report / "rank0.json").read_text())
