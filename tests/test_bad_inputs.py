@@ -60,6 +60,10 @@ def inputs(tmp_path_factory, tiny_checkpoint, bomb_png):
     p["drv"] = str(video_io.write_video(root / "drv.mp4", [_frame(i) for i in range(4)], fps=10))
     p["ckpt"] = str(tiny_checkpoint)
     p["bomb"] = str(bomb_png)  # 40,000 x 40,000 pixels in about 200 KB
+    (root / "photos").mkdir()  # many sources: a good photo and a bomb
+    video_io.write_image(root / "photos" / "a.png", _frame(1))
+    (root / "photos" / "b.png").write_bytes(bomb_png.read_bytes())
+    p["photos_with_bomb"] = str(root / "photos")
     png, mp4 = (root / "src.png").read_bytes(), (root / "drv.mp4").read_bytes()
     files = {
         "empty.png": b"",
@@ -246,6 +250,13 @@ def test_a_decompression_bomb_source_names_its_size_and_the_fix(inputs, tmp_path
     assert len(err) == 1 and err[0].startswith("fomm animate: error: image ") and "bomb.png is 40000x40000" in err[0]
     assert "over the limit of 100 megapixels" in err[0] and "FOMM_MAX_IMAGE_PIXELS=" in err[0]
     assert not (tmp_path / "r.mp4").exists()
+
+
+def test_a_decompression_bomb_among_many_sources_is_one_line(inputs, tmp_path, capsys):
+    argv = _argv(ANIMATE.replace("{src}", "{photos_with_bomb}") + " --out {out}/many", inputs, tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "b.png is 40000x40000 pixels" in err[0] and "FOMM_MAX_IMAGE_PIXELS=" in err[0]
 
 
 def test_cli_warnings_are_one_line_without_source(capsys):
