@@ -99,6 +99,10 @@ def run_mode(mode: str, args: dict, result_file: str) -> None:
         os.environ["FOMM_ALLOCATOR"] = "default"  # AnimationEngine would tune it otherwise
     tune_allocator()  # every mode alike (the loop too), so the ratios compare the algorithms
     torch.set_num_threads(args["threads"])
+    if args["int8"]:  # what 'fast' does on a CPU without native bf16 (AVX2), measured on this one
+        import fomm.models.inference
+
+        fomm.models.inference.cpu_has_fast_bf16 = lambda: False
     from fomm.animation.engine import AnimationEngine
     from fomm.testing import random_model
 
@@ -117,6 +121,7 @@ def run_mode(mode: str, args: dict, result_file: str) -> None:
         start, cpu_start = time.perf_counter(), time.process_time()
         out = per_frame_loop(model, source, driving, device)
         sync()
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
         if args["profile"]:
             profile_table = profiled(lambda: per_frame_loop(model, source, driving[:1], device))
     else:
@@ -132,11 +137,10 @@ def run_mode(mode: str, args: dict, result_file: str) -> None:
         engine.set_source(source)
         out = np.concatenate([o["prediction"] for o in engine.run(iter(driving))])
         sync()
-        if args["profile"]:
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+        if args["profile"]:  # after the timing
             batch = driving[: args["batch_size"]]
             profile_table = profiled(lambda: [None for _ in engine.run(iter(batch))])
-    seconds = time.perf_counter() - start
-    cpu_seconds = time.process_time() - cpu_start
     peak_gpu = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
     np.save(result_file + ".npy", out)
     Path(result_file).write_text(
@@ -203,6 +207,7 @@ def bench_device(device: str, args: argparse.Namespace) -> list[dict]:
             compile=args.compile,
             allocator=args.allocator,
             profile=args.profile,
+            int8=args.int8,
         )
         if device == "cuda":
             params.update(frames=args.cuda_frames, batch_size=args.cuda_batch_size)
@@ -240,6 +245,11 @@ def main() -> None:
     parser.add_argument("--cuda-batch-size", type=int, default=32)
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--profile", action="store_true", help="print the top operators of each mode (one batch)")
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="'fast' on the CPU takes the int8 path of CPUs without bf16 (AVX2) even here",
+    )
     parser.add_argument("--no-cuda", action="store_true")
     parser.add_argument(
         "--allocator",
@@ -263,6 +273,7 @@ def main() -> None:
         f"CPU: {cpu['cpu']}, {cpu['cores']} logical cores, flags: {flags}; load average {cpu['load_average']}; "
         f"torch capability {torch.backends.cpu.get_cpu_capability()}"
     )
+    bf16 = bf16 and not args.int8
     print(
         f"'fast' on this CPU: {'bf16 weights and activations (native bf16)' if bf16 else 'int8 convolutions'}"
         f"{'' if not bf16 or cpu['flags'].get('amx_bf16') else ' (AVX-512 BF16 dot products, no AMX tiles)'}"
