@@ -403,3 +403,41 @@ def test_truncated_video_is_called_truncated(row, inputs, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "trunc.mp4 is truncated or corrupt" in err and "re-export or re-download it" in err
     assert "audio" not in err
+
+
+# ------------------------------------------------------------------------------------------------
+# The whole of stderr is the one line (issue #27 walk-through): argparse mistakes print no usage
+# block, and the C libraries (OpenCV's PNG decoder, FFmpeg inside OpenCV) print nothing of their
+# own before it. capfd reads the file descriptor, so their lines would count.
+# ------------------------------------------------------------------------------------------------
+LIVE = "live --no-window --source {src} --checkpoint {ckpt}"
+WHOLE_STDERR_ROWS = [
+    ("animate-precision-bogus", ANIMATE + " --precision bogus --out {out}/r.mp4", "invalid choice: 'bogus'"),
+    ("animate-out-missing", ANIMATE, "required: --out"),
+    ("animate-no-checkpoint", ANIMATE.replace(" --checkpoint {ckpt}", "") + " --out {out}/r.mp4", "face-64"),
+    ("animate-checkpoint-unknown-name", ANIMATE.replace("{ckpt}", "face65") + " --out {out}/r.mp4", "face-64"),
+    ("animate-source-text", ANIMATE.replace("{src}", "{text_png}") + " --out {out}/r.mp4", "cannot decode"),
+    ("animate-source-truncated", ANIMATE.replace("{src}", "{trunc_png}") + " --out {out}/r.mp4", "trunc.png"),
+    ("live-no-checkpoint", "live --no-window --source {src} --camera {drv} --out {out}/l.mp4", "face-64"),
+    ("live-precision-bogus", LIVE + " --camera {drv} --precision bogus --out {out}/l.mp4", "invalid choice"),
+    ("live-camera-text", LIVE + " --camera {text_mp4} --out {out}/l.mp4", "text.mp4"),
+    ("live-camera-truncated", LIVE + " --camera {trunc_mp4} --out {out}/l.mp4", "trunc.mp4"),
+    ("export-pth-into-a-folder", "export {ckpt} --out {out}/", "--format pth writes one file"),
+    ("synth-category-bogus", "synth --category robot --out {out}/ds --quiet", "choose from"),
+]
+
+
+@pytest.mark.parametrize("row, template, says", [pytest.param(*r, id=r[0]) for r in WHOLE_STDERR_ROWS])
+def test_the_whole_stderr_is_one_line(row, template, says, inputs, tmp_path, capfd):
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = _argv(template, inputs, out)
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    captured = capfd.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, captured.err[-2000:]
+    assert lines[0].startswith(f"fomm {argv[0]}: error:") and says in lines[0], lines[0]
+    assert not captured.out and not any(out.iterdir())

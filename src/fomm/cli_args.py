@@ -92,10 +92,16 @@ def _wrap(text: str, width: int) -> list[str]:
 
 
 class CommandParser(argparse.ArgumentParser):
-    """The parser of ``fomm`` and of each sub-command: always :class:`HelpFormatter`."""
+    """The parser of ``fomm`` and of each sub-command: always :class:`HelpFormatter`, and a
+    mistake on the command line is one line (exit status 2), like every other user error."""
 
     def __init__(self, *args, formatter_class=None, **kwargs):
         super().__init__(*args, formatter_class=HelpFormatter, **kwargs)
+
+    def error(self, message: str):
+        # argparse prints the whole usage first (a dozen lines for fomm animate) and the problem
+        # last; its message already names the option and the allowed values, --help the rest.
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 
 def summary(name: str) -> str:

@@ -331,7 +331,7 @@ def run(args: argparse.Namespace) -> int:
         _report(one)
     if isinstance(result, ManyResult):
         print(
-            f"animated {result.sources} photos with one driving video into {result.out} "
+            f"animated {result.sources} photo{'s' if result.sources != 1 else ''} with one driving video into {result.out} "
             f"({result.frames} frames, {result.frames_per_second:.1f} frames/s; driving keypoints computed once)"
         )
     return 0

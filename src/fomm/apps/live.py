@@ -49,13 +49,24 @@ keys (window only): r = measure motion from the current frame, q or Esc = quit
 # ----------------------------------------------------------------------------------------------
 # Capture
 # ----------------------------------------------------------------------------------------------
+def check_camera(spec: str) -> None:
+    """A FommError (one line) for a ``--camera`` that names no index, URL or readable video."""
+    from fomm.data import video_io
+
+    if spec.strip().isdigit() or "://" in spec:
+        return
+    if not Path(spec).exists():
+        raise FommError(f"camera {spec!r} is neither a camera index nor an existing video; pass e.g. 0 or clip.mp4")
+    if video_io.is_video_path(spec):  # a corrupt file: our reader's reason, not FFmpeg's log lines
+        video_io.probe(spec)
+
+
 def open_camera(spec: str):
     """``cv2.VideoCapture`` for a camera index (``"0"``), a video file or a stream URL."""
     import cv2
 
     is_index = spec.strip().isdigit()
-    if not is_index and "://" not in spec and not Path(spec).exists():
-        raise FommError(f"camera {spec!r} is neither a camera index nor an existing video; pass e.g. 0 or clip.mp4")
+    check_camera(spec)
     capture = cv2.VideoCapture(int(spec) if is_index else spec)
     if not capture.isOpened():
         what = f"camera {spec}" if is_index else spec
@@ -383,7 +394,6 @@ def register(subparsers) -> None:
     )
     io.add_argument(
         "--checkpoint",
-        required=True,
         metavar="PATH_OR_NAME",
         help="the model: a checkpoint file (e.g. vox-cpk.pth.tar), a bundled model (face-64, puppet-64; no "
         "download), a name that fomm models lists (fomm download vox, then vox), or with --backend "
@@ -540,7 +550,11 @@ def run(args) -> int:
     from fomm.animation.options import AnimateOptions
     from fomm.data.video_io import read_image
     from fomm.models.checkpoint import load_model
+    from fomm.models.registry import missing_hint
 
+    if not args.checkpoint:
+        raise FommError(f"no model given; {missing_hint()}")
+    check_camera(args.camera)  # before the model loads: a mistake is said at once
     is_index = args.camera.strip().isdigit()
     realtime = True if is_index else (args.realtime is not False)
     options = AnimateOptions.from_args(args, batch_size=1, progress=False)

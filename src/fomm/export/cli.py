@@ -46,7 +46,13 @@ def register(subparsers) -> None:
 def run_export(args) -> int:
     if (args.out is None) == (args.out_option is None):
         raise FommError("give the output path once: fomm export CHECKPOINT --out OUT")
-    src, dst = Path(args.checkpoint), Path(args.out or args.out_option)
+    raw = args.out or args.out_option
+    src, dst = Path(args.checkpoint), Path(raw)
+    if args.format == "pth" and (raw.endswith(("/", "\\")) or dst.is_dir()):  # Path() drops the slash
+        raise FommError(
+            f"--format pth writes one file, and {raw} is a folder; give a file name such as "
+            f"{dst / 'model.pth.tar'}, or --format onnx for a folder of ONNX graphs"
+        )
     if src.resolve() == dst.resolve():
         raise FommError("the output path is the input checkpoint; choose another output path")
     if args.format == "onnx":

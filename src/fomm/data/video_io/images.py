@@ -48,6 +48,29 @@ def pillow_unchecked():
             Image.MAX_IMAGE_PIXELS = saved
 
 
+_QUIET = threading.Lock()
+_quiet = {"depth": 0, "saved": 0}  # decodes in flight (threads) and the level to restore after the last
+
+
+@contextlib.contextmanager
+def opencv_quiet():
+    """OpenCV's own log lines off (e.g. libpng's complaints about a corrupt file, printed to stderr
+    before our one-line error); the process-wide level comes back when the last decode ends."""
+    logging = cv2.utils.logging
+    with _QUIET:
+        if _quiet["depth"] == 0:
+            _quiet["saved"] = logging.getLogLevel()
+            logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+        _quiet["depth"] += 1
+    try:
+        yield
+    finally:
+        with _QUIET:
+            _quiet["depth"] -= 1
+            if _quiet["depth"] == 0:
+                logging.setLogLevel(_quiet["saved"])
+
+
 def max_image_pixels(max_pixels: int | None = None) -> int:
     """The pixel limit in force: ``max_pixels`` if given, else ``$FOMM_MAX_IMAGE_PIXELS``, else
     :data:`DEFAULT_MAX_IMAGE_PIXELS`."""
@@ -108,7 +131,8 @@ def decode_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.n
         check_image_pixels(path, *size, max_pixels=max_pixels)
     jpeg = path.suffix.lower() in (".jpg", ".jpeg")
     try:  # IMREAD_COLOR applies the EXIF orientation of JPEGs; UNCHANGED keeps 16 bits and alpha.
-        img = cv2.imdecode(data, cv2.IMREAD_COLOR if jpeg else cv2.IMREAD_UNCHANGED)
+        with opencv_quiet():
+            img = cv2.imdecode(data, cv2.IMREAD_COLOR if jpeg else cv2.IMREAD_UNCHANGED)
     except cv2.error:  # e.g. OpenCV's own size limit, for a header Pillow could not read
         img = None
     if img is None:
