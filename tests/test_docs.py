@@ -62,7 +62,9 @@ def _without_code(text: str) -> str:
 
 def _code_lines(text: str) -> list[str]:
     """Lines of the shell code blocks (no language, bash, sh, shell or console)."""
-    shell = "\n".join("\n".join(body) for lang, body in _fences(text)[0] if lang in ("", "bash", "sh", "shell", "console"))
+    shell = "\n".join(
+        "\n".join(body) for lang, body in _fences(text)[0] if lang in ("", "bash", "sh", "shell", "console")
+    )
     return [line.strip() for line in shell.replace("\\\n", " ").splitlines()]  # continued lines joined
 
 

@@ -41,7 +41,11 @@ COMMANDS = [
         "fomm.data.synthetic.cli",
         "generate a synthetic video dataset (puppets or cartoon faces) with exact keypoints",
     ),
-    ("models", "fomm.hub.cli", "list the published checkpoints (vox, taichi, ...) and which are downloaded"),
+    (
+        "models",
+        "fomm.hub.cli",
+        "list the bundled models (face-64, puppet-64) and the published checkpoints (vox, ...) and which are downloaded",
+    ),
     ("download", "fomm.hub.cli", "download a published checkpoint or URL: resumable, verified, cached"),
 ]
 
