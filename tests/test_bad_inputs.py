@@ -422,6 +422,8 @@ WHOLE_STDERR_ROWS = [
     ("live-precision-bogus", LIVE + " --camera {drv} --precision bogus --out {out}/l.mp4", "invalid choice"),
     ("live-camera-text", LIVE + " --camera {text_mp4} --out {out}/l.mp4", "text.mp4"),
     ("live-camera-truncated", LIVE + " --camera {trunc_mp4} --out {out}/l.mp4", "trunc.mp4"),
+    ("live-camera-index-missing", LIVE + " --camera 57 --out {out}/l.mp4", "cannot open camera 57"),
+    ("animate-out-under-a-file", ANIMATE + " --out {src}/r.mp4", "src.png is a file, not a folder"),
     ("export-pth-into-a-folder", "export {ckpt} --out {out}/", "--format pth writes one file"),
     ("synth-category-bogus", "synth --category robot --out {out}/ds --quiet", "choose from"),
 ]

@@ -605,3 +605,14 @@ def test_the_limit_covers_jpeg_webp_and_gif_headers(tmp_path, monkeypatch):
     for reader in (probe, read_frames):
         with pytest.raises(FommError, match="40x30 pixels"):
             reader(gif)
+
+
+def test_a_file_where_a_folder_should_be_is_named(tmp_path):
+    """``--out photo.png/result.mp4``: the message names the file in the way, not 'File exists'."""
+    (tmp_path / "photo.png").write_bytes(b"x")
+    assert video_io.paths.file_in_the_way(tmp_path / "photo.png" / "sub" / "r.mp4") == tmp_path / "photo.png"
+    assert video_io.paths.file_in_the_way(tmp_path / "new" / "r.mp4") is None
+    for out in ("r.mp4", "frames/"):
+        with pytest.raises(FommError, match=r"photo.png is a file, not a folder; choose another output path"):
+            video_io.VideoWriter(str(tmp_path / "photo.png" / out), fps=25)
+    assert [p.name for p in tmp_path.iterdir()] == ["photo.png"]

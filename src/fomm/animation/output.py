@@ -30,6 +30,9 @@ CONTAINER_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
 # ----------------------------------------------------------------------------------------------
 def output_kind(out: Path) -> str:
     """'container', 'gif', 'strip' or 'folder', or a FommError for an unsupported path."""
+    blocker = video_io.paths.file_in_the_way(out)
+    if blocker is not None:  # said before anything is animated, not when the first frame is written
+        raise FommError(f"cannot write the result to {out}: {blocker} is a file, not a folder; choose another path")
     raw = os.fspath(out)
     if raw.endswith(("/", os.sep)) or out.is_dir() or out.suffix == "":
         return "folder"

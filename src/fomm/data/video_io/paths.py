@@ -50,6 +50,12 @@ def is_image_path(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
+def file_in_the_way(path: str | os.PathLike) -> Path | None:
+    """The file that stands where one of ``path``'s folders should be (``photo.png`` for
+    ``photo.png/result.mp4``), or None: nothing can be written under it."""
+    return next((parent for parent in Path(path).parents if parent.exists() and not parent.is_dir()), None)
+
+
 def _natural_key(name: str):
     parts = re.split(r"(\d+)", name)
     return [int(p) if i % 2 else p.lower() for i, p in enumerate(parts)], name

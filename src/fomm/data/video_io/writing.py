@@ -20,7 +20,7 @@ from fomm.atomic import atomic_path, make_temp_dir
 from fomm.data.image_ops import to_rgb_uint8, warn_once
 from fomm.data.video_io.audio import AudioTrack
 from fomm.data.video_io.containers import ENCODE_FLAGS, av_reason, open_container
-from fomm.data.video_io.paths import make_public
+from fomm.data.video_io.paths import file_in_the_way, make_public
 from fomm.errors import FommError
 
 _WRITE_CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
@@ -129,6 +129,11 @@ class VideoWriter:
                 make_public(self._tmp)
         except OSError as exc:
             self._closed = True
+            blocker = file_in_the_way(self.path)
+            if blocker is not None:
+                raise FommError(
+                    f"cannot create {self.path}: {blocker} is a file, not a folder; choose another output path"
+                ) from None
             raise FommError(
                 f"cannot create {self.path} ({exc.strerror or exc}); choose a folder you can write to"
             ) from None
