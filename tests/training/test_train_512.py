@@ -21,7 +21,7 @@ def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("prepare-512")
     for i in range(2):
         video_io.write_video(root / "raw" / f"clip{i}.mp4", face_clips.moving_clip(12, seed=i, h=480, w=640)[0], 25)
-    args = ["prepare", str(root / "raw"), "--out", str(root / "data"), "--size", "512", "--min-frames", "8"]
+    args = ["prepare", str(root / "raw"), "--out", str(root / "data"), "--size", "512", "--min-frames", "4"]
     assert main([*args, "--min-size", "64", "--test-fraction", "0", "--workers", "1", "--no-progress"]) == 0
     clips = sorted((root / "data" / "train").glob("*.mp4"))
     assert clips and all(video_io.probe(c).width == video_io.probe(c).height == 512 for c in clips)
