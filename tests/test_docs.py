@@ -5,6 +5,7 @@ real command whose options exist; whole command lines in code blocks parse (noth
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import re
 import shlex
@@ -170,3 +171,27 @@ def test_the_checks_see_the_readme_commands():
     assert {"demo", "models", "animate", "live", "export", "train", "synth", "evaluate", "prepare"} <= commands
     assert any(argv[:2] == ["train", "--config"] for argv in _command_lines(text))  # the torchrun line too
     assert "docs/models.md" in _links(text)
+
+
+def _resolves(dotted: str) -> bool:
+    """``fomm.a.b.C`` names a module, or an attribute reached from the longest importable module."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            if not hasattr(obj, name):
+                return False
+            obj = getattr(obj, name)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+def test_every_python_name_shown_exists(page):
+    """``fomm.animation.options.AnimateOptions`` and the like still exist after the moves."""
+    names = set(re.findall(r"\b(fomm(?:\.[A-Za-z_]\w*)+)", page.read_text()))
+    missing = sorted(name for name in names if not _resolves(name))
+    assert not missing, missing
