@@ -195,3 +195,17 @@ def test_every_python_name_shown_exists(page):
     names = set(re.findall(r"\b(fomm(?:\.[A-Za-z_]\w*)+)", page.read_text()))
     missing = sorted(name for name in names if not _resolves(name))
     assert not missing, missing
+
+
+def test_the_readme_layout_names_files_and_folders_that_exist():
+    """The README's Layout block: every ``name.py`` is a module of the package, every ``name/`` a
+    folder of the package or of the repository (moves leave no stale names behind)."""
+    block = (ROOT / "README.md").read_text().split("## Layout", 1)[1].split("```", 2)[1]
+    package = ROOT / "src" / "fomm"
+    modules = {p.name for p in package.rglob("*.py")}
+    folders = {p.name for p in package.rglob("*") if p.is_dir()} | {p.name for p in ROOT.iterdir() if p.is_dir()}
+    named_modules = set(re.findall(r"(?<![\w/.])([A-Za-z_]\w*\.py)\b", block))
+    named_folders = set(re.findall(r"(?<![\w/.-])([A-Za-z_][\w-]*)/", block))
+    assert named_modules and named_folders
+    assert named_modules <= modules, sorted(named_modules - modules)
+    assert named_folders <= folders, sorted(named_folders - folders)
