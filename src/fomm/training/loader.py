@@ -9,6 +9,7 @@ a run do not depend on where it was stopped.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -81,8 +82,6 @@ def build_dataset(cfg: Config, seed: int, allow_resize: bool) -> tuple[Dataset, 
 def split_rule(root, train_folder, seed: int) -> str:
     """How the training videos were chosen: the ``train`` folder, or the 80/20 rule of a folder
     without ``train``/``test`` folders (said at the start of a run: it is easy to miss)."""
-    from pathlib import Path
-
     if Path(train_folder) != Path(root):
         return f"training videos: {train_folder}"
     return (

@@ -3,7 +3,11 @@ avd``, or ``--resume`` of a TPSMM run."""
 
 from __future__ import annotations
 
+import warnings
+
 from fomm.errors import FommError
+from fomm.models.tpsmm.config import is_tpsmm_config
+from fomm.training.tpsmm.trainer import TpsmmTrainer, TpsmmTrainOptions, latest_tpsmm_checkpoint
 
 # fomm train options that TPSMM runs do not use: said in one warning line when given
 FOMM_ONLY = {
@@ -15,26 +19,18 @@ FOMM_ONLY = {
 
 
 def is_tpsmm_run(args) -> bool:
-    from fomm.models.tpsmm.config import is_tpsmm_config
-
     if args.stage == "avd" or (args.config is not None and is_tpsmm_config(args.config)):
         return True
     if args.resume and args.config is None:
-        from fomm.training.tpsmm.trainer import latest_tpsmm_checkpoint
-
         return latest_tpsmm_checkpoint(args.out) is not None
     return False
 
 
 def run_tpsmm_train(args) -> int:
-    from fomm.training.tpsmm.trainer import TpsmmTrainer, TpsmmTrainOptions
-
     if args.config is None and not args.resume and args.stage == "main":
         raise FommError("no config: pass --config (e.g. tpsmm-vox-256), or --resume an existing RUN_DIR")
     ignored = [flag for flag, on in FOMM_ONLY.items() if on(args)]
     if ignored:
-        import warnings
-
         warnings.warn(
             f"{', '.join(ignored)}: not used by Thin-Plate Spline Motion Model runs (FOMM only)", stacklevel=2
         )

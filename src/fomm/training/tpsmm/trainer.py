@@ -29,13 +29,14 @@ import torch
 from torch.nn.utils import clip_grad_norm_
 
 from fomm.errors import FommError
-from fomm.models.checkpoint import read_checkpoint, resolve_device
-from fomm.models.tpsmm.checkpoint import load_tpsmm_model, tpsmm_checkpoint_dict
+from fomm.models.checkpoint import atomic_torch_save, read_checkpoint, resolve_device
+from fomm.models.tpsmm.checkpoint import is_tpsmm_checkpoint, load_tpsmm_model, tpsmm_checkpoint_dict
 from fomm.models.tpsmm.config import TpsmmConfig, resolve_tpsmm_config
 from fomm.models.tpsmm.model import TpsmmModel
 from fomm.training import run_dir as R
 from fomm.training.loader import build_dataset, epoch_loader
 from fomm.training.tpsmm.losses import TpsmmObjective, random_scale
+from fomm.training.vgg import build_vgg19
 
 STAGES = ("main", "avd")
 
@@ -257,8 +258,6 @@ class TpsmmTrainer:
     def _vgg(self):
         if not sum(self.cfg.train_params.loss_weights.perceptual):
             return None
-        from fomm.training.vgg import build_vgg19
-
         vgg, status = build_vgg19(self.opts.vgg19_weights)
         if not status["pretrained"] and self.opts.progress:
             print(f"fomm train: {status['note']}")
@@ -288,8 +287,6 @@ class TpsmmTrainer:
 
 def _read_tpsmm(path) -> dict:
     """A checkpoint that must be a TPSMM one (--init-from), or one clear error."""
-    from fomm.models.tpsmm.checkpoint import is_tpsmm_checkpoint
-
     data = read_checkpoint(path)
     if not is_tpsmm_checkpoint(data):
         raise FommError(
@@ -312,8 +309,6 @@ def latest_tpsmm_checkpoint(run_dir) -> tuple[Path, dict] | None:
 
 
 def _save(data: dict, path: Path) -> None:
-    from fomm.models.checkpoint import atomic_torch_save
-
     atomic_torch_save(data, path)
 
 
