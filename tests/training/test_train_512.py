@@ -37,6 +37,7 @@ def config_yaml(path):
     return path
 
 
+@pytest.mark.slow
 def test_train_512_from_scratch_and_from_a_256_checkpoint(prepared, tmp_path, capsys):
     config = config_yaml(tmp_path / "vox-512-small.yaml")
     common = ["train", "--config", str(config), "--data", str(prepared), "--max-steps", "1", "--batch-size", "1"]
