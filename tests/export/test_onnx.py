@@ -63,7 +63,8 @@ def test_cli_export_writes_three_checked_graphs_and_a_manifest(parity_dir, home,
     checkpoint, config = parity_model(parity_dir, "vox")
     out = tmp_path / "vox-onnx"
     assert main(["export", str(checkpoint), "--config", str(config), "--format", "onnx", "--out", str(out)]) == 0
-    assert "wrote" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "wrote" in printed and f"fomm animate --checkpoint {out}/ --backend onnxruntime" in printed  # how to use it
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["opset"] >= 16 and manifest["fomm_version"] == fomm.__version__
     assert manifest["frame_shape"] == [128, 128] and manifest["jacobian"] and manifest["occlusion_map"]

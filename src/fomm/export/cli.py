@@ -50,7 +50,7 @@ def run_export(args) -> int:
     src, dst = Path(args.checkpoint), Path(raw)
     if args.format == "pth" and (raw.endswith(("/", "\\")) or dst.is_dir()):  # Path() drops the slash
         raise FommError(
-            f"--format pth writes one file, and {raw} is a folder; give a file name such as "
+            f"--format pth writes one file, and {raw} names a folder; give a file name such as "
             f"{dst / 'model.pth.tar'}, or --format onnx for a folder of ONNX graphs"
         )
     if src.resolve() == dst.resolve():
@@ -93,4 +93,5 @@ def _export_onnx(src: Path, dst: Path, config) -> int:
     manifest = export_onnx(model, dst, progress=True)
     files = ", ".join(g["file"] for g in manifest["graphs"].values())
     print(f"wrote {dst}/ ({files}, manifest.json; opset {manifest['opset']}, dynamic batch)")
+    print(f"run it with: fomm animate --checkpoint {dst}/ --backend onnxruntime ... (or fomm live, fomm app)")
     return 0
