@@ -16,6 +16,8 @@ import yaml
 from fomm.models.checkpoint import read_checkpoint
 
 HERE = Path(__file__).resolve().parent
+# Every test here starts torchrun with two training processes (tens of seconds on 2 cores).
+pytestmark = pytest.mark.slow
 
 
 def _free_port() -> int:
@@ -59,7 +61,6 @@ def ddp_run(tmp_path_factory, tiny_data):
     return _torchrun(tmp_path_factory, tiny_data, TINY)
 
 
-@pytest.mark.slow
 def test_frozen_generator_statistics_agree_across_ranks(tmp_path_factory, tiny_data):
     """generator_batchnorm: frozen under torchrun: the statistics measured on the first (global)
     batch are the same on both ranks and stay fixed; the ranks end with identical weights."""
@@ -80,7 +81,6 @@ def test_frozen_generator_statistics_agree_across_ranks(tmp_path_factory, tiny_d
     assert float(s4["first.norm.running_var"].min()) > 0
 
 
-@pytest.mark.slow
 def test_ranks_agree_on_weights(ddp_run):
     out, report, _ = ddp_run
     w0, w1 = torch.load(report / "rank0.pt"), torch.load(report / "rank1.pt")
@@ -94,7 +94,6 @@ def test_ranks_agree_on_weights(ddp_run):
     assert len(saved["rng"]) == 2 and not torch.equal(saved["rng"][0]["transform"], saved["rng"][1]["transform"])
 
 
-@pytest.mark.slow
 def test_only_rank_zero_writes(ddp_run):
     out, report, _ = ddp_run
     r0 = json.loads((report / "rank0.json").read_text())
