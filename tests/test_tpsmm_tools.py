@@ -104,6 +104,7 @@ def test_avd_with_a_fomm_checkpoint_is_one_line(files, tmp_path, capsys):
     assert not (tmp_path / "x.gif").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["--avd"]])
 def test_live_with_a_tpsmm_checkpoint(files, tmp_path, capsys, monkeypatch, extra):
     monkeypatch.delenv("DISPLAY", raising=False)
@@ -165,6 +166,7 @@ def test_download_verifies_a_tpsmm_file_by_its_shapes(tmp_path):
     assert check_shapes(tmp_path / "mine.pth.tar", None) is not None
 
 
+@pytest.mark.slow
 def test_reconstruction_uses_the_background_predictor():
     from fomm.models.tpsmm.inference import reconstruct
 
