@@ -108,6 +108,23 @@ class CommandParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 
+def add_model_arguments(group) -> None:
+    """``--checkpoint`` and ``--config``, worded alike for every command that animates."""
+    group.add_argument(
+        "--checkpoint",
+        metavar="PATH_OR_NAME",
+        help="the model: a checkpoint file (e.g. vox-cpk.pth.tar), a bundled model (face-64, puppet-64; no "
+        "download), a name that fomm models lists (fomm download vox, then vox), or with --backend "
+        "onnxruntime a folder written by fomm export --format onnx",
+    )
+    group.add_argument(
+        "--config",
+        metavar="NAME_OR_YAML",
+        help="model config: a preset (e.g. vox-256) or a YAML file; needed only when the "
+        "checkpoint fits no bundled preset",
+    )
+
+
 def summary(name: str) -> str:
     """The one-line help of sub-command ``name``."""
     return next(text for command, _, text in COMMANDS if command == name)

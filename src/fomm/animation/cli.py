@@ -22,7 +22,7 @@ from fomm.animation.options import (
     AnimateOptions,
 )
 from fomm.animation.results import AnimateResult, ManyResult
-from fomm.cli_args import positive_int, summary
+from fomm.cli_args import add_model_arguments, positive_int, summary
 
 __all__ = ["register", "run"]
 
@@ -78,19 +78,7 @@ def _io_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="VIDEO",
         help="the video whose motion is copied (.mp4/.mov/.gif or a folder of frames)",
     )
-    io.add_argument(
-        "--checkpoint",
-        metavar="PATH_OR_NAME",
-        help="the model: a checkpoint file (e.g. vox-cpk.pth.tar), a bundled model (face-64, puppet-64; no "
-        "download), a name that fomm models lists (fomm download vox, then vox), or with --backend "
-        "onnxruntime a folder written by fomm export --format onnx",
-    )
-    io.add_argument(
-        "--config",
-        metavar="NAME_OR_YAML",
-        help="model config: a preset (e.g. vox-256) or a YAML file; needed only when the "
-        "checkpoint fits no bundled preset",
-    )
+    add_model_arguments(io)
     io.add_argument(
         "--out",
         "--result_video",

@@ -387,7 +387,7 @@ pasted back into the photo."""
 
 
 def register(subparsers) -> None:
-    from fomm.cli_args import summary
+    from fomm.cli_args import add_model_arguments, summary
 
     p = subparsers.add_parser("live", help=summary("live"), description=DESCRIPTION, epilog=EXAMPLES)
     io = p.add_argument_group("inputs and output")
@@ -395,19 +395,7 @@ def register(subparsers) -> None:
     io.add_argument(
         "--camera", required=True, metavar="INDEX_OR_VIDEO", help="camera index (0, 1, ...), video file or stream URL"
     )
-    io.add_argument(
-        "--checkpoint",
-        metavar="PATH_OR_NAME",
-        help="the model: a checkpoint file (e.g. vox-cpk.pth.tar), a bundled model (face-64, puppet-64; no "
-        "download), a name that fomm models lists (fomm download vox, then vox), or with --backend "
-        "onnxruntime a folder written by fomm export --format onnx",
-    )
-    io.add_argument(
-        "--config",
-        metavar="NAME_OR_YAML",
-        help="model config: a preset (e.g. vox-256) or a YAML file; needed only when the "
-        "checkpoint fits no bundled preset",
-    )
+    add_model_arguments(io)
     io.add_argument(
         "--out",
         metavar="PATH",
