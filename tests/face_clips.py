@@ -6,6 +6,7 @@ The photo's face is at about x 177-272, y 66-161 of 512x512.
 
 from __future__ import annotations
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -51,3 +52,20 @@ def moving_clip(n: int = 40, photo: np.ndarray | None = None, seed: int = 0, h: 
         frames.append(place(photo, bg, cx, cy, 0.55 + 0.1 * a, -6 + 12 * a))
         centres.append((cx, cy))
     return frames, np.asarray(centres)
+
+
+def write_tone(out, n_frames: int, fps: int, rate: int = 44100) -> None:
+    """Mux a mono 330 Hz AAC track as long as ``n_frames`` video frames into the open PyAV ``out``."""
+    stream = out.add_stream("aac", rate=rate)
+    stream.codec_context.layout = "mono"
+    fmt = stream.codec_context.format.name
+    tone = 0.3 * np.sin(2 * np.pi * 330 * np.arange(rate * n_frames // fps) / rate)
+    for start in range(0, len(tone), 1024):
+        chunk = tone[start : start + 1024].astype(np.float32)
+        samples = (chunk * 32767).astype(np.int16)[None] if fmt == "s16" else chunk[None]
+        frame = av.AudioFrame.from_ndarray(samples, format=fmt, layout="mono")
+        frame.sample_rate, frame.pts = rate, start
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)

@@ -15,7 +15,7 @@ import av
 import numpy as np
 import pytest
 
-from face_clips import astronaut, background, place  # noqa: I001 - tests/face_clips.py
+from face_clips import astronaut, background, place, write_tone  # noqa: I001 - tests/face_clips.py
 from fomm.animation import pipeline
 from fomm.bundled import bundled_checkpoint_path
 from fomm.cli import main
@@ -50,19 +50,7 @@ def write_with_audio(path: Path, frames: list[np.ndarray], fps: int = FPS) -> Pa
         video = out.add_stream("libx264", rate=fps)
         video.height, video.width = frames[0].shape[:2]
         video.pix_fmt, video.options = "yuv420p", {"preset": "ultrafast", "crf": "18"}
-        audio = out.add_stream("aac", rate=rate)
-        audio.codec_context.layout = "mono"
-        fmt = audio.codec_context.format.name
-        tone = 0.3 * np.sin(2 * np.pi * 330 * np.arange(rate * len(frames) // fps) / rate)
-        for start in range(0, len(tone), 1024):
-            chunk = tone[start : start + 1024].astype(np.float32)
-            samples = (chunk * 32767).astype(np.int16)[None] if fmt == "s16" else chunk[None]
-            frame = av.AudioFrame.from_ndarray(samples, format=fmt, layout="mono")
-            frame.sample_rate, frame.pts = rate, start
-            for packet in audio.encode(frame):
-                out.mux(packet)
-        for packet in audio.encode(None):
-            out.mux(packet)
+        write_tone(out, len(frames), fps, rate)
         for image in frames:
             for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 out.mux(packet)

@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
+from face_clips import write_tone  # noqa: I001 - tests/face_clips.py
+
 FACE_CENTRE = (225.0, 118.0)
 FACE_SIZE = 95.0
 
@@ -75,19 +77,7 @@ def write_video(
         if rotation is not None:
             video.set_display_rotation(rotation)
         if audio:
-            stream = out.add_stream("aac", rate=rate)
-            stream.codec_context.layout = "mono"
-            fmt = stream.codec_context.format.name
-            tone = 0.3 * np.sin(2 * np.pi * 330 * np.arange(rate * len(frames) // fps) / rate)
-            for start in range(0, len(tone), 1024):
-                chunk = tone[start : start + 1024].astype(np.float32)
-                samples = (chunk * 32767).astype(np.int16)[None] if fmt == "s16" else chunk[None]
-                frame = av.AudioFrame.from_ndarray(samples, format=fmt, layout="mono")
-                frame.sample_rate, frame.pts = rate, start
-                for packet in stream.encode(frame):
-                    out.mux(packet)
-            for packet in stream.encode(None):
-                out.mux(packet)
+            write_tone(out, len(frames), fps, rate)
         for image in frames:
             for packet in video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")):
                 out.mux(packet)
