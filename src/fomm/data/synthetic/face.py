@@ -320,19 +320,14 @@ def _body_sprite(ident: dict, density: float) -> R.Sprite:
     return R.make_sprite(rgb, neck | shoulders, u0, v0, density, outline=0.03)
 
 
-class FaceRenderer:
+class FaceRenderer(R.Renderer):
     """Renders one face identity at one size; sprites and background are built once."""
 
     def __init__(self, identity: dict, size: int):
-        identity = R.canonical_params(identity)
-        self.identity = identity
-        self.size = int(size)
-        self.ss = R.supersample_factor(self.size)
-        self.scale_px = float(self.size * self.ss)
-        self.background = R.background_canvas(identity, self.size, self.ss)
-        density = self.scale_px * identity["face_hw"] * _MAX_SCALE
-        self.head = _head_sprites(identity, density)
-        self.body = _body_sprite(identity, density)
+        super().__init__(identity, size)
+        density = self.scale_px * self.identity["face_hw"] * _MAX_SCALE
+        self.head = _head_sprites(self.identity, density)
+        self.body = _body_sprite(self.identity, density)
         self._static = self._static_shapes()
 
     def _to_canvas(self, pts_frame: np.ndarray) -> np.ndarray:
@@ -365,16 +360,11 @@ class FaceRenderer:
         points (:meth:`_project`); 3) drawing back to front on the supersampled canvas (:meth:`_draw`).
         """
         proj = _Projector(self.identity, pose)
-        canvas = self.background.copy()
-        n = canvas.shape[0]
-        labels = np.full((n, n), -1, np.int32) if with_labels else None
+        canvas, labels = self._blank(with_labels)
         items = self._items(pose)
         kp_canvas = self._draw(canvas, labels, items, self._project(items, proj), proj, pose)
-        image = R.downsample(canvas, self.size)
         kp = ((kp_canvas + 0.5) / self.ss - 0.5).astype(np.float32)  # canvas -> output pixels
-        if with_labels:
-            return image, kp, R.sample_labels(labels, self.size, self.ss)
-        return image, kp
+        return self._outputs(canvas, labels, kp)
 
     def _items(self, pose: dict) -> list:
         """The frame's shapes in face units, in draw order. Each item is ``(op, points (N, 2),

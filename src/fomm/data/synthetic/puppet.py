@@ -506,31 +506,20 @@ def _part_sprite(ident: dict, name: str, density: float) -> R.Sprite:
     return R.make_sprite(rgb, mask, u0, v0, density, outline=outline)
 
 
-class PuppetRenderer:
+class PuppetRenderer(R.Renderer):
     """Renders one puppet identity at one size; sprites and background are built once."""
 
     def __init__(self, identity: dict, size: int):
-        identity = R.canonical_params(identity)
-        self.identity = identity
-        self.size = int(size)
-        self.ss = R.supersample_factor(self.size)
-        self.scale_px = float(self.size * self.ss)
-        self.background = R.background_canvas(identity, self.size, self.ss)
+        super().__init__(identity, size)
         density = self.scale_px * _MAX_SCALE
-        self.sprites = {name: _part_sprite(identity, name, density) for name in PART_NAMES}
+        self.sprites = {name: _part_sprite(self.identity, name, density) for name in PART_NAMES}
 
     def render(self, pose: dict, with_labels: bool = False):
         """(uint8 image, keypoints_px (J,2) float32[, part-id map (size,size) int32, -1 = none])."""
         keypoints, frames, depth = skeleton(self.identity, pose)
-        canvas = self.background.copy()
-        n = canvas.shape[0]
-        labels = np.full((n, n), -1, np.int32) if with_labels else None
+        canvas, labels = self._blank(with_labels)
         for name in draw_order(depth):
             origin, au, av = frames[name]
             m = R.sprite_matrix(self.sprites[name], origin, au, av, self.scale_px)
             R.paste_sprite(canvas, self.sprites[name], m, labels, PART_INDEX[name])
-        image = R.downsample(canvas, self.size)
-        kp = R.units_to_px(keypoints, self.size).astype(np.float32)
-        if with_labels:
-            return image, kp, R.sample_labels(labels, self.size, self.ss)
-        return image, kp
+        return self._outputs(canvas, labels, R.units_to_px(keypoints, self.size).astype(np.float32))

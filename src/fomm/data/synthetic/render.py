@@ -409,6 +409,31 @@ def background_canvas(params: dict, size: int, ss: int) -> np.ndarray:
     return np.clip(img, 0.0, 1.0).astype(np.float32)
 
 
+class Renderer:
+    """The part every category's renderer shares: one identity at one size, its supersampled
+    background built once, a blank canvas per frame and the frame's outputs from it."""
+
+    def __init__(self, identity: dict, size: int):
+        self.identity = canonical_params(identity)
+        self.size = int(size)
+        self.ss = supersample_factor(self.size)
+        self.scale_px = float(self.size * self.ss)
+        self.background = background_canvas(self.identity, self.size, self.ss)
+
+    def _blank(self, with_labels: bool):
+        """The background canvas to draw on and, with labels, a part-id canvas (-1 = none)."""
+        canvas = self.background.copy()
+        n = canvas.shape[0]
+        return canvas, np.full((n, n), -1, np.int32) if with_labels else None
+
+    def _outputs(self, canvas: np.ndarray, labels: np.ndarray | None, kp: np.ndarray):
+        """(uint8 image, keypoints_px[, part-id map]) at the output size."""
+        image = downsample(canvas, self.size)
+        if labels is not None:
+            return image, kp, sample_labels(labels, self.size, self.ss)
+        return image, kp
+
+
 # --------------------------------------------------------------------------------------------
 # Motion signals (shared by the pose samplers)
 # --------------------------------------------------------------------------------------------
