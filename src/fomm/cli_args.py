@@ -130,6 +130,12 @@ def summary(name: str) -> str:
     return next(text for command, _, text in COMMANDS if command == name)
 
 
+def add_command(subparsers, name: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+    """Add sub-command ``name``'s parser, its help the command's line in :data:`COMMANDS` (the
+    dispatcher makes every parser a :class:`CommandParser`, so all share one help style)."""
+    return subparsers.add_parser(name, help=summary(name), description=description, epilog=epilog)
+
+
 def positive_int(text: str) -> int:
     """argparse type: a whole number >= 1."""
     try:

@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from fomm.cli_args import positive_float, positive_int, summary
+from fomm.cli_args import add_command, positive_float, positive_int
 from fomm.errors import FommError
 
 EVALUATE_EPILOG = """\
@@ -44,14 +44,13 @@ def register(subparsers) -> None:
 
 
 def _register_evaluate(subparsers) -> None:
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "evaluate",
-        help=summary("evaluate"),
         description="Evaluate a checkpoint with the original protocols: video reconstruction from frame 0 "
         "(L1, PSNR, SSIM, AKD) and, on procedural datasets, cross-identity animation against exact "
         "renderings; writes a JSON report and a Markdown table beside it.",
         epilog=EVALUATE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--checkpoint",
@@ -99,13 +98,12 @@ def _register_evaluate(subparsers) -> None:
 
 
 def _register_train_landmarks(subparsers) -> None:
-    t = subparsers.add_parser(
+    t = add_command(
+        subparsers,
         "train-landmarks",
-        help=summary("train-landmarks"),
         description="Train the small heatmap landmark detector that fomm evaluate uses for AKD on procedural "
         "data, from the training split's ground-truth keypoints (deterministic for a seed).",
         epilog=TRAIN_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     t.add_argument("--data", required=True, metavar="DIR", help="procedural dataset made by fomm synth")
     t.add_argument(

@@ -58,12 +58,11 @@ def crop_options_from_args(args: argparse.Namespace) -> dict:
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    from fomm.cli_args import summary
+    from fomm.cli_args import add_command
 
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "crop",
-        help=summary("crop"),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Find the face and crop a square around the whole head, resized to --size.\n"
         "In a video the face is followed frame by frame with one smooth box; a new\n"
         "segment starts only at a shot cut or where the face was lost for more than\n"

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from fomm.models.registry import cache_dir, cached_path, registry, resolve_checkpoint
@@ -35,26 +34,24 @@ detector tensor compared with the preset) before it is moved to its final path i
 
 
 def register(subparsers) -> None:
-    from fomm.cli_args import positive_float, summary
+    from fomm.cli_args import add_command, positive_float
 
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "models",
-        help=summary("models"),
         description="List the checkpoints fomm knows by name: the bundled models (no download) and the\n"
         "published FOMM checkpoints (preset, file, sha256 when known, and whether each is in the cache).",
         epilog=MODELS_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--urls", action="store_true", help="also print the mirror URLs of each checkpoint")
     p.set_defaults(func=run_models)
 
-    d = subparsers.add_parser(
+    d = add_command(
+        subparsers,
         "download",
-        help=summary("download"),
         description="Download a published checkpoint (by name, see fomm models) or any checkpoint URL,\n"
         "resume an interrupted download, verify it and store it in the cache (or --out).",
         epilog=DOWNLOAD_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d.add_argument("name", metavar="NAME_OR_URL", help="a name from fomm models (e.g. vox) or an http(s) URL")
     d.add_argument(

@@ -21,19 +21,18 @@ prepare.json is complete when the last one ends. See docs/prepare.md.
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    from fomm.cli_args import positive_int, summary
+    from fomm.cli_args import add_command, positive_int
     from fomm.faces.detect import TRACKERS
     from fomm.faces.track import MAX_LOST
     from fomm.prepare.options import CATEGORIES, DEFAULT_MARGIN, FORMATS
 
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "prepare",
-        help=summary("prepare"),
         description="Cut a folder of raw videos (any size, frame rate, orientation; scene cuts, still\n"
         "stretches and broken files included) into square clips of one subject each, split\n"
         "train/test by source video, ready for fomm train --data DATA.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "raw", metavar="RAW_DIR", help="folder of videos (searched recursively), or a .txt file listing them"

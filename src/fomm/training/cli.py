@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 
-from fomm.cli_args import positive_float, positive_int, summary
+from fomm.cli_args import add_command, positive_float, positive_int
 from fomm.errors import FommError
 
 TRAIN_EPILOG = """\
@@ -35,14 +34,13 @@ at a time per RUN_DIR: a second fomm train there is refused, naming the PID that
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "train",
-        help=summary("train"),
         description="Train the First Order Motion Model (keypoint detector, generator, discriminator) with\n"
         "the original losses: multi-scale VGG19 perceptual, equivariance, and the GAN terms when\n"
         "the config enables them. Resumable (--resume), and multi-process with torchrun.",
         epilog=TRAIN_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_train_arguments(p)
     p.set_defaults(func=run_train)

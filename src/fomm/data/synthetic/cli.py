@@ -6,7 +6,7 @@ import argparse
 import time
 import warnings
 
-from fomm.cli_args import summary
+from fomm.cli_args import add_command
 from fomm.errors import FommError
 
 
@@ -21,9 +21,9 @@ DEFAULT_CROSS_PAIRS = _Default(20)
 def register(subparsers) -> None:
     from . import CATEGORIES
 
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "synth",
-        help=summary("synth"),
         description="Generate a procedural video dataset in the original FOMM folder layout: "
         "<out>/train and <out>/test hold one folder of PNG frames (or one .mp4) per video plus a "
         ".npz of ground truth (keypoints, pose and identity parameters); <out>/cross_identity holds "
