@@ -280,6 +280,22 @@ def test_bad_inputs(tiny, tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "r.json").exists()
 
 
+def test_an_onnx_export_folder_is_refused_in_evaluate_s_words(tiny, tmp_path, capsys):
+    """evaluate has no --backend: the message says which commands run the folder and what to pass here."""
+    _, data, _ = tiny
+    export = tmp_path / "vox-onnx"
+    export.mkdir()
+    (export / "manifest.json").write_text("{}")
+    argv = ["evaluate", "--checkpoint", str(export), "--data", str(data), "--out", str(tmp_path / "r.json")]
+    assert main([*argv, "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"fomm evaluate: error: {export} is an ONNX export folder, not a checkpoint file; it runs with "
+        "--backend onnxruntime (fomm animate, live, app); here pass the .pth checkpoint it was exported from"
+    )
+    assert not (tmp_path / "r.json").exists()
+
+
 def test_cli_prints_the_table_and_uses_the_bundled_model_of_the_category(tiny, tmp_path, capsys):
     """No --checkpoint: the bundled model of dataset.json's category; the tables (with their video
     and frame counts) are printed as well as written."""

@@ -58,7 +58,7 @@ from fomm.evaluation.baselines import global_affine_baseline, static_baseline
 from fomm.evaluation.measure import Measure, Stick, affine_keypoints, procedural_stick, video_stick
 from fomm.evaluation.metrics import summarize
 from fomm.evaluation.report import METHODS, json_safe, keypoint_table, report_markdown, task_table, write_report
-from fomm.models.checkpoint import load_model, locate, read_checkpoint_sha256
+from fomm.models.checkpoint import checkpoint_file, load_model, read_checkpoint_sha256
 from fomm.models.first_order_model import FirstOrderModel
 from fomm.models.tpsmm.inference import reconstruct
 
@@ -112,7 +112,9 @@ def _resolve_model(checkpoint_or_model, config, device, category: str | None):
         raise FommError(
             f"checkpoint is a {type(checkpoint_or_model).__name__}; pass a path, a checkpoint dict or a FirstOrderModel"
         )
-    path = locate(checkpoint_or_model)  # a name ('vox', 'face-64') is its file
+    # a name ('vox', 'face-64') is its file; an ONNX export folder is refused in words that fit
+    # evaluate, which has no --backend (load_model's own message would suggest one)
+    path = checkpoint_file(checkpoint_or_model)
     name = os.fspath(checkpoint_or_model)
     desc = str(path) if Path(name) == path else f"{name} ({path.name})"  # a name, not this machine's cache path
     return load_model(path, config, device=device), desc
