@@ -131,37 +131,18 @@ def _add_train_arguments(p) -> None:
 
 
 def run_train(args) -> int:
+    from fomm.training.options import TrainOptions, options_from_args
     from fomm.training.tpsmm.cli import is_tpsmm_run, run_tpsmm_train
-    from fomm.training.trainer import Trainer, TrainOptions
+    from fomm.training.trainer import Trainer
 
     if is_tpsmm_run(args):  # a Thin-Plate Spline Motion Model (fomm.training.tpsmm)
         return run_tpsmm_train(args)
     if args.config is None and not args.resume:
         raise FommError("no config: pass --config NAME_OR_YAML (e.g. puppet-64), or --resume an existing RUN_DIR")
-    opts = TrainOptions(
-        out=args.out,
-        data=args.data,
-        resume=args.resume,
-        max_steps=args.max_steps,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        num_repeats=args.num_repeats,
-        lr_scale=args.lr_scale,
-        seed=args.seed,
-        workers=args.workers,
-        device=args.device,
-        checkpoint_every=args.checkpoint_every,
-        vis_every=args.vis_every,
-        log_every=args.log_every,
-        keep=args.keep,
-        vgg19_weights=args.vgg19_weights,
-        init_from=args.init_from,
-        compile=args.compile,
+    opts = options_from_args(
+        TrainOptions,
+        args,
         amp=False if args.no_amp else None,
-        precision=args.precision,
-        memory_format=args.memory_format,
-        allow_resize=args.allow_resize,
-        threads=args.threads,
         progress=not args.quiet,
         tensorboard=not args.no_tensorboard,
         command=list(sys.argv),

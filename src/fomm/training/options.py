@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from fomm.config import Config, resolve_config
@@ -59,6 +59,13 @@ class TrainOptions:
             raise FommError(f"--memory-format is {self.memory_format!r}; use one of {', '.join(MEMORY_FORMATS)}")
         if Path(self.out).exists() and not Path(self.out).is_dir():
             raise FommError(f"--out {self.out} is a file; give a folder for the run (it is created when missing)")
+
+
+def options_from_args(cls, args, **others):
+    """``cls`` (:class:`TrainOptions`, or TPSMM's) from parsed ``fomm train`` arguments: each field
+    from the argument of its name; ``others``: the fields that no flag gives as they are."""
+    names = [f.name for f in fields(cls) if f.name not in others]
+    return cls(**{name: getattr(args, name) for name in names}, **others)
 
 
 def _bad_option(name: str, value, allowed: str) -> FommError:

@@ -7,6 +7,7 @@ import warnings
 
 from fomm.errors import FommError
 from fomm.models.tpsmm.config import is_tpsmm_config
+from fomm.training.options import options_from_args
 from fomm.training.tpsmm.trainer import TpsmmTrainer, TpsmmTrainOptions, latest_tpsmm_checkpoint
 
 # fomm train options that TPSMM runs do not use: said in one warning line when given
@@ -34,26 +35,7 @@ def run_tpsmm_train(args) -> int:
         warnings.warn(
             f"{', '.join(ignored)}: not used by Thin-Plate Spline Motion Model runs (FOMM only)", stacklevel=2
         )
-    opts = TpsmmTrainOptions(
-        out=args.out,
-        data=args.data,
-        stage=args.stage,
-        resume=args.resume,
-        init_from=args.init_from,
-        max_steps=args.max_steps,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        num_repeats=args.num_repeats,
-        seed=args.seed,
-        device=args.device,
-        checkpoint_every=args.checkpoint_every,
-        log_every=args.log_every,
-        keep=args.keep,
-        vgg19_weights=args.vgg19_weights,
-        workers=args.workers,
-        allow_resize=args.allow_resize,
-        progress=not args.quiet,
-    )
+    opts = options_from_args(TpsmmTrainOptions, args, progress=not args.quiet)
     path = TpsmmTrainer(args.config, opts).run()
     print(f"fomm train: {opts.stage} stage checkpoint {path}")
     return 0
