@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from fomm import load_model
+from fomm.config import DatasetParams, HourglassParams, TrainingParams
 from fomm.errors import FommError
 from fomm.models.tpsmm import TpsmmModel
 from fomm.models.tpsmm.checkpoint import tpsmm_checkpoint_dict, tpsmm_preset_for
-from fomm.models.tpsmm.config import load_tpsmm_preset, resolve_tpsmm_config, tpsmm_preset_names
+from fomm.models.tpsmm.config import TpsmmConfig, load_tpsmm_preset, resolve_tpsmm_config, tpsmm_preset_names
 from fomm.models.tpsmm.dense_motion import dropout_softmax
 from fomm.models.tpsmm.resnet import ResNet18
 from fomm.models.tpsmm.tps import REGULARISATION, RandomTPS, tps_parameters, tps_warp
@@ -72,6 +74,27 @@ def test_config_errors_are_one_line():
     bad = {"model_params": {"common_params": {"num_tps": 10, "num_kp": 3}}}
     with pytest.raises(FommError, match="unknown key model_params.common_params.num_kp"):
         resolve_tpsmm_config(bad)
+    # a misplaced key is pointed to TPSMM's own section (not to FOMM's schema)
+    bad = {"model_params": {"common_params": {"num_tps": 10}}, "train_params": {"warp_loss": 1}}
+    with pytest.raises(FommError, match=r"^config: unknown key train_params.warp_loss; .* train_params.loss_weights$"):
+        resolve_tpsmm_config(bad)
+    with pytest.raises(FommError, match="^config is a list, not a mapping of TPSMM config sections$"):
+        TpsmmConfig.from_dict([1])
+
+
+def test_config_shares_fomm_sections_and_round_trips(tmp_path):
+    """The sections both schemas have are fomm.config's classes (one declaration, one check)."""
+    vox = load_tpsmm_preset("tpsmm-vox-256")
+    assert isinstance(vox.model_params.dense_motion_params, HourglassParams)
+    assert isinstance(vox.train_params, TrainingParams) and isinstance(vox.dataset_params, DatasetParams)
+    assert vox.train_params.batch_size == 28 and vox.train_params.epoch_milestones == [70, 90]  # TPSMM defaults
+    assert TpsmmConfig().train_params.batch_size == 28 and TpsmmConfig().frame_shape == (256, 256)
+    again = TpsmmConfig.from_dict(yaml.safe_load(vox.to_yaml(tmp_path / "c.yaml")))
+    assert again.to_dict() == vox.to_dict() and (tmp_path / "c.yaml").is_file()
+    with pytest.raises(FommError, match="anti_alias_sigma"):  # FOMM's addition is not TPSMM's
+        resolve_tpsmm_config(
+            {"model_params": {"common_params": {"num_tps": 10}, "dense_motion_params": {"anti_alias_sigma": 1}}}
+        )
 
 
 def _meta_states(config, with_bg: bool) -> dict:

@@ -1,5 +1,7 @@
 """The TPSMM configuration: the original repository's YAML schema (``config/vox-256.yaml`` and its
-siblings), typed and checked at load with the same machinery as :mod:`fomm.config`.
+siblings), typed and checked at load with the machinery of :mod:`fomm.config.sections`; the sections
+it shares with FOMM's schema (the dense motion hourglass, the dataset, the common training settings
+and loss weights) are :mod:`fomm.config`'s own classes or derive from them.
 
 A config is a TPSMM one when ``model_params.common_params`` has ``num_tps`` (FOMM's has
 ``num_kp``). Our additions (written only when set): ``model_params.resnet_width``, the base width
@@ -11,15 +13,26 @@ VGG-19 weights. Presets live in ``fomm/presets/tpsmm/`` (``tpsmm-vox-256``, ...)
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 
-from fomm.atomic import atomic_write_bytes
-from fomm.config import FRACTION, LR, NON_NEG, POS, TransformParams, _check_section, _Invalid, _Section, _show, check
+from fomm.config import (
+    FRAME_SHAPE,
+    LR,
+    NON_NEG,
+    POS,
+    ConfigFile,
+    DatasetParams,
+    HourglassParams,
+    ReconstructionWeights,
+    Section,
+    TrainingParams,
+    check,
+)
 from fomm.errors import FommError
 
 PRESET_DIR = "tpsmm"  # inside the fomm.presets package
@@ -27,7 +40,7 @@ PREFIX = "tpsmm-"
 
 
 @dataclass
-class TpsCommonParams(_Section):
+class TpsCommonParams(Section):
     num_tps: int = field(default=10, metadata=POS)
     num_channels: int = field(default=3, metadata=POS)
     bg: bool = False
@@ -36,7 +49,9 @@ class TpsCommonParams(_Section):
 
 
 @dataclass
-class TpsGeneratorParams(_Section):
+class TpsGeneratorParams(Section):
+    """The inpainting network: an encoder-decoder of ``num_down_blocks`` levels."""
+
     block_expansion: int = field(default=64, metadata=POS)
     max_features: int = field(default=512, metadata=POS)
     num_down_blocks: int = field(default=3, metadata=POS)
@@ -44,63 +59,46 @@ class TpsGeneratorParams(_Section):
 
 
 @dataclass
-class TpsDenseMotionParams(_Section):
-    block_expansion: int = field(default=64, metadata=POS)
-    max_features: int = field(default=1024, metadata=POS)
-    num_blocks: int = field(default=5, metadata=POS)
-    scale_factor: float = field(default=0.25, metadata=FRACTION)
-    extra: dict = field(default_factory=dict)
-
-
-@dataclass
-class AvdNetworkParams(_Section):
+class AvdNetworkParams(Section):
     id_bottle_size: int = field(default=128, metadata=POS)
     pose_bottle_size: int = field(default=128, metadata=POS)
     extra: dict = field(default_factory=dict)
 
 
 @dataclass
-class TpsModelParams(_Section):
+class TpsModelParams(Section):
     common_params: TpsCommonParams = field(default_factory=TpsCommonParams)
     generator_params: TpsGeneratorParams = field(default_factory=TpsGeneratorParams)
-    dense_motion_params: TpsDenseMotionParams = field(default_factory=TpsDenseMotionParams)
+    dense_motion_params: HourglassParams = field(default_factory=HourglassParams)
     avd_network_params: AvdNetworkParams = field(default_factory=AvdNetworkParams)
     resnet_width: int = field(default=64, metadata=check(omit_default=True, ge=1))
     extra: dict = field(default_factory=dict)
 
 
 @dataclass
-class TpsLossWeights(_Section):
-    perceptual: list[float] = field(default_factory=lambda: [10, 10, 10, 10, 10], metadata=NON_NEG)
-    equivariance_value: float = field(default=10, metadata=NON_NEG)
+class TpsLossWeights(ReconstructionWeights):
     warp_loss: float = field(default=10, metadata=NON_NEG)
     bg: float = field(default=10, metadata=NON_NEG)
-    pixel: float = field(default=0, metadata=check(omit_default=True, ge=0))
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
-class TpsTrainParams(_Section):
-    num_epochs: int = field(default=100, metadata=POS)
-    num_repeats: int = field(default=1, metadata=POS)
+class TpsTrainParams(TrainingParams):
+    """FOMM's shared training settings (other defaults) plus the contribution-map dropout
+    (Eq. 7-8) and the background loss's start."""
+
     epoch_milestones: list[int] = field(default_factory=lambda: [70, 90], metadata=NON_NEG)
-    lr_generator: float = field(default=2.0e-4, metadata=LR)
     batch_size: int = field(default=28, metadata=POS)
-    scales: list[float] = field(default_factory=lambda: [1, 0.5, 0.25, 0.125], metadata=check(gt=0, le=1, min_len=1))
     dataloader_workers: int = field(default=12, metadata=NON_NEG)
-    checkpoint_freq: int = field(default=50, metadata=POS)
     dropout_epoch: int = field(default=35, metadata=NON_NEG)
     dropout_maxp: float = field(default=0.3, metadata=check(ge=0, le=1))
     dropout_startp: float = field(default=0.1, metadata=check(ge=0, le=1))
     dropout_inc_epoch: int = field(default=10, metadata=POS)
     bg_start: int = field(default=10, metadata=NON_NEG)
-    transform_params: TransformParams = field(default_factory=TransformParams)
     loss_weights: TpsLossWeights = field(default_factory=TpsLossWeights)
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
-class AvdTrainParams(_Section):
+class AvdTrainParams(Section):
     num_epochs: int = field(default=200, metadata=POS)
     num_repeats: int = field(default=300, metadata=POS)
     batch_size: int = field(default=256, metadata=POS)
@@ -115,18 +113,15 @@ class AvdTrainParams(_Section):
 
 
 @dataclass
-class TpsDatasetParams(_Section):
-    root_dir: str | None = None
-    frame_shape: list[int] | None = field(default=None, metadata=check(ge=1, lengths=(2, 3), example="[256, 256, 3]"))
-    id_sampling: bool = False
-    pairs_list: str | None = None
-    augmentation_params: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict)
+class TpsDatasetParams(DatasetParams):
+    frame_shape: list[int] | None = field(default=None, metadata=FRAME_SHAPE)  # the original's: 256 x 256
 
 
 @dataclass
-class TpsmmConfig(_Section):
+class TpsmmConfig(ConfigFile):
     """A whole TPSMM configuration (one original YAML file)."""
+
+    KIND: ClassVar[str] = "TPSMM"
 
     dataset_params: TpsDatasetParams = field(default_factory=TpsDatasetParams)
     model_params: TpsModelParams = field(default_factory=TpsModelParams)
@@ -142,28 +137,6 @@ class TpsmmConfig(_Section):
         as the original configs do)."""
         shape = self.dataset_params.frame_shape or [256, 256]
         return int(shape[0]), int(shape[1])
-
-    @classmethod
-    def from_dict(cls, data: dict | None, source: str = "config") -> TpsmmConfig:
-        if data is not None and not isinstance(data, dict):
-            raise FommError(f"{source} is a {type(data).__name__}, not a mapping of TPSMM config sections")
-        cfg = super().from_dict(data)
-        try:
-            _check_section(cfg, "")
-        except _Invalid as bad:
-            if bad.unknown:
-                raise FommError(f"{source}: unknown key {bad.path}; {bad.allowed}") from None
-            raise FommError(f"{source}: {bad.path} is {_show(bad.value)}; {bad.allowed}") from None
-        return cfg
-
-    def to_yaml(self, path: str | Path | None = None) -> str:
-        text = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
-        if path is not None:
-            atomic_write_bytes(path, text.encode())
-        return text
-
-    def copy(self) -> TpsmmConfig:
-        return copy.deepcopy(self)
 
 
 def is_tpsmm_dict(data) -> bool:
