@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-import yaml
+from training_inputs import ENV, FOMM_TRAIN, QUIET_FLAGS, wait_for, write_yaml
 
 from fomm.cli import main as cli_main
 from fomm.config import Config
@@ -20,16 +20,6 @@ from fomm.training.run_dir import RunLock, checkpoint_dir, latest_checkpoint, wr
 from fomm.training.trainer import Trainer, TrainOptions
 
 QUIET = dict(progress=False, threads=1, tensorboard=False, vis_every=0, log_every=0)
-ENV = dict(os.environ, OMP_NUM_THREADS="1")
-
-
-def _wait_for(predicate, timeout: float = 120.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def test_out_naming_a_file_is_one_line_before_setup(tmp_path, capsys):
@@ -98,10 +88,10 @@ def test_ctrl_c_checkpoints_the_step_and_resume_works_from_another_directory(tmp
     with the PID; the printed command continues the run from another working directory."""
     first, other = tmp_path / "a", tmp_path / "b"
     first.mkdir(), other.mkdir()
-    (first / "tiny.yaml").write_text(yaml.safe_dump(tiny_config))
+    write_yaml(first / "tiny.yaml", tiny_config)
     data = os.path.relpath(tiny_data, first)
-    args = ["--threads", "1", "--quiet", "--no-tensorboard", "--vis-every", "0", "--log-every", "1"]
-    cmd = [sys.executable, "-m", "fomm.cli", "train", "--config", "tiny.yaml", "--data", data, "--out", "run"]
+    args = [*QUIET_FLAGS, "--log-every", "1"]
+    cmd = [*FOMM_TRAIN, "--config", "tiny.yaml", "--data", data, "--out", "run"]
     proc = subprocess.Popen(
         cmd + args + ["--epochs", "50"],
         cwd=first,
@@ -112,9 +102,9 @@ def test_ctrl_c_checkpoints_the_step_and_resume_works_from_another_directory(tmp
     )
     run = first / "run"
     try:
-        _wait_for(lambda: (run / "log.csv").is_file() and len((run / "log.csv").read_text().splitlines()) > 2)
+        wait_for(lambda: (run / "log.csv").is_file() and len((run / "log.csv").read_text().splitlines()) > 2)
         second = subprocess.run(
-            [sys.executable, "-m", "fomm.cli", "train", "--out", str(run), "--resume"],
+            [*FOMM_TRAIN, "--out", str(run), "--resume"],
             env=ENV,
             capture_output=True,
             text=True,
@@ -156,13 +146,13 @@ def test_ctrl_c_checkpoints_the_step_and_resume_works_from_another_directory(tmp
 def test_a_second_ctrl_c_stops_at_once(tmp_path, tiny_config, tiny_data):
     """Ctrl-C twice: the run stops without finishing its checkpoint; what is on disk still loads,
     run.json says it was interrupted and the exit status is 130."""
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config))
+    cfg = write_yaml(tmp_path / "tiny.yaml", tiny_config)
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "fomm.cli", "train", "--config", str(tmp_path / "tiny.yaml"), "--data", str(tiny_data)]
-    cmd += ["--out", str(run), "--threads", "1", "--quiet", "--no-tensorboard", "--vis-every", "0", "--log-every", "1"]
+    cmd = [*FOMM_TRAIN, "--config", str(cfg), "--data", str(tiny_data), "--out", str(run), *QUIET_FLAGS]
+    cmd += ["--log-every", "1"]
     proc = subprocess.Popen(cmd + ["--checkpoint-every", "1"], env=ENV, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(lambda: (run / "log.csv").is_file() and len((run / "log.csv").read_text().splitlines()) > 2)
+        wait_for(lambda: (run / "log.csv").is_file() and len((run / "log.csv").read_text().splitlines()) > 2)
         proc.send_signal(signal.SIGINT)
         time.sleep(0.05)
         proc.send_signal(signal.SIGINT)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -12,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
+from training_inputs import ENV, FOMM_TRAIN, QUIET_FLAGS, wait_for, write_yaml
 
 from fomm.models.checkpoint import read_checkpoint
 from fomm.training.trainer import checkpoint_dir, latest_checkpoint, list_checkpoints
@@ -20,34 +19,23 @@ from fomm.training.trainer import checkpoint_dir, latest_checkpoint, list_checkp
 HERE = Path(__file__).resolve().parent
 
 
-def _wait_for(predicate, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out")
-
-
 @pytest.mark.slow
 def test_sigkill_during_checkpoint_writes(tmp_path, tiny_config):
     from ckpt_writer import PAYLOAD_SIZE
 
-    cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(yaml.safe_dump(tiny_config))
+    cfg = write_yaml(tmp_path / "tiny.yaml", tiny_config)
     run = tmp_path / "run"
     rng = random.Random(1234)
-    env = dict(os.environ, OMP_NUM_THREADS="1")
     start = 0
     for _ in range(4):
         proc = subprocess.Popen(
             [sys.executable, str(HERE / "ckpt_writer.py"), str(run), str(cfg), str(start)],
-            env=env,
+            env=ENV,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
         try:
-            _wait_for(lambda start=start: list_checkpoints(run) and list_checkpoints(run)[-1][0] > start + 1)
+            wait_for(lambda start=start: list_checkpoints(run) and list_checkpoints(run)[-1][0] > start + 1)
             time.sleep(rng.uniform(0.0, 0.4))
         finally:
             proc.send_signal(signal.SIGKILL)
@@ -71,33 +59,13 @@ def test_sigkill_during_checkpoint_writes(tmp_path, tiny_config):
 @pytest.mark.slow
 def test_killed_training_resumes(tmp_path, tiny_config, tiny_data):
     """Kill ``fomm train`` at a random moment after its second checkpoint; ``--resume`` finishes."""
-    cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(yaml.safe_dump(tiny_config))
+    cfg = write_yaml(tmp_path / "tiny.yaml", tiny_config)
     run = tmp_path / "run"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    args = [
-        sys.executable,
-        "-m",
-        "fomm.cli",
-        "train",
-        "--config",
-        str(cfg),
-        "--data",
-        str(tiny_data),
-        "--out",
-        str(run),
-        "--checkpoint-every",
-        "1",
-        "--vis-every",
-        "0",
-        "--quiet",
-        "--threads",
-        "1",
-        "--no-tensorboard",
-    ]
-    proc = subprocess.Popen(args + ["--max-steps", "1000"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    args = [*FOMM_TRAIN, "--config", str(cfg), "--data", str(tiny_data), "--out", str(run), "--checkpoint-every", "1"]
+    args += QUIET_FLAGS
+    proc = subprocess.Popen(args + ["--max-steps", "1000"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        _wait_for(lambda: len(list_checkpoints(run)) >= 2, timeout=120)
+        wait_for(lambda: len(list_checkpoints(run)) >= 2)
         time.sleep(random.Random(7).uniform(0.0, 0.3))
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -105,7 +73,7 @@ def test_killed_training_resumes(tmp_path, tiny_config, tiny_data):
     path, data = latest_checkpoint(run)
     target = data["step"] + 2
     done = subprocess.run(
-        args + ["--resume", "--max-steps", str(target)], env=env, capture_output=True, text=True, timeout=180
+        args + ["--resume", "--max-steps", str(target)], env=ENV, capture_output=True, text=True, timeout=180
     )
     assert done.returncode == 0, done.stderr[-2000:]
     path, data = latest_checkpoint(run)
@@ -120,38 +88,18 @@ def test_killed_training_resumes(tmp_path, tiny_config, tiny_data):
 def test_sigterm_checkpoints_the_current_step_and_resume_continues(tmp_path, tiny_config, tiny_data):
     """SIGTERM (a scheduler's preemption): the run finishes its step, writes a checkpoint of it, marks
     run.json and exits 0; --resume then continues from exactly that step."""
-
-    cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(yaml.safe_dump(tiny_config))
+    cfg = write_yaml(tmp_path / "tiny.yaml", tiny_config)
     run = tmp_path / "run"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    args = [
-        sys.executable,
-        "-m",
-        "fomm.cli",
-        "train",
-        "--out",
-        str(run),
-        "--threads",
-        "1",
-        "--quiet",
-        "--no-tensorboard",
-        "--vis-every",
-        "0",
-        "--log-every",
-        "1",
-        "--checkpoint-every",
-        "1000",
-    ]
+    args = [*FOMM_TRAIN, "--out", str(run), *QUIET_FLAGS, "--log-every", "1", "--checkpoint-every", "1000"]
     proc = subprocess.Popen(
         args + ["--config", str(cfg), "--data", str(tiny_data), "--epochs", "50"],
-        env=env,
+        env=ENV,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        _wait_for(lambda: (run / "log.csv").is_file() and len((run / "log.csv").read_text().splitlines()) > 3)
+        wait_for(lambda: (run / "log.csv").is_file() and len((run / "log.csv").read_text().splitlines()) > 3)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -163,7 +111,7 @@ def test_sigterm_checkpoints_the_current_step_and_resume_continues(tmp_path, tin
     assert info["status"] == "stopped by SIGTERM" and data["step"] == info["step"] >= 3
     stopped = data["step"]
     done = subprocess.run(
-        args + ["--resume", "--max-steps", str(stopped + 2)], env=env, capture_output=True, text=True, timeout=120
+        args + ["--resume", "--max-steps", str(stopped + 2)], env=ENV, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
     assert read_checkpoint(latest_checkpoint(run)[0])["step"] == stopped + 2

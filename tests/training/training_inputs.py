@@ -1,13 +1,18 @@
-"""Tiny training inputs shared by the training tests: the tiny config and synthetic square videos.
+"""Tiny training inputs shared by the training tests: the tiny config, synthetic square videos and
+``fomm train`` run as a subprocess (to kill or interrupt it).
 
 A module of its own (not conftest.py, whose name every test folder's conftest shares) so that test
 files can import it by name whatever other folders run with them."""
 
 from __future__ import annotations
 
+import os
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 TINY = {
     "dataset_params": {
@@ -57,6 +62,27 @@ TINY = {
     },
     "visualizer_params": {"kp_size": 2},
 }
+
+
+# ``fomm train`` in a subprocess: one thread each, and no progress bar, TensorBoard or pictures
+FOMM_TRAIN = [sys.executable, "-m", "fomm.cli", "train"]
+QUIET_FLAGS = ["--threads", "1", "--quiet", "--no-tensorboard", "--vis-every", "0"]
+ENV = dict(os.environ, OMP_NUM_THREADS="1")
+
+
+def write_yaml(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def wait_for(predicate, timeout: float = 120.0) -> None:
+    """Poll ``predicate`` (a subprocess's progress on disk) until it holds; fail after ``timeout`` s."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out")
 
 
 def write_png_video(folder: Path, frames: np.ndarray) -> None:
