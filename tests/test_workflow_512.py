@@ -118,20 +118,8 @@ def test_onnx_runtime_matches_torch_at_512(models, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_evaluate_at_512(models, tmp_path):
-    from fomm.data.synthetic import write_dataset
-
-    data = write_dataset(
-        tmp_path / "faces",
-        "face",
-        num_train=0,
-        num_test=2,
-        num_frames=3,
-        size=SIZE,
-        seed=3,
-        num_cross_pairs=1,
-        progress=False,
-    )
+def test_evaluate_at_512(models, tmp_path, synthetic_dataset):
+    data = synthetic_dataset("face", num_train=0, num_test=2, num_frames=3, size=SIZE, seed=3, num_cross_pairs=1)
     out = tmp_path / "report.json"
     args = ["evaluate", "--checkpoint", str(models["ours-k13"]), "--data", str(data), "--out", str(out)]
     assert main([*args, "--no-progress", "--max-videos", "1"]) == 0

@@ -16,7 +16,6 @@ import torch
 
 import fomm
 from fomm.cli import main
-from fomm.data.synthetic import write_dataset
 from fomm.data.video_io import read_frames
 from fomm.errors import FommError
 from fomm.evaluation.evaluate import METHODS, evaluate, write_report
@@ -133,7 +132,7 @@ def test_source_frame_is_left_out_of_every_metric(cli_report, tiny):
 
 
 @pytest.mark.slow
-def test_global_affine_beats_static_on_keypoints(tmp_path_factory, tiny):
+def test_global_affine_beats_static_on_keypoints(synthetic_dataset, tiny):
     """The oracle global affine moves the subject with the ground-truth motion, so the landmark
     detector finds its keypoints closer to the truth than on the static source. Faces: head motion
     is nearly affine. (Puppets: only on average -- a full affine fit of articulated limbs can squash
@@ -141,17 +140,7 @@ def test_global_affine_beats_static_on_keypoints(tmp_path_factory, tiny):
     since the affine also moves the textured, static background.) 16 frames: enough motion to
     stand out of the detector's own error."""
     _, _, ckpt = tiny
-    data = write_dataset(
-        tmp_path_factory.mktemp("face") / "face",
-        "face",
-        num_train=0,
-        num_test=2,
-        num_frames=16,
-        size=64,
-        seed=3,
-        num_cross_pairs=2,
-        progress=False,
-    )
+    data = synthetic_dataset("face", num_train=0, num_test=2, num_frames=16, size=64, seed=3, num_cross_pairs=2)
     report = evaluate(ckpt, data, batch_size=16, progress=False)
     assert report["landmark_detector"]["weights"] == "face-64.pt"
     for task in ("reconstruction", "cross_identity"):

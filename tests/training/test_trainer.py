@@ -30,22 +30,11 @@ def _states_equal(a: dict, b: dict) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_tiny_model_overfits_two_videos_64px(tmp_path, tiny_config):
+def test_tiny_model_overfits_two_videos_64px(tmp_path, tiny_config, synthetic_dataset):
     """On 2 videos at 64x64 the reconstruction L1 on fixed frame pairs falls by at least half."""
     from fomm.data.datasets import FramesDataset
-    from fomm.data.synthetic import write_dataset
 
-    root = write_dataset(
-        tmp_path / "two",
-        "puppet",
-        num_train=2,
-        num_test=0,
-        num_frames=8,
-        size=64,
-        seed=0,
-        num_cross_pairs=0,
-        progress=False,
-    )
+    root = synthetic_dataset("puppet", num_train=2, num_test=0, num_frames=8, size=64, seed=0, num_cross_pairs=0)
     cfg = tiny_config
     cfg["dataset_params"].update(frame_shape=[64, 64, 3], augmentation_params={})
     mp = cfg["model_params"]
