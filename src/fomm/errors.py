@@ -1,4 +1,4 @@
-"""User-facing errors.
+"""User-facing errors (and :func:`plural`, for the counts in their messages).
 
 Every problem caused by the user's input (a missing file, a checkpoint that fits no config, an
 image of the wrong shape) is raised as :class:`FommError`. Its message is one line that names the
@@ -12,6 +12,12 @@ class FommError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split("\n")))
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``count`` and the noun that agrees with it, for messages: ``plural(1, "frame")`` is
+    ``"1 frame"``, ``plural(2, "frame")`` ``"2 frames"``; ``words``: an irregular plural."""
+    return f"{count} {word if count == 1 else words or word + 's'}"
 
 
 def format_warning_line(message, prog: str = "fomm") -> str:

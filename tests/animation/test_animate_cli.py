@@ -167,6 +167,14 @@ def test_mp4_keeps_frame_count_fps_and_audio(inputs, tmp_path, capsys):
     assert "wrote" in stdout and "12 frames" in stdout and "frames/s" in stdout
 
 
+def test_one_frame_is_said_in_the_singular(inputs, tmp_path, capsys):
+    one = write_clip(tmp_path / "one.mp4", [blob_frame(0)])
+    assert run_animate(inputs, tmp_path / "out.mp4", "--save-frames", tmp_path / "png", driving=one) == 0
+    printed = capsys.readouterr().out
+    assert "(1 frame, 64x64," in printed and f"wrote 1 PNG frame to {tmp_path / 'png'}" in printed
+    assert "1 frames" not in printed
+
+
 def test_no_audio_and_motion_flags(inputs, tmp_path):
     out = tmp_path / "silent.mp4"
     assert (

@@ -92,6 +92,11 @@ def test_one_line_messages():
     assert text.startswith("unexpected error (ValueError): boom more") and "\n" not in text
 
 
+def test_summary_line_says_one_frame():
+    stats = dict(frames=1, size=(64, 64), fps=25.0, frames_per_second=3.0)
+    assert animator_module.summary_line(stats, []) == "1 frame, 64x64, 25 fps; 3.0 frames/s"
+
+
 def test_model_menu_and_resolution(tmp_path):
     from fomm.bundled import bundled_checkpoint_path
 

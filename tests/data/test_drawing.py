@@ -132,7 +132,7 @@ def test_contact_sheet_layout_and_labels():
     plain = contact_sheet(images[:2], columns=2, gap=0)
     assert (labelled != plain).any()
     assert (labelled[:, :40] != plain[:, :40]).any() and (labelled[:, 40:] != plain[:, 40:]).any()
-    with pytest.raises(FommError, match="labels"):
+    with pytest.raises(FommError, match="1 label given for 5 images"):
         contact_sheet(images, labels=["x"])
     with pytest.raises(FommError, match="no images"):
         contact_sheet([])
@@ -154,7 +154,7 @@ def test_label_panel_and_labelled_row():
     for k in range(3):  # each panel has its own label
         assert row[:16, k * 128 : (k + 1) * 128].max() > 200
     np.testing.assert_array_equal(row[16:, 128:256], 50)
-    with pytest.raises(FommError, match="labels"):
+    with pytest.raises(FommError, match="2 labels given for 1 panel;"):
         labelled_row([image], ["a", "b"])
 
 

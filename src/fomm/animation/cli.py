@@ -23,6 +23,7 @@ from fomm.animation.options import (
 )
 from fomm.animation.results import AnimateResult, ManyResult
 from fomm.cli_args import add_model_arguments, positive_int, summary
+from fomm.errors import plural
 
 __all__ = ["register", "run"]
 
@@ -285,12 +286,12 @@ def _report(result: AnimateResult) -> None:
     extra = f", motion from frame {result.best_frame}" if result.best_frame is not None else ""
     extra += ", with audio" if result.audio else ""
     extra += ", face pasted back into the photo" if result.pasted_back else ""
-    what = f"{result.frames} frames, {w}x{h}"
+    what = f"{plural(result.frames, 'frame')}, {w}x{h}"
     if result.kind == "strip":
-        what = f"one PNG strip of {result.frames} frames side by side, {w}x{h} each"
+        what = f"one PNG strip of {plural(result.frames, 'frame')} side by side, {w}x{h} each"
     print(f"wrote {result.out} ({what}, {result.fps:g} fps{extra}; {result.frames_per_second:.1f} frames/s)")
     if result.save_frames is not None:
-        print(f"wrote {result.frames} PNG frames to {result.save_frames}")
+        print(f"wrote {plural(result.frames, 'PNG frame')} to {result.save_frames}")
     if result.best_frame_method is not None:
         how = {"landmarks": "face landmarks (dlib)", "keypoints": "the model's keypoints"}[result.best_frame_method]
         print(f"best frame: {result.best_frame}, chosen by {how}")
@@ -319,7 +320,7 @@ def run(args: argparse.Namespace) -> int:
         _report(one)
     if isinstance(result, ManyResult):
         print(
-            f"animated {result.sources} photo{'s' if result.sources != 1 else ''} with one driving video into {result.out} "
-            f"({result.frames} frames, {result.frames_per_second:.1f} frames/s; driving keypoints computed once)"
+            f"animated {plural(result.sources, 'photo')} with one driving video into {result.out} "
+            f"({plural(result.frames, 'frame')}, {result.frames_per_second:.1f} frames/s; driving keypoints computed once)"
         )
     return 0

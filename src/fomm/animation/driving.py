@@ -18,7 +18,7 @@ from fomm.animation.progress import ProgressReporter
 from fomm.animation.sources import check_input
 from fomm.data import video_io
 from fomm.data.image_ops import check_finite, fit_aspect, resize_frame, to_rgb_float01, to_uint8
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 from fomm.faces import CropPlan
 
 
@@ -99,7 +99,7 @@ class DrivingVideo:
             if close is not None:
                 close()
         raise FommError(
-            f"best frame {index} is outside the driving video ({count} frames: 0..{count - 1}); "
+            f"best frame {index} is outside the driving video ({plural(count, 'frame')}: 0..{count - 1}); "
             "pass --best-frame auto or a smaller index"
         )
 

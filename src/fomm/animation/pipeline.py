@@ -45,7 +45,7 @@ from fomm.animation.progress import ProgressReporter
 from fomm.animation.results import AnimateResult, ManyResult
 from fomm.animation.sources import Source, check_input, prepare_source, source_list
 from fomm.atomic import same_file
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 from fomm.faces.paste_back import PasteBack
 from fomm.models.registry import missing_hint
 
@@ -139,7 +139,8 @@ def _animate_one(
 def _many_outputs(sources: list, out: Path, save_frames: Path | None) -> list[tuple[Path, Path | None]]:
     if out.suffix and not out.is_dir():
         raise FommError(
-            f"--out {out} is a file, but {len(sources)} sources give one video each; pass a folder, e.g. --out results/"
+            f"--out {out} is a file, but a list, folder or pattern of sources ({plural(len(sources), 'source')}) "
+            "gives one video per source; pass a folder, e.g. --out results/"
         )
     names = [Path(s).stem if isinstance(s, (str, os.PathLike)) else f"source-{i:03d}" for i, s in enumerate(sources)]
     seen: dict[str, int] = {}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from fomm.animation.options import AnimateOptions
 from fomm.cpu import release_memory
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 from fomm.models.registry import cached_path, registry
 
 BUNDLED_CHOICE = "bundled"  # the default bundled model; "bundled:<category>" picks another
@@ -243,7 +243,7 @@ class Animator:
 def summary_line(stats: dict, notes: list) -> str:
     """What was made, plus the pipeline's warnings (each once)."""
     w, h = stats["size"]
-    text = f"{stats['frames']} frames, {w}x{h}, {stats['fps']:g} fps"
+    text = f"{plural(stats['frames'], 'frame')}, {w}x{h}, {stats['fps']:g} fps"
     if stats.get("best_frame") is not None:
         text += f", motion from frame {stats['best_frame']}"
         method = stats.get("best_frame_method")

@@ -47,7 +47,7 @@ from fomm.apps.animator import (  # noqa: F401 (some only for callers of fomm.ap
     parse_best_frame,
     resolve_checkpoint,
 )
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 
 DEFAULT_PORT = 7860
 MAX_QUEUE = 20  # requests that may wait for their turn; more are told the queue is full
@@ -386,7 +386,7 @@ def run(args: argparse.Namespace) -> int:
         args.host, args.port, device=args.device, auth=auth, max_upload=args.max_upload, **model
     )
     shown = url.replace("0.0.0.0", "127.0.0.1") if args.host == "0.0.0.0" else url
-    login = f", {len(auth)} user{'s' if len(auth) > 1 else ''} may log in" if auth else ""
+    login = f", {plural(len(auth), 'user')} may log in" if auth else ""
     print(
         f"fomm app: serving on {shown} (uploads up to {format_size(args.max_upload)}{login}; Ctrl-C to stop)",
         flush=True,

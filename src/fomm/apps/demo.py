@@ -14,7 +14,7 @@ from fomm.animation.options import DEVICES, PANEL_SIZE
 from fomm.atomic import make_temp_dir
 from fomm.bundled import BUNDLED_MODELS, bundled_checkpoint_path, default_category, demo_inputs
 from fomm.cli_args import positive_int, summary
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 
 SHEET_FRAMES = 4  # frames on the contact sheet, evenly spread over the clip
 
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     )
     w, h = result["size"]
     print(
-        f"wrote {result['video']} ({result['frames']} frames, {w}x{h}: source | driving | result, {result['category']})"
+        f"wrote {result['video']} ({plural(result['frames'], 'frame')}, {w}x{h}: source | driving | result, {result['category']})"
     )
     print(f"wrote {result['sheet']} (contact sheet, keypoints drawn)")
     return 0

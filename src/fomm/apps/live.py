@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from fomm.data.image_ops import to_float01, to_uint8
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 
 EXAMPLES = """examples:
   fomm live --checkpoint vox-cpk.pth.tar --source photo.jpg --camera 0
@@ -278,7 +278,7 @@ class LiveReport:
         fps = self.processed / self.elapsed if self.elapsed > 0 else 0.0
         stages = ", ".join(f"{name} {1000 * np.mean(t):.1f}" for name, t in self.stages.items() if t)
         return (
-            f"{self.processed} frames processed, {self.dropped} dropped; latency mean {lat.mean():.1f} ms, "
+            f"{plural(self.processed, 'frame')} processed, {self.dropped} dropped; latency mean {lat.mean():.1f} ms, "
             f"p95 {np.percentile(lat, 95):.1f} ms; {fps:.1f} fps" + (f"; stages (mean ms): {stages}" if stages else "")
         )
 
@@ -577,7 +577,9 @@ def run(args) -> int:
     _close(sinks, None)
     if report.processed == 0:
         raise FommError(f"no frames came from {args.camera}; check the camera or video")
-    face = f"; face found on {follower.found} of {report.processed} frames ({follower.name})" if follower else ""
+    face = (
+        f"; face found on {follower.found} of {plural(report.processed, 'frame')} ({follower.name})" if follower else ""
+    )
     print(f"live: {report.summary()}{face}" + (f"; wrote {args.out}" if args.out else ""))
     return 0
 

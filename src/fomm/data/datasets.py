@@ -62,7 +62,7 @@ from fomm.data.video_io import (
     read_frames,
     read_frames_at,
 )
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 
 __all__ = ["FramesDataset", "DatasetRepeater", "PairedDataset", "identity_of"]
 
@@ -143,7 +143,7 @@ def _probe_entries(folder: Path, names: list[str], frame_shape: tuple) -> list[_
         )
     if unreadable:
         warnings.warn(
-            f"skipped {len(unreadable)} unreadable video(s) in {folder}: {_summary(unreadable, 2)}; fix or remove them",
+            f"skipped {plural(len(unreadable), 'unreadable video')} in {folder}: {_summary(unreadable, 2)}; fix or remove them",
             UserWarning,
             stacklevel=3,
         )
@@ -156,7 +156,7 @@ def _drop_short(entries: list[_Entry], folder: Path) -> list[_Entry]:
     if not short:
         return entries
     warnings.warn(
-        f"skipped {len(short)} video(s) with fewer than 2 frames in {folder} "
+        f"skipped {plural(len(short), 'video')} with fewer than 2 frames in {folder} "
         f"(training needs two different frames): {_summary(short)}",
         UserWarning,
         stacklevel=3,
@@ -171,7 +171,7 @@ def _warn_other_sizes(entries: list[_Entry], folder: Path, hw: tuple) -> None:
     if other:
         e = other[0]
         warnings.warn(
-            f"{len(other)} of {len(entries)} video(s) in {folder} have frames of another size than "
+            f"{len(other)} of {plural(len(entries), 'video')} in {folder} have frames of another size than "
             f"frame_shape {w}x{h} (width x height; e.g. {e.name}: {e.width}x{e.height}); they are resized when loaded",
             UserWarning,
             stacklevel=3,
@@ -331,7 +331,7 @@ class FramesDataset(Dataset):
         if video is not None:
             count = len(video)
         if count < 2:
-            raise FommError(f"{entry.path} has {count} frame(s); training needs videos with at least 2 frames")
+            raise FommError(f"{entry.path} has {plural(count, 'frame')}; training needs videos with at least 2 frames")
         idx = np.sort(rng.choice(count, size=2, replace=False))
         if video is not None:
             return video[idx]
@@ -342,7 +342,7 @@ class FramesDataset(Dataset):
             video = read_frames(entry.path, shape)[0]
             if len(video) < 2:
                 raise FommError(
-                    f"{entry.path} has {len(video)} frame(s); training needs videos with at least 2 frames"
+                    f"{entry.path} has {plural(len(video), 'frame')}; training needs videos with at least 2 frames"
                 ) from None
             if idx[1] >= len(video):
                 idx = np.sort(rng.choice(len(video), size=2, replace=False))
@@ -442,7 +442,7 @@ class PairedDataset(Dataset):
             named, skipped = _read_pairs_csv(pairs_list, videos)
             if skipped:
                 warnings.warn(
-                    f"{skipped} row(s) of pairs list {pairs_list} name videos that are not in the dataset; "
+                    f"{plural(skipped, 'row')} of pairs list {pairs_list} name videos that are not in the dataset; "
                     "they were skipped",
                     UserWarning,
                     stacklevel=2,

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from fomm.data.image_ops import kp_to_pixels, resize_frames, to_numpy, to_rgb_float01, to_rgb_uint8, to_uint8
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 
 __all__ = [
     "GIST_RAINBOW",
@@ -154,7 +154,7 @@ def draw_keypoints(image, keypoints, radius: float | None = None, colors=None, o
         kps = to_numpy(keypoints)
         if kps.ndim != 3 or len(kps) != len(arr):
             raise FommError(
-                f"a batch of {len(arr)} images needs keypoints of shape ({len(arr)}, K, 2), got {tuple(kps.shape)}"
+                f"a batch of {plural(len(arr), 'image')} needs keypoints of shape ({len(arr)}, K, 2), got {tuple(kps.shape)}"
             )
         return np.stack([draw_keypoints(im, kp, radius, colors, outline) for im, kp in zip(arr, kps)])
     img = _as_image(arr).copy()
@@ -162,7 +162,9 @@ def draw_keypoints(image, keypoints, radius: float | None = None, colors=None, o
     pixels = keypoints_to_pixels(keypoints, (h, w))
     cols = keypoint_colors(len(pixels)) if colors is None else np.asarray(to_numpy(colors), np.float32)
     if len(cols) < len(pixels):
-        raise FommError(f"{len(cols)} colours given for {len(pixels)} keypoints; pass one colour per keypoint")
+        raise FommError(
+            f"{plural(len(cols), 'colour')} given for {plural(len(pixels), 'keypoint')}; pass one colour per keypoint"
+        )
     cols = cols[:, :3]
     if img.dtype == np.uint8:
         cols = np.clip(np.rint(cols * 255), 0, 255).astype(np.uint8)
@@ -261,7 +263,7 @@ def contact_sheet(
     if n == 0:
         raise FommError("no images for the contact sheet; pass at least one image")
     if labels is not None and len(labels) != n:
-        raise FommError(f"{len(labels)} labels given for {n} images; pass one label per image")
+        raise FommError(f"{plural(len(labels), 'label')} given for {plural(n, 'image')}; pass one label per image")
     columns = int(columns or math.ceil(math.sqrt(n)))
     if columns < 1:
         raise FommError(f"columns must be >= 1, got {columns}")
@@ -350,7 +352,9 @@ def labelled_row(
     enlarged pixels sharp), then labelled with :func:`label_panel`.
     """
     if len(labels) != len(panels):
-        raise FommError(f"{len(labels)} labels given for {len(panels)} panels; pass one label per panel")
+        raise FommError(
+            f"{plural(len(labels), 'label')} given for {plural(len(panels), 'panel')}; pass one label per panel"
+        )
     images = _common_dtype([_as_image(p, f"panel {i}") for i, p in enumerate(panels)])
     if not images:
         raise FommError("no panels to lay out; pass at least one image")

@@ -41,7 +41,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 
 __all__ = [
     "FIT_MODES",
@@ -132,7 +132,7 @@ def check_finite(array, what: str = "image") -> None:
     count = int(bad.sum())
     first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), a.shape))
     raise FommError(
-        f"{what} has {count} NaN or infinite value{'s' if count > 1 else ''} (first at index {first}); "
+        f"{what} has {plural(count, 'NaN or infinite value')} (first at index {first}); "
         "check the computation that produced it (float images must hold values in [0, 1])"
     )
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from fomm.cli_args import add_command, positive_float, positive_int
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 
 EVALUATE_EPILOG = """\
 examples:
@@ -175,6 +175,6 @@ def run_train_landmarks(args: argparse.Namespace) -> int:
         f"wrote {args.out} ({record['weights_bytes'] / 1e6:.2f} MB); final training loss {record['losses'][-1]:.3f} px"
     )
     if "test_akd_px" in record:
-        msg += f"; test AKD {record['test_akd_px']:.3f} px on {record['test_frames']} held-out frames"
+        msg += f"; test AKD {record['test_akd_px']:.3f} px on {plural(record['test_frames'], 'held-out frame')}"
     print(msg)
     return 0

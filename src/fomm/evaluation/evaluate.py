@@ -126,7 +126,8 @@ def _check_tasks(tasks) -> tuple[str, ...]:
     tasks = tuple(dict.fromkeys(tasks))
     bad = [t for t in tasks if t not in TASKS]
     if bad or not tasks:
-        raise FommError(f"unknown task(s) {', '.join(map(repr, bad)) or '(none)'}; use {' and/or '.join(TASKS)}")
+        what = f"unknown {'task' if len(bad) == 1 else 'tasks'} {', '.join(map(repr, bad))}" if bad else "no task given"
+        raise FommError(f"{what}; use {' and/or '.join(TASKS)}")
     return tasks
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from fomm.atomic import atomic_path
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 from fomm.evaluation.metrics import summarize
 
 __all__ = ["METHODS", "console_table", "json_safe", "keypoint_table", "report_markdown", "task_table", "write_report"]
@@ -90,10 +90,6 @@ def _fmt(value, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def _columns(report: dict) -> list[tuple[str, str, int]]:
     """The columns the report has values for (AKD by cmp.py, AED and the detector misses only when
     measured)."""
@@ -112,7 +108,7 @@ def _cell(metrics: dict, key: str, digits: int) -> str:
 def _coverage(report: dict, task: str) -> str:
     counts = report.get("counts", {}).get(task, {})
     excluded = (report.get("protocol") or {}).get("source_frame") == "excluded"
-    return f"{_plural(counts.get('videos', 0), 'video')}, {_plural(counts.get('frames', 0), 'frame')} scored; " + (
+    return f"{plural(counts.get('videos', 0), 'video')}, {plural(counts.get('frames', 0), 'frame')} scored; " + (
         "frame 0 (the source) excluded" if excluded else "frame 0 (the source) included, as the original"
     )
 
@@ -137,7 +133,7 @@ def _header_lines(report: dict) -> list[str]:
     elif det and det.get("faces"):
         lines.append(f"- face metrics: {det['faces']}")
     if report.get("max_videos"):
-        lines.append(f"- at most {_plural(report['max_videos'], 'video')} per task (--max-videos)")
+        lines.append(f"- at most {plural(report['max_videos'], 'video')} per task (--max-videos)")
     return lines
 
 

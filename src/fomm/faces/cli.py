@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 from fomm.faces import track as _track
 from fomm.faces.detect import TRACKERS, make_tracker
 from fomm.faces.files import check_input, crop_image_file, crop_video_file
@@ -152,12 +152,14 @@ def run(args: argparse.Namespace) -> int:
     if not segments:
         print(f"fomm crop: warning: no face found in {src}; wrote it unchanged to {out}", file=sys.stderr)
     else:
-        count = f"{len(segments)} segment{'s' if len(segments) != 1 else ''}"
-        print(f"wrote {out} ({args.size}x{args.size}, {plan.num_frames} frames, {count})")
+        print(
+            f"wrote {out} ({args.size}x{args.size}, {plural(plan.num_frames, 'frame')}, "
+            f"{plural(len(segments), 'segment')})"
+        )
         for seg in segments:
             print(f"  {seg}")
         if args.split_dir:
-            print(f"wrote {len(segments)} segment file(s) to {args.split_dir}")
+            print(f"wrote {plural(len(segments), 'segment file')} to {args.split_dir}")
     if opts["boxes_json"]:
         print(f"wrote {opts['boxes_json']} (per-frame boxes)")
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from fomm.errors import plural
+
 EPILOG = """\
 examples:
   fomm prepare phone_videos/ --out data/mine                       # faces, 256x256 .mp4 clips
@@ -126,11 +128,11 @@ def report(result: dict, out, opts) -> list[str]:
     """The lines printed at the end of a run."""
     c, run = result["counts"], result["this_run"]
     index, count = opts.shard
-    part = f" (shard {index}/{count}: {run['videos']} videos)" if count > 1 else ""
+    part = f" (shard {index}/{count}: {plural(run['videos'], 'video')})" if count > 1 else ""
     lines = [
-        f"prepared {run['prepared']} videos, skipped {run['skipped']} already done{part}",
-        f"{out}: {c['clips']} clips ({c['train']} train, {c['test']} test, {c['frames']} frames) "
-        f"from {c['videos_done']} of {c['videos']} videos",
+        f"prepared {plural(run['prepared'], 'video')}, skipped {run['skipped']} already done{part}",
+        f"{out}: {plural(c['clips'], 'clip')} ({c['train']} train, {c['test']} test, {plural(c['frames'], 'frame')}) "
+        f"from {c['videos_done']} of {plural(c['videos'], 'video')}",
     ]
     if not c["videos"]:
         lines.append("no videos found (only the files listed as not-a-video in prepare.json)")
@@ -147,7 +149,7 @@ def report(result: dict, out, opts) -> list[str]:
         lines.append(f"warning: {warning['source']}: {warning['warning']}")
     if not result["complete"]:
         lines.append(
-            f"{c['videos'] - c['videos_done']} videos not prepared yet (other shards); prepare.json fills as they finish"
+            f"{plural(c['videos'] - c['videos_done'], 'video')} not prepared yet (other shards); prepare.json fills as they finish"
         )
     sheet = f" and {out}/prepare.png" if c["clips"] else ""
     lines.append(f"wrote {out}/prepare.json{sheet}; train with: fomm train --config CONFIG --data {out} --out RUN_DIR")

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from fomm.atomic import atomic_write_bytes
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 from fomm.prepare import clips as _clips
 from fomm.prepare import staging
 from fomm.prepare.decode import NotAVideo, Reader, analysis_hw
@@ -96,9 +96,9 @@ def _truncation(reader: Reader) -> str | None:
     expected = reader.header.num_frames
     if reader.error is None and (expected is None or reader.count >= expected - 2):
         return None
-    of = f" of {expected}" if expected else ""
+    counted = f"{reader.count} of {plural(expected, 'frame')}" if expected else plural(reader.count, "frame")
     why = f" ({reader.error})" if reader.error else ""
-    return f"truncated or corrupt: {reader.count}{of} frames decode{why}; the decodable part was used"
+    return f"truncated or corrupt: {counted} decode{why}; the decodable part was used"
 
 
 def prepare_video(job: dict) -> dict:

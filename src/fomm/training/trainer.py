@@ -53,7 +53,7 @@ from tqdm import tqdm
 
 from fomm.config import Config, resolve_config
 from fomm.cpu import allocator_info, tune_allocator
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 from fomm.models.checkpoint import resolve_device
 from fomm.training import distributed as D
 from fomm.training import model_setup as M
@@ -481,7 +481,7 @@ class Trainer:
         procs = f" ({self.dist.world_size} processes)" if self.dist.enabled else ""
         self.say(
             f"{what}: step {self.step}/{self.total_steps}, epoch {self.epoch + 1}/{tp.num_epochs}, "
-            f"{self.steps_per_epoch} steps per epoch, batch {tp.batch_size}{procs}, device {self.device}"
+            f"{plural(self.steps_per_epoch, 'step')} per epoch, batch {tp.batch_size}{procs}, device {self.device}"
             f"{', amp' if self.amp else ''}{', bfloat16 autocast' if self.cpu_autocast else ''}"
             f"{', channels_last' if self.channels_last else ''}"
         )

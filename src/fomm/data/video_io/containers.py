@@ -12,7 +12,7 @@ import numpy as np
 from av.video.reformatter import Interpolation
 
 from fomm.data.video_io.paths import DEFAULT_FPS, VideoInfo
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 
 
 def av_reason(exc: BaseException) -> str:
@@ -140,10 +140,10 @@ def iter_container(path: Path) -> Iterator[np.ndarray]:
             raise _truncated(path, f"no decodable video frames{why}")
         # A little slack: edit lists and decoder delay may legitimately drop a frame or two.
         if error is not None or (expected is not None and count < expected - 2):
-            of = f" of {expected}" if expected else ""
+            read = f"{count} of {plural(expected, 'frame')}" if expected else plural(count, "frame")
             why = f" ({av_reason(error)})" if error is not None else ""
             warnings.warn(
-                f"{path}: read {count}{of} frames, the rest did not decode{why}; the file seems "
+                f"{path}: read {read}, the rest did not decode{why}; the file seems "
                 "truncated or corrupt, re-export or re-download it to use all frames",
                 UserWarning,
                 stacklevel=3,

@@ -12,7 +12,7 @@ from PIL import Image, ImageSequence, UnidentifiedImageError
 from fomm.data.image_ops import to_rgb_uint8
 from fomm.data.video_io.images import check_image_pixels, pillow_unchecked
 from fomm.data.video_io.paths import GIF_DEFAULT_FPS, VideoInfo
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 
 
 def _open_gif(path: Path) -> Image.Image:
@@ -45,7 +45,7 @@ def iter_gif(path: Path) -> Iterator[np.ndarray]:
                 if count == 0:
                     raise FommError(f"cannot decode {path} ({exc}); re-export or re-download it") from None
                 warnings.warn(
-                    f"{path}: read {count} frames, the rest did not decode ({exc}); the file seems "
+                    f"{path}: read {plural(count, 'frame')}, the rest did not decode ({exc}); the file seems "
                     "truncated or corrupt, re-export or re-download it to use all frames",
                     UserWarning,
                     stacklevel=3,

@@ -11,7 +11,7 @@ import numpy as np
 from fomm.data.image_ops import normalize_frame_shape, resize_frame, to_float01, to_rgb_uint8, warn_once
 from fomm.data.video_io import containers, gif, images
 from fomm.data.video_io.paths import DEFAULT_FPS, VideoInfo, list_frame_files, source_kind
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 
 
 def probe(
@@ -162,7 +162,7 @@ def read_frames_at(
         files = list_frame_files(p)
         if max(idx) >= len(files):
             raise FommError(
-                f"{p} has {len(files)} frames; frame index {max(idx)} is out of range, pass indices below {len(files)}"
+                f"{p} has {plural(len(files), 'frame')}; frame index {max(idx)} is out of range, pass indices below {len(files)}"
             )
         frames = {i: to_rgb_uint8(images.decode_image(files[i]), f"frame {files[i]}") for i in set(idx)}
     else:
@@ -181,7 +181,9 @@ def read_frames_at(
         finally:
             source.close()
         if last >= count:
-            raise FommError(f"{p} has {count} frames; frame index {last} is out of range, pass indices below {count}")
+            raise FommError(
+                f"{p} has {plural(count, 'frame')}; frame index {last} is out of range, pass indices below {count}"
+            )
     target = shape if shape is not None else frames[idx[0]].shape[:2]
     out = [resize_frame(frames[i], target) for i in idx]
     return np.stack(out)
