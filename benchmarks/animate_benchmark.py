@@ -42,19 +42,6 @@ import numpy as np
 import torch
 
 
-def driving_clip(num_frames: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A smooth moving pattern (source, driving frames), float32 in [0, 1]."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / (size - 1)
-    freq = rng.uniform(3, 7, size=3)
-    frames = []
-    for t in range(num_frames + 1):
-        dx, dy = 0.05 * np.sin(0.2 * t), 0.04 * np.cos(0.15 * t)
-        frames.append(np.stack([0.5 + 0.4 * np.sin(freq[c] * (xx + dx) + 2 * (yy + dy) * c) for c in range(3)], -1))
-    frames = np.clip(np.stack(frames), 0, 1).astype(np.float32)
-    return frames[0], frames[1:]
-
-
 def per_frame_loop(model, source: np.ndarray, driving: np.ndarray, device) -> np.ndarray:
     """The original make_animation: relative + adapt, one frame at a time, full generator each time."""
     from fomm.animation.engine import normalize_kp
@@ -104,7 +91,7 @@ def run_mode(mode: str, args: dict, result_file: str) -> None:
 
         fomm.models.inference.cpu_has_fast_bf16 = lambda: False
     from fomm.animation.engine import AnimationEngine
-    from fomm.testing import random_model
+    from fomm.testing import driving_clip, random_model
 
     device = torch.device(args["device"])
     model = random_model(args["config"], seed=0).to(device)
@@ -174,7 +161,7 @@ def flops_per_frame(config: str, batch_size: int) -> dict[str, float]:
     from torch.utils.flop_counter import FlopCounterMode
 
     from fomm.animation.engine import AnimationEngine
-    from fomm.testing import random_model
+    from fomm.testing import driving_clip, random_model
 
     model = random_model(config, seed=0)
     source, driving = driving_clip(batch_size, model.frame_shape[0])

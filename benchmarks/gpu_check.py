@@ -88,9 +88,7 @@ def live_latency(engine, driving: np.ndarray, frames: int) -> tuple[float, float
 
 
 def animation(frames: int, live_frames: int) -> None:
-    from animate_benchmark import driving_clip
-
-    from fomm.testing import random_model
+    from fomm.testing import driving_clip, random_model
 
     model = random_model("vox-256", seed=0).to("cuda")
     source, driving = driving_clip(64, 256)

@@ -9,7 +9,7 @@ community's 13x13 anti-alias kernels instead of the original's 29x29.
 
     python benchmarks/hires_benchmark.py --frames 8 --batch-sizes 2 4 --threads 2
 
-Helpers (the clip, the loop, peak RSS, PSNR) come from animate_benchmark.py.
+Helpers (the loop, peak RSS, PSNR) come from animate_benchmark.py, the clip from fomm.testing.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from animate_benchmark import driving_clip, peak_rss_mb, per_frame_loop, psnr  # noqa: E402
+from animate_benchmark import peak_rss_mb, per_frame_loop, psnr  # noqa: E402
 
 
 def build(config: str, kernel: int | None):
@@ -53,6 +53,7 @@ def run(spec: dict, result_file: str) -> None:
     import warnings
 
     from fomm.animation.engine import AnimationEngine
+    from fomm.testing import driving_clip
 
     warnings.simplefilter("ignore")
     model = build(spec["config"], spec["kernel"])
@@ -88,6 +89,7 @@ def flops(config: str, kernel: int | None) -> dict[str, float]:
     from torch.utils.flop_counter import FlopCounterMode
 
     from fomm.animation.engine import AnimationEngine
+    from fomm.testing import driving_clip
 
     model = build(config, kernel)
     source, driving = driving_clip(2, model.frame_shape[0])

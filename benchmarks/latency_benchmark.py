@@ -47,19 +47,6 @@ def cpu_description() -> tuple[str, list[str]]:
     return cpu_model(), present
 
 
-def clip(size: int, frames: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A source and ``frames`` smoothly moving driving frames, float32 ``(H, W, 3)`` in [0, 1]."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / (size - 1)
-    freq = rng.uniform(3, 7, size=3)
-    out = [
-        np.stack([0.5 + 0.4 * np.sin(freq[c] * (xx + 0.05 * np.sin(0.2 * t)) + 2 * yy * c) for c in range(3)], -1)
-        for t in range(frames + 1)
-    ]
-    out = np.clip(np.stack(out), 0, 1).astype(np.float32)
-    return out[0], out[1:]
-
-
 def make_engine(model, mode: str):
     from fomm.animation.engine import AnimationEngine
 
@@ -84,7 +71,9 @@ def bench(model, modes: list[str], size: int, frames: int, rounds: int) -> list[
     """Rounds interleave the modes, so that load from other processes spreads over all of them;
     latency is reported as the minimum and the median over every batch-1 frame, throughput from
     the best round of each batch size (the least disturbed)."""
-    source, driving = clip(size, max(frames, max(BATCHES)))
+    from fomm.testing import driving_clip
+
+    source, driving = driving_clip(max(frames, max(BATCHES)), size)
     engines = {}
     for mode in modes:
         engines[mode] = make_engine(model, mode)

@@ -16,18 +16,7 @@ import json
 import os
 import time
 
-import numpy as np
 import torch
-
-
-def clip(frames: int, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / (size - 1)
-    seq = [
-        np.stack([0.5 + 0.4 * np.sin(5 * (xx + 0.05 * np.sin(0.3 * t)) + 2 * yy * c) for c in range(3)], -1)
-        for t in range(frames + 1)
-    ]
-    seq = np.clip(np.stack(seq), 0, 1).astype(np.float32)
-    return seq[0], seq[1:]
 
 
 def models():
@@ -56,8 +45,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from fomm.cpu import describe_cpu
+    from fomm.testing import driving_clip
 
-    source, driving = clip(args.frames)
+    source, driving = driving_clip(args.frames, 256)
     nets = models()
     results = {}
     for precision in args.precisions.split(","):

@@ -1,4 +1,5 @@
-"""Small helpers for tests, benchmarks and examples: seeded random models and checkpoints.
+"""Small helpers for tests, benchmarks and examples: seeded random models and checkpoints, and a
+moving input clip.
 
 A random model is built from a preset with a fixed seed and then perturbed (BatchNorm affine
 parameters and statistics, a non-zero Jacobian head, a sharper keypoint head), the way the parity
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from fomm.config import Config, resolve_config
@@ -111,3 +113,17 @@ def random_tpsmm_model(config=None, seed: int = 0):
         model.inpainting_network.final.weight.mul_(4)
     model.has_avd = True
     return model.eval()
+
+
+def driving_clip(num_frames: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth moving pattern: the source and ``num_frames`` driving frames, float32 ``(size,
+    size, 3)`` in [0, 1] (the benchmarks' input: speed does not depend on the pixels)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / (size - 1)
+    freq = rng.uniform(3, 7, size=3)
+    frames = []
+    for t in range(num_frames + 1):
+        dx, dy = 0.05 * np.sin(0.2 * t), 0.04 * np.cos(0.15 * t)
+        frames.append(np.stack([0.5 + 0.4 * np.sin(freq[c] * (xx + dx) + 2 * (yy + dy) * c) for c in range(3)], -1))
+    frames = np.clip(np.stack(frames), 0, 1).astype(np.float32)
+    return frames[0], frames[1:]
