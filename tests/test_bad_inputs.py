@@ -344,6 +344,7 @@ def test_python_api_raises_fomm_error(case, match, inputs, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name != "posix", reason="signals")
 def test_second_train_on_a_running_out_is_refused(inputs, tmp_path, capsys):
     import signal

@@ -47,6 +47,7 @@ def _meta_states(sigma):
     return {part: getattr(model, part).state_dict() for part in ("kp_detector", "generator")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sigma, kernel", [(None, 29), (1.5, 13)])
 def test_the_name_vox_512_chooses_the_512_config_for_either_kind(home, sigma, kernel):
     """``--checkpoint vox-512`` is its file in the cache, vox-512.pth.tar: the name points to

@@ -67,6 +67,7 @@ def animate_cli(files, out: Path, *extra: str) -> int:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["standard", "relative", "avd"])
 def test_animate_modes(files, mode, capsys):
     out = files["dir"] / f"{mode}.gif"
@@ -76,6 +77,7 @@ def test_animate_modes(files, mode, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_animate_side_by_side_with_keypoints_and_best_frame(files):
     out = files["dir"] / "sbs.gif"
     assert animate_cli(files, out, "--layout", "side-by-side", "--show-keypoints", "--best-frame", "auto") == 0
@@ -128,6 +130,7 @@ def test_app_menu_and_loader_take_a_tpsmm_checkpoint(tmp_path):
     assert model.kind == "tpsmm"
 
 
+@pytest.mark.slow
 def test_app_animates_an_uploaded_tpsmm_checkpoint_with_avd(files, tmp_path):
     from fomm.animation.options import AnimateOptions
     from fomm.apps import app

@@ -59,6 +59,7 @@ def test_the_kernel_size_comes_from_each_checkpoint(models):
         assert model.frame_shape == (SIZE, SIZE)
 
 
+@pytest.mark.slow
 def test_crop_pastes_the_512_face_back_into_the_photo(models, face, tmp_path, capsys):
     source, driving = face
     assert animate_cli(models, "k13", source, driving, tmp_path / "pasted.mp4", "--crop") == 0
@@ -70,6 +71,7 @@ def test_crop_pastes_the_512_face_back_into_the_photo(models, face, tmp_path, ca
     assert (info.width, info.height, info.num_frames) == (SIZE, SIZE, 4)
 
 
+@pytest.mark.slow
 def test_side_by_side_at_512(models, face, tmp_path):
     source, driving = face
     assert animate_cli(models, "k29", source, driving, tmp_path / "side.mp4", "--layout", "side-by-side") == 0
@@ -77,6 +79,7 @@ def test_side_by_side_at_512(models, face, tmp_path):
     assert info.num_frames == 4 and info.width == 3 * SIZE and info.height >= SIZE
 
 
+@pytest.mark.slow
 def test_live_at_512(models, face, tmp_path, monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
@@ -86,6 +89,7 @@ def test_live_at_512(models, face, tmp_path, monkeypatch):
     assert video_io.read_frames(tmp_path / "live.mp4")[0].shape == (4, SIZE, SIZE, 3)
 
 
+@pytest.mark.slow
 def test_app_with_an_uploaded_512_checkpoint(models, face, tmp_path):
     from fomm.apps.app import Animator, Options
 
@@ -129,6 +133,7 @@ def test_evaluate_at_512(models, tmp_path, synthetic_dataset):
         assert all(np.isfinite(v) for v in report[task]["model"].values() if isinstance(v, float)), report[task]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["result", "side-by-side"])
 def test_the_pipeline_decodes_as_it_writes(models, tmp_path, monkeypatch, layout):
     """Peak memory does not grow with the video's length because no more than a batch of frames

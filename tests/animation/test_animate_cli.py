@@ -155,6 +155,7 @@ def listing(folder: Path) -> list[str]:
 # ------------------------------------------------------------------------------------------------
 # Outputs
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_mp4_keeps_frame_count_fps_and_audio(inputs, tmp_path, capsys):
     out = tmp_path / "result.mp4"
     assert run_animate(inputs, out) == 0
@@ -231,6 +232,7 @@ def test_side_by_side_keypoints_and_saved_frames(inputs, tmp_path):
     assert np.mean(np.abs(first[:, 64:128].astype(int) - driving0)) < 20
 
 
+@pytest.mark.slow
 def test_best_frame_equals_backward_plus_forward(inputs, model, tmp_path):
     index = 5
     out = tmp_path / "best"  # a folder of PNG frames: lossless
@@ -259,6 +261,7 @@ def test_best_frame_equals_backward_plus_forward(inputs, model, tmp_path):
     assert np.abs(result.astype(int) - plain).mean() > 0.1
 
 
+@pytest.mark.slow
 def test_python_api_best_frame_auto_and_gif(inputs, model, tmp_path):
     out = tmp_path / "result.gif"
     with pytest.warns(UserWarning, match="audio is dropped: GIF has no audio"):
@@ -276,6 +279,7 @@ def test_python_api_best_frame_auto_and_gif(inputs, model, tmp_path):
     assert info.num_frames == N_FRAMES and (info.width, info.height) == (64, 64)
 
 
+@pytest.mark.slow
 def test_png_strip_and_one_line_warnings(inputs, tmp_path, capsys):
     """--out x.png says it wrote a strip; a squashed/cropped driving video is one warning line."""
     out = tmp_path / "strip.png"
@@ -293,6 +297,7 @@ def test_png_strip_and_one_line_warnings(inputs, tmp_path, capsys):
     assert "squashed (aspect ratio not kept)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_crop_finds_faces_in_both_inputs(inputs, tmp_path):
     source = video_io.write_image(tmp_path / "photo.jpg", face_scene(200, 260, 90, 50, side=90))
     driving = write_clip(tmp_path / "talk.mp4", [face_scene(160, 208, 60 + i % 3, 30, side=80) for i in range(8)])
@@ -520,6 +525,7 @@ def test_long_video_streams_in_flat_memory(tmp_path):
     assert peaks_mb[1] - peaks_mb[0] < 20, peaks_mb
 
 
+@pytest.mark.slow
 def test_without_checkpoint_says_what_to_pass(inputs, tmp_path, capsys):
     """No --checkpoint (or an unknown name): one line naming the bundled models, fomm models and
     fomm download vox; a bundled model by name animates."""

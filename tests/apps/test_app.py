@@ -116,6 +116,7 @@ def test_model_menu_and_resolution(tmp_path):
         app.resolve_checkpoint("nope", None)
 
 
+@pytest.mark.slow
 def test_animator_writes_the_result_reports_progress_and_reuses_the_model(inputs, tmp_path):
     source, driving = inputs
     animator = Animator(device="cpu", workdir=tmp_path)
@@ -137,6 +138,7 @@ def test_animator_writes_the_result_reports_progress_and_reuses_the_model(inputs
     assert animator.models.get(other) is not model and len(animator.models.models) == 2  # by file
 
 
+@pytest.mark.slow
 def test_crop_pastes_back_into_the_photo(tmp_path):
     """A real face (scikit-image's astronaut) through the app with crop: the result has the photo's size."""
     import cv2
@@ -152,6 +154,7 @@ def test_crop_pastes_back_into_the_photo(tmp_path):
     assert "face found by dlib landmarks" in text or "face found by OpenCV Haar cascade" in text
 
 
+@pytest.mark.slow
 def test_animator_errors_are_one_line_and_leave_nothing(inputs, tmp_path, monkeypatch):
     source, driving = inputs
     released = []
@@ -205,6 +208,7 @@ def test_cli_port_in_use_is_one_line(capsys):
     assert err.startswith(f"fomm app: error: cannot serve on 127.0.0.1:{port}") and "\n" not in err
 
 
+@pytest.mark.slow
 def test_cli_serves_the_page_and_prints_the_url(monkeypatch, capsys):
     port = free_port()
     pages = []

@@ -51,6 +51,7 @@ def server(tmp_path, monkeypatch):
         animator.close()
 
 
+@pytest.mark.slow
 def test_login_is_required_and_uploads_are_capped(server):
     import httpx
 

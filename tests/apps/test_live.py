@@ -34,6 +34,7 @@ def inputs(tmp_path_factory, tiny_checkpoint):
     return checkpoint, source, video
 
 
+@pytest.mark.slow
 def test_live_writes_every_frame_and_reports_latency(inputs, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)

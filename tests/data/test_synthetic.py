@@ -409,6 +409,7 @@ def test_make_demo_assets(tmp_path):
 # --------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_end_to_end(tmp_path, capsys):
     from fomm.cli import main
 

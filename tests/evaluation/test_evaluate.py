@@ -69,6 +69,7 @@ def _numbers(obj):
         yield obj
 
 
+@pytest.mark.slow
 def test_cli_report_structure(cli_report):
     report, out = cli_report
     assert report["tasks"] == ["reconstruction", "cross_identity"]

@@ -46,6 +46,7 @@ def _write_png(root, i, clip) -> None:
         cv2.imwrite(str(folder / f"{t:07d}.png"), frame[..., ::-1])
 
 
+@pytest.mark.slow
 @needs_faces
 def test_landmarks_and_embeddings_on_a_real_face():
     from fomm.evaluation.face_metrics import FaceMetricFns
@@ -62,6 +63,7 @@ def test_landmarks_and_embeddings_on_a_real_face():
     assert np.isnan(fns.keypoints(blank)).all() and np.isnan(fns.embeddings(blank)).all()
 
 
+@pytest.mark.slow
 @needs_faces
 def test_evaluate_reports_akd_and_aed_on_face_videos(face_videos, capsys):
     """The original protocol (frame 0 included); the static baseline (the source face repeated)

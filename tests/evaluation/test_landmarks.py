@@ -33,6 +33,7 @@ def tiny_data(synthetic_dataset):
     return synthetic_dataset("face", num_train=6, num_test=2, num_frames=4, size=64, seed=5, num_cross_pairs=0)
 
 
+@pytest.mark.slow
 def test_training_reduces_loss_and_writes_files(tiny_data, tmp_path):
     out = tmp_path / "face-64.pt"
     record = train_landmark_detector(tiny_data, out, steps=40, seed=0, batch_size=8, progress=False)

@@ -226,6 +226,7 @@ def test_shot_cut_detector():
 # ------------------------------------------------------------------------------------------------
 # Tracking (synthetic face, Haar cascade)
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_face_jump_gives_two_segments_cut_on_the_right_frame():
     frames, truth = moving_face_frames(40, jump_at=23)
     plan = CropPlan.from_frames(iter(frames), 64, detect_every=5, **HAAR)
@@ -317,6 +318,7 @@ def test_real_face_moving_smoothly_is_one_segment_with_a_smooth_box(tracker):
     assert np.abs(c[:, 0] - centres[:, 0]).max() < 0.1 * side.min()
 
 
+@pytest.mark.slow
 def test_smoothing_removes_detector_jitter_on_a_real_face():
     frames, _ = moving_clip(40)
     sides = {}
@@ -348,6 +350,7 @@ def _write(video_io, path, frames, fps=25):
     return path
 
 
+@pytest.mark.slow
 def test_crop_video_file_two_segments(video_io, tmp_path):
     frames, truth = moving_face_frames(30, jump_at=14)
     src = _write(video_io, tmp_path / "in.mp4", frames, fps=25)
@@ -386,6 +389,7 @@ def test_crop_video_file_without_face_copies_input(video_io, tmp_path):
     assert out.read_bytes() == src.read_bytes()
 
 
+@pytest.mark.slow
 def test_cli_crop_video_with_boxes_json(video_io, tmp_path, capsys):
     import json
 
@@ -409,6 +413,7 @@ def test_cli_crop_video_with_boxes_json(video_io, tmp_path, capsys):
     assert all(b[2] - b[0] == b[3] - b[1] >= 150 for b in data["boxes"])  # 2 x an 80 px face
 
 
+@pytest.mark.slow
 @needs_faces
 def test_cli_crop_real_face_uses_the_landmark_tracker(video_io, tmp_path, capsys):
     from fomm.cli import main
@@ -486,6 +491,7 @@ def _write_with_audio(path, frames, fps=25):
     return path
 
 
+@pytest.mark.slow
 def test_crop_video_file_keeps_audio_and_shows_progress(video_io, tmp_path, capsys):
     frames, _ = moving_face_frames(25, jump_at=None)
     src = _write_with_audio(tmp_path / "talk.mp4", frames)

@@ -68,6 +68,7 @@ def tracker_name(tracker: str) -> str:
     return {"landmarks": "dlib landmarks", "haar": "OpenCV Haar cascade"}[tracker]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tracker", TRACKERS)
 def test_crop_follows_the_moving_face_with_one_segment(clip, tmp_path, capsys, tracker):
     out, boxes = tmp_path / "crop.mp4", tmp_path / "boxes.json"

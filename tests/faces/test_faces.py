@@ -38,6 +38,7 @@ def test_model_files_are_found_without_importing_the_models_package():
         assert faces.model_path(name).is_file()
 
 
+@pytest.mark.slow
 def test_detect_landmarks_and_embedding_on_a_photo(models):
     photo = astronaut()  # face at about x 177-272, y 66-161
     (box,) = models.detect(photo)
@@ -59,6 +60,7 @@ def _expected_landmarks(photo_points: np.ndarray, cx: float, cy: float, scale: f
     return photo_points @ m[:, :2].T + m[:, 2]
 
 
+@pytest.mark.slow
 def test_landmarks_found_on_every_frame_of_a_moving_face(models):
     photo = astronaut()
     ref = models.landmarks(photo)
@@ -88,6 +90,7 @@ def _akd_aed(a: list, b: list) -> tuple[float, float]:
     return float(np.mean(akd)), float(np.mean(aed))
 
 
+@pytest.mark.slow
 def test_akd_and_aed_are_zero_for_a_clip_against_itself_and_larger_otherwise(models):
     photo, bg = astronaut(), background()
 

@@ -149,6 +149,7 @@ def test_pickled_objects_are_refused(tmp_path):
         load_model(tmp_path / "evil.pth")
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_config(tmp_path):
     path = random_checkpoint(tmp_path / "tiny.pth.tar", original_format=True)
     with pytest.raises(FommError) as info:
@@ -188,6 +189,7 @@ def _pad0_twin(monkeypatch):
     monkeypatch.setattr(ckpt, "preset_configs", lambda: {**real(), "face-64-pad0": twin})
 
 
+@pytest.mark.slow
 def test_presets_with_the_same_shapes_but_other_functions_need_a_config(tmp_path, monkeypatch):
     """Two presets with every tensor shape in common but another keypoint padding: a checkpoint
     without a config cannot tell them apart, so it is refused with one line; the original presets
@@ -206,6 +208,7 @@ def test_presets_with_the_same_shapes_but_other_functions_need_a_config(tmp_path
             assert load_model(state).config.model_params.kp_detector_params.pad == 0
 
 
+@pytest.mark.slow
 def test_config_less_load_reads_each_preset_once(tmp_path, monkeypatch):
     """Ranking the presets by shape and checking the tied ones use the same loaded configs: each
     bundled preset is loaded (parsed + validated) once and its model is built once per load."""
@@ -330,6 +333,7 @@ def test_stored_config_other_than_the_given_one_is_said_in_one_line(tmp_path):
         load_model(path)
 
 
+@pytest.mark.slow
 def test_file_name_of_another_preset_is_said_and_breaks_ties(tmp_path):
     """bair-256, taichi-256 and vox-256 are the same network: the shapes cannot tell them apart
     (without a name to go by, the first by name is taken), a file name can."""

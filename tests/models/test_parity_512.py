@@ -153,6 +153,7 @@ def _meta_states(config) -> dict:
     return {part: getattr(model, part).state_dict() for part in ("kp_detector", "generator")}
 
 
+@pytest.mark.slow
 def test_the_vox_512_preset_is_recognised_from_the_shapes():
     """A full-size 29 x 29 checkpoint fits vox-512 alone; a 13 x 13 one has exactly vox-256's
     shapes (the community kept them so that vox-256 weights fine-tune into it), so the shapes

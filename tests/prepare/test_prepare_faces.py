@@ -20,6 +20,9 @@ MIN_FRAMES = 16
 # seed 1: talk.mp4 is the test source (2 clips), the portrait and the truncated file train (2 clips)
 ARGS = ["--min-frames", str(MIN_FRAMES), "--size", "64", "--seed", "1", "--no-progress"]
 
+# One prepare run of a 720p clip is the module's fixture: every test here pays for it.
+pytestmark = pytest.mark.slow
+
 
 def talk_faces(n: int = 42) -> np.ndarray:
     """The face of each frame of :func:`face_720p_with_cut` as ``(cx, cy, size)``."""
@@ -138,7 +141,6 @@ def test_rerun_skips_finished_videos(prepared, capsys):
     assert json.loads((data / "prepare.json").read_text()) == manifest
 
 
-@pytest.mark.slow
 def test_train_runs_on_the_result(prepared, tmp_path):
     _raw, data, _manifest = prepared
     run = tmp_path / "run"
@@ -147,7 +149,6 @@ def test_train_runs_on_the_result(prepared, tmp_path):
     assert any((run / "checkpoints").glob("*.pt"))
 
 
-@pytest.mark.slow
 def test_evaluate_runs_on_the_result_with_both_akds(prepared, tmp_path):
     from fomm.bundled import bundled_checkpoint_path
     from fomm.faces.landmarks import faces_available

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from prepare_videos import puppet_in_frame, still_shot, write_video
 
 from fomm.cli import main
@@ -18,6 +19,7 @@ def run(raw, data, *extra) -> dict:
     return json.loads((data / "prepare.json").read_text())
 
 
+@pytest.mark.slow
 def test_object_follows_the_moving_puppet(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -36,6 +38,7 @@ def test_object_follows_the_moving_puppet(tmp_path):
     assert [(d["source"], d["reason"]) for d in manifest["dropped"]] == [("still.mp4", "no-subject")]
 
 
+@pytest.mark.slow
 def test_full_crop_keeps_each_shot_whole_as_png_folders(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()

@@ -58,6 +58,7 @@ def one_run(raw, tmp_path_factory) -> tuple[Path, dict]:
     return data, prepare(raw, data, "--workers", "1")
 
 
+@pytest.mark.slow
 def test_one_run(one_run):
     data, manifest = one_run
     assert not (data / ".prepare" / "staging").exists()
@@ -67,12 +68,14 @@ def test_one_run(one_run):
     assert sorted(c["name"] for c in manifest["clips"]) == ["b_clip0#0", *(f"clip{k}#0" for k in range(4))]
 
 
+@pytest.mark.slow
 def test_two_workers_make_the_same_clips(raw, one_run, tmp_path):
     data = tmp_path / "data"
     assert prepare(raw, data, "--workers", "2") == one_run[1]
     assert same_clips(data, one_run[0])
 
 
+@pytest.mark.slow
 def test_shards_in_any_order_make_the_same_manifest(raw, one_run, tmp_path, capsys):
     data = tmp_path / "data"
     first = prepare(raw, data, "--workers", "1", "--shard", "1/2")
@@ -90,6 +93,7 @@ def test_shards_in_any_order_make_the_same_manifest(raw, one_run, tmp_path, caps
     assert same_clips(data, one_run[0])
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_ends_with_the_same_clips(raw, one_run, tmp_path):
     data = tmp_path / "data"
     command = [sys.executable, "-m", "fomm.cli", "prepare", str(raw), "--out", str(data), *ARGS, "--workers", "1"]

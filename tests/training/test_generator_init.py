@@ -68,6 +68,7 @@ def test_calibrate_norms_sets_batch_statistics_and_leaves_other_buffers(tiny_con
         assert changed == (key.rsplit(".", 1)[0] in own), key
 
 
+@pytest.mark.slow
 def test_frozen_norms_stay_fixed_and_resume_is_bitwise(tmp_path, tiny_config, tiny_data):
     """A run with both options: the generator's statistics are those of step 1 for the whole run,
     the dense motion network's keep moving, and 2 steps + resume to 4 == 4 steps straight."""
@@ -100,6 +101,7 @@ def test_options_round_trip_and_are_checked(tmp_path, tiny_config, tiny_data):
         train(bad, data=tiny_data, out=tmp_path / "r2", max_steps=1, **QUIET)
 
 
+@pytest.mark.slow
 def test_init_from_copies_matching_tensors_and_keeps_their_statistics(tmp_path, tiny_config, tiny_data):
     """--init-from: a new run (other dense-motion resolution, so some shapes differ) starts from the
     matching tensors of another run, frozen statistics included, with fresh optimizers."""

@@ -137,6 +137,7 @@ def _first_step(tiny_config, tiny_data, out, **options) -> tuple[dict, dict]:
     return result.losses, seen
 
 
+@pytest.mark.slow
 def test_trainer_memory_format_and_precision(tmp_path, tiny_config, tiny_data):
     """contiguous, channels_last and bf16 runs start from the same weights and batch: the first
     step's losses agree (1e-5; bf16 within 15%), and each run used what it was asked for."""

@@ -76,6 +76,7 @@ def test_tiny_model_overfits_two_videos_64px(tmp_path, tiny_config, synthetic_da
 
 
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_resume_continues_bitwise(tmp_path, tiny_config, tiny_data):
     """6 steps straight == 3 steps, stop, resume to 6 (mid-epoch stop, crossing an epoch end and an
     lr milestone, GAN on): identical weights, optimizer and scheduler states, and log."""
@@ -131,6 +132,7 @@ def finished_run(tmp_path_factory, tiny_data):
     return out, result
 
 
+@pytest.mark.slow
 def test_checkpoints_rotate_and_load_without_config(finished_run, tmp_path):
     out, result = finished_run
     steps = [s for s, _ in list_checkpoints(out)]
@@ -334,6 +336,7 @@ def test_cli_train_help_and_errors(tmp_path, tiny_data, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_train_runs_a_preset(tmp_path, tiny_config, tiny_data):
     import yaml
 

@@ -78,6 +78,7 @@ def test_loads_torchvision_state_dict_and_matches_original_slices(tmp_path):
     assert xg.grad is not None and xg.grad.abs().sum() > 0
 
 
+@pytest.mark.slow
 def test_lookup_order_flag_config_env_hub(tmp_path, monkeypatch):
     hub = tmp_path / "torchhome" / "hub" / "checkpoints"
     hub.mkdir(parents=True)
@@ -109,6 +110,7 @@ def test_substitute_is_fixed_and_announced(tmp_path, monkeypatch):
     assert all(torch.isfinite(f).all() and f.abs().sum() > 0 for f in feats)
 
 
+@pytest.mark.slow
 def test_bad_weight_files_raise_fomm_error(tmp_path):
     with pytest.raises(FommError, match="not found"):
         V.load_vgg19_state(tmp_path / "missing.pth")
