@@ -34,6 +34,8 @@ FACE_CENTRE = (225.0, 118.0)  # in the astronaut photo
 def face_frames(n: int, seed: int) -> list[np.ndarray]:
     from skimage.data import astronaut
 
+    from fomm.testing import place
+
     photo = astronaut()
     rng = np.random.default_rng(seed)
     frames = []
@@ -44,11 +46,7 @@ def face_frames(n: int, seed: int) -> list[np.ndarray]:
         for t in range(m_shot):
             a = t / max(m_shot - 1, 1)
             cx, cy = (420 + 200 * a, 330 + 30 * np.sin(4 * np.pi * a)) if shot == 0 else (820 - 150 * a, 380)
-            m = cv2.getRotationMatrix2D(FACE_CENTRE, 6 * np.sin(3 * np.pi * a), 1.6 + 0.3 * shot)
-            m[:, 2] += (cx - FACE_CENTRE[0], cy - FACE_CENTRE[1])
-            frame = bg.copy()
-            cv2.warpAffine(photo, m, (1280, 720), dst=frame, borderMode=cv2.BORDER_TRANSPARENT)
-            frames.append(frame)
+            frames.append(place(photo, bg, FACE_CENTRE, (cx, cy), 1.6 + 0.3 * shot, 6 * np.sin(3 * np.pi * a)))
     return frames
 
 

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from fomm import testing
 from fomm.faces.landmarks import faces_available
 
 needs_faces = pytest.mark.skipif(
@@ -33,11 +34,7 @@ def background(h: int = 240, w: int = 320, seed: int = 0) -> np.ndarray:
 def place(photo: np.ndarray, bg: np.ndarray, cx: float, cy: float, scale: float, angle: float) -> np.ndarray:
     """``photo`` rotated by ``angle`` degrees and scaled about its face, whose centre lands on
     ``(cx, cy)`` of a copy of ``bg``."""
-    m = cv2.getRotationMatrix2D(FACE_CENTRE, angle, scale)
-    m[:, 2] += (cx - FACE_CENTRE[0], cy - FACE_CENTRE[1])
-    out = bg.copy()
-    cv2.warpAffine(photo, m, (bg.shape[1], bg.shape[0]), dst=out, borderMode=cv2.BORDER_TRANSPARENT)
-    return out
+    return testing.place(photo, bg, FACE_CENTRE, (cx, cy), scale, angle)
 
 
 def moving_clip(n: int = 40, photo: np.ndarray | None = None, seed: int = 0, h: int = 240, w: int = 320):

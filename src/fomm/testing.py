@@ -1,5 +1,5 @@
-"""Small helpers for tests, benchmarks and examples: seeded random models and checkpoints, and a
-moving input clip.
+"""Small helpers for tests, benchmarks and examples: seeded random models and checkpoints, a
+moving input clip, and a photo placed on a background (to make clips of a real face).
 
 A random model is built from a preset with a fixed seed and then perturbed (BatchNorm affine
 parameters and statistics, a non-zero Jacobian head, a sharper keypoint head), the way the parity
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -127,3 +128,14 @@ def driving_clip(num_frames: int, size: int, seed: int = 0) -> tuple[np.ndarray,
         frames.append(np.stack([0.5 + 0.4 * np.sin(freq[c] * (xx + dx) + 2 * (yy + dy) * c) for c in range(3)], -1))
     frames = np.clip(np.stack(frames), 0, 1).astype(np.float32)
     return frames[0], frames[1:]
+
+
+def place(photo: np.ndarray, background: np.ndarray, anchor, at, scale: float = 1.0, angle: float = 0.0) -> np.ndarray:
+    """A copy of ``background`` with ``photo`` scaled by ``scale`` and turned by ``angle`` degrees
+    about its point ``anchor`` (x, y), which lands on ``at``."""
+    m = cv2.getRotationMatrix2D(anchor, angle, scale)
+    m[:, 2] += (at[0] - anchor[0], at[1] - anchor[1])
+    out = background.copy()
+    size = (background.shape[1], background.shape[0])
+    cv2.warpAffine(photo, m, size, dst=out, borderMode=cv2.BORDER_TRANSPARENT)
+    return out

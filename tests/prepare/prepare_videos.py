@@ -13,16 +13,12 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-import pytest
 
-from face_clips import write_tone  # noqa: I001 - tests/face_clips.py
+from face_clips import astronaut, write_tone  # noqa: I001 - tests/face_clips.py
+from fomm import testing
 
 FACE_CENTRE = (225.0, 118.0)
 FACE_SIZE = 95.0
-
-
-def astronaut() -> np.ndarray:
-    return pytest.importorskip("skimage.data").astronaut()
 
 
 def background(h: int, w: int, seed: int, low: int = 40, high: int = 180) -> np.ndarray:
@@ -36,11 +32,7 @@ def background(h: int, w: int, seed: int, low: int = 40, high: int = 180) -> np.
 def place(photo: np.ndarray, bg: np.ndarray, cx: float, cy: float, scale: float, angle: float = 0.0) -> np.ndarray:
     """``photo`` scaled by ``scale`` and turned by ``angle`` degrees about its face, whose centre
     lands on ``(cx, cy)`` of a copy of ``bg``."""
-    m = cv2.getRotationMatrix2D(FACE_CENTRE, angle, scale)
-    m[:, 2] += (cx - FACE_CENTRE[0], cy - FACE_CENTRE[1])
-    out = bg.copy()
-    cv2.warpAffine(photo, m, (bg.shape[1], bg.shape[0]), dst=out, borderMode=cv2.BORDER_TRANSPARENT)
-    return out
+    return testing.place(photo, bg, FACE_CENTRE, (cx, cy), scale, angle)
 
 
 def face_shot(
