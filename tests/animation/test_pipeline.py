@@ -129,6 +129,29 @@ def test_many_sources_share_the_model_and_the_driving_keypoints(files, model, tm
         animate_video([files.photos / "anna.png", frame(1)], files.driving, model=model, out=tmp_path / "x.mp4")
 
 
+@pytest.mark.parametrize(
+    ("name", "data", "expect"),
+    [
+        ("zz-broken.png", b"\x89PNG\r\n\x1a\n" + bytes(range(200)), "cannot decode image"),
+        ("zz-empty.png", b"", "is an empty file"),
+    ],
+    ids=["corrupt", "empty"],
+)
+def test_many_sources_are_all_read_before_any_is_animated(files, tmp_path, capsys, name, data, expect):
+    """A bad photo last in the folder: one line, and no result for the good photos before it."""
+    import shutil
+
+    photos = tmp_path / "photos"
+    shutil.copytree(files.photos, photos)
+    (photos / name).write_bytes(data)
+    out = tmp_path / "results"
+    argv = ["animate", "--source", photos, "--driving", files.driving, "--checkpoint", files.checkpoint]
+    assert main([*map(str, argv), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fomm animate: error: ") and f"image {photos / name}" in err and expect in err
+    assert err.count("\n") == 1 and not out.exists()
+
+
 @pytest.mark.slow
 def test_many_sources_find_their_best_frames_from_the_cached_keypoints(files, model, tmp_path, monkeypatch):
     from fomm.animation.engine import AnimationEngine
@@ -339,6 +362,35 @@ def test_many_sources_find_the_driving_face_poses_once(face_inputs, model, tmp_p
         (5, "landmarks"),
     ]
     assert len(calls) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:driving video is 320x240")
+def test_many_sources_with_crop_find_every_face_first_and_once(face_inputs, model, tmp_path, monkeypatch):
+    """--crop: a photo without a face anywhere in the folder is one error before any result; each
+    face is found once (its box kept from the check, not searched for again)."""
+    import shutil
+
+    import fomm.animation.sources
+
+    source, driving = face_inputs
+    photos, out = tmp_path / "photos", tmp_path / "many"
+    photos.mkdir()
+    shutil.copy(source, photos / "a.png")
+    video_io.write_image(photos / "b.png", frame(0))  # no face
+    with pytest.raises(FommError, match=r"no face found in source image .*b\.png"):
+        animate_video(photos, driving, model=model, out=out, crop=True, progress=False)
+    assert not out.exists()
+    video_io.write_image(photos / "b.png", video_io.read_image(source)[:, ::-1])  # mirrored: a face
+    calls = []
+    real = fomm.animation.sources.crop_image
+    monkeypatch.setattr(fomm.animation.sources, "crop_image", lambda *a, **k: calls.append(1) or real(*a, **k))
+    many = animate_video(photos, driving, model=model, out=out, crop=True, progress=False)
+    assert len(calls) == 2  # one search per photo
+    single = animate_video(source, driving, model=model, out=tmp_path / "a.mp4", crop=True, progress=False)
+    assert many.outputs[0].crop_box == single.crop_box and many.outputs[0].tracker == single.tracker
+    first = video_io.read_frames(out / "a.mp4")[0].astype(int)
+    assert np.abs(first - video_io.read_frames(tmp_path / "a.mp4")[0]).max() <= 2  # the same crop animated
 
 
 @pytest.mark.slow

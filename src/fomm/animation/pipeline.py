@@ -13,8 +13,9 @@ where. A source far smaller than the model's input or far from square is warned 
 driving video that is not square is centre-cropped (``driving_fit='crop'``), letterboxed
 (``'pad'``) or squashed (``'stretch'``), and the choice is warned once.
 
-Many sources (a list, a folder or a glob pattern) share one model and one pass of driving
-keypoints: the driving video is decoded and its keypoints computed once, cached, and each
+Many sources (a list, a folder or a glob pattern) are all read, and with ``crop`` their faces
+found, before the first is animated (a bad photo anywhere is one error and no result is
+written); they share one model and one pass of driving keypoints: the driving video is decoded and its keypoints computed once, cached, and each
 source only runs the generator; ``best_frame='auto'`` compares each source with those cached
 keypoints, or, by face landmarks, with the driving video's face poses (found once, with one more
 decode, for the first source that has a face). The driving panels
@@ -43,7 +44,7 @@ from fomm.animation.options import AnimateOptions
 from fomm.animation.output import Panels, check_save_frames, output_kind, output_notes, render, source_panel, write
 from fomm.animation.progress import ProgressReporter
 from fomm.animation.results import AnimateResult, ManyResult
-from fomm.animation.sources import Source, check_input, prepare_source, source_list
+from fomm.animation.sources import Checked, Source, check_input, check_sources, prepare_source, source_list
 from fomm.atomic import same_file
 from fomm.errors import FommError, plural
 from fomm.faces.paste_back import PasteBack
@@ -153,8 +154,10 @@ def _many_outputs(sources: list, out: Path, save_frames: Path | None) -> list[tu
     return [(out / f"{n}.mp4", None if save_frames is None else save_frames / n) for n in names]
 
 
-def _animate_many(engine, sources: list, driving: DrivingVideo, out: Path, o: AnimateOptions, save) -> ManyResult:
-    targets = _many_outputs(sources, out, save)
+def _animate_many(
+    engine, sources: list, checked: list[Checked], driving: DrivingVideo, out: Path, o: AnimateOptions, targets
+) -> ManyResult:
+    """Animate every source (each already read and checked: :func:`check_sources`) into its target."""
     out.mkdir(parents=True, exist_ok=True)
     # a decoded file's frames are spooled for the panels; an array's are in memory already
     spool = FrameSpool() if o.layout == "side-by-side" and driving.path is not None else None
@@ -164,7 +167,7 @@ def _animate_many(engine, sources: list, driving: DrivingVideo, out: Path, o: An
         start = time.perf_counter()
         results = []
         for i, (source, (target, frames_dir)) in enumerate(zip(sources, targets)):
-            src = prepare_source(source, i, o, driving.frame_shape, crop_size)
+            src = prepare_source(source, i, o, driving.frame_shape, crop_size, checked[i])
             results.append(_animate_one(engine, source, src, driving, target, "container", o, frames_dir, shared))
     seconds = time.perf_counter() - start
     frames = sum(r.frames for r in results)
@@ -222,6 +225,7 @@ def animate_video(
     out = Path(out)
     kind = "folder" if sources is not None else output_kind(out)
     save = check_save_frames(o.save_frames, out, kind)
+    targets = None if sources is None else _many_outputs(sources, out, save)  # before the slow steps
     if sources is None and isinstance(source, (str, os.PathLike)):
         source = check_input(source, "source image", "check the path of the photo to animate")
     if isinstance(driving, (str, os.PathLike)):
@@ -235,11 +239,14 @@ def animate_video(
     model = _load_model(model, checkpoint, config, o)
     frame_shape = drv.frame_shape = tuple(int(s) for s in model.frame_shape)
     crop_size = max(frame_shape)
-    src = None if sources is not None else prepare_source(source, None, o, frame_shape, crop_size)
+    if sources is None:
+        src = prepare_source(source, None, o, frame_shape, crop_size)
+    else:  # every source read (and its face found) before the first result is written
+        checked = check_sources(sources, o, frame_shape, crop_size)
     if o.crop:
         crop_driving(drv, crop_size, o.crop_options, o.progress)
     drv.fit_note()
     engine = _make_engine(model, o)
     if sources is not None:
-        return _animate_many(engine, sources, drv, out, o, save)
+        return _animate_many(engine, sources, checked, drv, out, o, targets)
     return _animate_one(engine, source, src, drv, out, kind, o, save, _Shared())

@@ -16,6 +16,7 @@ from fomm.data import video_io
 from fomm.data.image_ops import check_finite, to_rgb_float01
 from fomm.errors import FommError
 from fomm.faces import crop_image, make_tracker
+from fomm.faces.plan import crop_at
 
 
 def check_input(path, what: str, hint: str) -> Path:
@@ -102,9 +103,35 @@ class Source:
     tracker: str | None = None
 
 
-def prepare_source(source, index, o: AnimateOptions, frame_shape, crop_size: int) -> Source:
-    """Load (and with ``--crop`` crop) one source."""
+@dataclass(frozen=True)
+class Checked:
+    """What :func:`check_sources` found in one source: with ``--crop``, the face ``box`` and the
+    ``tracker`` that found it (so that animating the source finds no face again)."""
+
+    box: tuple | None = None
+    tracker: str | None = None
+
+
+def check_sources(sources: list, o: AnimateOptions, frame_shape, crop_size: int) -> list[Checked]:
+    """Read every source (the decoder's checks: file, pixel limit, corrupt data, finite values)
+    and with ``--crop`` find its face, before any is animated: a bad photo late in a folder is one
+    FommError and no result is written. The size notes are said here, once per source. The pixels
+    are not kept (a folder of large photos need not fit in memory): each source is read again,
+    by :func:`prepare_source` with its :class:`Checked`, when its turn comes."""
+    checked = []
+    for index, source in enumerate(sources):
+        src = prepare_source(source, index, o, frame_shape, crop_size)
+        checked.append(Checked(src.box, src.tracker))
+    return checked
+
+
+def prepare_source(source, index, o: AnimateOptions, frame_shape, crop_size: int, checked: Checked | None = None):
+    """Load (and with ``--crop`` crop) one source; ``checked``: what :func:`check_sources` found
+    in it (its notes were said then and its face box is reused)."""
     image, name, _path = load_source(source, index)
+    if checked is not None:
+        cropped = image if checked.box is None else crop_at(image, checked.box, crop_size)
+        return Source(cropped, name, image, checked.box, checked.tracker)
     if not o.crop:
         source_notes(image.shape[:2], frame_shape, name)
         return Source(image, name, image)

@@ -113,8 +113,15 @@ def crop_image(
             raise FommError(f"no face found in {name}; pass an already cropped image or drop --crop")
         return image, None
     box = crop_box(found[0], image.shape[:2], scale, tr.shift_up if shift_up is None else shift_up)
+    return crop_at(image, box, size), box
+
+
+def crop_at(image: np.ndarray, box: Box, size: int) -> np.ndarray:
+    """The ``size`` x ``size`` uint8 RGB crop of ``image`` at ``box`` (from :func:`crop_image`):
+    the same crop again without finding the face again."""
     x0, y0, x1, y1 = box
-    return resize_frame(image[y0:y1, x0:x1], (size, size)), box
+    size = check_size(size)
+    return resize_frame(to_rgb_uint8(image)[y0:y1, x0:x1], (size, size))
 
 
 @dataclass(frozen=True)
