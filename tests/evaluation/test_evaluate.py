@@ -34,27 +34,18 @@ def tiny(tmp_path_factory, tiny_checkpoint, synthetic_dataset):
     return base, data, tiny_checkpoint
 
 
+def evaluate_cli(ckpt, data, out, *extra) -> int:
+    """``fomm evaluate`` (no progress bar): its exit status."""
+    return main(
+        ["evaluate", "--checkpoint", str(ckpt), "--data", str(data), "--out", str(out), "--no-progress", *extra]
+    )
+
+
 @pytest.fixture(scope="session")
 def cli_report(tiny):
     base, data, ckpt = tiny
     out = base / "report" / "report.json"
-    rc = main(
-        [
-            "evaluate",
-            "--checkpoint",
-            str(ckpt),
-            "--data",
-            str(data),
-            "--out",
-            str(out),
-            "--max-videos",
-            str(MAX_VIDEOS),
-            "--batch-size",
-            "8",
-            "--no-progress",
-        ]
-    )
-    assert rc == 0
+    assert evaluate_cli(ckpt, data, out, "--max-videos", str(MAX_VIDEOS), "--batch-size", "8") == 0
     return json.loads(out.read_text()), out
 
 
@@ -209,10 +200,7 @@ def test_real_data_layout_and_hooks(tiny, tmp_path):
 def test_bad_inputs(tiny, tmp_path, capsys, monkeypatch):
     _, data, ckpt = tiny
     out = str(tmp_path / "r.json")
-    assert (
-        main(["evaluate", "--checkpoint", str(ckpt), "--data", str(tmp_path / "nope"), "--out", out, "--no-progress"])
-        == 2
-    )
+    assert evaluate_cli(ckpt, tmp_path / "nope", out) == 2
     assert "not found" in capsys.readouterr().err
 
     empty = tmp_path / "empty"
@@ -221,39 +209,11 @@ def test_bad_inputs(tiny, tmp_path, capsys, monkeypatch):
     with pytest.raises(FommError, match="no videos"):
         evaluate(ckpt, empty, progress=False)
 
-    assert (
-        main(
-            [
-                "evaluate",
-                "--checkpoint",
-                str(tmp_path / "missing.pt"),
-                "--data",
-                str(data),
-                "--out",
-                out,
-                "--no-progress",
-            ]
-        )
-        == 2
-    )
+    assert evaluate_cli(tmp_path / "missing.pt", data, out) == 2
     err = capsys.readouterr().err
     assert "checkpoint" in err and "not found" in err and len(err.strip().splitlines()) == 1
 
-    assert (
-        main(
-            [
-                "evaluate",
-                "--checkpoint",
-                str(ckpt),
-                "--data",
-                str(data),
-                "--out",
-                str(tmp_path / "r.txt"),
-                "--no-progress",
-            ]
-        )
-        == 2
-    )
+    assert evaluate_cli(ckpt, data, tmp_path / "r.txt") == 2
     assert ".json" in capsys.readouterr().err
     with pytest.raises(FommError, match="unknown task"):
         evaluate(ckpt, data, tasks=("animation",), progress=False)
@@ -276,8 +236,7 @@ def test_an_onnx_export_folder_is_refused_in_evaluate_s_words(tiny, tmp_path, ca
     export = tmp_path / "vox-onnx"
     export.mkdir()
     (export / "manifest.json").write_text("{}")
-    argv = ["evaluate", "--checkpoint", str(export), "--data", str(data), "--out", str(tmp_path / "r.json")]
-    assert main([*argv, "--no-progress"]) == 2
+    assert evaluate_cli(export, data, tmp_path / "r.json") == 2
     err = capsys.readouterr().err.strip()
     assert err == (
         f"fomm evaluate: error: {export} is an ONNX export folder, not a checkpoint file; it runs with "
