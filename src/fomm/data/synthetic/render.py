@@ -243,20 +243,27 @@ def sprite_matrix(sprite: Sprite, origin, axis_u, axis_v, scale_px: float) -> np
     return np.concatenate([lin, off[:, None]], axis=1)
 
 
+def _covering_box(points: np.ndarray, canvas: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The canvas pixels ``(x0, y0, x1, y1)`` (ends excluded) around ``points`` (N, 2), with a
+    pixel to spare, cut to the canvas; None when nothing of it is on the canvas."""
+    H, W = canvas.shape[:2]
+    x0 = max(int(math.floor(points[:, 0].min())) - 1, 0)
+    x1 = min(int(math.ceil(points[:, 0].max())) + 2, W)
+    y0 = max(int(math.floor(points[:, 1].min())) - 1, 0)
+    y1 = min(int(math.ceil(points[:, 1].max())) + 2, H)
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
 def paste_sprite(
     canvas: np.ndarray, sprite: Sprite, matrix: np.ndarray, labels: np.ndarray | None = None, label: int = 0
 ) -> None:
     """Alpha-composite a sprite onto a float32 canvas through a 2x3 sprite->canvas affine."""
-    H, W = canvas.shape[:2]
     h, w = sprite.rgba.shape[:2]
     corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float64)
-    cc = corners @ matrix[:, :2].T + matrix[:, 2]
-    x0 = max(int(math.floor(cc[:, 0].min())) - 1, 0)
-    x1 = min(int(math.ceil(cc[:, 0].max())) + 2, W)
-    y0 = max(int(math.floor(cc[:, 1].min())) - 1, 0)
-    y1 = min(int(math.ceil(cc[:, 1].max())) + 2, H)
-    if x1 <= x0 or y1 <= y0:
+    box = _covering_box(corners @ matrix[:, :2].T + matrix[:, 2], canvas)
+    if box is None:
         return
+    x0, y0, x1, y1 = box
     m = matrix.copy()
     m[0, 2] -= x0
     m[1, 2] -= y0
@@ -313,14 +320,11 @@ def fill_polygons_clipped(
 ) -> None:
     """Fill ``polygons`` [(points_canvas, color), ...] in order, only inside polygon
     ``clip_canvas`` (any simple polygon), e.g. an iris inside the eye opening."""
-    H, W = canvas.shape[:2]
     clip_canvas = np.asarray(clip_canvas, np.float64)
-    x0 = max(int(math.floor(clip_canvas[:, 0].min())) - 1, 0)
-    x1 = min(int(math.ceil(clip_canvas[:, 0].max())) + 2, W)
-    y0 = max(int(math.floor(clip_canvas[:, 1].min())) - 1, 0)
-    y1 = min(int(math.ceil(clip_canvas[:, 1].max())) + 2, H)
-    if x1 <= x0 or y1 <= y0:
+    box = _covering_box(clip_canvas, canvas)
+    if box is None:
         return
+    x0, y0, x1, y1 = box
     off = np.array([x0, y0], np.float64)
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     fill_polygon(mask, clip_canvas - off, (1,))
