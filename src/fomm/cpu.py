@@ -2,6 +2,7 @@
 
 * :func:`cpu_flags`, :func:`cpu_model`, :func:`describe_cpu`: the CPU as ``/proc/cpuinfo`` describes
   it (benchmarks, run.json).
+* :func:`usable_cores`: the cores this process may run on (how many workers to start by default).
 * :func:`native_bf16`: the one answer to "does this CPU compute bfloat16 natively?", used by
   training (``--precision auto``) and animation (``--precision fast``). From the flags
   (``avx512_bf16`` / ``amx_bf16`` on x86, ``bf16`` on Arm) where ``/proc/cpuinfo`` exists, else from
@@ -95,6 +96,14 @@ def native_bf16(flags: set[str] | None = None) -> bool:
         if not flags:
             return _onednn_bf16()
     return any(f in flags for f in NATIVE_BF16_FLAGS)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, else all): default worker counts."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def describe_cpu() -> dict:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import numbers
-import os
 from dataclasses import asdict, dataclass
 
+from fomm.cpu import usable_cores
 from fomm.errors import FommError
 from fomm.faces.detect import TRACKERS
 from fomm.faces.track import MAX_LOST
@@ -21,14 +21,6 @@ FORMATS = ("mp4", "png")
 DEFAULT_MARGIN = {"face": 0.4, "object": 0.1}
 ANALYSIS_SIDE = 360  # the tracker sees frames shrunk to this shorter side (px)
 VERSION = 1  # of the clip rules: a change here makes every video be prepared again
-
-
-def default_workers() -> int:
-    """The cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass
@@ -69,7 +61,7 @@ class PrepareOptions:
             raise FommError(
                 f"--test-fraction must be in [0, 1), got {self.test_fraction!r}; use e.g. --test-fraction 0.1"
             )
-        workers = default_workers() if self.workers is None else self.workers
+        workers = usable_cores() if self.workers is None else self.workers
         _whole("--workers", workers, 1, "2")
         out = PrepareOptions(**{**asdict(self), "margin": float(margin), "workers": int(workers)})
         out.shard = tuple(self.shard)

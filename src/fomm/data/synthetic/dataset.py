@@ -36,6 +36,7 @@ import numpy as np
 from tqdm import tqdm
 
 from fomm.atomic import atomic_path, make_temp_dir
+from fomm.cpu import usable_cores as default_workers  # write_dataset's worker count by default
 from fomm.errors import FommError
 
 from .generate import (
@@ -332,14 +333,6 @@ def _metadata(category: str, size: int, num_frames: int, seed: int, fmt: str, cp
         "generator": "fomm.data.synthetic",
         "generator_version": GENERATOR_VERSION,
     }
-
-
-def default_workers() -> int:
-    """Processes :func:`write_dataset` uses by default: the cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _run_jobs(jobs: list, workers: int, progress: bool, desc: str) -> None:
