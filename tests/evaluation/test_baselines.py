@@ -9,8 +9,29 @@ def _affine_apply(A, pts):
     return pts @ A[:, :2].T + A[:, 2]
 
 
-def _smooth_image(h=40, w=48):
+def _grid(h: int, w: int):
+    """The x and y pixel coordinates of an h x w image, float64."""
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    return xs, ys
+
+
+def _linear_image(coef, xs, ys):
+    """Channel c is coef[c] . (x, y, 1): bilinear interpolation reproduces it exactly."""
+    return np.stack([c[0] * xs + c[1] * ys + c[2] for c in coef], axis=-1)
+
+
+def _warped_linear_image(coef, A, h: int, w: int):
+    """The linear image of ``coef`` warped by ``A`` (out(q) = f(A^-1 q)), and where A^-1 q is
+    inside the image."""
+    xs, ys = _grid(h, w)
+    Ainv = np.linalg.inv(np.vstack([A, [0, 0, 1]]))[:2]
+    sx = Ainv[0, 0] * xs + Ainv[0, 1] * ys + Ainv[0, 2]
+    sy = Ainv[1, 0] * xs + Ainv[1, 1] * ys + Ainv[1, 2]
+    return _linear_image(coef, sx, sy), (sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)
+
+
+def _smooth_image(h=40, w=48):
+    xs, ys = _grid(h, w)
     return np.stack(
         [0.5 + 0.4 * np.sin(xs / 5.0) * np.cos(ys / 7.0), xs / w, 0.5 + 0.3 * np.sin((xs + ys) / 9.0)], axis=-1
     )
@@ -105,25 +126,19 @@ def test_warp_borders():
 def test_warp_linear_image_exact():
     # bilinear interpolation reproduces a linear image exactly: out(q) = f(A^-1 q)
     h, w = 30, 36
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     coef = np.array([[0.01, 0.02, 0.1], [-0.015, 0.01, 0.6], [0.005, -0.01, 0.4]])
-    img = np.stack([c[0] * xs + c[1] * ys + c[2] for c in coef], axis=-1)
+    img = _linear_image(coef, *_grid(h, w))
     A = np.array([[0.95, 0.1, 1.7], [-0.08, 1.05, -0.6]])
     out = B.warp_affine_frame(img, A)
-    Ainv = np.linalg.inv(np.vstack([A, [0, 0, 1]]))[:2]
-    sx = Ainv[0, 0] * xs + Ainv[0, 1] * ys + Ainv[0, 2]
-    sy = Ainv[1, 0] * xs + Ainv[1, 1] * ys + Ainv[1, 2]
-    expected = np.stack([c[0] * sx + c[1] * sy + c[2] for c in coef], axis=-1)
-    inside = (sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)
+    expected, inside = _warped_linear_image(coef, A, h, w)
     assert inside.sum() > 0.7 * h * w
     np.testing.assert_allclose(out[inside], expected[inside], atol=1e-12)
 
 
 def test_global_affine_baseline_reproduces_analytic_warp():
     h, w = 40, 48
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     coef = np.array([[0.01, 0.015, 0.1], [-0.012, 0.01, 0.7], [0.004, -0.006, 0.5]])
-    src_img = np.stack([c[0] * xs + c[1] * ys + c[2] for c in coef], axis=-1)
+    src_img = _linear_image(coef, *_grid(h, w))
     rng = np.random.default_rng(5)
     kp_src = rng.random((10, 2)) * [w - 1, h - 1]
     As = [
@@ -137,11 +152,7 @@ def test_global_affine_baseline_reproduces_analytic_warp():
     assert out.shape == (3, h, w, 3)
     np.testing.assert_allclose(out[0], src_img, atol=1e-12)
     for t, A in enumerate(As):
-        Ainv = np.linalg.inv(np.vstack([A, [0, 0, 1]]))[:2]
-        sx = Ainv[0, 0] * xs + Ainv[0, 1] * ys + Ainv[0, 2]
-        sy = Ainv[1, 0] * xs + Ainv[1, 1] * ys + Ainv[1, 2]
-        expected = np.stack([c[0] * sx + c[1] * sy + c[2] for c in coef], axis=-1)
-        inside = (sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)
+        expected, inside = _warped_linear_image(coef, A, h, w)
         np.testing.assert_allclose(out[t][inside], expected[inside], atol=1e-10)
         # and it equals warping with the true affine everywhere
         np.testing.assert_allclose(out[t], B.warp_affine_frame(src_img, A), atol=1e-9)
