@@ -116,7 +116,11 @@ def _with(path: str, value):
         ("train_params.my_idea", 1, "unknown key train_params.my_idea; the keys allowed there are num_epochs,"),
         ("dataset_params.augmentation_params.flip", {}, "augmentation_params.flip; did you mean flip_param?"),
         ("animate_params.normalization_params.use_relative_movment", True, "did you mean use_relative_movement?"),
-        ("model_params.kp_detector_params.num_blocks", 6, "frame 64x64 x scale_factor = 16 px is not divisible by"),
+        (
+            "model_params.kp_detector_params.num_blocks",
+            6,
+            "kp_detector_params: scale_factor 0.25 x 64 px = 16 px halved by 6 hourglass blocks reaches 1x1",
+        ),
     ],
 )
 def test_bad_values_get_one_line_naming_key_value_and_what_is_allowed(tmp_path, path, value, message):
@@ -131,7 +135,7 @@ def test_bad_values_get_one_line_naming_key_value_and_what_is_allowed(tmp_path, 
 
 def test_numbers_written_as_text_are_numbers(tmp_path):
     (tmp_path / "c.yaml").write_text(
-        yaml.safe_dump(_with("train_params.lr_generator", 0.5)).replace("0.5", "1e-4")  # YAML: the string '1e-4'
+        yaml.safe_dump(_with("train_params.lr_generator", 0.5)).replace("lr_generator: 0.5", "lr_generator: 1e-4")
     )
     assert yaml.safe_load((tmp_path / "c.yaml").read_text())["train_params"]["lr_generator"] == "1e-4"
     cfg = resolve_config(tmp_path / "c.yaml")

@@ -319,7 +319,7 @@ def test_config_checks(tmp_path, tiny_config, tiny_data):
         train(bad, data=tiny_data, out=tmp_path / "r2", max_steps=1, **QUIET)
     bad["model_params"]["discriminator_params"]["num_blocks"] = 3
     bad["model_params"]["kp_detector_params"]["num_blocks"] = 5
-    with pytest.raises(FommError, match="divisible"):
+    with pytest.raises(FommError, match="hourglass blocks reaches 1x1"):
         train(bad, data=tiny_data, out=tmp_path / "r3", max_steps=1, **QUIET)
 
 

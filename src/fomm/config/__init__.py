@@ -41,6 +41,7 @@ from typing import ClassVar, Literal
 
 import yaml
 
+from fomm.config.limits import check_hourglass, check_pyramid
 from fomm.config.sections import (  # noqa: F401 (the public API for declaring and checking sections)
     FRACTION,
     FROZEN_OK,
@@ -328,26 +329,17 @@ def _check_free_form(cfg: Config) -> None:
 
 
 def _check_relations(cfg: Config) -> None:
-    """Sizes that must fit together: each hourglass halves its input ``num_blocks`` times."""
-    h, w = cfg.dataset_params.frame_shape[:2]
-    mp = cfg.model_params
+    """Sizes that must fit together (:mod:`fomm.config.limits`): each hourglass against the frame
+    at its scale, and the smallest pyramid level against the perceptual loss's VGG-19."""
+    mp, tp = cfg.model_params, cfg.train_params
     sections = {
         "model_params.kp_detector_params": mp.kp_detector_params,
         "model_params.generator_params.dense_motion_params": mp.generator_params.dense_motion_params,
     }
     for path, section in sections.items():
-        if section is None:
-            continue
-        step = 2**section.num_blocks
-        for side in (h, w):
-            size = side * section.scale_factor
-            if abs(size - round(size)) > 1e-6 or round(size) % step:
-                raise Invalid(
-                    f"{path}.scale_factor",
-                    section.scale_factor,
-                    f"frame {w}x{h} x scale_factor = {side * section.scale_factor:g} px is not divisible by "
-                    f"2**num_blocks = {step}; change scale_factor, num_blocks or dataset_params.frame_shape",
-                )
+        if section is not None:
+            check_hourglass(path, cfg.frame_shape, section.scale_factor, section.num_blocks, "BatchNorm")
+    check_pyramid(cfg.frame_shape, tp.scales, tp.loss_weights.perceptual)
 
 
 def _binary_kind(path: Path) -> str:

@@ -452,9 +452,3 @@ class DiscriminatorFullModel(nn.Module):
             value = (1 - maps_real[key]) ** 2 + maps_generated[key] ** 2
             value_total = value_total + self.loss_weights["discriminator_gan"] * value.mean()
         return {"disc_gan": value_total}
-
-
-def perceptual_min_size(perceptual_weights) -> int:
-    """Smallest pyramid level (pixels) the VGG19 layers with non-zero weight accept."""
-    used = [i for i, w in enumerate(perceptual_weights) if w]
-    return 2 ** max(used) if used else 1

@@ -17,7 +17,7 @@ from fomm.models.checkpoint import model_states, read_checkpoint
 from fomm.models.first_order_model import FirstOrderModel
 from fomm.training import distributed as D
 from fomm.training.generator_init import freeze_norms, generator_norms, identity_init
-from fomm.training.losses import DiscriminatorFullModel, GeneratorFullModel, perceptual_min_size
+from fomm.training.losses import DiscriminatorFullModel, GeneratorFullModel
 from fomm.training.vgg import build_vgg19
 
 PARTS = ("kp_detector", "generator", "discriminator")
@@ -25,8 +25,8 @@ PARTS = ("kp_detector", "generator", "discriminator")
 
 def check_model_config(cfg: Config) -> None:
     """Stop with a :class:`FommError` when the networks do not fit ``frame_shape`` (the config
-    schema check, :func:`fomm.config.validate_config`, covers types, ranges, choices and the
-    hourglass sizes; this adds what the training losses need)."""
+    schema check, :func:`fomm.config.validate_config`, covers types, ranges, choices, the
+    hourglass sizes and the image pyramid against VGG-19; this adds the discriminator)."""
     validate_config(cfg, f"config {cfg.name}" if cfg.name else "config")
     tp = cfg.train_params
     h, w = cfg.frame_shape
@@ -44,14 +44,6 @@ def check_model_config(cfg: Config) -> None:
                     f"fit {w}x{h} frames at scale {scale}; lower discriminator_params.num_blocks or "
                     f"drop that scale"
                 )
-    if sum(tp.loss_weights.perceptual) != 0:
-        need = perceptual_min_size(tp.loss_weights.perceptual)
-        smallest = min(h, w) * min(tp.scales)
-        if smallest < need:
-            raise FommError(
-                f"train_params.scales reach {smallest:g} px but the VGG19 layers with non-zero "
-                f"perceptual weight need at least {need} px; drop the smallest scale or that weight"
-            )
 
 
 def build_model(cfg: Config, device: torch.device) -> FirstOrderModel:

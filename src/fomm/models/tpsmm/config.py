@@ -33,6 +33,7 @@ from fomm.config import (
     TrainingParams,
     check,
 )
+from fomm.config.limits import check_hourglass, check_pyramid
 from fomm.errors import FommError
 
 PRESET_DIR = "tpsmm"  # inside the fomm.presets package
@@ -137,6 +138,14 @@ class TpsmmConfig(ConfigFile):
         as the original configs do)."""
         shape = self.dataset_params.frame_shape or [256, 256]
         return int(shape[0]), int(shape[1])
+
+    def check_more(self) -> None:
+        """The dense motion hourglass and the image pyramid against the frame size
+        (:mod:`fomm.config.limits`)."""
+        d, tp = self.model_params.dense_motion_params, self.train_params
+        path = "model_params.dense_motion_params"
+        check_hourglass(path, self.frame_shape, d.scale_factor, d.num_blocks, "InstanceNorm")
+        check_pyramid(self.frame_shape, tp.scales, tp.loss_weights.perceptual)
 
 
 def is_tpsmm_dict(data) -> bool:

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fomm.config.limits import perceptual_depth
 from fomm.models.blocks import ImagePyramid
 from fomm.models.tpsmm.tps import RandomTPS
 
@@ -78,10 +79,11 @@ class TpsmmObjective(nn.Module):
         """The perceptual (and pixel) terms over the image pyramid."""
         real, fake = self.pyramid(driving), self.pyramid(prediction)
         losses = {}
-        if self.vgg is not None and sum(self.weights.perceptual):
+        depth = perceptual_depth(self.weights.perceptual)  # the deeper slices are not needed
+        if self.vgg is not None and depth:
             total = 0
             for key in real:
-                x_vgg, y_vgg = self.vgg(fake[key]), self.vgg(real[key])
+                x_vgg, y_vgg = self.vgg(fake[key], depth=depth), self.vgg(real[key], depth=depth)
                 for w, a, b in zip(self.weights.perceptual, x_vgg, y_vgg):
                     total = total + w * torch.abs(a - b.detach()).mean()
             losses["perceptual"] = total
