@@ -19,17 +19,12 @@ from fomm.cli import main
 from fomm.config import load_preset
 from fomm.data import video_io
 from fomm.errors import install_cli_warning_format
+from fomm.testing import moving_square_video, write_frame_folder
 
 SIZE = 64
 
 
-def _frame(i: int) -> np.ndarray:
-    yy, xx = np.mgrid[:SIZE, :SIZE]
-    img = np.zeros((SIZE, SIZE, 3), np.uint8)
-    img[..., 0] = (xx * 4 + i * 8) % 256
-    img[..., 1] = (yy * 4) % 256
-    img[20 + i : 36 + i, 24:40] = (230, 200, 40)
-    return img
+CLIP = moving_square_video(SIZE, 4, seed=0)  # the photo is its first frame
 
 
 def _config(root, name: str, path: str, value) -> str:
@@ -46,22 +41,19 @@ def _config(root, name: str, path: str, value) -> str:
 
 def _videos(root, split: str, count: int = 2, frames: int = 4) -> None:
     for v in range(count):
-        folder = root / split / f"v{v}"
-        folder.mkdir(parents=True)
-        for t in range(frames):
-            video_io.write_image(folder / f"{t:03d}.png", _frame(t + v))
+        write_frame_folder(root / split / f"v{v}", moving_square_video(SIZE, frames, v))
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory, tiny_checkpoint, bomb_png):
     root = tmp_path_factory.mktemp("bad_inputs")
     p = {"root": str(root)}
-    p["src"] = str(video_io.write_image(root / "src.png", _frame(0)))
-    p["drv"] = str(video_io.write_video(root / "drv.mp4", [_frame(i) for i in range(4)], fps=10))
+    p["src"] = str(video_io.write_image(root / "src.png", CLIP[0]))
+    p["drv"] = str(video_io.write_video(root / "drv.mp4", CLIP, fps=10))
     p["ckpt"] = str(tiny_checkpoint)
     p["bomb"] = str(bomb_png)  # 40,000 x 40,000 pixels in about 200 KB
     (root / "photos").mkdir()  # many sources: a good photo and a bomb
-    video_io.write_image(root / "photos" / "a.png", _frame(1))
+    video_io.write_image(root / "photos" / "a.png", CLIP[1])
     (root / "photos" / "b.png").write_bytes(bomb_png.read_bytes())
     p["photos_with_bomb"] = str(root / "photos")
     png, mp4 = (root / "src.png").read_bytes(), (root / "drv.mp4").read_bytes()
@@ -308,8 +300,8 @@ def _api_call(case: str, inputs: dict, tmp_path):
     if case == "train-config-dict":
         return train(bad, data=inputs["data"], out=tmp_path / "run", max_steps=1, progress=False)
     model = fomm.load_model(inputs["ckpt"])
-    source = _frame(0).astype(np.float32) / 255
-    driving = np.stack([_frame(1), _frame(2)]).astype(np.float32) / 255
+    source = CLIP[0].astype(np.float32) / 255
+    driving = CLIP[1:3].astype(np.float32) / 255
     if case == "animate-nan-source":
         source[3, 3, 0] = np.nan
     elif case == "animate-inf-driving":

@@ -1,5 +1,6 @@
-"""Small helpers for tests, benchmarks and examples: seeded random models and checkpoints, a
-moving input clip, and a photo placed on a background (to make clips of a real face).
+"""Small helpers for tests, benchmarks and examples: seeded random models and checkpoints, tiny
+moving clips (a smooth pattern; a square, written as a folder of frames: a dataset video), and a
+photo placed on a background (to make clips of a real face).
 
 A random model is built from a preset with a fixed seed and then perturbed (BatchNorm affine
 parameters and statistics, a non-zero Jacobian head, a sharper keypoint head), the way the parity
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 from fomm.config import Config, resolve_config
+from fomm.data import video_io
 from fomm.models.checkpoint import save_checkpoint
 from fomm.models.first_order_model import FirstOrderModel
 
@@ -139,3 +141,32 @@ def place(photo: np.ndarray, background: np.ndarray, anchor, at, scale: float = 
     size = (background.shape[1], background.shape[0])
     cv2.warpAffine(photo, m, size, dst=out, borderMode=cv2.BORDER_TRANSPARENT)
     return out
+
+
+def moving_square_video(size: int, num_frames: int, seed: int) -> np.ndarray:
+    """A coloured square moving over a coloured background, uint8 (T, size, size, 3)."""
+    rng = np.random.default_rng(seed)
+    bg = rng.integers(0, 120, 3)
+    fg = rng.integers(130, 256, 3)
+    side = size // 3
+    frames = np.empty((num_frames, size, size, 3), np.uint8)
+    x0, y0 = rng.integers(0, size - side, 2)
+    dx, dy = rng.integers(-2, 3, 2)
+    for t in range(num_frames):
+        img = np.empty((size, size, 3), np.uint8)
+        img[:] = bg
+        x = int(np.clip(x0 + dx * t, 0, size - side))
+        y = int(np.clip(y0 + dy * t, 0, size - side))
+        img[y : y + side, x : x + side] = fg
+        img[y + side // 3 : y + 2 * side // 3, x + side // 3 : x + 2 * side // 3] = 255 - fg
+        frames[t] = img
+    return frames
+
+
+def write_frame_folder(folder: str | Path, frames) -> Path:
+    """``frames`` (RGB) as ``folder``/0000000.png, 0000001.png, ...: a video of a dataset."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for t, frame in enumerate(frames):
+        video_io.write_image(folder / f"{t:07d}.png", frame)
+    return folder

@@ -10,7 +10,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from training_inputs import moving_square_video, write_png_video
 
 from fomm import load_model
 from fomm.cli import main as cli_main
@@ -18,6 +17,7 @@ from fomm.config import Config
 from fomm.errors import FommError
 from fomm.models.checkpoint import read_checkpoint
 from fomm.models.first_order_model import FirstOrderModel
+from fomm.testing import moving_square_video, write_frame_folder
 from fomm.training import losses as L
 from fomm.training.trainer import Trainer, TrainOptions, latest_checkpoint, list_checkpoints, train
 
@@ -225,7 +225,7 @@ def test_existing_run_needs_resume_and_config_must_match(finished_run, tiny_conf
 # ------------------------------------------------------------------------------------------------
 def _videos(root: Path, count: int, frames: int, size: int) -> Path:
     for i in range(count):
-        write_png_video(root / "train" / f"v{i}", moving_square_video(size, frames, i))
+        write_frame_folder(root / "train" / f"v{i}", moving_square_video(size, frames, i))
     return root
 
 
@@ -251,7 +251,7 @@ def test_bad_data_stops_with_fomm_error(tmp_path, tiny_config, case):
 def test_wrong_size_message_says_width_x_height(tmp_path, tiny_config):
     """Sizes read width x height, as fomm animate prints them: 48 wide, 32 high is 48x32."""
     for i in range(2):
-        write_png_video(tmp_path / "data" / "train" / f"v{i}", moving_square_video(48, 4, i)[:, :32])
+        write_frame_folder(tmp_path / "data" / "train" / f"v{i}", moving_square_video(48, 4, i)[:, :32])
     with pytest.raises(FommError, match=r"frame_shape 32x32 \(width x height; e\.g\. v0: 48x32\)"):
         train(tiny_config, data=tmp_path / "data", out=tmp_path / "run", max_steps=1, **QUIET)
 
@@ -259,7 +259,7 @@ def test_wrong_size_message_says_width_x_height(tmp_path, tiny_config):
 def test_raw_non_square_videos_point_to_fomm_prepare(tmp_path, tiny_config):
     root = tmp_path / "data"
     for i in range(2):
-        write_png_video(root / "train" / f"v{i}", moving_square_video(48, 4, i)[:, :, :32])  # 48 high, 32 wide
+        write_frame_folder(root / "train" / f"v{i}", moving_square_video(48, 4, i)[:, :, :32])  # 48 high, 32 wide
     with pytest.raises(FommError, match=r"fomm prepare .* --size 32 .*--allow-resize would squash"):
         train(tiny_config, data=root, out=tmp_path / "run", max_steps=1, **QUIET)
 
@@ -267,7 +267,7 @@ def test_raw_non_square_videos_point_to_fomm_prepare(tmp_path, tiny_config):
 def test_a_folder_without_splits_says_it_is_split_80_20(tmp_path, tiny_config, capsys):
     root = tmp_path / "data"
     for i in range(5):
-        write_png_video(root / f"v{i}", moving_square_video(32, 4, i))
+        write_frame_folder(root / f"v{i}", moving_square_video(32, 4, i))
     result = train(tiny_config, data=root, out=tmp_path / "run", max_steps=1, vis_every=0, **QUIET)
     assert result.step == 1
     assert "has no train/ and test/ folders: its videos are split 80/20" in capsys.readouterr().err

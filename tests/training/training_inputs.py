@@ -1,5 +1,5 @@
-"""Tiny training inputs shared by the training tests: the tiny config, synthetic square videos and
-``fomm train`` run as a subprocess (to kill or interrupt it).
+"""Tiny training inputs shared by the training tests: the tiny config and ``fomm train`` run as a
+subprocess (to kill or interrupt it). Tiny videos come from :mod:`fomm.testing`.
 
 A module of its own (not conftest.py, whose name every test folder's conftest shares) so that test
 files can import it by name whatever other folders run with them."""
@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 TINY = {
@@ -83,31 +82,3 @@ def wait_for(predicate, timeout: float = 120.0) -> None:
             return
         time.sleep(0.02)
     raise AssertionError("timed out")
-
-
-def write_png_video(folder: Path, frames: np.ndarray) -> None:
-    import cv2
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for t, frame in enumerate(frames):
-        cv2.imwrite(str(folder / f"{t:07d}.png"), np.ascontiguousarray(frame[..., ::-1]))
-
-
-def moving_square_video(size: int, num_frames: int, seed: int) -> np.ndarray:
-    """A coloured square moving over a coloured background, uint8 (T, size, size, 3)."""
-    rng = np.random.default_rng(seed)
-    bg = rng.integers(0, 120, 3)
-    fg = rng.integers(130, 256, 3)
-    side = size // 3
-    frames = np.empty((num_frames, size, size, 3), np.uint8)
-    x0, y0 = rng.integers(0, size - side, 2)
-    dx, dy = rng.integers(-2, 3, 2)
-    for t in range(num_frames):
-        img = np.empty((size, size, 3), np.uint8)
-        img[:] = bg
-        x = int(np.clip(x0 + dx * t, 0, size - side))
-        y = int(np.clip(y0 + dy * t, 0, size - side))
-        img[y : y + side, x : x + side] = fg
-        img[y + side // 3 : y + 2 * side // 3, x + side // 3 : x + 2 * side // 3] = 255 - fg
-        frames[t] = img
-    return frames
