@@ -13,10 +13,12 @@ import json
 import os
 import shutil
 import socket
+import struct
 import sys
 import threading
 import urllib.parse
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -178,6 +180,69 @@ def test_animator_errors_are_one_line_and_leave_nothing(inputs, tmp_path, monkey
     assert len(released) == 2
 
 
+def bomb_png(path: Path, width: int = 20000, height: int = 10000) -> Path:
+    """A 1-bit black PNG of ``width`` x ``height`` (200 megapixels: over Pillow's decompression-bomb
+    error at 179) in about 25 KB, written with zlib: no decoder is asked to make it."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte + the bits of one row
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, grey
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height, 9))
+        + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def test_uploads_reach_fomm_s_decoder_and_a_decompression_bomb_gets_its_one_line(inputs, tmp_path, monkeypatch):
+    """Through Gradio's own request processing (uploads moved into its cache and checked, then
+    the app's handler): the photo reaches fomm's decoder unopened, so a decompression bomb gets
+    fomm's one line in the error box (before, Gradio opened it with Pillow first and failed with
+    DecompressionBombError); a good photo is animated as before."""
+    import asyncio
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))  # where Gradio keeps uploads
+    uploads = tmp_path / "gradio" / "upload"
+    uploads.mkdir(parents=True)
+    source, driving = (Path(shutil.copy(path, uploads)) for path in inputs)
+    bomb = bomb_png(uploads / "bomb.png")
+    blocks = app.build_app(Animator(device="cpu", workdir=tmp_path / "work"))
+    fn = next(f for f in blocks.fns.values() if f.api_name == "animate")
+
+    def request(photo: Path) -> list:
+        values = dict(page_defaults(), source=file_payload(photo), driving=file_payload(driving))
+        reply = blocks.process_api(block_fn=fn, inputs=[values[n] for n in app.INPUT_NAMES], state=None)
+        return asyncio.run(reply)["data"]
+
+    result, status, error = request(source)
+    assert status.startswith(f"{FRAMES} frames, {SIZE}x{SIZE}") and not error["visible"]
+    assert video_io.probe(result["path"]).num_frames == FRAMES
+    result, status, error = request(bomb)
+    assert result is None and status == ""
+    assert error["visible"] and error["value"] == (
+        f"image {bomb} is 20000x10000 pixels (200 megapixels), over the limit of 100 megapixels; shrink it "
+        "(e.g. to 4096 pixels on its longer side), or if you trust the file raise the limit: "
+        "FOMM_MAX_IMAGE_PIXELS=200000000"
+    )
+
+
+def page_defaults() -> dict:
+    """The page's values, by input name, before the user changes anything (no files)."""
+    values = dict(source=None, driving=None, choice=BUNDLED_CHOICE, uploaded=None, crop=False, paste_back=True)
+    values.update(color_match=False, side=False, keypoints=False, driving_fit="crop", relative=True, adapt=True)
+    values.update(precision="exact", best_mode="first frame", best_index=0, avd=False)
+    return values
+
+
+def file_payload(path: Path) -> dict:
+    """An uploaded file as the page sends it to the server."""
+    return {"path": str(path), "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+
+
 # ------------------------------------------------------------------------------------------------
 # Command line
 # ------------------------------------------------------------------------------------------------
@@ -300,10 +365,7 @@ def api_values(source: Path, driving: Path) -> list:
     """The ``/animate`` API's inputs (app.INPUT_NAMES) for the defaults of the page."""
     from gradio_client import handle_file
 
-    values = dict(source=handle_file(str(source)), driving=handle_file(str(driving)), choice=BUNDLED_CHOICE)
-    values.update(uploaded=None, crop=False, paste_back=True, color_match=False, side=False, keypoints=False)
-    values.update(driving_fit="crop", relative=True, adapt=True, precision="exact", best_mode="first frame")
-    values.update(best_index=0, avd=False)
+    values = dict(page_defaults(), source=handle_file(str(source)), driving=handle_file(str(driving)))
     return [values[name] for name in app.INPUT_NAMES]
 
 

@@ -164,6 +164,25 @@ INPUT_NAMES = (
 )
 
 
+# The inputs whose value is an uploaded file.
+FILE_INPUTS = ("source", "driving", "uploaded")
+
+
+def request_values(values) -> dict:
+    """The page's values (in ``INPUT_NAMES`` order) by input name, each upload as its file's path.
+
+    The request runs with Gradio's preprocessing off (``preprocess=False``): ``gr.Image`` would
+    open the photo with Pillow first, so a decompression bomb got Pillow's error (a traceback in
+    the console, "Error" on the page) before fomm's one decoder (header check, pixel limit,
+    ``FOMM_MAX_IMAGE_PIXELS``: :func:`fomm.data.video_io.decode_image`) could say its one line.
+    Gradio still moves each upload into its cache and refuses paths that are not uploads; an
+    upload then arrives as its ``FileData`` dict."""
+    v = dict(zip(INPUT_NAMES, values))
+    for name in FILE_INPUTS:
+        v[name] = v[name].get("path") if isinstance(v[name], dict) else v[name]
+    return v
+
+
 def options_from(v: dict) -> AnimateOptions:
     """The request's :class:`~fomm.animation.options.AnimateOptions` from the page's values (by input name)."""
     crop, paste_back = bool(v["crop"]), bool(v["paste_back"])
@@ -192,8 +211,8 @@ def build_app(animator: Animator):
         def report(done: int, total: int | None, desc: str) -> None:
             progress((done, total), desc=desc, unit="frames")
 
-        v = dict(zip(INPUT_NAMES, values))  # this request's values only: nothing is shared between requests
         try:
+            v = request_values(values)  # this request's values only: nothing is shared between requests
             options = options_from(v)
             out, text = animator.animate(v["source"], v["driving"], options, v["choice"], v["uploaded"], report)
         except Exception as exc:  # shown in the error box; the console keeps the traceback
@@ -215,7 +234,8 @@ def build_app(animator: Animator):
                 status = gr.Textbox(label="Result details", interactive=False, lines=2, elem_id="status")
         # inputs in a fixed order: the API (``/animate``) takes them by position, as ``INPUT_NAMES``
         inputs = [c[name] for name in INPUT_NAMES]
-        button.click(run, inputs, [result, status, error], api_name="animate", concurrency_limit=1)
+        # preprocess=False: the uploads reach fomm's decoder unopened (see request_values)
+        button.click(run, inputs, [result, status, error], api_name="animate", concurrency_limit=1, preprocess=False)
     return blocks
 
 
