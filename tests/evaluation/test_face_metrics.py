@@ -13,6 +13,7 @@ from face_clips import moving_clip, needs_faces  # noqa: I001 - tests/face_clips
 from fomm.cli import main
 from fomm.evaluation.evaluate import evaluate
 from fomm.evaluation.metrics import aed_from_embeddings, akd
+from fomm.testing import write_frame_folder
 
 SIZE, FRAMES = 64, 5
 
@@ -35,15 +36,8 @@ def face_videos(tmp_path_factory, tiny_checkpoint):
     (root / "test").mkdir(parents=True)
     for i in range(2):
         clip = (face_clip(i) * 255).round().astype(np.uint8)
-        _write_png(root, i, clip)  # lossless frames
+        write_frame_folder(root / "test" / f"clip{i}", clip)  # lossless frames
     return root, tiny_checkpoint
-
-
-def _write_png(root, i, clip) -> None:
-    folder = root / "test" / f"clip{i}"
-    folder.mkdir()
-    for t, frame in enumerate(clip):
-        cv2.imwrite(str(folder / f"{t:07d}.png"), frame[..., ::-1])
 
 
 @pytest.mark.slow
