@@ -47,24 +47,13 @@ def files(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-def animate_cli(files, out: Path, *extra: str) -> int:
-    return main(
-        [
-            "animate",
-            "--source",
-            str(files["source"]),
-            "--driving",
-            str(files["driving"]),
-            "--checkpoint",
-            str(files["ckpt"]),
-            "--config",
-            str(files["config"]),
-            "--out",
-            str(out),
-            "--no-progress",
-            *extra,
-        ]
-    )
+def animate_cli(files, out: Path, *extra: str, checkpoint: Path | None = None) -> int:
+    """``fomm animate`` of the source by the clip: the TPSMM checkpoint and its config, or ``checkpoint``."""
+    model = ["--checkpoint", str(files["ckpt"]), "--config", str(files["config"])]
+    if checkpoint is not None:
+        model = ["--checkpoint", str(checkpoint)]
+    inputs = ["--source", str(files["source"]), "--driving", str(files["driving"])]
+    return main(["animate", *inputs, *model, "--out", str(out), "--no-progress", *extra])
 
 
 @pytest.mark.slow
@@ -86,21 +75,7 @@ def test_animate_side_by_side_with_keypoints_and_best_frame(files):
 
 def test_avd_with_a_fomm_checkpoint_is_one_line(files, tmp_path, capsys):
     ckpt = random_checkpoint(tmp_path / "fomm.pth.tar")
-    code = main(
-        [
-            "animate",
-            "--source",
-            str(files["source"]),
-            "--driving",
-            str(files["driving"]),
-            "--checkpoint",
-            str(ckpt),
-            "--out",
-            str(tmp_path / "x.gif"),
-            "--avd",
-            "--no-progress",
-        ]
-    )
+    code = animate_cli(files, tmp_path / "x.gif", "--avd", checkpoint=ckpt)
     err = capsys.readouterr().err
     assert code != 0 and "Thin-Plate Spline Motion Model checkpoint" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.gif").exists()
