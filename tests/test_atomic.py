@@ -44,7 +44,11 @@ def test_temp_file_of_a_sigkilled_writer_is_removed_by_the_next_write(tmp_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-    assert tmp and os.path.basename(tmp).startswith(f".out.fomm-{proc.pid}-") and tmp.endswith(".tmp.bin")
+    assert (
+        tmp
+        and os.path.basename(tmp).startswith(f".out.fomm-{atomic.HOST_MARK}-{proc.pid}-")
+        and tmp.endswith(".tmp.bin")
+    )
     assert os.path.isfile(tmp) and not target.exists()  # killed: the temporary is left, no output
     atomic_write_bytes(tmp_path / "other.bin", b"ok")
     assert not os.path.exists(tmp)
@@ -57,8 +61,12 @@ def test_only_our_stale_temporaries_are_removed(tmp_path):
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
         dead.wait(timeout=30)
         names = {
-            "dead": f".a.fomm-{dead.pid}-x1y2z3.tmp.mp4",
-            "live_young": f".b.fomm-{live.pid}-abc123.tmp.png",
+            "dead": f".a.fomm-{atomic.HOST_MARK}-{dead.pid}-x1y2z3.tmp.mp4",
+            "dead_unmarked_host": f".h.fomm-{dead.pid}-x1y2z3.tmp.mp4",  # named before the host mark
+            "live_young": f".b.fomm-{atomic.HOST_MARK}-{live.pid}-abc123.tmp.png",
+            # another machine's writer: its process id says nothing here, so only age removes it
+            "other_host_young": f".i.fomm-0badc0de-{dead.pid}-pqr678.tmp.mp4",
+            "other_host_old": f".j.fomm-0badc0de-{dead.pid}-stu901.tmp.mp4",
             "live_old": f".c.fomm-{live.pid}-def456.tmp",
             "mine": f".d.fomm-{os.getpid()}-ghi789.tmp.pt",
             "foreign": ".e.tmp.mp4",
@@ -69,13 +77,15 @@ def test_only_our_stale_temporaries_are_removed(tmp_path):
             (tmp_path / name).write_bytes(b"x")
         old = time.time() - atomic.STALE_AFTER_S - 60
         os.utime(tmp_path / names["live_old"], (old, old))
+        os.utime(tmp_path / names["other_host_old"], (old, old))
         dead_dir = tmp_path / f".frames.fomm-{dead.pid}-mno345.tmp"
         (dead_dir / "sub").mkdir(parents=True)
         (dead_dir / "sub" / "000.png").write_bytes(b"x")
         removed = remove_stale_temps(tmp_path)
-        assert sorted(p.name for p in removed) == sorted([names["dead"], names["live_old"], dead_dir.name])
+        gone = ("dead", "dead_unmarked_host", "live_old", "other_host_old")
+        assert sorted(p.name for p in removed) == sorted([names[k] for k in gone] + [dead_dir.name])
         left = {p.name for p in tmp_path.iterdir()}
-        assert left == {names[k] for k in ("live_young", "mine", "foreign", "unmarked", "visible")}
+        assert left == {names[k] for k in ("live_young", "other_host_young", "mine", "foreign", "unmarked", "visible")}
     finally:
         live.kill()
         live.wait(timeout=30)
@@ -85,11 +95,13 @@ def test_failed_write_leaves_nothing_and_temp_names_are_marked(tmp_path):
     target = tmp_path / "clip.mp4"
     with pytest.raises(RuntimeError):
         with atomic_path(target) as tmp:
-            assert tmp.name.startswith(f".clip.fomm-{os.getpid()}-") and tmp.name.endswith(".tmp.mp4")
+            assert tmp.name.startswith(f".clip.fomm-{atomic.HOST_MARK}-{os.getpid()}-") and tmp.name.endswith(
+                ".tmp.mp4"
+            )
             tmp.write_bytes(b"half")
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
     folder = make_temp_dir(tmp_path / "frames")
-    assert folder.is_dir() and folder.name.startswith(f".frames.fomm-{os.getpid()}-")
+    assert folder.is_dir() and folder.name.startswith(f".frames.fomm-{atomic.HOST_MARK}-{os.getpid()}-")
     atomic_write_bytes(target, b"done")
     assert target.read_bytes() == b"done" and folder.is_dir()  # this process's own: kept

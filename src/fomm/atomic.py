@@ -2,17 +2,22 @@
 
 A failed or interrupted write (an exception, Ctrl-C) leaves no partial file behind. A write that is
 killed outright (SIGKILL, power loss) leaves its hidden temporary file; the next atomic write into
-the same folder removes it. Our temporary names carry a mark and the writer's process id,
-``.<stem>.fomm-<pid>-<random>.tmp<ext>``, so only our own files are ever removed, and only when
-the process that made them is gone or they have not changed for :data:`STALE_AFTER_S` seconds.
+the same folder removes it. Our temporary names carry a mark, the writer's machine (a short hash
+of its host name) and process id, ``.<stem>.fomm-<host>-<pid>-<random>.tmp<ext>``, so only our own
+files are ever removed, and only when the process that made them is gone (judged on its own
+machine only) or they have not changed for :data:`STALE_AFTER_S` seconds. The host mark matters on
+folders shared between machines (a cluster's jobs preparing one dataset): a process id says
+nothing about another machine's processes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,13 +29,15 @@ STALE_AFTER_S = 600.0
 # A folder is swept at most once per this many seconds per process (writers of many frames into
 # one folder would otherwise list it once per frame).
 SWEEP_EVERY_S = 60.0
-_TEMP_NAME = re.compile(r"^\..*\.fomm-(?P<pid>[0-9]+)-[A-Za-z0-9_]+\.tmp")
+# Names written before the host mark existed (no ``<host>-``) count as this machine's.
+_TEMP_NAME = re.compile(r"^\..*\.fomm-(?:(?P<host>[0-9a-f]{8})-)?(?P<pid>[0-9]+)-[A-Za-z0-9_]+\.tmp")
+HOST_MARK = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 _last_sweep: dict[str, float] = {}
 
 
 def temp_prefix(path: str | os.PathLike) -> str:
-    """The start of our temporary names for ``path`` (hidden, marked, with this process id)."""
-    return f".{Path(path).stem}.fomm-{os.getpid()}-"
+    """The start of our temporary names for ``path`` (hidden, marked, with this machine and process)."""
+    return f".{Path(path).stem}.fomm-{HOST_MARK}-{os.getpid()}-"
 
 
 def make_temp_dir(path: str | os.PathLike) -> Path:
@@ -83,7 +90,7 @@ def sweep_once(folder: str | os.PathLike) -> None:
 def remove_stale_temps(folder: str | os.PathLike, max_age_s: float = STALE_AFTER_S) -> list[Path]:
     """Remove our temporary files and folders in ``folder`` whose writer process is gone, or that
     have not changed for ``max_age_s`` seconds; never another program's files, never this
-    process's. Returns the removed paths."""
+    process's. Another machine's files are removed only by age. Returns the removed paths."""
     removed = []
     try:
         entries = list(os.scandir(folder))
@@ -91,11 +98,14 @@ def remove_stale_temps(folder: str | os.PathLike, max_age_s: float = STALE_AFTER
         return removed
     for entry in entries:
         match = _TEMP_NAME.match(entry.name)
-        if match is None or int(match["pid"]) == os.getpid():
+        if match is None:
+            continue
+        here, pid = match["host"] in (None, HOST_MARK), int(match["pid"])
+        if here and pid == os.getpid():
             continue
         try:
             age = time.time() - entry.stat(follow_symlinks=False).st_mtime
-            if _pid_alive(int(match["pid"])) and age < max_age_s:
+            if (not here or _pid_alive(pid)) and age < max_age_s:
                 continue
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path)

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from fomm import atomic
 from fomm.data import video_io
 from fomm.data.image_ops import resize_frame, to_rgb_uint8
 from fomm.data.video_io import (
@@ -418,7 +419,11 @@ def test_killed_folder_write_is_removed_by_the_next_write(tmp_path):
     assert proc.returncode == -9
     pid, folder = proc.stdout.split()
     left = list(tmp_path.iterdir())
-    assert left == [Path(folder)] and left[0].is_dir() and left[0].name.startswith(f".frames.fomm-{pid}-")
+    assert (
+        left == [Path(folder)]
+        and left[0].is_dir()
+        and left[0].name.startswith(f".frames.fomm-{atomic.HOST_MARK}-{pid}-")
+    )
     out = write_video(tmp_path / "other", [np.zeros((8, 8, 3), np.uint8)], fps=25)  # a folder output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other"] and len(os.listdir(out)) == 1
 

@@ -13,7 +13,7 @@
 
 Names are ``<identity-id>#<clip>`` so FOMM's id sampling (identity = text before '#') works.
 The dataset is written into a hidden temporary folder beside ``root`` (``fomm.atomic`` naming:
-``.<root>.fomm-<pid>-XXXX.tmp``) and renamed at the end, so an interrupted run leaves no
+``.<root>.fomm-<host>-<pid>-XXXX.tmp``) and renamed at the end, so an interrupted run leaves no
 half-written dataset, and the folder of a killed run is removed by the next write there.
 """
 
