@@ -13,7 +13,7 @@ import yaml
 
 from fomm.cli import main
 from fomm.data.video_io import VideoWriter
-from fomm.testing import TINY_TPSMM, random_checkpoint, random_tpsmm_model
+from fomm.testing import TINY_TPSMM, moving_square_video, random_checkpoint, random_tpsmm_model
 
 PARTS = ("inpainting_network", "kp_detector", "dense_motion_network", "avd_network", "bg_predictor")
 
@@ -26,12 +26,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     torch.save({**{p: getattr(model, p).state_dict() for p in PARTS}, "epoch": 0}, d / "tiny.pth.tar")
     (d / "tiny.yaml").write_text(yaml.safe_dump(TINY_TPSMM))
     rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:64, :64]
-    frames = []
-    for i in range(5):
-        img = np.stack([xx * 3, yy * 3, np.full_like(xx, 60)], -1).astype(np.uint8)
-        img[20 + i : 40 + i, 24 - i : 44 - i] = (230, 180, 60)
-        frames.append(img)
+    frames = list(moving_square_video(64, 5, seed=0))
     imageio.imwrite(d / "source.png", (rng.random((64, 64, 3)) * 255).astype(np.uint8))
     imageio.mimwrite(d / "driving.gif", frames, duration=0.1)
     with VideoWriter(d / "camera.mp4", fps=25) as writer:  # OpenCV (live's camera) reads one GIF frame
