@@ -243,6 +243,14 @@ def _layout_error(a: np.ndarray, what: str, ndim: int | None) -> FommError:
     )
 
 
+def _image_array(array, what: str, ndim: int | None) -> np.ndarray:
+    """``array`` as numpy with a channel axis (:func:`_with_channel_axis`); an empty one is an error."""
+    a = to_numpy(array)
+    if a.size == 0:
+        raise FommError(f"{what} is empty (shape {a.shape}); pass an image with at least one pixel")
+    return _with_channel_axis(a, what, ndim)
+
+
 def _with_channel_axis(a: np.ndarray, what: str, ndim: int | None) -> np.ndarray:
     """``a`` with a last channel axis of 1-4 entries; ``ndim`` counts it (3: an image, 4: a clip)."""
     if ndim is None:
@@ -286,10 +294,7 @@ def to_rgb_uint8(array, what: str = "image", ndim: int | None = None) -> np.ndar
     ``ndim``: 3 for one image, 4 for a clip ``(T, H, W, C)``; a missing channel axis means gray.
     Default: ``(H, W)`` is gray, anything else has its channels last.
     """
-    a = to_numpy(array)
-    if a.size == 0:
-        raise FommError(f"{what} is empty (shape {a.shape}); pass an image with at least one pixel")
-    a = _with_channel_axis(a, what, ndim)
+    a = _image_array(array, what, ndim)
     return np.ascontiguousarray(_to_rgb(_values_uint8(a, what), 255))
 
 
@@ -298,10 +303,7 @@ def to_rgb_float01(array, what: str = "image", ndim: int | None = None) -> np.nd
 
     ``ndim`` as in :func:`to_rgb_uint8`. Accepts torch tensors.
     """
-    a = to_numpy(array)
-    if a.size == 0:
-        raise FommError(f"{what} is empty (shape {a.shape}); pass an image with at least one pixel")
-    a = _with_channel_axis(a, what, ndim)
+    a = _image_array(array, what, ndim)
     return np.ascontiguousarray(_to_rgb(_values_float01(a, what), 1.0))
 
 

@@ -14,6 +14,16 @@ from fomm.data.video_io.paths import DEFAULT_FPS, VideoInfo, list_frame_files, s
 from fomm.errors import FommError, plural
 
 
+def _frame_files(folder: Path) -> list[Path]:
+    """The frames of a folder video; at least one, else the one-line error."""
+    files = list_frame_files(folder)
+    if not files:
+        raise FommError(
+            f"folder {folder} contains no image frames; put the frames there as .png/.jpg files or pass a video file"
+        )
+    return files
+
+
 def probe(
     path: str | os.PathLike,
     frame_shape: Sequence[int] | None = None,
@@ -32,11 +42,7 @@ def probe(
     if kind == "gif":
         return gif.probe_gif(p)
     if kind == "folder":
-        files = list_frame_files(p)
-        if not files:
-            raise FommError(
-                f"folder {p} contains no image frames; put the frames there as .png/.jpg files or pass a video file"
-            )
+        files = _frame_files(p)
         w, h = images.image_size(files[0])
         return VideoInfo(path=p, fps=DEFAULT_FPS, num_frames=len(files), width=w, height=h, has_audio=False)
     w, h = images.image_size(p)
@@ -51,11 +57,7 @@ def _iter_raw(p: Path, kind: str, shape, as_strip) -> Iterator[np.ndarray]:
     elif kind == "gif":
         yield from gif.iter_gif(p)
     elif kind == "folder":
-        files = list_frame_files(p)
-        if not files:
-            raise FommError(
-                f"folder {p} contains no image frames; put the frames there as .png/.jpg files or pass a video file"
-            )
+        files = _frame_files(p)
         for f in files:
             yield to_rgb_uint8(images.decode_image(f), f"frame {f}")
     else:
