@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from training_inputs import ENV, FOMM_TRAIN, QUIET_FLAGS, wait_for, write_yaml
+from training_inputs import ENV, FOMM_TRAIN, QUIET_FLAGS, log_lines, wait_for, write_yaml
 
 from fomm.cli import main as cli_main
 from fomm.config import Config
@@ -102,7 +102,7 @@ def test_ctrl_c_checkpoints_the_step_and_resume_works_from_another_directory(tmp
     )
     run = first / "run"
     try:
-        wait_for(lambda: (run / "log.csv").is_file() and len((run / "log.csv").read_text().splitlines()) > 2)
+        wait_for(lambda: log_lines(run) > 2)
         second = subprocess.run(
             [*FOMM_TRAIN, "--out", str(run), "--resume"],
             env=ENV,
@@ -152,7 +152,7 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path, tiny_config, tiny_data):
     cmd += ["--log-every", "1"]
     proc = subprocess.Popen(cmd + ["--checkpoint-every", "1"], env=ENV, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: (run / "log.csv").is_file() and len((run / "log.csv").read_text().splitlines()) > 2)
+        wait_for(lambda: log_lines(run) > 2)
         proc.send_signal(signal.SIGINT)
         time.sleep(0.05)
         proc.send_signal(signal.SIGINT)

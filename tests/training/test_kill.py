@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from training_inputs import ENV, FOMM_TRAIN, QUIET_FLAGS, wait_for, write_yaml
+from training_inputs import ENV, FOMM_TRAIN, QUIET_FLAGS, log_lines, wait_for, write_yaml
 
 from fomm.models.checkpoint import read_checkpoint
 from fomm.training.trainer import checkpoint_dir, latest_checkpoint, list_checkpoints
@@ -99,7 +99,7 @@ def test_sigterm_checkpoints_the_current_step_and_resume_continues(tmp_path, tin
         text=True,
     )
     try:
-        wait_for(lambda: (run / "log.csv").is_file() and len((run / "log.csv").read_text().splitlines()) > 3)
+        wait_for(lambda: log_lines(run) > 3)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:

@@ -74,6 +74,12 @@ def write_yaml(path: Path, config: dict) -> Path:
     return path
 
 
+def log_lines(run: Path) -> int:
+    """Lines in the run's log.csv so far (header included; 0 before it is written)."""
+    log = run / "log.csv"
+    return len(log.read_text().splitlines()) if log.is_file() else 0
+
+
 def wait_for(predicate, timeout: float = 120.0) -> None:
     """Poll ``predicate`` (a subprocess's progress on disk) until it holds; fail after ``timeout`` s."""
     end = time.monotonic() + timeout
