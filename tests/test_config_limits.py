@@ -4,7 +4,6 @@ FOMM's same failures) as one line of ``fomm train``, and every shipped config pa
 
 from __future__ import annotations
 
-import copy
 import itertools
 from pathlib import Path
 
@@ -64,17 +63,19 @@ def test_the_pyramid_limit_is_exactly_where_vgg19_fails():
             assert runs != _raises(check_pyramid, (side, side), [scale], w), (side, scale, w)
 
 
-def _ablation() -> dict:
-    return yaml.safe_load(ABLATION.read_text())
+def _ablation(dense_motion: dict | None = None, scales: list | None = None) -> dict:
+    """experiments/tpsmm-ablation's config with the original's dense motion or pyramid."""
+    data = yaml.safe_load(ABLATION.read_text())
+    data["model_params"]["dense_motion_params"].update(dense_motion or {})
+    data["train_params"]["scales"] = scales or data["train_params"]["scales"]
+    return data
 
 
-def _with(data: dict, path: str, value) -> dict:
-    data = copy.deepcopy(data)
-    *parents, key = path.split(".")
-    node = data
-    for p in parents:
-        node = node[p]
-    node[key] = value
+def _puppet(kp_detector: dict | None = None, scales: list | None = None) -> dict:
+    """The FOMM preset puppet-64 with another keypoint detector or pyramid."""
+    data = load_preset("puppet-64").to_dict()
+    data["model_params"]["kp_detector_params"].update(kp_detector or {})
+    data["train_params"]["scales"] = scales or data["train_params"]["scales"]
     return data
 
 
@@ -82,26 +83,22 @@ def _with(data: dict, path: str, value) -> dict:
     "config, message",
     [
         (  # experiments/tpsmm-ablation: the original's dense motion at 64 px
-            _with(
-                _with(_ablation(), "model_params.dense_motion_params.scale_factor", 0.25),
-                "model_params.dense_motion_params.num_blocks",
-                5,
-            ),
+            _ablation(dense_motion={"scale_factor": 0.25, "num_blocks": 5}),
             "model_params.dense_motion_params: scale_factor 0.25 x 64 px = 16 px halved by 5 hourglass blocks "
             "reaches 1x1 at block 5 (InstanceNorm needs at least 2x2); use num_blocks <= 4 or scale_factor 0.5",
         ),
         (  # experiments/tpsmm-ablation: the original's pyramid at 64 px
-            _with(_ablation(), "train_params.scales", [1, 0.5, 0.25, 0.125]),
+            _ablation(scales=[1, 0.5, 0.25, 0.125]),
             "train_params.scales: scale 0.125 x 64 px = 8 px is too small for the perceptual loss: VGG-19 up to "
             "relu5_1 (the last slice with a non-zero loss_weights.perceptual) pools 4 times and needs at least "
             "16 px; use scales [1, 0.5, 0.25] or perceptual weights of 0 after relu4_1",
         ),
         (  # FOMM has the same two limits
-            _with(load_preset("puppet-64").to_dict(), "train_params.scales", [1, 0.5, 0.25, 0.125]),
+            _puppet(scales=[1, 0.5, 0.25, 0.125]),
             "train_params.scales: scale 0.125 x 64 px = 8 px is too small for the perceptual loss",
         ),
         (
-            _with(load_preset("puppet-64").to_dict(), "model_params.kp_detector_params.num_blocks", 6),
+            _puppet(kp_detector={"num_blocks": 6}),
             "model_params.kp_detector_params: scale_factor 0.5 x 64 px = 32 px halved by 6 hourglass blocks reaches "
             "1x1 at block 6 (its 2x2 pooling needs 2x2); use num_blocks <= 5 or scale_factor 1",
         ),

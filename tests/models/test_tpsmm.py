@@ -3,6 +3,8 @@ kernel system of Eq. 2, the dropout of Eq. 7-8, configs and presets, and checkpo
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -131,6 +133,12 @@ def test_original_layout_loads_with_a_config_and_ours_without(tmp_path):
         load_model(tmp_path / "orig.pth.tar")
     with pytest.raises(FommError, match="is a FOMM config"):
         load_model(tmp_path / "orig.pth.tar", config="vox-256")
+    wider = copy.deepcopy(TINY_TPSMM)
+    wider["model_params"]["generator_params"]["block_expansion"] = 8
+    with pytest.raises(FommError) as info:  # every tensor shape is checked: one line naming the first
+        load_model(tmp_path / "orig.pth.tar", config=wider)
+    assert "\n" not in str(info.value) and str(info.value).startswith(f"{tmp_path / 'orig.pth.tar'} does not fit")
+    assert "inpainting_network: " in str(info.value) and "pass the --config it was trained with" in str(info.value)
     loaded = load_model(tmp_path / "orig.pth.tar", config=TINY_TPSMM)
     assert loaded.kind == "tpsmm" and not loaded.has_avd and loaded.bg_predictor is None
     torch.save(tpsmm_checkpoint_dict(model), tmp_path / "ours.pth.tar")

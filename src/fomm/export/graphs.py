@@ -31,15 +31,18 @@ GRAPH_FILES = {
 
 
 class KeypointGraph(nn.Module):
-    """``image (B, 3, H, W)`` -> ``value (B, K, 2)`` [, ``jacobian (B, K, 2, 2)``]."""
+    """``image (B, 3, H, W)`` -> the detector's outputs named in ``keys`` that it gives, in that
+    order: FOMM's ``value (B, K, 2)`` [, ``jacobian (B, K, 2, 2)``], TPSMM's ``fg_kp (B, 5K, 2)``."""
 
-    def __init__(self, kp_detector: nn.Module):
+    def __init__(self, kp_detector: nn.Module, keys: tuple[str, ...] = ("value", "jacobian")):
         super().__init__()
         self.kp_detector = kp_detector
+        self.keys = keys
 
     def forward(self, image):
         kp = self.kp_detector(image)
-        return (kp["value"], kp["jacobian"]) if "jacobian" in kp else kp["value"]
+        out = tuple(kp[k] for k in self.keys if k in kp)
+        return out if len(out) > 1 else out[0]
 
 
 class SourceEncoderGraph(nn.Module):
@@ -103,7 +106,7 @@ def _onnx_inverse():
         torch.inverse = original
 
 
-def _export(module, args, path: Path, input_names, output_names, batch_inputs, structure=None) -> None:
+def export_graph(module, args, path: Path, input_names, output_names, batch_inputs, structure=None) -> None:
     """One graph, dynamic batch on the inputs named in ``batch_inputs``; quiet unless it fails.
     ``structure``: the number of tensors each argument holds (a list argument), default one each."""
     batch = torch.export.Dim("batch", min=1, max=65536)
@@ -138,7 +141,7 @@ def _export(module, args, path: Path, input_names, output_names, batch_inputs, s
             logger.setLevel(level)
 
 
-def _io_spec(path: Path) -> dict:
+def io_spec(path: Path) -> dict:
     """Names and shapes (``'batch'`` for the dynamic axis) of a graph's inputs and outputs."""
     import onnx
 
@@ -160,9 +163,11 @@ def _write_graphs(model, folder: Path, done=lambda: None) -> dict:
         kp = kp_detector(images)
         state = generator.encode_source(images[:1])
     kp_names = ["value", "jacobian"] if jacobian else ["value"]
-    _export(KeypointGraph(kp_detector), (images,), folder / GRAPH_FILES["kp_detector"], ["image"], kp_names, ["image"])
+    export_graph(
+        KeypointGraph(kp_detector), (images,), folder / GRAPH_FILES["kp_detector"], ["image"], kp_names, ["image"]
+    )
     done()
-    _export(
+    export_graph(
         SourceEncoderGraph(generator),
         (images[:1].clone(),),
         folder / GRAPH_FILES["source_encoder"],
@@ -180,7 +185,7 @@ def _write_graphs(model, folder: Path, done=lambda: None) -> dict:
     args += [state.features, state.small]
     occlusion = generator.dense_motion_network is not None and generator.estimate_occlusion_map
     outputs = ["prediction", "occlusion_map"] if occlusion else ["prediction"]
-    _export(
+    export_graph(
         (GeneratorGraph if jacobian else GeneratorGraphNoJacobian)(generator),
         tuple(args),
         folder / GRAPH_FILES["generator"],
@@ -195,12 +200,23 @@ def _write_graphs(model, folder: Path, done=lambda: None) -> dict:
 def export_onnx(model, out_dir: str | Path, check: bool = True, progress: bool = False) -> dict:
     """Write the three graphs and ``manifest.json`` into ``out_dir``; returns the manifest.
 
-    ``progress`` shows a progress bar over the three graphs (each takes seconds to a minute).
+    ``progress`` shows a progress bar over the three graphs (each takes seconds to a minute)."""
+
+    def fields(model, folder: Path, done) -> dict:
+        flags = _write_graphs(model, folder, done)
+        return {"num_kp": int(model.config.model_params.common_params.num_kp), **flags}
+
+    return write_export_folder(model, out_dir, GRAPH_FILES, fields, check=check, progress=progress)
+
+
+def write_export_folder(model, out_dir: str | Path, graph_files: dict, write, check: bool, progress: bool) -> dict:
+    """The export of either model family: ``write(model, folder, done)`` writes the graphs
+    ``graph_files`` names into ``folder``, calling ``done()`` after each, and returns the family's
+    manifest fields.
 
     The folder appears whole or not at all: the graphs are written to a temporary folder beside
     it, checked with ``onnx.checker`` and renamed into place (an existing folder is replaced only
-    when it holds a previous export).
-    """
+    when it holds a previous export). A model on another device is exported from a CPU copy."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not (out_dir / MANIFEST).is_file() and any(out_dir.iterdir()):
         raise FommError(f"{out_dir} exists and is not an ONNX export folder; choose an empty or new --out folder")
@@ -210,13 +226,12 @@ def export_onnx(model, out_dir: str | Path, check: bool = True, progress: bool =
     model.eval()
     tmp = make_temp_dir(out_dir)  # a killed export leaves a folder the next write here removes
     try:
-        with tqdm(total=len(GRAPH_FILES), desc="exporting ONNX graphs", unit="graph", disable=not progress) as bar:
-            flags = _write_graphs(model, tmp, done=lambda: bar.update(1))
-        graphs = {name: _io_spec(tmp / file) for name, file in GRAPH_FILES.items()}
+        with tqdm(total=len(graph_files), desc="exporting ONNX graphs", unit="graph", disable=not progress) as bar:
+            fields = write(model, tmp, lambda: bar.update(1))
         if check:
             import onnx
 
-            for file in GRAPH_FILES.values():
+            for file in graph_files.values():
                 onnx.checker.check_model(str(tmp / file), full_check=True)
         manifest = {
             "format": FORMAT,
@@ -225,9 +240,8 @@ def export_onnx(model, out_dir: str | Path, check: bool = True, progress: bool =
             "torch_version": torch.__version__,
             "preset": model.config.name,
             "frame_shape": list(model.frame_shape),
-            "num_kp": int(model.config.model_params.common_params.num_kp),
-            **flags,
-            "graphs": graphs,
+            **fields,
+            "graphs": {name: io_spec(tmp / file) for name, file in graph_files.items()},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         if out_dir.exists():

@@ -32,24 +32,26 @@ def cache_root() -> Path:
     return Path(platformdirs.user_cache_dir("fomm")) / "onnx"
 
 
-def model_key(model) -> str:
-    """sha256 of the model's inference weights and config, the fomm version and the opset (16 hex)."""
-    digest = hashlib.sha256(f"fomm {__version__} opset {OPSET}\n".encode())
+def model_key(model, parts=("kp_detector", "generator"), tag: str = "") -> str:
+    """sha256 of the model's inference weights (its ``parts``) and config, the fomm version and the
+    opset (16 hex); ``tag`` tells model families apart."""
+    digest = hashlib.sha256(f"fomm {__version__} opset {OPSET}{tag}\n".encode())
     digest.update(model.config.to_yaml().encode())
-    for prefix, module in (("kp_detector", model.kp_detector), ("generator", model.generator)):
-        for name, tensor in sorted(module.state_dict().items()):
-            digest.update(f"{prefix}.{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+    for part in parts:
+        for name, tensor in sorted(getattr(model, part).state_dict().items()):
+            digest.update(f"{part}.{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
 
 
-def cached_export(model, progress: bool = False) -> Path:
-    """The export folder of ``model`` in the cache, exporting it first when missing."""
-    folder = cache_root() / model_key(model)
+def cached_export(model, progress: bool = False, key=None, export=None) -> Path:
+    """The export folder of ``model`` in the cache, exporting it first when missing (``key`` and
+    ``export``: the model family's, by default FOMM's :func:`model_key` and :func:`export_onnx`)."""
+    folder = cache_root() / (key or model_key)(model)
     if not (folder / "manifest.json").is_file():
         if progress:
             print(f"exporting the model to ONNX (once; cached in {folder})", flush=True)
-        export_onnx(model, folder, progress=progress)
+        (export or export_onnx)(model, folder, progress=progress)
     return folder
 
 
@@ -70,17 +72,15 @@ class OnnxSource:
     small: np.ndarray  # (1, 3, h', w')
 
 
-class OnnxInferenceModel:
-    """Runs an export folder (:func:`fomm.export.export_onnx`) with ONNX Runtime.
-
-    >>> im = OnnxInferenceModel("vox-onnx/")            # or OnnxInferenceModel.from_model(model)
-    >>> source = im.encode_source(source_hwc)
-    >>> out = im.animate(source, kp_norm)               # {'prediction': (B, 3, H, W) tensor}
-    """
+class OnnxSessions:
+    """An export folder's graphs (``GRAPH_FILES``: name -> file) as ONNX Runtime sessions, with the
+    attributes the animation engine reads of an inference model; the base of both families'
+    backends."""
 
     backend = "onnxruntime"
     int8 = False
     calibrating = False
+    GRAPH_FILES: dict[str, str] = GRAPH_FILES
 
     def __init__(self, folder: str | Path, precision: str = "exact", provider_names: list[str] | None = None):
         try:
@@ -98,9 +98,18 @@ class OnnxInferenceModel:
         names = provider_names or providers()
         self.sessions = {
             name: ort.InferenceSession(str(self.folder / file), options, providers=names)
-            for name, file in GRAPH_FILES.items()
+            for name, file in self.GRAPH_FILES.items()
         }
         self.device = torch.device("cpu")
+
+
+class OnnxInferenceModel(OnnxSessions):
+    """Runs an export folder (:func:`fomm.export.export_onnx`) with ONNX Runtime.
+
+    >>> im = OnnxInferenceModel("vox-onnx/")            # or OnnxInferenceModel.from_model(model)
+    >>> source = im.encode_source(source_hwc)
+    >>> out = im.animate(source, kp_norm)               # {'prediction': (B, 3, H, W) tensor}
+    """
 
     @classmethod
     def from_model(cls, model, precision: str = "exact", progress: bool = False) -> OnnxInferenceModel:

@@ -14,24 +14,16 @@ itself.
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import json
-import shutil
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from fomm import __version__
-from fomm.atomic import make_temp_dir
 from fomm.errors import FommError
-from fomm.export.graphs import MANIFEST, OPSET, _export, _io_spec, read_manifest
-from fomm.export.runtime import cache_root, providers
+from fomm.export.graphs import KeypointGraph, export_graph, write_export_folder
+from fomm.export.runtime import OnnxSessions, cached_export, model_key
 from fomm.models.tpsmm.tps import tps_parameters
 
 GRAPH_FILES = {
@@ -40,17 +32,6 @@ GRAPH_FILES = {
     "avd": "avd.onnx",
     "generator": "generator.onnx",
 }
-
-
-class KeypointGraph(nn.Module):
-    """``image (B, 3, H, W)`` -> ``fg_kp (B, 5K, 2)``."""
-
-    def __init__(self, kp_detector: nn.Module):
-        super().__init__()
-        self.kp_detector = kp_detector
-
-    def forward(self, image):
-        return self.kp_detector(image)["fg_kp"]
 
 
 class SourceEncoderGraph(nn.Module):
@@ -97,13 +78,7 @@ class GeneratorGraph(nn.Module):
 
 def tpsmm_model_key(model) -> str:
     """sha256 of the weights and config, the fomm version and the opset (16 hex)."""
-    digest = hashlib.sha256(f"fomm {__version__} opset {OPSET} tpsmm\n".encode())
-    digest.update(model.config.to_yaml().encode())
-    for part in ("kp_detector", "dense_motion_network", "inpainting_network", "avd_network"):
-        for name, tensor in sorted(getattr(model, part).state_dict().items()):
-            digest.update(f"{part}.{name}{tuple(tensor.shape)}".encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
+    return model_key(model, ("kp_detector", "dense_motion_network", "inpainting_network", "avd_network"), " tpsmm")
 
 
 def _write_graphs(model, folder: Path, done=lambda: None) -> int:
@@ -114,8 +89,8 @@ def _write_graphs(model, folder: Path, done=lambda: None) -> int:
         kp = model.kp_detector(images)["fg_kp"]
         encoded = SourceEncoderGraph(model)(images[:1])
         theta, weights = tps_parameters(kp.view(2, -1, 5, 2), kp[:1].expand(2, -1, -1).reshape(2, -1, 5, 2))
-    _export(
-        KeypointGraph(model.kp_detector),
+    export_graph(
+        KeypointGraph(model.kp_detector, ("fg_kp",)),
         (images,),
         folder / GRAPH_FILES["kp_detector"],
         ["image"],
@@ -124,7 +99,7 @@ def _write_graphs(model, folder: Path, done=lambda: None) -> int:
     )
     done()
     maps = [f"enc_{i}" for i in range(len(encoded) - 1)]
-    _export(
+    export_graph(
         SourceEncoderGraph(model),
         (images[:1].clone(),),
         folder / GRAPH_FILES["source_encoder"],
@@ -134,11 +109,11 @@ def _write_graphs(model, folder: Path, done=lambda: None) -> int:
     )
     done()
     names = ["kp_source", "kp_driving"]
-    _export(AvdGraph(model.avd_network), (kp, kp.flip(0)), folder / GRAPH_FILES["avd"], names, ["fg_kp"], names)
+    export_graph(AvdGraph(model.avd_network), (kp, kp.flip(0)), folder / GRAPH_FILES["avd"], names, ["fg_kp"], names)
     done()
     names = ["kp_driving", "tps_theta", "tps_weights", "kp_source", "source", "source_small", *maps]
     args = (kp, theta, weights, kp[:1].clone(), images[:1].clone(), encoded[0], list(encoded[1:]))
-    _export(
+    export_graph(
         GeneratorGraph(model),
         args,
         folder / GRAPH_FILES["generator"],
@@ -154,44 +129,17 @@ def _write_graphs(model, folder: Path, done=lambda: None) -> int:
 def export_tpsmm_onnx(model, out_dir: str | Path, check: bool = True, progress: bool = False) -> dict:
     """Write the four graphs and ``manifest.json`` into ``out_dir`` (whole or not at all, as
     :func:`fomm.export.export_onnx`); returns the manifest."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not (out_dir / MANIFEST).is_file() and any(out_dir.iterdir()):
-        raise FommError(f"{out_dir} exists and is not an ONNX export folder; choose an empty or new --out folder")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    if model.device.type != "cpu":
-        model = copy.deepcopy(model).to("cpu")
-    model.eval()
-    tmp = make_temp_dir(out_dir)
-    try:
-        with tqdm(total=len(GRAPH_FILES), desc="exporting ONNX graphs", unit="graph", disable=not progress) as bar:
-            num_maps = _write_graphs(model, tmp, done=lambda: bar.update(1))
-        if check:
-            import onnx
 
-            for file in GRAPH_FILES.values():
-                onnx.checker.check_model(str(tmp / file), full_check=True)
-        manifest = {
-            "format": "fomm-onnx",
+    def fields(model, folder: Path, done) -> dict:
+        return {
             "kind": "tpsmm",
-            "fomm_version": __version__,
-            "opset": OPSET,
-            "torch_version": torch.__version__,
-            "preset": model.config.name,
-            "frame_shape": list(model.frame_shape),
             "num_tps": int(model.config.model_params.common_params.num_tps),
-            "encoder_maps": num_maps,
+            "encoder_maps": _write_graphs(model, folder, done),
             "avd": bool(model.has_avd),
             "tps_solve": "outside the graphs (ONNX has no linear solve): feed tps_theta and tps_weights",
-            "graphs": {name: _io_spec(tmp / file) for name, file in GRAPH_FILES.items()},
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return manifest
+
+    return write_export_folder(model, out_dir, GRAPH_FILES, fields, check=check, progress=progress)
 
 
 @dataclass
@@ -203,40 +151,16 @@ class OnnxTpsmmSource:
     encoded: list[np.ndarray]  # source_small, enc_0, ...
 
 
-class OnnxTpsmmInference:
+class OnnxTpsmmInference(OnnxSessions):
     """The TPSMM graphs under the engine's interface (``keypoints`` / ``encode_source`` /
     ``animate`` / ``avd``); the TPS solve runs in torch between them."""
 
-    backend = "onnxruntime"
-    int8 = False
-    calibrating = False
-
-    def __init__(self, folder: str | Path, precision: str = "exact"):
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise FommError("the onnxruntime backend needs ONNX Runtime: pip install 'fomm[onnx]'") from exc
-        if precision == "fast":
-            warnings.warn("precision 'fast' has no effect with the onnxruntime backend; running fp32", stacklevel=3)
-        self.precision = "exact"
-        self.folder = Path(folder)
-        self.manifest = read_manifest(self.folder)
-        self.frame_shape = tuple(self.manifest["frame_shape"])
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        self.sessions = {
-            name: ort.InferenceSession(str(self.folder / file), options, providers=providers())
-            for name, file in GRAPH_FILES.items()
-        }
-        self.device = torch.device("cpu")
+    GRAPH_FILES = GRAPH_FILES
 
     @classmethod
     def from_model(cls, model, precision: str = "exact", progress: bool = False) -> OnnxTpsmmInference:
         """Export ``model`` into the ONNX cache (once) and load it."""
-        folder = cache_root() / tpsmm_model_key(model)
-        if not (folder / MANIFEST).is_file():
-            export_tpsmm_onnx(model, folder, progress=progress)
-        inference = cls(folder, precision)
+        inference = cls(cached_export(model, progress, tpsmm_model_key, export_tpsmm_onnx), precision)
         inference.has_avd = model.has_avd
         return inference
 

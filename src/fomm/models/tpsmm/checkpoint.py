@@ -130,28 +130,6 @@ def tpsmm_preset_for(path, states: dict) -> TpsmmConfig:
     return next((c for c in fits if c.name == "tpsmm-vox-256"), fits[0])
 
 
-def check_tpsmm_shapes(data: dict, preset: str | None, path) -> str:
-    """Every inference tensor of a TPSMM checkpoint against ``preset`` (None: the stored config,
-    else the published config its shapes and name fit); returns the config's name or raises a
-    FommError naming the first mismatch."""
-    states = tpsmm_states(data)
-    if preset is not None:
-        cfg = load_tpsmm_preset(preset)
-    elif isinstance(data.get("config"), dict):
-        cfg = TpsmmConfig.from_dict(data["config"], source=f"the config stored in {path}")
-        cfg.name = str(data.get("config_name") or "its stored config")
-    else:
-        cfg = tpsmm_preset_for(path, states)
-    cfg.model_params.resnet_width = resnet_width(states["kp_detector"], "fg_encoder.")
-    with torch.device("meta"):
-        model = TpsmmModel(cfg, with_bg=False)
-    for part in INFERENCE_PARTS:
-        diff = _shape_diff(getattr(model, part), states[part])
-        if diff:
-            raise FommError(f"its {part} does not fit {cfg.name} ({diff})")
-    return cfg.name
-
-
 def tpsmm_checkpoint_dict(model: TpsmmModel, **extra: Any) -> dict[str, Any]:
     """Our TPSMM checkpoint: the parts' state dicts (the original layout), the config and any
     training state; the original code reads it unchanged (it ignores the other keys)."""
