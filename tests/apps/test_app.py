@@ -243,6 +243,63 @@ def file_payload(path: Path) -> dict:
     return {"path": str(path), "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
 
 
+def test_concurrent_requests_get_their_own_notes_and_leave_warnings_working(inputs, tmp_path, monkeypatch):
+    """Two requests at once (threads), each inside the other's: each page gets its own notes, and
+    afterwards a warning elsewhere in the process still reaches the console's showwarning (with
+    warnings.catch_warnings per request, both notes went to one request and the request that
+    ended last left its catcher installed for good). A repeated fomm warning is a note again."""
+    import warnings
+
+    import fomm.animation.pipeline
+
+    shown = []
+    monkeypatch.setattr(warnings, "showwarning", lambda message, *a, **k: shown.append(str(message)))
+    first_in, both_in, first_done = threading.Event(), threading.Barrier(2, timeout=60), threading.Event()
+
+    def fake_pipeline(source, driving, out, **kwargs):
+        name = Path(source).stem
+        if name == "first":
+            first_in.set()
+        both_in.wait()  # both requests are collecting now, the first having begun first
+        warnings.warn(f"note of {name}", UserWarning, stacklevel=1)
+        if name == "second":
+            first_done.wait(60)  # the first request ends while this one still runs
+            warnings.warn(f"late note of {name}", UserWarning, stacklevel=1)
+        return dict(out=out, frames=2, size=(64, 64), fps=25.0, frames_per_second=1.0)
+
+    monkeypatch.setattr(fomm.animation.pipeline, "animate_video", fake_pipeline)
+    animator = Animator(device="cpu", workdir=tmp_path / "work")
+    texts = {}
+
+    def request(name: str) -> None:
+        texts[name] = animator.animate(f"{name}.png", str(inputs[1]), Options())[1]
+        if name == "first":
+            first_done.set()
+
+    threads = [threading.Thread(target=request, args=(name,)) for name in ("first", "second")]
+    threads[0].start()
+    assert first_in.wait(60)
+    threads[1].start()
+    for thread in threads:
+        thread.join(60)
+    assert texts["first"].splitlines()[1:] == ["note: note of first"]
+    assert texts["second"].splitlines()[1:] == ["note: note of second", "note: late note of second"]
+    warnings.warn("a warning outside any request", UserWarning, stacklevel=1)
+    assert shown == ["a warning outside any request"]
+    monkeypatch.setattr(fomm.animation.pipeline, "animate_video", warns_from_fomm)
+    for _ in range(2):  # the same fomm warning, from the same line, in two requests: a note in each
+        text = animator.animate("third.png", str(inputs[1]), Options())[1]
+        assert text.splitlines()[1].startswith("note: the photo is 8x8, far smaller than the model's 64x64")
+
+
+def warns_from_fomm(source, driving, out, **kwargs):
+    """A pipeline that only warns, from fomm's code, that its source is small."""
+    from fomm.animation.sources import source_notes
+
+    source_notes((8, 8), (64, 64), "the photo")
+    return dict(out=out, frames=2, size=(64, 64), fps=25.0, frames_per_second=1.0)
+
+
 # ------------------------------------------------------------------------------------------------
 # Command line
 # ------------------------------------------------------------------------------------------------

@@ -14,11 +14,11 @@ import collections
 import shutil
 import tempfile
 import threading
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 from fomm.animation.options import AnimateOptions
+from fomm.apps.notes import collect_notes
 from fomm.cpu import release_memory
 from fomm.errors import FommError, plural
 from fomm.models.registry import cached_path, registry
@@ -221,8 +221,7 @@ class Animator:
 
         out = self._result_path(Path(driving))
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", UserWarning)
+            with collect_notes() as notes:  # this request's notes only, whatever else runs at once
                 stats = animate_video(
                     source, driving, out=out, model=model, options=options, progress=progress or False
                 )
@@ -231,12 +230,6 @@ class Animator:
             raise
         finally:
             release_memory()  # the app lives on between jobs: give this job's frames back to the OS
-        notes = []
-        for w in caught:  # the pipeline's notes go to the page; other warnings to the console
-            if issubclass(w.category, UserWarning):
-                notes.append(w.message)
-            else:
-                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
         return Path(stats["out"]), summary_line(stats, notes)
 
 
