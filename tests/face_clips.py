@@ -1,10 +1,13 @@
 """Short clips of a real face made in the test: scikit-image's ``astronaut()`` photo (a test
 dependency, public domain, NASA) moved, scaled and rotated over a background with cv2.warpAffine.
 
-The photo's face is at about x 177-272, y 66-161 of 512x512.
+The photo's face is at about x 177-272, y 66-161 of 512x512. Also the clip writers the face tests
+share: an AAC tone track, an H.264 clip with it.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import av
 import cv2
@@ -66,3 +69,19 @@ def write_tone(out, n_frames: int, fps: int, rate: int = 44100) -> None:
             out.mux(packet)
     for packet in stream.encode(None):
         out.mux(packet)
+
+
+def write_with_audio(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:
+    """An H.264 clip of ``frames`` with a mono 330 Hz AAC track as long as the video."""
+    rate = 44100
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.height, video.width = frames[0].shape[:2]
+        video.pix_fmt, video.options = "yuv420p", {"preset": "ultrafast", "crf": "18"}
+        write_tone(out, len(frames), fps, rate)
+        for image in frames:
+            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+    return path

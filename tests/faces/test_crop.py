@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from face_clips import astronaut, background, moving_clip, needs_faces, place
+from face_clips import astronaut, background, moving_clip, needs_faces, place, write_with_audio
 from fomm import faces as crop
 from fomm.errors import FommError
 from fomm.faces import CropPlan, crop_image, crop_inputs, detect_faces, plan_video_crop, smooth_track, square_box
@@ -462,39 +462,10 @@ def test_cli_crop_image_and_errors(video_io, tmp_path, capsys, monkeypatch):
     assert "--tracker landmarks needs the face models: pip install 'fomm[faces]'" in capsys.readouterr().err
 
 
-def _write_with_audio(path, frames, fps=25):
-    """An .mp4 with an AAC sine tone, written with PyAV (video_io copies audio, it does not make it)."""
-    from fractions import Fraction
-
-    import av
-
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=Fraction(fps))
-        video.width, video.height, video.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        audio = container.add_stream("aac", rate=44100)
-        audio.layout = "mono"
-        for frame in frames:
-            for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        n = int(44100 * len(frames) / fps)
-        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 44100)).astype(np.float32)[None]
-        for start in range(0, n, 1024):
-            chunk = av.AudioFrame.from_ndarray(
-                np.ascontiguousarray(tone[:, start : start + 1024]), format="fltp", layout="mono"
-            )
-            chunk.sample_rate = 44100
-            for packet in audio.encode(chunk):
-                container.mux(packet)
-        for stream in (video, audio):
-            for packet in stream.encode(None):
-                container.mux(packet)
-    return path
-
-
 @pytest.mark.slow
 def test_crop_video_file_keeps_audio_and_shows_progress(video_io, tmp_path, capsys):
     frames, _ = moving_face_frames(25, jump_at=None)
-    src = _write_with_audio(tmp_path / "talk.mp4", frames)
+    src = write_with_audio(tmp_path / "talk.mp4", frames)
     assert video_io.probe(src).has_audio
     out = tmp_path / "talk_crop.mp4"
     plan = crop.crop_video_file(src, out, size=64, progress=True, **HAAR)

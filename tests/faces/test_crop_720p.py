@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
-from face_clips import astronaut, background, place, write_tone  # noqa: I001 - tests/face_clips.py
+from face_clips import astronaut, background, place, write_with_audio  # noqa: I001 - tests/face_clips.py
 from fomm.animation import pipeline
 from fomm.bundled import bundled_checkpoint_path
 from fomm.cli import main
@@ -41,22 +40,6 @@ def moving_720p(n: int = N) -> list[np.ndarray]:
         cx, cy = 480 + 300 * a, 340 + 60 * np.sin(np.pi * a)
         frames.append(place(photo, bg, cx, cy, 1.0 + 0.15 * a, -4 + 8 * a))
     return frames
-
-
-def write_with_audio(path: Path, frames: list[np.ndarray], fps: int = FPS) -> Path:
-    """An H.264 clip of ``frames`` with a mono 330 Hz AAC track as long as the video."""
-    rate = 44100
-    with av.open(str(path), "w") as out:
-        video = out.add_stream("libx264", rate=fps)
-        video.height, video.width = frames[0].shape[:2]
-        video.pix_fmt, video.options = "yuv420p", {"preset": "ultrafast", "crf": "18"}
-        write_tone(out, len(frames), fps, rate)
-        for image in frames:
-            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                out.mux(packet)
-        for packet in video.encode(None):
-            out.mux(packet)
-    return path
 
 
 @pytest.fixture(scope="module")
