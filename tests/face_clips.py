@@ -2,7 +2,7 @@
 dependency, public domain, NASA) moved, scaled and rotated over a background with cv2.warpAffine.
 
 The photo's face is at about x 177-272, y 66-161 of 512x512. Also the clip writers the face tests
-share: an AAC tone track, an H.264 clip with it.
+share: an H.264 clip, with an AAC tone track if asked.
 """
 
 from __future__ import annotations
@@ -71,16 +71,34 @@ def write_tone(out, n_frames: int, fps: int, rate: int = 44100) -> None:
         out.mux(packet)
 
 
-def write_with_audio(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:
-    """An H.264 clip of ``frames`` with a mono 330 Hz AAC track as long as the video."""
-    rate = 44100
-    with av.open(str(path), "w") as out:
+def write_video(
+    path: Path,
+    frames: list,
+    fps: int = 12,
+    *,
+    audio: bool = False,
+    rotation: int | None = None,
+    faststart: bool = False,
+    crf: int = 20,
+    rate: int = 22050,
+) -> Path:
+    """An H.264 file of ``frames`` (any container PyAV writes by extension), optionally with a mono
+    AAC tone as long as the video, a display rotation (degrees; ``frames`` are what is displayed:
+    they are stored turned back, as a phone held upright stores landscape pixels) and the index at
+    the start (``faststart``: a truncated copy still decodes up to where it stops). ``crf``: the
+    H.264 quality (lower is closer to ``frames``); ``rate``: the tone's sample rate."""
+    if rotation:
+        frames = [np.ascontiguousarray(np.rot90(f, -(rotation // 90))) for f in frames]
+    with av.open(str(path), "w", container_options={"movflags": "+faststart"} if faststart else {}) as out:
         video = out.add_stream("libx264", rate=fps)
         video.height, video.width = frames[0].shape[:2]
-        video.pix_fmt, video.options = "yuv420p", {"preset": "ultrafast", "crf": "18"}
-        write_tone(out, len(frames), fps, rate)
+        video.pix_fmt, video.options = "yuv420p", {"preset": "ultrafast", "crf": str(crf)}
+        if rotation is not None:
+            video.set_display_rotation(rotation)
+        if audio:
+            write_tone(out, len(frames), fps, rate)
         for image in frames:
-            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+            for packet in video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")):
                 out.mux(packet)
         for packet in video.encode(None):
             out.mux(packet)

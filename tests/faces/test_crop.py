@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from face_clips import astronaut, background, moving_clip, needs_faces, place, write_with_audio
+from face_clips import astronaut, background, moving_clip, needs_faces, place, write_video
 from fomm import faces as crop
 from fomm.errors import FommError
 from fomm.faces import CropPlan, crop_image, crop_inputs, detect_faces, plan_video_crop, smooth_track, square_box
@@ -465,7 +465,7 @@ def test_cli_crop_image_and_errors(video_io, tmp_path, capsys, monkeypatch):
 @pytest.mark.slow
 def test_crop_video_file_keeps_audio_and_shows_progress(video_io, tmp_path, capsys):
     frames, _ = moving_face_frames(25, jump_at=None)
-    src = write_with_audio(tmp_path / "talk.mp4", frames)
+    src = write_video(tmp_path / "talk.mp4", frames, 25, audio=True, crf=18, rate=44100)
     assert video_io.probe(src).has_audio
     out = tmp_path / "talk_crop.mp4"
     plan = crop.crop_video_file(src, out, size=64, progress=True, **HAAR)

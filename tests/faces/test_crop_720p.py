@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from face_clips import astronaut, background, place, write_with_audio  # noqa: I001 - tests/face_clips.py
+from face_clips import astronaut, background, place, write_video  # noqa: I001 - tests/face_clips.py
 from fomm.animation import pipeline
 from fomm.bundled import bundled_checkpoint_path
 from fomm.cli import main
@@ -44,7 +44,7 @@ def moving_720p(n: int = N) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    return write_with_audio(tmp_path_factory.mktemp("720p") / "talk.mp4", moving_720p())
+    return write_video(tmp_path_factory.mktemp("720p") / "talk.mp4", moving_720p(), FPS, audio=True, crf=18, rate=44100)
 
 
 def tracker_name(tracker: str) -> str:

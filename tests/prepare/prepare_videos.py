@@ -8,13 +8,10 @@ The photo's face is at about x 177-272, y 66-161 of 512x512 (centre :data:`FACE_
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import av
 import cv2
 import numpy as np
 
-from face_clips import astronaut, write_tone  # noqa: I001 - tests/face_clips.py
+from face_clips import astronaut  # noqa: I001 - tests/face_clips.py
 from fomm import testing
 
 FACE_CENTRE = (225.0, 118.0)
@@ -50,32 +47,6 @@ def face_shot(
 def still_shot(n: int, h: int, w: int, *, cx: float, cy: float, scale: float, seed: int) -> list:
     frame = place(astronaut(), background(h, w, seed), cx, cy, scale)
     return [frame] * n
-
-
-def write_video(
-    path: Path, frames: list, fps: int = 12, *, audio: bool = False, rotation: int | None = None, faststart=False
-) -> Path:
-    """An H.264 file of ``frames`` (any container PyAV writes by extension), optionally with a mono
-    AAC tone as long as the video, a display rotation (degrees; ``frames`` are what is displayed:
-    they are stored turned back, as a phone held upright stores landscape pixels) and the index at
-    the start (``faststart``: a truncated copy still decodes up to where it stops)."""
-    rate = 22050
-    if rotation:
-        frames = [np.ascontiguousarray(np.rot90(f, -(rotation // 90))) for f in frames]
-    with av.open(str(path), "w", container_options={"movflags": "+faststart"} if faststart else {}) as out:
-        video = out.add_stream("libx264", rate=fps)
-        video.height, video.width = frames[0].shape[:2]
-        video.pix_fmt, video.options = "yuv420p", {"preset": "ultrafast", "crf": "20"}
-        if rotation is not None:
-            video.set_display_rotation(rotation)
-        if audio:
-            write_tone(out, len(frames), fps, rate)
-        for image in frames:
-            for packet in video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")):
-                out.mux(packet)
-        for packet in video.encode(None):
-            out.mux(packet)
-    return path
 
 
 def face_720p_with_cut(n: int = 40) -> list:

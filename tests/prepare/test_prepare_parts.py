@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from prepare_videos import write_video
 
+from face_clips import write_video  # noqa: I001 - tests/face_clips.py
 from fomm.errors import FommError
 from fomm.prepare.clips import ClipPlan, clip_box, decode_size, split_drifting, subject_size
 from fomm.prepare.decode import NotAVideo, Reader, analysis_hw
