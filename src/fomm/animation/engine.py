@@ -276,6 +276,24 @@ class AnimationEngine:
             }
 
 
+def engine_for(model, options) -> AnimationEngine:
+    """The engine that an :class:`~fomm.animation.options.AnimateOptions` asks for (motion, AVD,
+    batch size, precision, backend, compile): the one of ``fomm animate``, ``fomm app`` and
+    ``fomm live``. The torch backend and ``avd=False`` are the engine's defaults, left unsaid."""
+    extra = {} if options.backend == "torch" else {"backend": options.backend}
+    if options.avd:
+        extra["avd"] = True
+    return AnimationEngine(  # this module's name, looked up when called: tests may wrap it
+        model,
+        relative=options.relative,
+        adapt_movement_scale=options.adapt_movement_scale,
+        batch_size=options.batch_size,
+        precision=options.precision,
+        compile=options.compile,
+        **extra,
+    )
+
+
 def batched(frames: Iterable, size: int) -> Iterator[list]:
     """Lists of up to ``size`` consecutive items of ``frames`` (the last one may be shorter)."""
     chunk: list = []

@@ -66,21 +66,6 @@ def _load_model(model, checkpoint, config, o: AnimateOptions):
     return load_model(checkpoint, config=config, device=o.device, backend=o.backend)
 
 
-def _make_engine(model, o: AnimateOptions) -> animation_engine.AnimationEngine:
-    extra = {} if o.backend == "torch" else {"backend": o.backend}
-    if o.avd:
-        extra["avd"] = True
-    return animation_engine.AnimationEngine(  # looked up when called: tests may wrap it
-        model,
-        relative=o.relative,
-        adapt_movement_scale=o.adapt_movement_scale,
-        batch_size=o.batch_size,
-        precision=o.precision,
-        compile=o.compile,
-        **extra,
-    )
-
-
 # ----------------------------------------------------------------------------------------------
 # One source
 # ----------------------------------------------------------------------------------------------
@@ -246,7 +231,7 @@ def animate_video(
     if o.crop:
         crop_driving(drv, crop_size, o.crop_options, o.progress)
     drv.fit_note()
-    engine = _make_engine(model, o)
+    engine = animation_engine.engine_for(model, o)
     if sources is not None:
         return _animate_many(engine, sources, checked, drv, out, o, targets)
     return _animate_one(engine, source, src, drv, out, kind, o, save, _Shared())

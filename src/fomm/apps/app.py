@@ -26,7 +26,8 @@ import socket
 import sys
 import time
 
-from fomm.animation.options import DEVICES, DRIVING_FITS, PRECISIONS, AnimateOptions
+from fomm.animation.arguments import add_options
+from fomm.animation.options import DRIVING_FITS, PRECISIONS, AnimateOptions
 from fomm.apps.access import (
     DEFAULT_MAX_UPLOAD,
     credentials,
@@ -335,12 +336,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine)")
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
-    parser.add_argument(
-        "--device",
-        choices=DEVICES,
-        default="auto",
-        help="where to run the model (default: auto: CUDA, then MPS, then CPU)",
-    )
+    add_options(parser, ("--device",))  # fomm animate's
     _model_arguments(parser)
     access = parser.add_argument_group("access")
     access.add_argument(
@@ -368,8 +364,6 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
-    from fomm.animation.options import BACKENDS
-
     group = parser.add_argument_group("model")
     group.add_argument(
         "--checkpoint",
@@ -378,9 +372,7 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
         "name that fomm models lists, or with --backend onnxruntime a folder written by fomm export --format onnx",
     )
     group.add_argument("--config", metavar="NAME_OR_YAML", help="its config: a preset or a YAML file (rarely needed)")
-    group.add_argument(
-        "--backend", choices=BACKENDS, default="torch", help="run the networks in torch (default) or ONNX Runtime"
-    )
+    add_options(group, ("--backend",), help={"--backend": "run the networks in torch (default) or ONNX Runtime"})
 
 
 def _port(text: str) -> int:

@@ -387,6 +387,7 @@ pasted back into the photo."""
 
 
 def register(subparsers) -> None:
+    from fomm.animation.arguments import CROP, add_options
     from fomm.cli_args import add_model_arguments, summary
 
     p = subparsers.add_parser("live", help=summary("live"), description=DESCRIPTION, epilog=EXAMPLES)
@@ -403,105 +404,48 @@ def register(subparsers) -> None:
         "missing folders are created)",
     )
     io.add_argument("--virtual-camera", action="store_true", help="also send the result to a virtual camera")
-    motion = p.add_argument_group("motion")
-    motion.add_argument(
-        "--absolute",
-        "--no-relative",
-        dest="relative",
-        action="store_false",
-        help="use the camera's keypoints as they are (absolute motion) instead of relative to the first frame",
-    )
-    motion.add_argument(
-        "--no-adapt-scale",
-        dest="adapt_scale",
-        action="store_false",
-        help="do not scale the motion by the source/driving keypoint hull ratio",
-    )
-    motion.add_argument(
-        "--avd",
-        action="store_true",
-        help="Thin-Plate Spline Motion Model checkpoints: animation via disentanglement (for other identities)",
-    )
-    _live_crop_arguments(p)
-    _live_running_arguments(p)
-    _live_display_arguments(p)
-    p.set_defaults(func=run)
-
-
-def _live_crop_arguments(p: argparse.ArgumentParser) -> None:
-    from fomm.faces.detect import TRACKERS
-    from fomm.faces.plan import SCALE
-    from fomm.faces.track import SMOOTHING
-
-    crop = p.add_argument_group("face crop (--crop)")
-    crop.add_argument(
-        "--crop",
-        action="store_true",
-        help="follow the face in the camera and crop around it (the photo too: error if it has no face); "
-        "the animated face is pasted back into the full photo",
-    )
-    crop.add_argument(
-        "--no-paste-back",
-        dest="paste_back",
-        action="store_false",
-        help="with --crop: show the animated crop only, not the full photo",
-    )
-    crop.add_argument(
-        "--color-match", action="store_true", help="with --crop: match the animated face's colours to the photo"
-    )
-    crop.add_argument(
-        "--crop-scale",
-        type=float,
-        default=SCALE,
-        metavar="S",
-        help=f"crop side = S x face size (default: {SCALE})",
-    )
-    crop.add_argument(
-        "--crop-smoothing",
-        type=float,
-        default=SMOOTHING,
-        metavar="F",
-        help=f"time scale in frames of the box smoother (default: {SMOOTHING:g}; 0 follows every "
-        "detection; larger is steadier but, live, follows a moving head later)",
-    )
-    crop.add_argument(
-        "--tracker",
-        choices=TRACKERS,
-        default="auto",
-        help="face tracker: dlib landmarks (pip install 'fomm[faces]') or OpenCV's Haar cascade; "
-        "auto = landmarks when installed (default: auto)",
-    )
-
-
-def _live_running_arguments(p: argparse.ArgumentParser) -> None:
-    from fomm.animation.options import BACKENDS, DEVICES, PRECISIONS
-
-    group = p.add_argument_group("running")
-    group.add_argument(
-        "--device",
-        choices=DEVICES,
-        default="auto",
-        help="where to run the model (default: auto: CUDA, then MPS, then CPU)",
-    )
-    group.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="torch",
-        help="run the networks in torch (default) or in ONNX Runtime (exported on the fly, cached)",
-    )
-    group.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="exact",
-        help="exact: float32 (default); fast: bf16/fp16 on GPUs and CPUs with bf16 units, int8 on other x86 CPUs",
-    )
-    group.add_argument(
+    # fomm animate's options (fomm.animation.arguments), worded for a camera where they differ
+    add_options(p.add_argument_group("motion"), ("--absolute", "--no-adapt-scale", "--avd"), help=_MOTION_HELP)
+    add_options(p.add_argument_group("face crop (--crop)"), CROP[:-1], help=_crop_help())  # no --boxes-json
+    running = p.add_argument_group("running")
+    add_options(running, ("--device", "--backend", "--precision"), help=_RUNNING_HELP)
+    running.add_argument(
         "--realtime",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="a file as camera: play it at its fps, the newest frame winning (default), or "
         "--no-realtime: process every frame as fast as possible (cameras are always real time)",
     )
+    _live_display_arguments(p)
+    p.set_defaults(func=run)
+
+
+_MOTION_HELP = {
+    "--absolute": "use the camera's keypoints as they are (absolute motion) instead of relative to the first frame",
+    "--avd": "Thin-Plate Spline Motion Model checkpoints: animation via disentanglement (for other identities)",
+}
+
+
+def _crop_help() -> dict:
+    from fomm.faces.plan import SCALE  # OpenCV: imported when the command is built, not for fomm --help
+    from fomm.faces.track import SMOOTHING
+
+    return {
+        "--crop": "follow the face in the camera and crop around it (the photo too: error if it has no face); "
+        "the animated face is pasted back into the full photo",
+        "--no-paste-back": "with --crop: show the animated crop only, not the full photo",
+        "--color-match": "with --crop: match the animated face's colours to the photo",
+        "--crop-scale": f"crop side = S x face size (default: {SCALE})",
+        "--crop-smoothing": f"time scale in frames of the box smoother (default: {SMOOTHING:g}; 0 follows every "
+        "detection; larger is steadier but, live, follows a moving head later)",
+        "--tracker": "face tracker: dlib landmarks (pip install 'fomm[faces]') or OpenCV's Haar cascade; "
+        "auto = landmarks when installed (default: auto)",
+    }
+
+
+_RUNNING_HELP = {
+    "--precision": "exact: float32 (default); fast: bf16/fp16 on GPUs and CPUs with bf16 units, int8 on other x86 CPUs",
+}
 
 
 def _live_display_arguments(p: argparse.ArgumentParser) -> None:
@@ -537,7 +481,7 @@ def _close(sinks: list, exc: BaseException | None) -> None:
 def run(args) -> int:
     import cv2
 
-    from fomm.animation.engine import AnimationEngine
+    from fomm.animation.engine import engine_for
     from fomm.animation.options import AnimateOptions
     from fomm.data.video_io import read_image
     from fomm.models.checkpoint import load_model
@@ -551,15 +495,7 @@ def run(args) -> int:
     options = AnimateOptions.from_args(args, batch_size=1, progress=False)
     model = load_model(args.checkpoint, config=args.config, device=options.device, backend=options.backend)
     source = read_image(args.source)
-    engine = AnimationEngine(
-        model,
-        relative=options.relative,
-        adapt_movement_scale=options.adapt_movement_scale,
-        batch_size=options.batch_size,
-        precision=options.precision,
-        backend=options.backend,
-        avd=options.avd,
-    )
+    engine = engine_for(model, options)
     source, follower, paste, out_hw = face_crop(options, source, tuple(model.frame_shape))
     engine.set_source(source)
     capture = open_camera(args.camera)

@@ -15,34 +15,51 @@ from fomm.faces.plan import SCALE, check_options, check_size
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
+def crop_argument_specs() -> list[tuple[tuple[str, ...], dict]]:
+    """``--crop-scale``, ``--crop-smoothing``, ``--tracker`` and ``--boxes-json``, each as its
+    names and ``add_argument`` keywords: ``fomm crop`` adds them all, the commands that animate
+    pick theirs (:mod:`fomm.animation.arguments`)."""
+    return [
+        (
+            ("--crop-scale",),
+            dict(
+                type=float,
+                default=SCALE,
+                metavar="S",
+                help=f"crop side = S x face size (default: {SCALE}; larger shows more of the shoulders)",
+            ),
+        ),
+        (
+            ("--crop-smoothing",),
+            dict(
+                type=float,
+                default=_track.SMOOTHING,
+                metavar="F",
+                help=f"time scale in frames of the box smoother (default: {_track.SMOOTHING:g}; "
+                "0 follows every detection, larger is steadier)",
+            ),
+        ),
+        (
+            ("--tracker",),
+            dict(
+                choices=TRACKERS,
+                default="auto",
+                help="face tracker: dlib landmarks (needs pip install 'fomm[faces]') or OpenCV's Haar "
+                "cascade; auto = landmarks when installed (default: auto)",
+            ),
+        ),
+        (
+            ("--boxes-json",),
+            dict(metavar="PATH", help="write the per-frame crop boxes and the segments of the video as JSON"),
+        ),
+    ]
+
+
 def add_crop_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--crop-scale``, ``--crop-smoothing``, ``--tracker`` and ``--boxes-json``; read them
     back with :func:`crop_options_from_args`."""
-    parser.add_argument(
-        "--crop-scale",
-        type=float,
-        default=SCALE,
-        metavar="S",
-        help=f"crop side = S x face size (default: {SCALE}; larger shows more of the shoulders)",
-    )
-    parser.add_argument(
-        "--crop-smoothing",
-        type=float,
-        default=_track.SMOOTHING,
-        metavar="F",
-        help=f"time scale in frames of the box smoother (default: {_track.SMOOTHING:g}; "
-        "0 follows every detection, larger is steadier)",
-    )
-    parser.add_argument(
-        "--tracker",
-        choices=TRACKERS,
-        default="auto",
-        help="face tracker: dlib landmarks (needs pip install 'fomm[faces]') or OpenCV's Haar "
-        "cascade; auto = landmarks when installed (default: auto)",
-    )
-    parser.add_argument(
-        "--boxes-json", metavar="PATH", help="write the per-frame crop boxes and the segments of the video as JSON"
-    )
+    for names, keywords in crop_argument_specs():
+        parser.add_argument(*names, **keywords)
 
 
 def crop_options_from_args(args: argparse.Namespace) -> dict:
