@@ -320,14 +320,20 @@ def face_inputs(tmp_path_factory):
     return source, driving
 
 
+def crop_best_frame_argv(files, face_inputs, out) -> list[str]:
+    """fomm animate of the face clip with --crop --best-frame auto."""
+    source, driving = face_inputs
+    argv = ["animate", "--source", str(source), "--driving", str(driving), "--checkpoint", str(files.checkpoint)]
+    return argv + ["--crop", "--best-frame", "auto", "--out", str(out), "--no-progress"]
+
+
 @pytest.mark.skipif(
     not __import__("fomm.faces.landmarks").faces.faces_available(), reason="needs pip install 'fomm[faces]'"
 )
 @pytest.mark.slow
 def test_crop_says_which_tracker_and_best_frame_by_landmarks(files, face_inputs, tmp_path, capsys):
     source, driving = face_inputs
-    argv = ["animate", "--source", str(source), "--driving", str(driving), "--checkpoint", str(files.checkpoint)]
-    argv += ["--crop", "--best-frame", "auto", "--out", str(tmp_path / "a.mp4"), "--no-progress"]
+    argv = crop_best_frame_argv(files, face_inputs, tmp_path / "a.mp4")
     assert main(argv) == 0
     printed = capsys.readouterr().out.splitlines()
     assert "tracker: dlib landmarks (driving video and source photo)" in printed
@@ -398,9 +404,7 @@ def test_without_the_face_extra_haar_and_keypoints_are_used(files, face_inputs, 
     import fomm.faces.landmarks
 
     monkeypatch.setattr(fomm.faces.landmarks, "faces_available", lambda: False)
-    source, driving = face_inputs
-    argv = ["animate", "--source", str(source), "--driving", str(driving), "--checkpoint", str(files.checkpoint)]
-    argv += ["--crop", "--best-frame", "auto", "--out", str(tmp_path / "a.mp4"), "--no-progress"]
+    argv = crop_best_frame_argv(files, face_inputs, tmp_path / "a.mp4")
     assert main(argv) == 0
     printed = capsys.readouterr().out.splitlines()
     assert "tracker: OpenCV Haar cascade (driving video and source photo)" in printed
