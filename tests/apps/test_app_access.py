@@ -51,6 +51,7 @@ def test_sizes():
         access.size_argument("lots")
     assert access.format_size(200_000_000) == "200 MB" and access.format_size(1_500_000_000) == "1.5 GB"
     assert access.format_size(10_000) == "10 KB" and access.format_size(999) == "999 bytes"
+    assert access.format_size(1) == "1 byte"
 
 
 def test_loopback_and_the_warning():

@@ -13,7 +13,7 @@ import ipaddress
 import re
 from pathlib import Path
 
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 
 DEFAULT_MAX_UPLOAD = "200MB"  # photos and driving clips fit; a 700 MB vox-cpk.pth.tar does not
 _UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3}
@@ -78,7 +78,7 @@ def format_size(size: int) -> str:
     for unit, factor in (("GB", 1000**3), ("MB", 1000**2), ("KB", 1000)):
         if size >= factor:
             return f"{size / factor:.3g} {unit}"
-    return f"{size} bytes"
+    return plural(size, "byte")
 
 
 def is_loopback(host: str) -> bool:

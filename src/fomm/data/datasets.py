@@ -270,7 +270,7 @@ class FramesDataset(Dataset):
         if idx < 0:
             idx += n
         if not 0 <= idx < n:
-            raise IndexError(f"index {idx} is out of range for a dataset of {n} items")
+            raise IndexError(f"index {idx} is out of range for a dataset of {plural(n, 'item')}")
         rng = self._rng(idx, int(repeat))
         if not self.is_train:
             entry = self._entries[idx]
@@ -375,7 +375,7 @@ class DatasetRepeater(Dataset):
         if idx < 0:
             idx += len(self)
         if not 0 <= idx < len(self):
-            raise IndexError(f"index {idx} is out of range for a dataset of {len(self)} items")
+            raise IndexError(f"index {idx} is out of range for a dataset of {plural(len(self), 'item')}")
         if hasattr(self.dataset, "get_item"):
             return self.dataset.get_item(idx % n, repeat=idx // n)
         return self.dataset[idx % n]

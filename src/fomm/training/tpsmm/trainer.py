@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch.nn.utils import clip_grad_norm_
 
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 from fomm.models.checkpoint import atomic_torch_save, read_checkpoint, resolve_device
 from fomm.models.tpsmm.checkpoint import is_tpsmm_checkpoint, load_tpsmm_model, tpsmm_checkpoint_dict
 from fomm.models.tpsmm.config import TpsmmConfig, resolve_tpsmm_config
@@ -169,7 +169,7 @@ class TpsmmTrainer:
         steps_per_epoch = len(dataset) // params.batch_size
         if steps_per_epoch == 0:
             raise FommError(
-                f"the dataset has {len(dataset)} items, fewer than one batch of {params.batch_size}; "
+                f"the dataset has {plural(len(dataset), 'item')}, fewer than one batch of {params.batch_size}; "
                 f"lower --batch-size or raise --num-repeats"
             )
         objective = None
