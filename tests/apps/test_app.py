@@ -198,6 +198,7 @@ def bomb_png(path: Path, width: int = 20000, height: int = 10000) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_uploads_reach_fomm_s_decoder_and_a_decompression_bomb_gets_its_one_line(inputs, tmp_path, monkeypatch):
     """Through Gradio's own request processing (uploads moved into its cache and checked, then
     the app's handler): the photo reaches fomm's decoder unopened, so a decompression bomb gets
