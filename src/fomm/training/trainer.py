@@ -555,7 +555,7 @@ class Trainer:
         tp = self.cfg.train_params
         best = checkpoint_dir(self.run_dir) / "best.pt"
         self.say(
-            f"{status} at step {self.step} ({self.epoch} of {tp.num_epochs} epochs done); last checkpoint {self.last_checkpoint}"
+            f"{status} at step {self.step} ({self.epoch} of {plural(tp.num_epochs, 'epoch')} done); last checkpoint {self.last_checkpoint}"
             f"{f', best {best} (step {self.best_step})' if best.is_file() else ''}"
             f"{f'; continue with: {R.resume_command(self.run_dir, self.options, self.dist.world_size)}' if stop.seen else ''}"
         )

@@ -7,7 +7,7 @@ import time
 import warnings
 
 from fomm.cli_args import add_command
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
 
 
 class _Default(int):
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"wrote {total} {args.category} videos ({args.train} train, {args.test} test, {args.cross_pairs} "
         f"cross-identity) of {args.frames} frames at {args.size}x{args.size} to {root} in {elapsed:.1f}s "
-        f"with {workers} worker{'s' if workers != 1 else ''}"
+        f"with {plural(workers, 'worker')}"
     )
     return 0
 
