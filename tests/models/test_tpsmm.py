@@ -154,8 +154,8 @@ def test_fast_precision_uses_bf16_where_native_and_says_so_where_not(monkeypatch
     from fomm.models.tpsmm.inference import TpsmmInference
 
     model = random_tpsmm_model()
-    monkeypatch.setattr(tpsmm_inference, "resolve_precision", lambda p, d: (torch.bfloat16, False))
+    monkeypatch.setattr(tpsmm_inference, "resolve_precision", lambda p, d, dtype=None: (torch.bfloat16, False))
     assert TpsmmInference(model, "fast").low_dtype == torch.bfloat16
-    monkeypatch.setattr(tpsmm_inference, "resolve_precision", lambda p, d: (None, True))  # an AVX2 CPU: int8
+    monkeypatch.setattr(tpsmm_inference, "resolve_precision", lambda p, d, dtype=None: (None, True))  # AVX2: int8
     with pytest.warns(UserWarning, match="no int8 path for TPSMM; running in fp32"):
         assert TpsmmInference(model, "fast").low_dtype is None

@@ -139,14 +139,17 @@ def optimize_for_inference(module: nn.Module, subpixel: bool = True) -> nn.Modul
 
 
 @torch.no_grad()
-def to_low_precision(module: nn.Module, dtype: torch.dtype, channels_last: bool = True) -> nn.Module:
+def to_low_precision(
+    module: nn.Module, dtype: torch.dtype, channels_last: bool = True, keep: tuple[type, ...] = ()
+) -> nn.Module:
     """Cast, in place and once, the parameters and buffers of every layer of ``module`` to ``dtype``
     (4-D weights in channels-last memory when ``channels_last``), except the anti-aliasing blurs:
     their Gaussian kernels stay fp32, as does the blur itself (see
-    :class:`~fomm.models.blocks.AntiAliasInterpolation2d`). Convolutions then run in ``dtype``
-    with no per-call cast of their weights."""
+    :class:`~fomm.models.blocks.AntiAliasInterpolation2d`), and the layers of the types in ``keep``
+    (e.g. InstanceNorm: fp32 affine parameters on a bf16 input give a bf16 output normalised in
+    fp32). Convolutions then run in ``dtype`` with no per-call cast of their weights."""
     for layer in module.modules():
-        if isinstance(layer, AntiAliasInterpolation2d):
+        if isinstance(layer, (AntiAliasInterpolation2d, *keep)):
             continue
         for name, tensor in [*layer.named_parameters(recurse=False), *layer.named_buffers(recurse=False)]:
             if tensor is None or not tensor.is_floating_point():

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fomm.models.blocks import AntiAliasInterpolation2d, Hourglass, UpBlock2d
-from fomm.models.geometry import kp2gaussian, make_coordinate_grid
+from fomm.models.geometry import at_least_fp32, kp2gaussian, make_coordinate_grid
 from fomm.models.tpsmm.tps import tps_grids_from_parameters, tps_parameters
 
 OCCLUSION_MASKS = 4  # masks at the hourglass' two finest levels and two more up-sampled ones
@@ -72,6 +72,12 @@ class DenseMotionNetwork(nn.Module):
             mask_inputs = [levels[-1]]
         self.occlusion = nn.ModuleList(nn.Conv2d(c, 1, kernel_size=7, padding=3) for c in mask_inputs)
 
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype the hourglass and the heads run in: their weights' (fp32, or bf16/fp16 once
+        fast inference converted them, :func:`fomm.models.fused.to_low_precision`)."""
+        return self.maps.weight.dtype
+
     def forward(self, source_image, kp_driving, kp_source, bg_param=None, dropout_flag=False, dropout_p=0.0):
         if self.scale_factor != 1:
             source_image = self.down(source_image)
@@ -88,8 +94,11 @@ class DenseMotionNetwork(nn.Module):
         b, _, h, w = source_small.shape
         heatmaps = self.heatmap_representations((h, w), kp_driving["fg_kp"], kp_source["fg_kp"])
         deformed = self.deformed_sources(source_small, transformations)  # (B, K + 1, C, h, w)
-        levels = self.hourglass.decoder.levels(self.hourglass.encoder(torch.cat([heatmaps, deformed.flatten(1, 2)], 1)))
-        logits = self.maps(levels[-1])
+        # the hourglass runs in its weights' dtype; the contribution maps, flow and masks come back
+        # in fp32 (the flow is a sampling grid)
+        inp = torch.cat([heatmaps, deformed.flatten(1, 2)], 1).to(self.compute_dtype)
+        levels = self.hourglass.decoder.levels(self.hourglass.encoder(inp))
+        logits = at_least_fp32(self.maps(levels[-1]))
         if dropout_flag:
             contribution = dropout_softmax(logits, dropout_p)
         else:
@@ -135,13 +144,16 @@ class DenseMotionNetwork(nn.Module):
     def occlusion_maps(self, levels: list[torch.Tensor]) -> list[torch.Tensor]:
         """Sigmoid masks from the finest hourglass levels, then from up-sampled finest features."""
         if not self.multi_mask:
-            return [torch.sigmoid(self.occlusion[0](levels[-1]))]
+            return [torch.sigmoid(at_least_fp32(self.occlusion[0](levels[-1])))]
         from_levels = OCCLUSION_MASKS - self.up_nums
-        masks = [torch.sigmoid(conv(x)) for conv, x in zip(self.occlusion, levels[len(levels) - from_levels :])]
+        masks = [
+            torch.sigmoid(at_least_fp32(conv(x)))
+            for conv, x in zip(self.occlusion, levels[len(levels) - from_levels :])
+        ]
         features = levels[-1]
         for up, conv in zip(self.up, self.occlusion[from_levels:]):
             features = up(features)
-            masks.append(torch.sigmoid(conv(features)))
+            masks.append(torch.sigmoid(at_least_fp32(conv(features))))
         return masks
 
 

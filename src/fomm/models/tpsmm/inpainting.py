@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fomm.models.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d, channels
+from fomm.models.geometry import at_least_fp32
 from fomm.models.tpsmm.dense_motion import instance_norm
 
 
@@ -54,12 +55,19 @@ class InpaintingNetwork(nn.Module):
         self.resblock = nn.ModuleList(res[::-1])
         self.final = nn.Conv2d(block_expansion, num_channels, kernel_size=7, padding=3)
 
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype the convolutions run in: their weights' (fp32, or bf16/fp16 once fast
+        inference converted them, :func:`fomm.models.fused.to_low_precision`)."""
+        return self.final.weight.dtype
+
     def encode(self, source_image: torch.Tensor) -> list[torch.Tensor]:
-        """The source's feature maps, finest (full size) first: depends on the source only."""
-        maps = [self.first(source_image)]
+        """The source's feature maps, finest (full size) first: depends on the source only. They
+        come back at least fp32 (one cast per source): they are warped with fp32 sampling grids."""
+        maps = [self.first(source_image.to(self.compute_dtype))]
         for down in self.down_blocks:
             maps.append(down(maps[-1]))
-        return maps
+        return [at_least_fp32(m) for m in maps]
 
     def forward(self, source_image: torch.Tensor, dense_motion: dict) -> dict:
         return self.decode(self.encode(source_image), source_image, dense_motion)
@@ -70,19 +78,21 @@ class InpaintingNetwork(nn.Module):
         out = self.occlude(deform(encoder_maps[-1], deformation), masks[0])
         warped = [self._warp_for_loss(encoder_maps[-1], out, deformation, masks[0])]
         for i in range(self.num_down_blocks):
-            out = self.up_blocks[i](self.resblock[2 * i + 1](self.resblock[2 * i](out)))
+            out = self.up_blocks[i](self.resblock[2 * i + 1](self.resblock[2 * i](out.to(self.compute_dtype))))
             skip = encoder_maps[-(i + 2)]
             mask = masks[i + 1 if self.multi_mask else 0]
             warped_skip = self.occlude(deform(skip, deformation), mask)
             warped.append(self._warp_for_loss(skip, warped_skip, deformation, mask))
             if i < self.num_down_blocks - 1:
-                out = torch.cat([out, warped_skip], dim=1)
+                out = torch.cat([out, warped_skip.to(out.dtype)], dim=1)
         deformed_source = deform(source_image, deformation)
         last = masks[-1]
         if not self.multi_mask:
             last = F.interpolate(last, size=out.shape[2:], mode="bilinear", align_corners=True)
         # occluded regions come from the decoder, visible ones from the warped features / source
-        out = torch.sigmoid(self.final(out * (1 - last) + warped_skip))
+        # (the masks and the blend in fp32, the final conv in the weights' dtype, its sigmoid fp32)
+        blended = (out * (1 - last) + warped_skip).to(self.compute_dtype)
+        out = torch.sigmoid(at_least_fp32(self.final(blended)))
         prediction = out * (1 - last) + deformed_source * last
         return {
             "contribution_maps": dense_motion["contribution_maps"],
