@@ -93,7 +93,6 @@ class CommonParams(Section):
     num_kp: int = field(default=10, metadata=POS)
     num_channels: int = field(default=3, metadata=POS)
     estimate_jacobian: bool = True
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -105,7 +104,6 @@ class HourglassParams(Section):
     max_features: int = field(default=1024, metadata=POS)
     num_blocks: int = field(default=5, metadata=POS)
     scale_factor: float = field(default=0.25, metadata=FRACTION)
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -130,7 +128,6 @@ class GeneratorParams(Section):
     num_bottleneck_blocks: int = field(default=6, metadata=NON_NEG)
     estimate_occlusion_map: bool = True
     dense_motion_params: DenseMotionParams | None = field(default_factory=DenseMotionParams)
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -141,7 +138,6 @@ class DiscriminatorParams(Section):
     num_blocks: int = field(default=4, metadata=POS)
     sn: bool = field(default=False, metadata=omit_default())
     use_kp: bool = field(default=False, metadata=omit_default())
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -151,7 +147,6 @@ class ModelParams(Section):
     generator_params: GeneratorParams = field(default_factory=GeneratorParams)
     discriminator_params: DiscriminatorParams = field(default_factory=DiscriminatorParams)
     align_corners: bool = field(default=False, metadata=omit_default())
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -159,7 +154,6 @@ class TransformParams(Section):
     sigma_affine: float = field(default=0.05, metadata=NON_NEG)
     sigma_tps: float = field(default=0.005, metadata=NON_NEG)
     points_tps: int = field(default=5, metadata=POS)
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -172,7 +166,6 @@ class ReconstructionWeights(Section):
     # Our addition (default 0, written only when set): weight of the mean absolute pixel
     # difference between prediction and driving frame, averaged over the pyramid scales.
     pixel: float = field(default=0, metadata=check(omit_default=True, ge=0))
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -207,7 +200,6 @@ class TrainingParams(Section):
     scales: list[float] = field(default_factory=lambda: [1, 0.5, 0.25, 0.125], metadata=check(gt=0, le=1, min_len=1))
     checkpoint_freq: int = field(default=50, metadata=POS)
     transform_params: TransformParams = field(default_factory=TransformParams)
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -239,7 +231,6 @@ class DatasetParams(Section):
     id_sampling: bool = False
     pairs_list: str | None = None
     augmentation_params: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -253,7 +244,6 @@ class Config(ConfigFile):
     animate_params: dict | None = None
     visualizer_params: dict | None = None
     name: str | None = field(default=None, metadata={"internal": True})
-    extra: dict = field(default_factory=dict)
 
     # --- derived facts used by the code -------------------------------------------------------
     @property

@@ -21,7 +21,7 @@ import json
 import math
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -65,10 +65,12 @@ LR = check(gt=0)
 FROZEN_OK = check(ge=0)  # a learning rate of 0 freezes the part (the original's *-adv presets)
 
 
+@dataclass
 class Section:
-    """Dataclass mix-in: build from a dict (unknown keys go to ``extra``) and back."""
+    """Base of every section (a dataclass): build from a dict and back. Keys that are not fields go
+    to ``extra`` (every section has it, keyword-only), kept as read and written back."""
 
-    extra: dict
+    extra: dict = field(default_factory=dict, kw_only=True)
 
     @classmethod
     def from_dict(cls, data: dict | None):
@@ -90,6 +92,11 @@ class Section:
         obj = cls(**kwargs, extra=data)
         obj._order = order
         return obj
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The typed fields by name (no ``extra``): the keyword arguments of the network the
+        section configures."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
 
     def to_dict(self) -> dict:
         """The section in the YAML schema: keys that were read come back in their order; fields

@@ -46,7 +46,6 @@ class TpsCommonParams(Section):
     num_channels: int = field(default=3, metadata=POS)
     bg: bool = False
     multi_mask: bool = True
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -56,14 +55,12 @@ class TpsGeneratorParams(Section):
     block_expansion: int = field(default=64, metadata=POS)
     max_features: int = field(default=512, metadata=POS)
     num_down_blocks: int = field(default=3, metadata=POS)
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
 class AvdNetworkParams(Section):
     id_bottle_size: int = field(default=128, metadata=POS)
     pose_bottle_size: int = field(default=128, metadata=POS)
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -73,7 +70,6 @@ class TpsModelParams(Section):
     dense_motion_params: HourglassParams = field(default_factory=HourglassParams)
     avd_network_params: AvdNetworkParams = field(default_factory=AvdNetworkParams)
     resnet_width: int = field(default=64, metadata=check(omit_default=True, ge=1))
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -110,7 +106,6 @@ class AvdTrainParams(Section):
     lambda_shift: float = field(default=1, metadata=NON_NEG)
     lambda_affine: float = field(default=1, metadata=check(omit_default=True, ge=0))
     random_scale: float = field(default=0.25, metadata=NON_NEG)
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -130,7 +125,6 @@ class TpsmmConfig(ConfigFile):
     train_avd_params: AvdTrainParams = field(default_factory=AvdTrainParams)
     visualizer_params: dict | None = None
     name: str | None = field(default=None, metadata={"internal": True})
-    extra: dict = field(default_factory=dict)
 
     @property
     def frame_shape(self) -> tuple[int, int]:

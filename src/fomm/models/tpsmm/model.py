@@ -41,25 +41,11 @@ class TpsmmModel(nn.Module):
         mp = config.model_params
         common = mp.common_params
         self.kp_detector = TpsKeypointDetector(common.num_tps, common.num_channels, mp.resnet_width)
-        d = mp.dense_motion_params
+        shared = dict(num_channels=common.num_channels, multi_mask=common.multi_mask)
         self.dense_motion_network = DenseMotionNetwork(
-            block_expansion=d.block_expansion,
-            num_blocks=d.num_blocks,
-            max_features=d.max_features,
-            num_tps=common.num_tps,
-            num_channels=common.num_channels,
-            scale_factor=d.scale_factor,
-            bg=common.bg,
-            multi_mask=common.multi_mask,
+            **mp.dense_motion_params.as_kwargs(), num_tps=common.num_tps, bg=common.bg, **shared
         )
-        g = mp.generator_params
-        self.inpainting_network = InpaintingNetwork(
-            num_channels=common.num_channels,
-            block_expansion=g.block_expansion,
-            max_features=g.max_features,
-            num_down_blocks=g.num_down_blocks,
-            multi_mask=common.multi_mask,
-        )
+        self.inpainting_network = InpaintingNetwork(**mp.generator_params.as_kwargs(), **shared)
         a = mp.avd_network_params
         self.avd_network = AVDNetwork(common.num_tps, a.id_bottle_size, a.pose_bottle_size)
         with_bg = common.bg if with_bg is None else with_bg
