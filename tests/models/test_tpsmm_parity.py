@@ -168,3 +168,18 @@ def test_fast_converts_copies_once_and_keeps_the_geometry_fp32(model):
     assert torch.allclose(kp["value"], exact_kp, atol=1e-6)  # the keypoint detector stays fp32
     out = im.animate(encoded, kp, outputs=("prediction", "occlusion_map", "deformation", "contribution_maps"))
     assert all(v.dtype == torch.float32 for v in out.values())
+
+
+def test_bf16_keypoint_detector_decision(model):
+    """bf16 weights would move the parity keypoints by far more than issue 26's 0.05 px at 256 px
+    (2.2 px measured), so ``fast`` keeps TPSMM's keypoint detector (a ResNet-18) in fp32."""
+    import copy
+
+    from fomm.models.fused import to_low_precision
+
+    frames = np.concatenate([stored("inputs/source_hwc.npz")[None], stored("inputs/driving_hwc.npz")])
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2)
+    bf16 = to_low_precision(copy.deepcopy(model.kp_detector), torch.bfloat16)
+    with torch.no_grad():
+        moved = (model.kp_detector(x)["fg_kp"] - bf16(x.bfloat16())["fg_kp"].float()).abs().max()
+    assert float(moved) * 255 / 2 > 0.05

@@ -10,11 +10,12 @@ feature maps and the dense motion network's down-sampled copy) is computed once.
 ``precision='fast'`` works as FOMM's (:mod:`fomm.models.inference`): where the device computes
 bf16 natively, copies of the dense motion and inpainting networks get their weights converted once
 to bf16 (fp16 on GPUs without bf16) in channels-last memory (:func:`fomm.models.fused.to_low_precision`),
-and their convolutions, InstanceNorms and activations run in it; the TPS solve, the heatmaps, the
-sampling grids and warps, the contribution softmax, the mask sigmoids, the final sigmoid and the
-blend run in fp32, and the encoder's maps are kept fp32 (they are warped). The keypoint detector
-(a ResNet-18 whose keypoints drive everything) and the AVD network stay fp32, and so do the
-InstanceNorms' affine parameters (a bf16 input normalised in fp32, rounded once).
+and their convolutions and activations run in it; their InstanceNorms normalise the bf16
+activations in fp32 (:class:`ChannelNorm`, fp32 affine parameters). The TPS solve, the heatmaps,
+the sampling grids and warps, the contribution softmax, the mask sigmoids, the final sigmoid and
+the blend run in fp32, and the encoder's maps are kept fp32 (they are warped). The keypoint
+detector (a ResNet-18: bf16 weights would move the parity keypoints by 2.2 px at 256 px, where
+issue 26 allows 0.05 px) and the AVD network stay fp32.
 """
 
 from __future__ import annotations
