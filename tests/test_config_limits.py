@@ -1,5 +1,5 @@
-"""The size limits checked when a config is loaded (fomm.config.limits): each one against the real
-networks on both sides of its boundary, the two TPSMM settings of experiments/tpsmm-ablation (and
+"""The size limits checked when a config is loaded (fomm.config.limits, and TPSMM's occlusion
+masks): each one against the real networks on both sides of its boundary, the two TPSMM settings of experiments/tpsmm-ablation (and
 FOMM's same failures) as one line of ``fomm train``, and every shipped config passing."""
 
 from __future__ import annotations
@@ -12,12 +12,19 @@ import torch
 import yaml
 
 from fomm.cli import main as cli_main
-from fomm.config import load_preset, preset_names
+from fomm.config import HourglassParams, load_preset, preset_names
 from fomm.config.limits import check_hourglass, check_pyramid, downsampled, perceptual_depth
 from fomm.config.sections import Invalid
 from fomm.models.blocks import AntiAliasInterpolation2d, Hourglass, ImagePyramid
-from fomm.models.tpsmm.config import load_tpsmm_preset, resolve_tpsmm_config, tpsmm_preset_names
-from fomm.models.tpsmm.dense_motion import instance_norm
+from fomm.models.tpsmm.config import (
+    TpsGeneratorParams,
+    check_masks,
+    load_tpsmm_preset,
+    resolve_tpsmm_config,
+    tpsmm_preset_names,
+)
+from fomm.models.tpsmm.dense_motion import DenseMotionNetwork, instance_norm
+from fomm.models.tpsmm.inpainting import InpaintingNetwork
 from fomm.training.vgg import random_vgg19
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +34,7 @@ ABLATION = ROOT / "experiments" / "tpsmm-ablation" / "tpsmm-puppet-64.yaml"
 def _runs(module, x) -> bool:
     try:
         module(x)
-    except (RuntimeError, ValueError):
+    except (RuntimeError, ValueError, IndexError):
         return False
     return True
 
@@ -122,3 +129,27 @@ def test_every_shipped_config_fits_its_frame():
         load_tpsmm_preset(name)
     for name in preset_names():
         load_preset(name)
+
+
+def test_the_multi_mask_limits_are_where_the_networks_fail():
+    """With multi_mask, TPSMM's 4 occlusion masks must come from the hourglass (num_blocks >=
+    4 - log2(1 / scale_factor)) and fit the inpainting network (num_down_blocks 3): refused exactly
+    where the dense motion and inpainting networks fail, but for one setting that this port runs and
+    the original cannot build (scale_factor 1 with 2 blocks and 1 down block), refused as the
+    original's architecture."""
+    torch.manual_seed(0)
+    side = 64
+    for scale, blocks, down in itertools.product((1, 0.5, 0.25, 0.125), range(1, 5), range(1, 5)):
+        if downsampled(side, scale) % 2**blocks:
+            continue  # the hourglass limit, tested above
+        dense = DenseMotionNetwork(2, blocks, 4, num_tps=1, num_channels=3, scale_factor=scale, multi_mask=True)
+        inpainting = InpaintingNetwork(3, 2, 4, down, multi_mask=True)
+        x, kp = torch.rand(1, 3, side, side), {"fg_kp": torch.rand(1, 5, 2) * 2 - 1}
+        with torch.no_grad():
+            runs = _runs(lambda x, d=dense, i=inpainting, kp=kp: i(x, d(x, kp, kp)), x)
+        refused = _raises(
+            check_masks,
+            HourglassParams(num_blocks=blocks, scale_factor=scale),
+            TpsGeneratorParams(num_down_blocks=down),
+        )
+        assert runs != refused or (scale, blocks, down) == (1, 2, 1), (scale, blocks, down, runs)

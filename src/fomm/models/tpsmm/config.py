@@ -13,6 +13,7 @@ VGG-19 weights. Presets live in ``fomm/presets/tpsmm/`` (``tpsmm-vox-256``, ...)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -28,6 +29,7 @@ from fomm.config import (
     ConfigFile,
     DatasetParams,
     HourglassParams,
+    Invalid,
     ReconstructionWeights,
     Section,
     TrainingParams,
@@ -135,11 +137,41 @@ class TpsmmConfig(ConfigFile):
 
     def check_more(self) -> None:
         """The dense motion hourglass and the image pyramid against the frame size
-        (:mod:`fomm.config.limits`)."""
+        (:mod:`fomm.config.limits`), and the occlusion masks against the inpainting network."""
         d, tp = self.model_params.dense_motion_params, self.train_params
         path = "model_params.dense_motion_params"
         check_hourglass(path, self.frame_shape, d.scale_factor, d.num_blocks, "InstanceNorm")
         check_pyramid(self.frame_shape, tp.scales, tp.loss_weights.perceptual)
+        if self.model_params.common_params.multi_mask:
+            check_masks(d, self.model_params.generator_params)
+
+
+# With multi_mask the dense motion network makes 4 occlusion masks, at 1/8, 1/4, 1/2 and 1 of the
+# frame (fomm.models.tpsmm.dense_motion.OCCLUSION_MASKS): the finest 4 - log2(1 / scale_factor)
+# levels of its hourglass, then up-sampled copies of the finest; the inpainting network applies
+# one to each of its num_down_blocks + 1 feature maps, of the same sizes.
+OCCLUSION_MASKS = 4
+
+
+def check_masks(dense: HourglassParams, generator: TpsGeneratorParams) -> None:
+    """Raise :class:`~fomm.config.sections.Invalid` when the multi-resolution occlusion masks do
+    not fit the hourglass or the inpainting network (the original's architecture)."""
+    from_hourglass = OCCLUSION_MASKS - int(math.log(1 / dense.scale_factor, 2))
+    if dense.num_blocks < from_hourglass:
+        raise Invalid(
+            "model_params.dense_motion_params.num_blocks",
+            line=f"model_params.dense_motion_params: num_blocks {dense.num_blocks} gives {dense.num_blocks} hourglass "
+            f"levels but multi_mask takes {from_hourglass} of the {OCCLUSION_MASKS} occlusion masks from them at "
+            f"scale_factor {dense.scale_factor:g}; use num_blocks >= {from_hourglass}, a smaller scale_factor or "
+            f"common_params.multi_mask false",
+        )
+    if generator.num_down_blocks != OCCLUSION_MASKS - 1:
+        raise Invalid(
+            "model_params.generator_params.num_down_blocks",
+            line=f"model_params.generator_params: num_down_blocks {generator.num_down_blocks} needs "
+            f"{generator.num_down_blocks + 1} occlusion masks but multi_mask makes {OCCLUSION_MASKS} (at 1/8 to 1 of "
+            f"the frame); use num_down_blocks {OCCLUSION_MASKS - 1} or common_params.multi_mask false",
+        )
 
 
 def is_tpsmm_dict(data) -> bool:
