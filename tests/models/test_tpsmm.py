@@ -159,3 +159,12 @@ def test_fast_precision_uses_bf16_where_native_and_says_so_where_not(monkeypatch
     monkeypatch.setattr(tpsmm_inference, "resolve_precision", lambda p, d, dtype=None: (None, True))  # AVX2: int8
     with pytest.warns(UserWarning, match="no int8 path for TPSMM; running in fp32"):
         assert TpsmmInference(model, "fast").low_dtype is None
+
+
+def test_the_engine_hands_its_fast_options_to_tpsmm():
+    from fomm.animation.engine import AnimationEngine
+
+    model = random_tpsmm_model()
+    engine = AnimationEngine(model, precision="fast", fast_dtype=torch.bfloat16, channels_last=False)
+    assert engine.inference.low_dtype == torch.bfloat16 and engine.inference.channels_last is False
+    assert AnimationEngine(model, precision="fast", fast_dtype=torch.bfloat16).inference.channels_last is True

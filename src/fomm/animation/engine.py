@@ -116,7 +116,7 @@ def make_inference_model(model, backend: str, precision: str, **kwargs):
     if isinstance(model, ExportedModel) and backend != "onnxruntime":
         raise FommError(f"{model.folder} is an ONNX export folder; run it with --backend onnxruntime")
     if getattr(model, "kind", "fomm") == "tpsmm":  # fomm.models.tpsmm
-        return _tpsmm_inference_model(model, backend, precision)
+        return _tpsmm_inference_model(model, backend, precision, **kwargs)
     if backend == "torch":
         return InferenceModel(model, precision, **kwargs)
     from fomm.export.runtime import OnnxInferenceModel  # optional extra: onnxruntime
@@ -126,12 +126,12 @@ def make_inference_model(model, backend: str, precision: str, **kwargs):
     return OnnxInferenceModel.from_model(model, precision=precision)
 
 
-def _tpsmm_inference_model(model, backend: str, precision: str):
+def _tpsmm_inference_model(model, backend: str, precision: str, **kwargs):
     """The same three calls for a Thin-Plate Spline Motion Model (torch or ONNX Runtime)."""
     if backend == "torch":
         from fomm.models.tpsmm.inference import TpsmmInference
 
-        return TpsmmInference(model, precision)
+        return TpsmmInference(model, precision, **kwargs)  # fast_dtype, channels_last; the rest is FOMM's
     from fomm.export.tpsmm import OnnxTpsmmInference
 
     if isinstance(model, ExportedModel):  # a TPSMM export folder
