@@ -105,7 +105,12 @@ except AttributeError:  # pragma: no cover - depends on the PyAV version
 
 
 def _frame_to_rgb(frame) -> np.ndarray:
-    arr = frame.to_ndarray(format="rgb24", interpolation=DECODE_FLAGS)
+    # One swscale thread: its slice-thread pool (the default, one thread per core) hung in a forked
+    # DataLoader worker (PyAV 18.1.1, FFmpeg 8), and a frame of a dataset clip is too small to gain.
+    try:
+        arr = frame.to_ndarray(format="rgb24", interpolation=DECODE_FLAGS, threads=1)
+    except TypeError:  # pragma: no cover - PyAV without the threads argument
+        arr = frame.to_ndarray(format="rgb24", interpolation=DECODE_FLAGS)
     try:
         rotation = frame.rotation or 0
     except Exception:  # side data that PyAV cannot parse: show the frame as stored
