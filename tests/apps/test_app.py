@@ -225,7 +225,7 @@ def test_uploads_reach_fomm_s_decoder_and_a_decompression_bomb_gets_its_one_line
     result, status, error = request(bomb)
     assert result is None and status == ""
     assert error["visible"] and error["value"] == (
-        f"image {bomb} is 20000x10000 pixels (200 megapixels), over the limit of 100 megapixels; shrink it "
+        f"image {bomb.name} is 20000x10000 pixels (200 megapixels), over the limit of 100 megapixels; shrink it "
         "(e.g. to 4096 pixels on its longer side), or if you trust the file raise the limit: "
         "FOMM_MAX_IMAGE_PIXELS=200000000"
     )
@@ -237,6 +237,13 @@ def page_defaults() -> dict:
     values.update(color_match=False, side=False, keypoints=False, driving_fit="crop", relative=True, adapt=True)
     values.update(precision="exact", best_mode="first frame", best_index=0, avd=False)
     return values
+
+
+def test_messages_name_uploads_by_the_user_s_file_name():
+    values = [dict(page_defaults(), source=file_payload(Path("/cache/ab12/me.png")))[n] for n in app.INPUT_NAMES]
+    names = app.upload_names(values)
+    assert names == {"/cache/ab12/me.png": "me.png"}
+    assert app.user_words("image /cache/ab12/me.png is corrupt", names) == "image me.png is corrupt"
 
 
 def file_payload(path: Path) -> dict:

@@ -184,6 +184,20 @@ def request_values(values) -> dict:
     return v
 
 
+def upload_names(values) -> dict[str, str]:
+    """Each upload's path in Gradio's cache -> the name the user's file had (for messages)."""
+    v = dict(zip(INPUT_NAMES, values))
+    files = (v[name] for name in FILE_INPUTS if isinstance(v[name], dict))
+    return {f["path"]: f["orig_name"] for f in files if f.get("path") and f.get("orig_name")}
+
+
+def user_words(text: str, names: dict[str, str]) -> str:
+    """``text`` with each upload's cache path replaced by the user's file name."""
+    for path, name in names.items():
+        text = text.replace(path, name)
+    return text
+
+
 def options_from(v: dict) -> AnimateOptions:
     """The request's :class:`~fomm.animation.options.AnimateOptions` from the page's values (by input name)."""
     crop, paste_back = bool(v["crop"]), bool(v["paste_back"])
@@ -219,7 +233,8 @@ def build_app(animator: Animator):
         except Exception as exc:  # shown in the error box; the console keeps the traceback
             if not isinstance(exc, FommError):
                 log.exception("fomm app: request failed")
-            return {result: None, status: "", error: gr.Textbox(value=one_line(exc), visible=True)}
+            message = user_words(one_line(exc), upload_names(values))  # "photo.png", not Gradio's cache path
+            return {result: None, status: "", error: gr.Textbox(value=message, visible=True)}
         return {result: str(out), status: text, error: gr.Textbox(value="", visible=False)}
 
     look = {} if _theme_on_launch() else {"theme": theme()}
