@@ -29,8 +29,7 @@ import math
 
 from fomm.config.sections import Invalid
 
-# 2x2 max poolings before each VGG-19 slice the perceptual loss reads (relu1_1 ... relu5_1)
-VGG19_POOLS = (0, 1, 2, 3, 4)
+# The VGG-19 slices the perceptual loss reads; slice i follows i 2x2 max poolings
 VGG19_SLICES = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 POWERS_OF_TWO = (1, 0.5, 0.25, 0.125, 0.0625, 0.03125)  # the scales the original configs use
 
@@ -80,10 +79,6 @@ def _hourglass_fixes(frame: tuple[int, int], scale_factor: float, num_blocks: in
     most = max((n for n in range(1, num_blocks) if fits(scale_factor, n)), default=None)
     scale = min((s for s in POWERS_OF_TWO if s > scale_factor and fits(s, num_blocks)), default=None)
     options = ([f"num_blocks <= {most}"] if most else []) + ([f"scale_factor {scale:g}"] if scale else [])
-    return _fixes(frame, num_blocks, options)
-
-
-def _fixes(frame: tuple[int, int], num_blocks: int, options: list[str] | None = None) -> str:
     if options:
         return "use " + " or ".join(options)
     return f"use a scale_factor of 1, 0.5, 0.25, ... that gives a multiple of {2**num_blocks} px, or fewer blocks"
@@ -91,7 +86,7 @@ def _fixes(frame: tuple[int, int], num_blocks: int, options: list[str] | None = 
 
 def perceptual_depth(weights) -> int:
     """How many VGG-19 slices the perceptual loss runs: up to the last non-zero weight (0: none)."""
-    used = [i for i, w in enumerate(list(weights)[: len(VGG19_POOLS)]) if w]
+    used = [i for i, w in enumerate(list(weights)[: len(VGG19_SLICES)]) if w]
     return max(used) + 1 if used else 0
 
 
@@ -101,7 +96,7 @@ def check_pyramid(frame: tuple[int, int], scales, perceptual_weights) -> None:
     depth = perceptual_depth(perceptual_weights)
     if not depth:
         return
-    pools = VGG19_POOLS[depth - 1]
+    pools = depth - 1
     need = 2**pools
     side = min(frame)
     for scale in sorted(scales):
@@ -111,7 +106,7 @@ def check_pyramid(frame: tuple[int, int], scales, perceptual_weights) -> None:
         ok = [s for s in scales if downsampled(side, s) >= need]
         smallest = min((s for s in POWERS_OF_TWO if downsampled(side, s) >= need), default=1)
         keep = f"scales [{', '.join(f'{s:g}' for s in ok)}]" if ok else f"scales >= {smallest:g}"
-        reach = max(i for i, p in enumerate(VGG19_POOLS) if 2**p <= size)
+        reach = min(size.bit_length() - 1, len(VGG19_SLICES) - 1)  # the deepest slice ``size`` px allow
         raise Invalid(
             "train_params.scales",
             line=f"train_params.scales: scale {scale:g} x {side} px = {size} px is too small for the perceptual "
