@@ -121,3 +121,24 @@ def test_live_options_are_grouped_like_animate_and_default_to_auto(capsys, monke
         assert group in text and group in animate
     args = build_parser(["live"]).parse_args(["live", "--source", "a.png", "--camera", "0", "--checkpoint", "m.pt"])
     assert args.device == "auto" and args.relative and args.adapt_scale
+
+
+def test_opencv_s_log_lines_are_off_while_a_command_runs_unless_asked_for(monkeypatch):
+    """The command's process is the CLI's: OpenCV's own lines are off during it (each problem is
+    one line of ours) and the level comes back after; ``OPENCV_LOG_LEVEL`` keeps the user's."""
+    import argparse
+
+    import cv2
+
+    from fomm import cli
+
+    levels = []
+    parser = argparse.ArgumentParser()
+    parser.set_defaults(func=lambda args: levels.append(cv2.utils.logging.getLogLevel()), command="x")
+    monkeypatch.setattr(cli, "build_parser", lambda argv=None: parser)
+    before = cv2.utils.logging.getLogLevel()
+    monkeypatch.delenv("OPENCV_LOG_LEVEL", raising=False)
+    assert cli.main([]) == 0 and cv2.utils.logging.getLogLevel() == before
+    monkeypatch.setenv("OPENCV_LOG_LEVEL", "WARNING")
+    assert cli.main([]) == 0
+    assert levels == [cv2.utils.logging.LOG_LEVEL_SILENT, before] and before != levels[0]

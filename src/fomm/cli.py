@@ -12,7 +12,9 @@ them from there, never from this dispatcher).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 import warnings
 
@@ -39,6 +41,26 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def opencv_logs_off():
+    """OpenCV's own log lines (libpng or libtiff on a corrupt file, V4L2 on a missing camera) off
+    while a command runs: it says each problem in its one line. OpenCV's log level is process-wide,
+    so only the command line, whose process this is, sets it (never the library); OpenCV's own
+    ``OPENCV_LOG_LEVEL`` keeps them when set."""
+    if "OPENCV_LOG_LEVEL" in os.environ:
+        yield
+        return
+    import cv2
+
+    logging = cv2.utils.logging
+    saved = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(saved)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
@@ -46,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), opencv_logs_off():
             install_cli_warning_format()  # one line 'fomm: warning: ...', no source line
             result = args.func(args)
     except FommError as exc:

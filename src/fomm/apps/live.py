@@ -65,12 +65,9 @@ def open_camera(spec: str):
     """``cv2.VideoCapture`` for a camera index (``"0"``), a video file or a stream URL."""
     import cv2
 
-    from fomm.data.video_io.images import opencv_quiet
-
     is_index = spec.strip().isdigit()
     check_camera(spec)
-    with opencv_quiet():  # a missing camera: our line, not OpenCV's warnings about V4L2 and FFmpeg
-        capture = cv2.VideoCapture(int(spec) if is_index else spec)
+    capture = cv2.VideoCapture(int(spec) if is_index else spec)  # its log lines: fomm.cli.opencv_logs_off
     if not capture.isOpened():
         what = f"camera {spec}" if is_index else spec
         raise FommError(f"cannot open {what} with OpenCV; check the index, path or URL")

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL.Image import DecompressionBombError
 
 from fomm.data.image_ops import to_rgb_uint8
-from fomm.data.video_io.images import check_image_pixels, pillow_unchecked
+from fomm.data.video_io.images import check_image_pixels, pillow_open, pillow_refused
 from fomm.data.video_io.paths import GIF_DEFAULT_FPS, VideoInfo
 from fomm.errors import FommError, plural
 
@@ -18,8 +19,7 @@ from fomm.errors import FommError, plural
 def _open_gif(path: Path) -> Image.Image:
     """The GIF, opened lazily; refused over the image pixel limit before any frame is decoded."""
     try:
-        with pillow_unchecked():
-            im = Image.open(path)
+        im = pillow_open(path)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise FommError(f"cannot read {path} as a GIF ({exc}); re-export or re-download it") from None
     try:
@@ -41,6 +41,8 @@ def iter_gif(path: Path) -> Iterator[np.ndarray]:
                 arr = np.asarray(frame.convert("RGBA"))
             except StopIteration:
                 break
+            except DecompressionBombError as exc:  # Pillow's own limit, checked again per frame
+                raise pillow_refused(path, exc) from None
             except (OSError, ValueError, EOFError) as exc:
                 if count == 0:
                     raise FommError(f"cannot decode {path} ({exc}); re-export or re-download it") from None
@@ -69,6 +71,8 @@ def probe_gif(path: Path) -> VideoInfo:
             for frame in ImageSequence.Iterator(im):
                 count += 1
                 durations.append(float(frame.info.get("duration") or 0.0))
+        except DecompressionBombError as exc:
+            raise pillow_refused(path, exc) from None
         except (OSError, ValueError, EOFError):
             pass
     finally:

@@ -7,20 +7,22 @@ fix, before any pixel is decoded: a PNG of a few kilobytes can claim 40,000 x 40
 "decompression bomb", 4.8 GB once decoded). The limit is :data:`DEFAULT_MAX_IMAGE_PIXELS` (100
 megapixels: a 12,000 x 8,000 photo passes), or the environment variable ``FOMM_MAX_IMAGE_PIXELS``,
 or the ``max_pixels`` argument of :func:`decode_image` and :func:`~fomm.data.video_io.read_image`.
+Decoding changes no process-wide setting (Pillow's ``Image.MAX_IMAGE_PIXELS``, OpenCV's log
+level): those belong to the program fomm runs in, whose other threads decode too.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import threading
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from PIL.Image import DecompressionBombError
 
 from fomm.atomic import atomic_path
 from fomm.data.image_ops import normalize_frame_shape, resize_frame, to_rgb_uint8
@@ -33,42 +35,46 @@ DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
 MAX_PIXELS_ENV = "FOMM_MAX_IMAGE_PIXELS"
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# Pillow's own bomb check (a warning over 89 megapixels, an error over 179) runs inside Image.open
-# and reads a module global; ours replaces it, so it is switched off around our opens only.
-_PILLOW_CHECK = threading.Lock()
+# The exceptions with which a Pillow plugin says "not my format" (Image.open then tries the next).
+_NOT_THIS_FORMAT = (SyntaxError, IndexError, TypeError, struct.error)
 
 
-@contextlib.contextmanager
-def pillow_unchecked():
-    with _PILLOW_CHECK:
-        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-        try:
-            yield
-        finally:
-            Image.MAX_IMAGE_PIXELS = saved
+def pillow_open(source: Path | bytes) -> Image.Image:
+    """Pillow's lazy open (the header, no pixels) of a file or of encoded bytes, without Pillow's
+    own bomb check.
+
+    ``Image.open`` checks the size against ``Image.MAX_IMAGE_PIXELS``, a process-wide setting that
+    belongs to the program fomm runs in; switching it off around our opens would leave the
+    program's other threads unprotected meanwhile. So this walks Pillow's registered formats as
+    ``Image.open`` does, minus that check, and never touches the setting: the caller checks the size
+    against fomm's own limit (:func:`check_image_pixels`) before decoding.
+    """
+    if isinstance(source, bytes):
+        prefix, name = source[:16], ""
+    else:
+        with open(source, "rb") as f:
+            prefix, name = f.read(16), str(source)
+    Image.preinit()  # the common formats first, then every other, as Image.open tries them
+    Image.init()
+    for fmt in list(Image.ID):
+        factory, accept = Image.OPEN[fmt]
+        found = accept(prefix) if accept else True
+        if not found or isinstance(found, str):  # a string: "this format, but unsupported"
+            continue
+        try:  # Pillow opens a path itself, and closes it with the image
+            return factory(io.BytesIO(source) if isinstance(source, bytes) else source, name)
+        except _NOT_THIS_FORMAT:
+            continue
+    raise UnidentifiedImageError(f"cannot identify image file {name or '(in memory)'}")
 
 
-_QUIET = threading.Lock()
-_quiet = {"depth": 0, "saved": 0}  # decodes in flight (threads) and the level to restore after the last
-
-
-@contextlib.contextmanager
-def opencv_quiet():
-    """OpenCV's own log lines off (e.g. libpng's complaints about a corrupt file, printed to stderr
-    before our one-line error); the process-wide level comes back when the last decode ends."""
-    logging = cv2.utils.logging
-    with _QUIET:
-        if _quiet["depth"] == 0:
-            _quiet["saved"] = logging.getLogLevel()
-            logging.setLogLevel(logging.LOG_LEVEL_SILENT)
-        _quiet["depth"] += 1
-    try:
-        yield
-    finally:
-        with _QUIET:
-            _quiet["depth"] -= 1
-            if _quiet["depth"] == 0:
-                logging.setLogLevel(_quiet["saved"])
+def pillow_refused(path, exc: Exception) -> FommError:
+    """Pillow's own limit (``Image.MAX_IMAGE_PIXELS``, checked again by some formats while
+    decoding: GIF frames, TIFF tiles) refused an image that fomm's limit let through."""
+    return FommError(
+        f"Pillow refuses to decode {path} ({exc}); this program's PIL.Image.MAX_IMAGE_PIXELS is lower "
+        "than fomm's limit: raise it, or shrink the image"
+    )
 
 
 def max_image_pixels(max_pixels: int | None = None) -> int:
@@ -99,7 +105,7 @@ def _header_size(data: np.ndarray) -> tuple[int, int] | None:
     if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":  # the common case, read directly
         return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
     try:
-        with pillow_unchecked(), Image.open(io.BytesIO(data.tobytes())) as im:
+        with pillow_open(data.tobytes()) as im:
             return int(im.size[0]), int(im.size[1])
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return None
@@ -131,8 +137,7 @@ def decode_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.n
         check_image_pixels(path, *size, max_pixels=max_pixels)
     jpeg = path.suffix.lower() in (".jpg", ".jpeg")
     try:  # IMREAD_COLOR applies the EXIF orientation of JPEGs; UNCHANGED keeps 16 bits and alpha.
-        with opencv_quiet():
-            img = cv2.imdecode(data, cv2.IMREAD_COLOR if jpeg else cv2.IMREAD_UNCHANGED)
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR if jpeg else cv2.IMREAD_UNCHANGED)
     except cv2.error:  # e.g. OpenCV's own size limit, for a header Pillow could not read
         img = None
     if img is None:
@@ -147,10 +152,10 @@ def decode_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.n
 def _decode_with_pillow(path: Path, data: np.ndarray) -> np.ndarray:
     """Formats or variants OpenCV does not read (the size was checked by the caller)."""
     try:
-        with pillow_unchecked():
-            im = Image.open(io.BytesIO(data.tobytes()))
-        with im:
+        with pillow_open(data.tobytes()) as im:
             return np.asarray(im.convert("RGBA") if im.mode in ("P", "PA", "LA", "RGBA") else im.convert("RGB"))
+    except DecompressionBombError as exc:
+        raise pillow_refused(path, exc) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise FommError(
             f"cannot decode image {path} (corrupt, truncated or not an image); re-export or re-download it"
@@ -160,9 +165,7 @@ def _decode_with_pillow(path: Path, data: np.ndarray) -> np.ndarray:
 def image_size(path: Path) -> tuple[int, int]:
     """``(width, height)`` read from the header when possible (refused over the pixel limit)."""
     try:
-        with pillow_unchecked():
-            im = Image.open(path)
-        with im:
+        with pillow_open(path) as im:
             w, h = im.size
             # EXIF rotation (JPEG) may swap the sides
             if path.suffix.lower() in (".jpg", ".jpeg") and im.getexif().get(0x0112, 1) in (5, 6, 7, 8):
