@@ -4,6 +4,8 @@ where the CPU computes it natively."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -34,6 +36,21 @@ REL = 1e-5  # float32: relative error allowed on a loss value and on a gradient'
 )
 def test_autocast_dtype_selection(flags, precision, device, expected):
     assert S.autocast_dtype(precision, device, flags) is expected
+
+
+def test_precision_of_new_and_resumed_runs(monkeypatch):
+    """A new run takes --precision or the default; a resumed run keeps its own (fp32 when its
+    checkpoint predates the record) unless --precision names another, which a note says."""
+    monkeypatch.setattr(S, "DEFAULT_PRECISION", "auto")
+    assert S.resolve_precision(None, None, resuming=False) == ("auto", None)
+    assert S.resolve_precision("fp32", None, resuming=False) == ("fp32", None)
+    assert S.resolve_precision(None, "bf16", resuming=True) == ("bf16", None)
+    assert S.resolve_precision("bf16", "bf16", resuming=True) == ("bf16", None)
+    assert S.resolve_precision(None, None, resuming=True) == ("fp32", None)  # before the record: fp32
+    precision, note = S.resolve_precision("auto", "fp32", resuming=True)
+    assert precision == "auto" and note == "note: --precision auto on --resume; the run trained with fp32 until now"
+    with pytest.raises(FommError, match="--precision is 'half'; use one of fp32, bf16, auto"):
+        S.resolve_precision("half", None, resuming=False)
 
 
 def test_memory_format_selection_and_bad_values(tmp_path):
@@ -119,7 +136,7 @@ def _first_step(tiny_config, tiny_data, out, **options) -> tuple[dict, dict]:
     def after_step(trainer, values):
         seen["trainer"] = trainer
 
-    opts = TrainOptions(out=out, data=tiny_data, max_steps=1, **QUIET, **options)
+    opts = TrainOptions(out=out, data=tiny_data, **{"max_steps": 1, **QUIET, **options})
     trainer = Trainer(tiny_config, opts)
     trainer.hooks["after_step"] = after_step
     original = GeneratorFullModel.forward
@@ -151,6 +168,19 @@ def test_trainer_memory_format_and_precision(tmp_path, tiny_config, tiny_data):
     assert weight.is_contiguous(memory_format=torch.channels_last)
     assert fast == pytest.approx(base, rel=REL, abs=1e-7)
     assert half == pytest.approx(base, rel=0.15, abs=1e-3)  # 8 mantissa bits; the GAN terms move most
+
+
+@pytest.mark.slow
+def test_resume_keeps_the_runs_precision(tmp_path, tiny_config, tiny_data):
+    """A bf16 run resumed without --precision continues in bf16 (the checkpoint records it), and
+    run.json names both the option and the autocast dtype it gave."""
+    out = tmp_path / "run"
+    _first_step(tiny_config, tiny_data, out, precision="bf16", checkpoint_every=1)
+    assert torch.load(out / "checkpoints" / "best.pt", weights_only=True)["train_meta"]["precision"] == "bf16"
+    _, seen = _first_step(tiny_config, None, out, resume=True, max_steps=2)
+    assert seen["autocast"] is torch.bfloat16 and seen["trainer"].options.precision == "bf16"
+    run = json.loads((out / "run.json").read_text())
+    assert run["options"]["precision"] == "bf16" and run["cpu_autocast"] == "bfloat16"
 
 
 # -- the allocator ------------------------------------------------------------------------------

@@ -114,8 +114,9 @@ def _add_train_arguments(p) -> None:
     p.add_argument(
         "--precision",
         choices=("fp32", "bf16", "auto"),
-        default="fp32",
-        help="CPU arithmetic: fp32 (default, exact losses), bf16 autocast, or auto (bf16 where the CPU has it natively)",
+        default=None,
+        help="CPU arithmetic: fp32 (exact losses), bf16 autocast, or auto (bf16 where the CPU has it natively); "
+        "default: fp32 for a new run, the run's own on --resume",
     )
     p.add_argument(
         "--memory-format",

@@ -35,7 +35,9 @@ class TrainOptions:
     init_from: str | os.PathLike | None = None  # a new run starts from these weights (matching tensors)
     compile: bool = False
     amp: bool | None = None  # None: on for CUDA, off elsewhere
-    precision: str = "fp32"  # CPU autocast: fp32 | bf16 | auto (bf16 where the CPU has it natively)
+    # CPU autocast: fp32 | bf16 | auto (bf16 where the CPU has it natively); None: speed.DEFAULT_PRECISION
+    # for a new run, the run's own on resume
+    precision: str | None = None
     memory_format: str = "auto"  # contiguous | channels_last | auto (channels_last on the CPU)
     allow_resize: bool = False
     threads: int | None = None
@@ -53,7 +55,7 @@ class TrainOptions:
                 setattr(self, name, _whole(name, getattr(self, name), low))
         if self.lr_scale is not None:
             self.lr_scale = _positive_number("lr_scale", self.lr_scale)
-        if self.precision not in PRECISIONS:
+        if self.precision is not None and self.precision not in PRECISIONS:
             raise FommError(f"--precision is {self.precision!r}; use one of {', '.join(PRECISIONS)}")
         if self.memory_format not in MEMORY_FORMATS:
             raise FommError(f"--memory-format is {self.memory_format!r}; use one of {', '.join(MEMORY_FORMATS)}")

@@ -217,6 +217,7 @@ def training_state(t, reason: str, metric: float, rngs: list) -> dict:
             "world_size": t.dist.world_size,
             "batch_size": int(t.cfg.train_params.batch_size),
             "seed": int(t.options.seed),
+            "precision": t.options.precision,
             "steps_per_epoch": t.steps_per_epoch,
             "reason": reason,
             "running_loss": float(metric) if math.isfinite(metric) else None,
@@ -285,6 +286,7 @@ def run_info(t) -> dict:
         "world_size": t.dist.world_size,
         "backend": t.dist.backend,
         "amp": t.amp,
+        "cpu_autocast": str(t.cpu_autocast).removeprefix("torch.") if t.cpu_autocast else None,
         "compile": bool(t.options.compile),
         "cpu_allocator": getattr(t, "cpu_allocator", None),
         "threads": torch.get_num_threads(),
@@ -424,7 +426,6 @@ RESUME_FLAGS = (  # TrainOptions field, flag, default (the options a checkpoint 
     ("vis_every", "--vis-every", 250),
     ("log_every", "--log-every", 10),
     ("keep", "--keep", 3),
-    ("precision", "--precision", "fp32"),
     ("memory_format", "--memory-format", "auto"),
 )
 

@@ -10,8 +10,10 @@ memory layout; bfloat16 rounds convolutions to 8 mantissa bits, so it is an opt-
   to 1e-13 (tests/training/test_speed.py). ``auto`` (default) picks it on the CPU.
 * **bfloat16 autocast** (``TrainOptions.precision``): ``bf16`` always, ``auto`` only when the CPU
   computes bfloat16 natively (:func:`fomm.cpu.native_bf16`, the answer animation's ``fast`` uses
-  too): without those instructions bfloat16 is emulated and slower than float32. ``fp32``
-  (default) keeps float32. On CUDA the ``amp`` option (float16 with a gradient scaler) applies instead.
+  too): without those instructions bfloat16 is emulated and slower than float32. ``fp32`` keeps
+  float32. A new run takes :data:`DEFAULT_PRECISION`; a resumed run keeps the precision its
+  checkpoint records (:func:`resolve_precision`). On CUDA the ``amp`` option (float16 with a
+  gradient scaler) applies instead.
 * **the memory allocator** (:func:`fomm.cpu.tune_allocator`, applied by the trainer on the CPU and
   recorded in run.json's ``cpu_allocator``): freed activations stay in glibc's heap instead of
   being returned to the kernel and faulted back every step. Same numbers bit for bit.
@@ -25,6 +27,8 @@ from fomm.cpu import native_bf16
 from fomm.errors import FommError
 
 PRECISIONS = ("fp32", "bf16", "auto")
+DEFAULT_PRECISION = "fp32"  # of a new run when --precision is not given
+LEGACY_PRECISION = "fp32"  # of a checkpoint that does not record one (runs before the record)
 MEMORY_FORMATS = ("contiguous", "channels_last", "auto")
 
 
@@ -41,6 +45,24 @@ def autocast_dtype(precision: str, device_type: str, flags: set[str] | None = No
     if precision == "bf16":
         return torch.bfloat16
     return torch.bfloat16 if native_bf16(flags) else None
+
+
+def resolve_precision(given: str | None, stored: str | None, resuming: bool) -> tuple[str, str | None]:
+    """The precision a run trains with and, when it differs from the run's own, a note saying so.
+
+    ``given``: ``--precision`` (None when not given); ``stored``: what the resumed checkpoint records
+    (None when it records nothing). A new run takes ``given`` or :data:`DEFAULT_PRECISION`; a
+    resumed run keeps its own (:data:`LEGACY_PRECISION` for checkpoints from before the record)
+    unless ``--precision`` names another, which the note reports.
+    """
+    if given is not None and given not in PRECISIONS:
+        raise FommError(f"--precision is {given!r}; use one of {', '.join(PRECISIONS)}")
+    if not resuming:
+        return given or DEFAULT_PRECISION, None
+    own = stored or LEGACY_PRECISION
+    if given is None or given == own:
+        return own, None
+    return given, f"note: --precision {given} on --resume; the run trained with {own} until now"
 
 
 def use_channels_last(memory_format: str, device_type: str) -> bool:

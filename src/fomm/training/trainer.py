@@ -106,6 +106,7 @@ class Trainer:
         """Everything before the first step: processes, config, seeds, data, model, optimizers."""
         self._setup_device()
         resume_data = self._resolve_run()
+        self._resolve_precision(resume_data)
         # seeds: model init is the same on every rank; data/warp streams differ per rank
         seed = int(self.options.seed)
         random.seed(seed + self.dist.rank)
@@ -153,7 +154,6 @@ class Trainer:
             self.cpu_allocator = allocator_info()
         self.amp = (self.device.type == "cuda") if opts.amp is None else bool(opts.amp and self.device.type == "cuda")
         # CPU speed settings (fomm.training.speed): bfloat16 autocast and NHWC activations
-        self.cpu_autocast = S.autocast_dtype(opts.precision, self.device.type)
         self.channels_last = S.use_channels_last(opts.memory_format, self.device.type)
 
     def _resolve_run(self) -> dict | None:
@@ -183,6 +183,15 @@ class Trainer:
         if opts.seed is None:
             opts.seed = 0
         return resume_data
+
+    def _resolve_precision(self, resume_data: dict | None) -> None:
+        """``--precision`` of a new run, or the resumed run's own; then the CPU autocast dtype."""
+        stored = (resume_data or {}).get("train_meta", {}).get("precision")
+        precision, note = S.resolve_precision(self.options.precision, stored, resume_data is not None)
+        if note:
+            self.say(note)
+        self.options.precision = precision
+        self.cpu_autocast = S.autocast_dtype(precision, self.device.type)
 
     def _stored_config(self, data: dict) -> Config:
         """The config of the checkpoint to resume, after checking the options against it."""

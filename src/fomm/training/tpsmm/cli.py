@@ -13,7 +13,7 @@ from fomm.training.tpsmm.trainer import TpsmmTrainer, TpsmmTrainOptions, latest_
 # fomm train options that TPSMM runs do not use: said in one warning line when given
 FOMM_ONLY = {
     "--compile": lambda a: a.compile,
-    "--precision": lambda a: a.precision != "fp32",
+    "--precision": lambda a: a.precision not in (None, "fp32"),
     "--lr-scale": lambda a: a.lr_scale is not None,
     "--vis-every": lambda a: a.vis_every != 250,
 }
