@@ -300,6 +300,46 @@ def test_concurrent_requests_get_their_own_notes_and_leave_warnings_working(inpu
         assert text.splitlines()[1].startswith("note: the photo is 8x8, far smaller than the model's 64x64")
 
 
+def test_every_request_gets_the_notes_that_apply_to_it(inputs, tmp_path, monkeypatch):
+    """A note fomm gives once per process (warn_once: a gray photo made RGB) and the notes of
+    loading a model (loaded once, by the first request) reach every request, not only the first;
+    outside a request (the command line) the one-time note is still given once."""
+    import warnings
+
+    import fomm.animation.pipeline
+    import fomm.models.checkpoint
+    from fomm.data import image_ops
+
+    gray = "grayscale image was converted to RGB by replicating its channel"
+    loads = []
+
+    def fake_load(path, **kwargs):
+        loads.append(path)
+        warnings.warn("model.pth looks like a taichi-256 checkpoint", UserWarning, stacklevel=1)
+        return object()
+
+    def gray_pipeline(source, driving, out, **kwargs):
+        image_ops.to_rgb_uint8(np.zeros((4, 4), np.uint8))
+        return dict(out=out, frames=2, size=(64, 64), fps=25.0, frames_per_second=1.0)
+
+    image_ops.reset_warn_once()
+    monkeypatch.setattr(fomm.models.checkpoint, "load_model", fake_load)
+    monkeypatch.setattr(fomm.animation.pipeline, "animate_video", gray_pipeline)
+    upload = tmp_path / "model.pth"
+    upload.write_bytes(b"weights")
+    animator = Animator(device="cpu", workdir=tmp_path / "work")
+    for _ in range(2):
+        text = animator.animate("a.png", str(inputs[1]), Options(), uploaded=str(upload))[1]
+        assert text.splitlines()[1:] == ["note: model.pth looks like a taichi-256 checkpoint", f"note: {gray}"]
+    assert len(loads) == 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            image_ops.to_rgb_uint8(np.zeros((4, 4), np.uint8))
+    assert [str(w.message) for w in caught] == [gray]
+    image_ops.reset_warn_once()
+
+
 def warns_from_fomm(source, driving, out, **kwargs):
     """A pipeline that only warns, from fomm's code, that its source is small."""
     from fomm.animation.sources import source_notes
@@ -357,6 +397,28 @@ def test_cli_serves_the_page_and_prints_the_url(monkeypatch, capsys):
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
     with pytest.raises(OSError):  # the server is gone
         urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)
+
+
+def test_cli_prints_the_loading_notes_of_the_given_checkpoint(monkeypatch, capsys, tmp_path):
+    """``fomm app --checkpoint``: loaded before serving; its notes on the console as well as on
+    every request's page (:class:`ModelCache` keeps them)."""
+    import warnings
+
+    import fomm.models.checkpoint
+
+    def fake_load(path, **kwargs):
+        warnings.warn("model.pth looks like a taichi-256 checkpoint", UserWarning, stacklevel=1)
+        return object()
+
+    def stop():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fomm.models.checkpoint, "load_model", fake_load)
+    monkeypatch.setattr(app, "wait_forever", stop)
+    (tmp_path / "model.pth").write_bytes(b"weights")
+    argv = ["app", "--port", str(free_port()), "--device", "cpu", "--checkpoint", str(tmp_path / "model.pth")]
+    assert main(argv) == 0
+    assert "fomm: warning: model.pth looks like a taichi-256 checkpoint\n" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------------

@@ -118,7 +118,9 @@ def resolve_checkpoint(choice: str | None, uploaded: str | None) -> Path:
 
 
 class ModelCache:
-    """The last ``size`` loaded models, by checkpoint file (path, size, mtime).
+    """The last ``size`` loaded models, by checkpoint file (path, size, mtime), each with the notes
+    its loading gave (e.g. which preset was used): every request with the model shows them, not
+    only the request that loaded it.
 
     Precision is not part of the key: the pipeline prepares each request's inference copy
     (BatchNorm folded; bf16 or int8 for ``fast``) from the one loaded model without changing it,
@@ -129,6 +131,7 @@ class ModelCache:
         self.device, self.backend = device, backend
         self.size = size
         self.models: collections.OrderedDict = collections.OrderedDict()
+        self.notes: dict[tuple, list] = {}  # the loading notes of each model, by the same key
         self.lock = threading.Lock()
 
     @staticmethod
@@ -138,18 +141,23 @@ class ModelCache:
 
     def get(self, path: Path, config=None):
         """The model of checkpoint ``path`` (+ ``config``), loaded once (a FommError for a bad file)."""
+        return self.get_with_notes(path, config)[0]
+
+    def get_with_notes(self, path: Path, config=None) -> tuple[object, list]:
+        """``(model, the notes of its loading)``; see :meth:`get`."""
         from fomm.models.checkpoint import load_model, locate
 
         key = (*self.key(locate(path)), str(config))
         with self.lock:
             if key in self.models:
                 self.models.move_to_end(key)
-                return self.models[key]
-            model = load_model(path, config=config, device=self.device, backend=self.backend)
-            self.models[key] = model
+                return self.models[key], self.notes[key]
+            with collect_notes() as notes:
+                model = load_model(path, config=config, device=self.device, backend=self.backend)
+            self.models[key], self.notes[key] = model, notes
             while len(self.models) > self.size:
-                self.models.popitem(last=False)
-            return model
+                self.notes.pop(self.models.popitem(last=False)[0], None)
+            return model, notes
 
 
 # ----------------------------------------------------------------------------------------------
@@ -215,7 +223,7 @@ class Animator:
             raise FommError("no driving video; upload the video whose motion to copy")
         given = choice == GIVEN_CHOICE and self.given is not None and not uploaded
         checkpoint = self.given if given else resolve_checkpoint(choice, uploaded)
-        model = self.models.get(checkpoint, self.config if given else None)
+        model, load_notes = self.models.get_with_notes(checkpoint, self.config if given else None)
         options = options if options.backend == self.backend else options.replace(backend=self.backend)
         from fomm.animation.pipeline import animate_video
 
@@ -230,7 +238,7 @@ class Animator:
             raise
         finally:
             release_memory()  # the app lives on between jobs: give this job's frames back to the OS
-        return Path(stats["out"]), summary_line(stats, notes)
+        return Path(stats["out"]), summary_line(stats, [*load_notes, *notes])
 
 
 def summary_line(stats: dict, notes: list) -> str:

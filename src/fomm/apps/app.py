@@ -25,6 +25,7 @@ import os
 import socket
 import sys
 import time
+import warnings
 
 from fomm.animation.arguments import add_options
 from fomm.animation.options import DRIVING_FITS, PRECISIONS, AnimateOptions
@@ -295,8 +296,9 @@ def launch(
     _check_port(host, port)
     max_upload = parse_size(max_upload)
     animator = Animator(device=device, workdir=workdir, checkpoint=checkpoint, config=config, backend=backend)
-    if checkpoint is not None:
-        animator.models.get(checkpoint, config)
+    if checkpoint is not None:  # its loading notes: on the console now, and on each request's page
+        for note in animator.models.get_with_notes(checkpoint, config)[1]:
+            warnings.warn(str(note), UserWarning, stacklevel=2)
     blocks = build_app(animator)
     # one animation at a time (concurrency 1 on the button): the others wait in Gradio's queue,
     # whose page shows each waiting user their place ("queue: 2/3") and an estimated time

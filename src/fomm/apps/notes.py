@@ -11,7 +11,9 @@ Here the process-wide part is set once, the first time, and never undone: a ``sh
 that hands a user warning to the request running in the calling thread (thread-local), and
 anything else to the ``showwarning`` it replaced; and a filter that shows fomm's user warnings
 every time (Python's default shows each only once per line of code, so a second request would
-not be told). A request runs in one thread (Gradio's worker), the whole pipeline with it.
+not be told). The notes fomm gives once per process (:func:`fomm.data.image_ops.warn_once`) are
+given once per request inside :func:`collect_notes`. A request runs in one thread (Gradio's
+worker), the whole pipeline with it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import contextlib
 import threading
 import warnings
 from collections.abc import Iterator
+
+from fomm.data.image_ops import warn_once_scope
 
 _MODULE = r"fomm\b"  # the modules whose user warnings are shown every time
 _local = threading.local()  # .notes: the list of the request running in this thread, or None
@@ -58,12 +62,13 @@ def _is_ours(entry) -> bool:
 @contextlib.contextmanager
 def collect_notes() -> Iterator[list]:
     """The user warnings raised in this thread inside the block, as a list of their messages
-    (fomm's in every request, not only the first); other threads' warnings, and other
-    categories, are shown as they would be without it."""
+    (fomm's in every request, not only the first, one-time notes included); other threads'
+    warnings, and other categories, are shown as they would be without it."""
     _install()
     outer = getattr(_local, "notes", None)
     _local.notes = notes = []
     try:
-        yield notes
+        with warn_once_scope():
+            yield notes
     finally:
         _local.notes = outer

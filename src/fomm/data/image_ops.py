@@ -21,7 +21,8 @@ Channels (the same rules for files and arrays, in both value ranges):
   silently). White, rather than "drop alpha", because the colour under transparent pixels is
   often arbitrary (black, or left-over paint) while a white background is what viewers show.
 
-Each lossy or surprising conversion warns once per process (:func:`warn_once`).
+Each lossy or surprising conversion warns once per process (:func:`warn_once`), or once per
+request of a server (:func:`warn_once_scope`).
 
 Sizes: :func:`resize_frame` / :func:`resize_frames` (area when shrinking; cubic for integer and
 linear for float images when growing, or a named interpolation) and :func:`fit_aspect` (centre
@@ -35,8 +36,10 @@ matching the model's coordinate grid ``2 * i / (n - 1) - 1``.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -60,9 +63,11 @@ __all__ = [
     "to_rgb_uint8",
     "to_uint8",
     "warn_once",
+    "warn_once_scope",
 ]
 
 _WARNED: set[str] = set()
+_scope = threading.local()  # .seen: the keys warned in this thread's warn_once_scope, if one runs
 
 #: :func:`fit_aspect` modes: centre crop, letterbox (pad), or leave it to the resize (stretch).
 FIT_MODES = ("crop", "pad", "stretch")
@@ -76,11 +81,27 @@ INTERPOLATIONS = {
 
 
 def warn_once(key: str, message: str, stacklevel: int = 3) -> None:
-    """``warnings.warn(message)`` the first time ``key`` is seen in this process."""
-    if key in _WARNED:
+    """``warnings.warn(message)`` the first time ``key`` is seen in this process, or in this
+    thread's :func:`warn_once_scope` when one runs."""
+    seen = getattr(_scope, "seen", None)
+    seen = _WARNED if seen is None else seen
+    if key in seen:
         return
-    _WARNED.add(key)
+    seen.add(key)
     warnings.warn(message, UserWarning, stacklevel=stacklevel)
+
+
+@contextlib.contextmanager
+def warn_once_scope() -> Iterator[None]:
+    """Inside the block, :func:`warn_once` in this thread warns once per block, not once per
+    process: each request of a server (``fomm app``) is told the notes that apply to it, not only
+    the process's first request. Other threads, and the command line, are unaffected."""
+    outer = getattr(_scope, "seen", None)
+    _scope.seen = set()
+    try:
+        yield
+    finally:
+        _scope.seen = outer
 
 
 def reset_warn_once() -> None:
