@@ -51,6 +51,8 @@ def data(synthetic_dataset):
 
 def train(data, out, *extra) -> int:
     args = ["train", "--data", str(data), "--out", str(out), "--batch-size", "2", "--log-every", "1", "--quiet"]
+    if "--resume" not in extra and "--precision" not in extra:
+        args += ["--precision", "fp32"]  # exact numbers whatever fomm train's default is
     return main([*args, *extra])
 
 

@@ -58,7 +58,11 @@ class ResNet18(nn.Module):
         out = F.relu(self.bn1(self.conv1(x)))
         out = F.max_pool2d(out, kernel_size=3, stride=2, padding=1)
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(out, 1), 1))
+        pooled = torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
+        # the head regresses coordinates (keypoints, the background affine): under bf16 autocast
+        # (training's --precision) it stays fp32 so they are not rounded to bf16's 8 bits
+        with torch.autocast(pooled.device.type, enabled=False):
+            return self.fc(pooled.to(self.fc.weight.dtype))
 
 
 def resnet_width(state: dict[str, torch.Tensor], prefix: str) -> int:

@@ -8,12 +8,12 @@ import warnings
 from fomm.errors import FommError
 from fomm.models.tpsmm.config import is_tpsmm_config
 from fomm.training.options import options_from_args
-from fomm.training.tpsmm.trainer import TpsmmTrainer, TpsmmTrainOptions, latest_tpsmm_checkpoint
+from fomm.training.tpsmm.records import latest_tpsmm_checkpoint
+from fomm.training.tpsmm.trainer import TpsmmTrainer, TpsmmTrainOptions
 
 # fomm train options that TPSMM runs do not use: said in one warning line when given
 FOMM_ONLY = {
     "--compile": lambda a: a.compile,
-    "--precision": lambda a: a.precision not in (None, "fp32"),
     "--lr-scale": lambda a: a.lr_scale is not None,
     "--vis-every": lambda a: a.vis_every != 250,
 }

@@ -14,6 +14,10 @@
 Before ``dropout_epoch`` the contribution maps are trained with dropout (Eq. 7-8), its
 probability rising linearly from ``dropout_startp`` by ``dropout_maxp`` per ``dropout_inc_epoch``
 epochs, capped at ``dropout_maxp``.
+
+Under bf16 autocast (``--precision bf16``/``auto``, applied by the trainer) the convolutions run in
+bf16 while the keypoints, the TPS solve, the sampling grids, the random warps and the background
+affines stay fp32 (:func:`fp32_math`), as FOMM's objective keeps its geometry fp32.
 """
 
 from __future__ import annotations
@@ -53,15 +57,7 @@ class TpsmmObjective(nn.Module):
         kp_source, kp_driving = m.kp_detector(x["source"]), m.kp_detector(x["driving"])
         use_bg = m.bg_predictor is not None and epoch >= self.tp.bg_start
         bg_param = m.bg_predictor(x["source"], x["driving"]) if use_bg else None
-        p = dropout_probability(epoch, self.tp)
-        dense = m.dense_motion_network(
-            source_image=x["source"],
-            kp_driving=kp_driving,
-            kp_source=kp_source,
-            bg_param=bg_param,
-            dropout_flag=p is not None,
-            dropout_p=p or 0.0,
-        )
+        dense = self.dense_motion(x["source"], kp_source, kp_driving, bg_param, dropout_probability(epoch, self.tp))
         generated = m.inpainting_network(x["source"], dense)
         generated.update({"kp_source": kp_source, "kp_driving": kp_driving})
         losses = self.reconstruction(x["driving"], generated["prediction"])
@@ -72,8 +68,21 @@ class TpsmmObjective(nn.Module):
         if use_bg and self.weights.bg:
             reverse = m.bg_predictor(x["driving"], x["source"])
             eye = torch.eye(3, dtype=reverse.dtype, device=reverse.device)
-            losses["bg"] = self.weights.bg * torch.abs(eye - torch.matmul(bg_param, reverse)).mean()
+            with fp32_math(reverse):
+                losses["bg"] = self.weights.bg * torch.abs(eye - torch.matmul(bg_param, reverse)).mean()
         return losses, generated
+
+    def dense_motion(self, source, kp_source: dict, kp_driving: dict, bg_param, p: float | None) -> dict:
+        """The dense motion network's outputs (dropout with probability ``p``, none when None); the
+        same as calling it, but its sampling grids (the TPS solve and warps, matrix products that
+        bf16 autocast would round) are computed in fp32."""
+        dense = self.model.dense_motion_network
+        small = dense.down(source) if dense.scale_factor != 1 else source
+        with fp32_math(source):
+            bg = None if bg_param is None else bg_param.float()
+            size = tuple(small.shape[2:])
+            grids = dense.transformations(kp_driving["fg_kp"].float(), kp_source["fg_kp"].float(), size, bg)
+        return dense.from_transformations(small, kp_driving, kp_source, grids, p is not None, p or 0.0)
 
     def reconstruction(self, driving: torch.Tensor, prediction: torch.Tensor) -> dict:
         """The perceptual (and pixel) terms over the image pyramid."""
@@ -96,16 +105,24 @@ class TpsmmObjective(nn.Module):
         """L1 between the keypoints and those of a randomly TPS-warped frame, mapped back."""
         tp = self.tp.transform_params
         warp = RandomTPS(driving.shape[0], tp.sigma_affine, tp.sigma_tps, tp.points_tps, generator=self.generator)
-        grid = warp.grid(driving)
-        warped_frame = F.grid_sample(driving, grid, padding_mode="reflection", align_corners=True)
+        with fp32_math(driving):
+            grid = warp.grid(driving)
+            warped_frame = F.grid_sample(driving, grid, padding_mode="reflection", align_corners=True)
         kp_warped = self.model.kp_detector(warped_frame)["fg_kp"]
-        return torch.abs(kp_driving["fg_kp"] - warp.warp_coordinates(kp_warped)).mean()
+        with fp32_math(driving):
+            return torch.abs(kp_driving["fg_kp"].float() - warp.warp_coordinates(kp_warped.float())).mean()
 
     def warp(self, driving: torch.Tensor, generated: dict) -> torch.Tensor:
         """L1 between the driving frame's masked encoder maps and the source's warped ones."""
         targets = self.model.inpainting_network.driving_encoding(driving, generated["occlusion_map"])
         warped = generated["warped_encoder_maps"]
         return sum(torch.abs(t - w).mean() for t, w in zip(targets, reversed(warped)))
+
+
+def fp32_math(like: torch.Tensor):
+    """A region where autocast is off (on ``like``'s device): the geometry and the loss algebra stay
+    fp32 under ``--precision bf16`` (matrix products would otherwise round to bf16)."""
+    return torch.autocast(like.device.type, enabled=False)
 
 
 def random_scale(kp: torch.Tensor, scale: float, generator: torch.Generator | None = None) -> torch.Tensor:

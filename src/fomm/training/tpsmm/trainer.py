@@ -19,9 +19,8 @@ continues the batch order, the warps and the dropout draws where the run stopped
 
 from __future__ import annotations
 
-import csv
 import math
-import time
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,13 +28,22 @@ import torch
 from torch.nn.utils import clip_grad_norm_
 
 from fomm.errors import FommError, plural
-from fomm.models.checkpoint import atomic_torch_save, read_checkpoint, resolve_device
-from fomm.models.tpsmm.checkpoint import is_tpsmm_checkpoint, load_tpsmm_model, tpsmm_checkpoint_dict
+from fomm.models.checkpoint import read_checkpoint, resolve_device
+from fomm.models.tpsmm.checkpoint import load_tpsmm_model
 from fomm.models.tpsmm.config import TpsmmConfig, resolve_tpsmm_config
 from fomm.models.tpsmm.model import TpsmmModel
+from fomm.training import distributed as D
 from fomm.training import run_dir as R
+from fomm.training import speed as S
 from fomm.training.loader import build_dataset, epoch_loader
 from fomm.training.tpsmm.losses import TpsmmObjective, random_scale
+from fomm.training.tpsmm.records import (
+    CsvLog,
+    latest_tpsmm_checkpoint,
+    read_tpsmm,
+    write_run_json,
+    write_tpsmm_checkpoint,
+)
 from fomm.training.vgg import build_vgg19
 
 STAGES = ("main", "avd")
@@ -62,6 +70,7 @@ class TpsmmTrainOptions:
     vgg19_weights: str | None = None
     workers: int = 0
     allow_resize: bool = False
+    precision: str | None = None  # as FOMM's: None is speed.DEFAULT_PRECISION, or the run's own on resume
     progress: bool = True
 
 
@@ -74,10 +83,14 @@ class TpsmmTrainer:
         self.opts = opts
         self.run_dir = Path(opts.out)
         self.device = resolve_device(opts.device)
+        self.dist = D.DistInfo()
+        self.last_checkpoint: Path | None = None
         self.state = self._start_state(config)
         self.cfg: TpsmmConfig = self.state["config"]
         self._apply_overrides()
         self.model: TpsmmModel = self.state["model"].to(self.device)
+        self.precision = self._precision()
+        self.cpu_autocast = S.autocast_dtype(self.precision, self.device.type)
         self.transform_generator = torch.Generator().manual_seed(self.seed + 1)
         self._build_optimizers()
 
@@ -91,25 +104,27 @@ class TpsmmTrainer:
                     f"nothing to resume in {self.run_dir}: no checkpoints/step-*.pt; start it with --config"
                 )
             path, _ = latest
+            self.resume_path = path
             data = read_checkpoint(path)
             if data.get("stage", "main") != self.opts.stage:
                 stage = data.get("stage", "main")
                 raise FommError(f"{path} is from stage {stage}; resume it with --stage {stage}")
             model = load_tpsmm_model(data, path=path)
             return {"config": model.config, "model": model, "resume": data}
+        self.resume_path = None
         if R.list_checkpoints(self.run_dir):
             raise FommError(f"{self.run_dir} already holds a run; pass --resume to continue it or choose another --out")
         if self.opts.stage == "avd":
             source = self.opts.init_from
             if source is None:
                 raise FommError("--stage avd trains the AVD network of a trained model: pass --init-from CKPT")
-            model = load_tpsmm_model(_read_tpsmm(source), config, path=source)
+            model = load_tpsmm_model(read_tpsmm(source), config, path=source)
             return {"config": model.config, "model": model, "resume": None}
         cfg = resolve_tpsmm_config(config).copy()
         torch.manual_seed(int(self.opts.seed or 0))  # the same seed, the same initial weights
         model = TpsmmModel(cfg)
         if self.opts.init_from:
-            init = load_tpsmm_model(_read_tpsmm(self.opts.init_from), cfg, path=self.opts.init_from)
+            init = load_tpsmm_model(read_tpsmm(self.opts.init_from), cfg, path=self.opts.init_from)
             model.load_state_dict(init.state_dict(), strict=False)
         return {"config": cfg, "model": model, "resume": None}
 
@@ -128,6 +143,20 @@ class TpsmmTrainer:
         tp.num_repeats = params.num_repeats  # the loader reads train_params
         resumed = self.state["resume"]
         self.seed = int(resumed["seed"]) if resumed else int(o.seed or 0)
+
+    def _precision(self) -> str:
+        """As FOMM runs (:func:`fomm.training.speed.resolve_precision`): ``--precision``, else the
+        default for a new run and the run's own on ``--resume``."""
+        resumed = self.state["resume"]
+        stored = resumed.get("precision") if resumed else None
+        precision, note = S.resolve_precision(self.opts.precision, stored, resuming=resumed is not None)
+        if note:
+            self.say(note)
+        return precision
+
+    def _autocast(self):
+        """bf16 autocast on the CPU when the precision asks for it, else a no-op region."""
+        return torch.autocast("cpu", dtype=self.cpu_autocast or torch.bfloat16, enabled=self.cpu_autocast is not None)
 
     def _build_optimizers(self) -> None:
         m, o = self.model, self.opts
@@ -177,7 +206,9 @@ class TpsmmTrainer:
             objective = TpsmmObjective(self.model, self.cfg.train_params, self._vgg(), self.transform_generator)
             objective.to(self.device)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        log = _Log(self.run_dir / ("log.csv" if self.opts.stage == "main" else "log-avd.csv"))
+        write_run_json(self, "running", new_run=True)
+        self._say_start()
+        log = CsvLog(self.run_dir / ("log.csv" if self.opts.stage == "main" else "log-avd.csv"))
         last = None
         while self.epoch < params.num_epochs and not self._done():
             loader = epoch_loader(
@@ -208,7 +239,18 @@ class TpsmmTrainer:
                     scheduler.step()
         if last is None or R.list_checkpoints(self.run_dir)[-1][0] != self.step:
             last = self._checkpoint()
+        write_run_json(self, "finished" if self.epoch >= params.num_epochs else "stopped at --max-steps")
         return last
+
+    def _say_start(self) -> None:
+        what = f"resuming from {self.resume_path}" if self.resume_path else "starting"
+        fast = ", bfloat16 autocast" if self.cpu_autocast else ""
+        self.say(f"TPSMM stage {self.opts.stage}, {what} at step {self.step}, device {self.device}{fast}")
+
+    def say(self, message: str) -> None:
+        """One line on stderr (the first process only)."""
+        if self.dist.is_main:
+            print(f"fomm train: {message}", file=sys.stderr)
 
     def _done(self) -> bool:
         return self.opts.max_steps is not None and self.step >= self.opts.max_steps
@@ -218,8 +260,9 @@ class TpsmmTrainer:
         if self.opts.stage == "avd":
             return self._avd_step(x)
         self.model.train()
-        losses, _ = objective(x, self.epoch)
-        loss = sum(losses.values())
+        with self._autocast():
+            losses, _ = objective(x, self.epoch)
+        loss = sum(v.float() for v in losses.values())
         if not torch.isfinite(loss):
             raise FommError(
                 f"the loss is {float(loss)} at step {self.step}; lower the learning rate (the last checkpoint is kept)"
@@ -243,7 +286,7 @@ class TpsmmTrainer:
         m, ap = self.model, self.cfg.train_avd_params
         m.eval()
         m.avd_network.train()
-        with torch.no_grad():
+        with torch.no_grad(), self._autocast():  # the detector's convolutions; the AVD network stays fp32
             kp_source = m.kp_detector(x["source"])
             kp_driving = m.kp_detector(x["driving"])["fg_kp"]
             kp_random = random_scale(kp_driving, ap.random_scale, self.transform_generator)
@@ -259,8 +302,8 @@ class TpsmmTrainer:
         if not sum(self.cfg.train_params.loss_weights.perceptual):
             return None
         vgg, status = build_vgg19(self.opts.vgg19_weights)
-        if not status["pretrained"] and self.opts.progress:
-            print(f"fomm train: {status['note']}")
+        if not status["pretrained"]:
+            self.say(status["note"])
         return vgg
 
     def _checkpoint(self) -> Path:
@@ -270,61 +313,12 @@ class TpsmmTrainer:
             "epoch_step": self.epoch_step,
             "step": self.step,
             "seed": self.seed,
+            "precision": self.precision,
             "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
             "schedulers": {k: R.scheduler_state(s) for k, s in self.schedulers.items()},
             "rng": R.capture_rng(self.transform_generator),
         }
-        folder = R.checkpoint_dir(self.run_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        R.clean_temporaries(folder)
-        path = folder / f"step-{self.step:08d}.pt"
-        _save(tpsmm_checkpoint_dict(self.model, **extra), path)
-        R._link_atomic(path, folder / "best.pt")
-        for _, old in R.list_checkpoints(self.run_dir)[: -int(self.opts.keep)]:
-            old.unlink(missing_ok=True)
+        path = write_tpsmm_checkpoint(self.run_dir, self.step, self.model, extra, self.opts.keep)
+        self.last_checkpoint = path
+        write_run_json(self, "running")
         return path
-
-
-def _read_tpsmm(path) -> dict:
-    """A checkpoint that must be a TPSMM one (--init-from), or one clear error."""
-    data = read_checkpoint(path)
-    if not is_tpsmm_checkpoint(data):
-        raise FommError(
-            f"--init-from {path} is not a Thin-Plate Spline Motion Model checkpoint (no inpainting_network, "
-            f"kp_detector and dense_motion_network); pass a TPSMM one"
-        )
-    return data
-
-
-def latest_tpsmm_checkpoint(run_dir) -> tuple[Path, dict] | None:
-    """The newest step checkpoint of a TPSMM run that loads, with its contents."""
-    for _, path in reversed(R.list_checkpoints(run_dir)):
-        try:
-            data = read_checkpoint(path)
-        except FommError:
-            continue
-        if "step" in data and "tpsmm_format" in data:
-            return path, data
-    return None
-
-
-def _save(data: dict, path: Path) -> None:
-    atomic_torch_save(data, path)
-
-
-class _Log:
-    """``log.csv``: step, epoch, seconds and each loss term (columns from the first row)."""
-
-    def __init__(self, path: Path):
-        self.path, self.start, self.fields = path, time.time(), None
-
-    def write(self, step: int, epoch: int, losses: dict) -> None:
-        row = {"step": step, "epoch": epoch, "seconds": round(time.time() - self.start, 2), **losses}
-        new = not self.path.is_file()
-        if self.fields is None:
-            self.fields = list(row) if new else next(csv.reader(self.path.open()))
-        with self.path.open("a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=self.fields, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow(row)

@@ -1,0 +1,108 @@
+"""The files of a TPSMM run folder: the step checkpoints (the newest ``keep`` and ``best.pt``),
+``log.csv`` (``log-avd.csv`` for the AVD stage) and ``run.json`` (the settings of the run and of
+each start, as FOMM runs record them; see :mod:`fomm.training.run_dir`)."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from fomm.errors import FommError
+from fomm.models.checkpoint import atomic_torch_save, read_checkpoint
+from fomm.models.tpsmm.checkpoint import is_tpsmm_checkpoint, tpsmm_checkpoint_dict
+from fomm.training import run_dir as R
+
+
+def read_tpsmm(path) -> dict:
+    """A checkpoint that must be a TPSMM one (--init-from), or one clear error."""
+    data = read_checkpoint(path)
+    if not is_tpsmm_checkpoint(data):
+        raise FommError(
+            f"--init-from {path} is not a Thin-Plate Spline Motion Model checkpoint (no inpainting_network, "
+            f"kp_detector and dense_motion_network); pass a TPSMM one"
+        )
+    return data
+
+
+def latest_tpsmm_checkpoint(run_dir) -> tuple[Path, dict] | None:
+    """The newest step checkpoint of a TPSMM run that loads, with its contents."""
+    for _, path in reversed(R.list_checkpoints(run_dir)):
+        try:
+            data = read_checkpoint(path)
+        except FommError:
+            continue
+        if "step" in data and "tpsmm_format" in data:
+            return path, data
+    return None
+
+
+def write_tpsmm_checkpoint(run_dir: Path, step: int, model, extra: dict, keep: int) -> Path:
+    """``checkpoints/step-XXXXXXXX.pt`` (atomic), ``best.pt`` pointing to it, the oldest beyond ``keep`` removed."""
+    folder = R.checkpoint_dir(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    R.clean_temporaries(folder)
+    path = folder / f"step-{step:08d}.pt"
+    atomic_torch_save(tpsmm_checkpoint_dict(model, **extra), path)
+    R._link_atomic(path, folder / "best.pt")
+    for _, old in R.list_checkpoints(run_dir)[: -int(keep)]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def run_info(t) -> dict:
+    """What run.json says about TPSMM trainer ``t`` (besides its status and the history of starts)."""
+    opts = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(t.opts).items()}
+    return {
+        "model": "tpsmm",
+        "stage": t.opts.stage,
+        "step": t.step,
+        "epoch": t.epoch,
+        "config_name": t.cfg.name,
+        "config": t.cfg.to_dict(),
+        "seed": t.seed,
+        "options": opts,
+        "precision": t.precision,  # as asked (auto: bf16 only where the CPU has it natively)
+        "cpu_autocast": str(t.cpu_autocast).replace("torch.", "") if t.cpu_autocast else None,
+        "device": str(t.device),
+        "world_size": t.dist.world_size,
+        "backend": t.dist.backend,
+        "threads": torch.get_num_threads(),
+        "versions": R.versions(),
+        "last_checkpoint": str(t.last_checkpoint) if t.last_checkpoint else None,
+        "paths": {"out": str(t.run_dir), "data": t.cfg.dataset_params.root_dir},
+    }
+
+
+def write_run_json(t, status: str, new_run: bool = False) -> None:
+    """``RUN_DIR/run.json`` for trainer ``t`` (rank 0 only); ``new_run``: this process's start is appended."""
+    if not t.dist.is_main:
+        return
+    start = None
+    if new_run:
+        resumed = t.resume_path
+        start = {"started": R.now(), "start_step": t.step, "resumed_from": str(resumed) if resumed else None}
+        start.update(command=list(sys.argv), world_size=t.dist.world_size)
+    R.write_run_json(t.run_dir, status, run_info(t), start)
+
+
+class CsvLog:
+    """``log.csv``: step, epoch, seconds and each loss term (columns from the first row)."""
+
+    def __init__(self, path: Path):
+        self.path, self.start, self.fields = path, time.time(), None
+
+    def write(self, step: int, epoch: int, losses: dict) -> None:
+        row = {"step": step, "epoch": epoch, "seconds": round(time.time() - self.start, 2), **losses}
+        new = not self.path.is_file()
+        if self.fields is None:
+            self.fields = list(row) if new else next(csv.reader(self.path.open()))
+        with self.path.open("a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=self.fields, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
