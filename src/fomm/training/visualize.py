@@ -6,6 +6,11 @@ computed it), the deformed source (source warped by the dense flow), the occlusi
 prediction with the driving keypoints, and the prediction alone. Keypoints are drawn with cv2 as
 filled circles coloured along a rainbow (keypoint k has the same colour everywhere). Small frames
 are enlarged (nearest neighbour) to at least ``min_size`` pixels so the keypoints stay legible.
+
+Thin-Plate Spline Motion Model runs (``kp_group=5``: the 5 control points of each TPS share a
+colour) add the contribution maps when ``generated`` has them: each pixel coloured by the
+transformations that move it (Eq. 6's softmax weights; the background in gray), in the colours of
+their keypoints.
 """
 
 from __future__ import annotations
@@ -41,12 +46,17 @@ def _to_hwc_uint8(image: torch.Tensor, size: int) -> np.ndarray:
     return np.ascontiguousarray(resize_frame(arr, (size, size), interpolation="nearest"))
 
 
-def draw_keypoints(image: np.ndarray, kp: np.ndarray, radius: int = 3) -> np.ndarray:
+def group_colors(num_kp: int, group: int = 1) -> np.ndarray:
+    """``(num_kp, 3)`` uint8 colours, the same for each run of ``group`` consecutive keypoints."""
+    return np.repeat(keypoint_colors(-(-num_kp // group)), group, axis=0)[:num_kp]
+
+
+def draw_keypoints(image: np.ndarray, kp: np.ndarray, radius: int = 3, group: int = 1) -> np.ndarray:
     """Draw ``(K, 2)`` keypoints in [-1, 1] (x, y) on an ``(H, W, 3)`` uint8 image (a copy);
-    pixels by :func:`fomm.data.image_ops.kp_to_pixels`."""
+    pixels by :func:`fomm.data.image_ops.kp_to_pixels`; ``group`` consecutive keypoints share a colour."""
     out = image.copy()
     h, w = out.shape[:2]
-    colors = keypoint_colors(len(kp))
+    colors = group_colors(len(kp), group)
     for k, (cx, cy) in enumerate(kp_to_pixels(np.asarray(kp, dtype=np.float64), (h, w))):
         if not (np.isfinite(cx) and np.isfinite(cy)):
             continue
@@ -55,15 +65,24 @@ def draw_keypoints(image: np.ndarray, kp: np.ndarray, radius: int = 3) -> np.nda
     return out
 
 
+def contribution_image(maps: torch.Tensor, size: int) -> np.ndarray:
+    """``(N + 1, h, w)`` softmax weights (background first) -> ``(size, size, 3)`` uint8: the mix of
+    gray for the background and the group colours of the N transformations."""
+    palette = np.concatenate([[[128, 128, 128]], keypoint_colors(maps.shape[0] - 1)]).astype(np.float32) / 255
+    mixed = torch.einsum("nhw,nc->chw", maps.detach().float().cpu(), torch.from_numpy(palette))
+    return _to_hwc_uint8(mixed.clamp(0, 1), size)
+
+
 def make_visualization(
     batch: Mapping[str, torch.Tensor],
     generated: Mapping,
     max_rows: int = 4,
     min_size: int = 128,
     kp_size: int | None = None,
+    kp_group: int = 1,
 ) -> np.ndarray:
     """The grid image ``(band + rows * S, columns * S, 3)`` uint8 described in the module doc (the
-    first row has a band with the column names above it)."""
+    first row has a band with the column names above it); ``kp_group`` keypoints share a colour."""
     source, driving = batch["source"], batch["driving"]
     rows = min(int(max_rows), source.shape[0])
     size = max(int(min_size), int(source.shape[-1]))
@@ -76,18 +95,20 @@ def make_visualization(
     lines = []
     for i in range(rows):
         cols = [
-            ("source", draw_keypoints(_to_hwc_uint8(source[i], size), kp("kp_source", i), radius)),
-            ("driving", draw_keypoints(_to_hwc_uint8(driving[i], size), kp("kp_driving", i), radius)),
+            ("source", draw_keypoints(_to_hwc_uint8(source[i], size), kp("kp_source", i), radius, kp_group)),
+            ("driving", draw_keypoints(_to_hwc_uint8(driving[i], size), kp("kp_driving", i), radius, kp_group)),
         ]
         if "transformed_frame" in generated:
             warped = _to_hwc_uint8(generated["transformed_frame"][i], size)
-            cols.append(("equivariance warp", draw_keypoints(warped, kp("transformed_kp", i), radius)))
+            cols.append(("equivariance warp", draw_keypoints(warped, kp("transformed_kp", i), radius, kp_group)))
         if "deformed" in generated:
             cols.append(("deformed source", _to_hwc_uint8(generated["deformed"][i], size)))
         if "occlusion_map" in generated:
             cols.append(("occlusion", _to_hwc_uint8(generated["occlusion_map"][i], size)))
+        if "contribution_maps" in generated:
+            cols.append(("contribution", contribution_image(generated["contribution_maps"][i], size)))
         pred = _to_hwc_uint8(generated["prediction"][i], size)
-        cols.append(("prediction + kp", draw_keypoints(pred, kp("kp_driving", i), radius)))
+        cols.append(("prediction + kp", draw_keypoints(pred, kp("kp_driving", i), radius, kp_group)))
         cols.append(("prediction", pred))
         if i == 0:  # the first row carries the column names
             lines.append(labelled_row([c for _, c in cols], [n for n, _ in cols], min_height=size))

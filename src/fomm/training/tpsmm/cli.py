@@ -15,7 +15,6 @@ from fomm.training.tpsmm.trainer import TpsmmTrainer, TpsmmTrainOptions
 FOMM_ONLY = {
     "--compile": lambda a: a.compile,
     "--lr-scale": lambda a: a.lr_scale is not None,
-    "--vis-every": lambda a: a.vis_every != 250,
 }
 
 

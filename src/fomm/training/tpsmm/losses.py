@@ -62,7 +62,8 @@ class TpsmmObjective(nn.Module):
         generated.update({"kp_source": kp_source, "kp_driving": kp_driving})
         losses = self.reconstruction(x["driving"], generated["prediction"])
         if self.weights.equivariance_value:
-            losses["equivariance_value"] = self.weights.equivariance_value * self.equivariance(x["driving"], kp_driving)
+            value = self.equivariance(x["driving"], kp_driving, generated)
+            losses["equivariance_value"] = self.weights.equivariance_value * value
         if self.weights.warp_loss:
             losses["warp_loss"] = self.weights.warp_loss * self.warp(x["driving"], generated)
         if use_bg and self.weights.bg:
@@ -101,14 +102,17 @@ class TpsmmObjective(nn.Module):
             losses["pixel"] = self.weights.pixel * pixel
         return losses
 
-    def equivariance(self, driving: torch.Tensor, kp_driving: dict) -> torch.Tensor:
-        """L1 between the keypoints and those of a randomly TPS-warped frame, mapped back."""
+    def equivariance(self, driving: torch.Tensor, kp_driving: dict, generated: dict | None = None) -> torch.Tensor:
+        """L1 between the keypoints and those of a randomly TPS-warped frame, mapped back; the warped
+        frame and its keypoints go into ``generated`` (``transformed_frame``, ``transformed_kp``)."""
         tp = self.tp.transform_params
         warp = RandomTPS(driving.shape[0], tp.sigma_affine, tp.sigma_tps, tp.points_tps, generator=self.generator)
         with fp32_math(driving):
             grid = warp.grid(driving)
             warped_frame = F.grid_sample(driving, grid, padding_mode="reflection", align_corners=True)
         kp_warped = self.model.kp_detector(warped_frame)["fg_kp"]
+        if generated is not None:
+            generated.update(transformed_frame=warped_frame.detach(), transformed_kp={"fg_kp": kp_warped.detach()})
         with fp32_math(driving):
             return torch.abs(kp_driving["fg_kp"].float() - warp.warp_coordinates(kp_warped.float())).mean()
 

@@ -1,6 +1,7 @@
 """The files of a TPSMM run folder: the step checkpoints (the newest ``keep`` and ``best.pt``),
-``log.csv`` (``log-avd.csv`` for the AVD stage) and ``run.json`` (the settings of the run and of
-each start, as FOMM runs record them; see :mod:`fomm.training.run_dir`)."""
+``log.csv`` (``log-avd.csv`` for the AVD stage), ``run.json`` (the settings of the run and of
+each start, as FOMM runs record them; see :mod:`fomm.training.run_dir`) and ``vis/step-*.png``
+(:mod:`fomm.training.visualize`)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from fomm.errors import FommError
 from fomm.models.checkpoint import atomic_torch_save, read_checkpoint
 from fomm.models.tpsmm.checkpoint import is_tpsmm_checkpoint, tpsmm_checkpoint_dict
 from fomm.training import run_dir as R
+from fomm.training.visualize import make_visualization, save_png
 
 
 def read_tpsmm(path) -> dict:
@@ -106,3 +109,22 @@ class CsvLog:
             if new:
                 writer.writeheader()
             writer.writerow(row)
+
+
+def tpsmm_visualization(batch: dict, generated: dict, kp_size: int | None = None) -> np.ndarray:
+    """FOMM's training picture for a TPSMM step: source, driving and equivariance-warped frames with
+    their keypoints (each TPS's 5 in one colour), the source deformed by the flow, the finest
+    occlusion mask, the contribution maps and the prediction."""
+    picture = {
+        k: generated[k] for k in ("deformed", "contribution_maps", "prediction", "transformed_frame") if k in generated
+    }
+    for name in ("kp_source", "kp_driving", "transformed_kp"):
+        if name in generated:
+            picture[name] = {"value": generated[name]["fg_kp"]}
+    picture["occlusion_map"] = generated["occlusion_map"][-1]
+    return make_visualization(batch, picture, kp_size=kp_size, kp_group=5)
+
+
+def write_visualization(run_dir: Path, step: int, batch: dict, generated: dict, kp_size: int | None = None) -> Path:
+    """``RUN_DIR/vis/step-XXXXXXXX.png`` (atomic) of a main-stage step."""
+    return save_png(Path(run_dir) / "vis" / f"step-{step:08d}.png", tpsmm_visualization(batch, generated, kp_size))

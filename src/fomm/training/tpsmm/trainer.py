@@ -43,6 +43,7 @@ from fomm.training.tpsmm.records import (
     read_tpsmm,
     write_run_json,
     write_tpsmm_checkpoint,
+    write_visualization,
 )
 from fomm.training.vgg import build_vgg19
 
@@ -65,6 +66,7 @@ class TpsmmTrainOptions:
     seed: int | None = None
     device: str = "auto"
     checkpoint_every: int = 500
+    vis_every: int = 250
     log_every: int = 10
     keep: int = 3
     vgg19_weights: str | None = None
@@ -209,7 +211,7 @@ class TpsmmTrainer:
         write_run_json(self, "running", new_run=True)
         self._say_start()
         log = CsvLog(self.run_dir / ("log.csv" if self.opts.stage == "main" else "log-avd.csv"))
-        last = None
+        last, trained = None, None
         while self.epoch < params.num_epochs and not self._done():
             loader = epoch_loader(
                 dataset,
@@ -224,11 +226,14 @@ class TpsmmTrainer:
                 pin_memory=False,
             )
             for batch in loader:
-                losses = self._step(objective, batch)
+                losses, generated = self._step(objective, batch)
                 self.step += 1
                 self.epoch_step += 1
+                trained = (batch, generated)
                 if self.step % self.opts.log_every == 0 or self.step == 1:
                     log.write(self.step, self.epoch, losses)
+                if self.opts.vis_every and self.step % self.opts.vis_every == 0:
+                    self._visualize(*trained)
                 if self.opts.checkpoint_every and self.step % self.opts.checkpoint_every == 0:
                     last = self._checkpoint()
                 if self._done():
@@ -239,6 +244,8 @@ class TpsmmTrainer:
                     scheduler.step()
         if last is None or R.list_checkpoints(self.run_dir)[-1][0] != self.step:
             last = self._checkpoint()
+        if trained is not None and self.opts.vis_every and self.step % self.opts.vis_every:
+            self._visualize(*trained)  # the last step's picture too
         write_run_json(self, "finished" if self.epoch >= params.num_epochs else "stopped at --max-steps")
         return last
 
@@ -252,16 +259,25 @@ class TpsmmTrainer:
         if self.dist.is_main:
             print(f"fomm train: {message}", file=sys.stderr)
 
+    def _visualize(self, batch: dict, generated: dict | None) -> None:
+        """``vis/step-XXXXXXXX.png`` of a main-stage step (the AVD stage has no picture)."""
+        if generated is not None and self.dist.is_main:
+            kp_size = (self.cfg.visualizer_params or {}).get("kp_size")
+            write_visualization(
+                self.run_dir, self.step, batch, generated, None if kp_size is None else max(2, int(kp_size) // 2)
+            )
+
     def _done(self) -> bool:
         return self.opts.max_steps is not None and self.step >= self.opts.max_steps
 
-    def _step(self, objective, batch: dict) -> dict[str, float]:
+    def _step(self, objective, batch: dict) -> tuple[dict[str, float], dict | None]:
+        """One optimisation step: the loss terms, and the generated outputs (None for the AVD stage)."""
         x = {k: batch[k].to(self.device) for k in ("source", "driving")}
         if self.opts.stage == "avd":
-            return self._avd_step(x)
+            return self._avd_step(x), None
         self.model.train()
         with self._autocast():
-            losses, _ = objective(x, self.epoch)
+            losses, generated = objective(x, self.epoch)
         loss = sum(v.float() for v in losses.values())
         if not torch.isfinite(loss):
             raise FommError(
@@ -280,7 +296,7 @@ class TpsmmTrainer:
             if bg_active:
                 self.optimizers["bg_predictor"].step()
             self.optimizers["bg_predictor"].zero_grad()
-        return {k: float(v.detach()) for k, v in losses.items()}
+        return {k: float(v.detach()) for k, v in losses.items()}, generated
 
     def _avd_step(self, x: dict) -> dict[str, float]:
         m, ap = self.model, self.cfg.train_avd_params
