@@ -156,8 +156,9 @@ def _meta_states(config) -> dict:
 @pytest.mark.slow
 def test_the_vox_512_preset_is_recognised_from_the_shapes():
     """A full-size 29 x 29 checkpoint fits vox-512 alone; a 13 x 13 one has exactly vox-256's
-    shapes (the community kept them so that vox-256 weights fine-tune into it), so the shapes
-    choose vox-256 and ``--config vox-512`` says otherwise; vox-512 then loads it as it is."""
+    shapes (the community kept them so that vox-256 weights fine-tune into it): vox-512 fitted to
+    its kernels takes it as it is, so without a config its name or registered sha256 must say which
+    (tests/models/test_shapes.py)."""
     from fomm.config import load_preset
     from fomm.models.checkpoint import match_presets
 

@@ -40,6 +40,7 @@ from fomm.config import resolve_config
 from fomm.errors import FommError
 from fomm.models.checkpoint import load_model, read_checkpoint
 from fomm.models.registry import Checkpoint, by_hand, cache_dir, cached_path, normalise_sha256, registry
+from fomm.models.shapes import AmbiguousPreset
 from fomm.models.sniff import sniff_checkpoint
 from fomm.models.tpsmm.config import is_tpsmm_config, resolve_tpsmm_config
 
@@ -427,6 +428,8 @@ def check_shapes(path: Path, preset: str | None, label: str | None = None) -> st
     ``label``: what messages call the file (default: its name)."""
     try:
         model = load_model(read_checkpoint(path), config=preset, name=label or path.name)
+    except AmbiguousPreset as exc:  # it fits (e.g. vox-256 and vox-512 alike): --config tells which
+        return " or ".join(exc.presets)
     except FommError as exc:
         raise _Failure("bad", str(exc)) from None
     return model.config.name or str(preset)

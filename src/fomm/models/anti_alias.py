@@ -7,6 +7,11 @@ generator), so the checkpoint itself says which kind it is: :func:`fit_anti_alia
 config's ``anti_alias_sigma`` to match, and one config (e.g. ``vox-512``) loads both kinds. The
 loaded kernel is then the checkpoint's own, so the model computes what the original code built
 with that sigma computes.
+
+Recognising a checkpoint that carries no config (:func:`known_kind`) takes a preset's own kernels
+and the other kinds it is known in (:data:`KNOWN_SIGMAS`) only: the community's vox-512 kind has
+every tensor of vox-256, so such a checkpoint fits both and only a name or a registered sha256
+tells which (:func:`fomm.models.shapes.preset_for`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from fomm.models.blocks import anti_alias_kernel_size, anti_alias_sigma, sigma_f
 
 # (model part, state-dict key of its kernel) for each anti-aliased downsampling the config sets
 KERNELS = (("kp_detector", "down.weight"), ("generator", "dense_motion_network.down.weight"))
+#: The sigmas a preset's checkpoints are known to come with besides its own: the community's
+#: 512 x 512 vox models keep the 256 models' sigma 1.5 (13 x 13 kernels) at scale 0.125.
+KNOWN_SIGMAS = {"vox-512": (1.5,)}
 
 
 def _sections(cfg: Config) -> dict[str, Any]:
@@ -58,3 +66,14 @@ def fit_anti_alias(cfg: Config, states: dict[str, dict]) -> Config:
         out = cfg.copy() if out is cfg else out
         _sections(out)[part].anti_alias_sigma = sigma_for_kernel_size(stored)
     return out
+
+
+def known_kind(cfg: Config, states: dict[str, dict]) -> Config:
+    """``cfg`` fitted to the kernels ``states`` store when they are one of the kinds the preset is
+    known in (its own, or a sigma of :data:`KNOWN_SIGMAS` for both kernels), else ``cfg``."""
+    fitted = fit_anti_alias(cfg, states)
+    if fitted is cfg:
+        return cfg
+    known = {anti_alias_kernel_size(sigma) for sigma in KNOWN_SIGMAS.get(cfg.name, ())}
+    sizes = {configured_kernel_size(section) for section in _sections(fitted).values()}
+    return fitted if len(sizes) == 1 and sizes <= known else cfg

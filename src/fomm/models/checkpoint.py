@@ -16,12 +16,15 @@ Every command and the Python API load weights here, and each step happens here o
 4. **the config**: the one given (a preset name, a YAML file, a dict or a Config), else the one
    stored in the checkpoint, else the preset whose tensor shapes fit. Presets with identical
    networks (taichi and vox) cannot be told apart by shapes, so a stored config or a file name
-   that points to another preset than the one given is said in one warning line.
+   that points to another preset than the one given is said in one warning line. Where the
+   fitting presets compute different functions (a 13 x 13 vox checkpoint: vox-256, or the
+   community's vox-512), the file's registered sha256 or its name decides, else one error line.
 5. **the device** (:func:`resolve_device`): ``auto``, ``cpu``, ``cuda``, ``mps``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import warnings
@@ -32,7 +35,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from fomm.config import Config, load_preset, preset_names, resolve_config
+from fomm.config import Config, preset_names, resolve_config
 from fomm.errors import FommError
 from fomm.models.anti_alias import fit_anti_alias
 from fomm.models.checkpoint_io import (  # noqa: F401 (the checkpoint API, re-exported)
@@ -55,6 +58,7 @@ from fomm.models.device import resolve_device
 from fomm.models.exported import ExportedModel
 from fomm.models.first_order_model import FirstOrderModel
 from fomm.models.precision import BACKENDS
+from fomm.models.registry import registry
 from fomm.models.shapes import (  # noqa: F401 (re-exported)
     compare_state,
     describe_mismatch,
@@ -142,23 +146,37 @@ def _fomm_config(data: dict, states: dict, request: LoadRequest) -> Config:
         cfg.name = data.get("config_name") or Path(label).stem
         return cfg
     if request.config is None:
-        return _named_preset(label, states) or preset_for(label, states, prefer=preset_in_name(label))
+        return preset_for(label, states, prefer=preset_by_name(label), registered=lambda: registered_preset(label))
     return resolve_config(request.config).copy()
 
 
-def _named_preset(label: str, states: dict) -> Config | None:
-    """The preset the file name points to when the tensors fit it once its anti-alias kernels are
-    read from the checkpoint: only the name tells vox-512's community kind (13x13 kernels, every
-    shape of vox-256) from vox-256 (``--checkpoint vox-512`` is its file in the cache)."""
-    named = preset_in_name(label)
-    if named is None:
+def preset_by_name(label: str) -> str | None:
+    """The preset a checkpoint's file name points to: a registered checkpoint's file name (as
+    published, e.g. ``first-order-model-checkpoint-94.pth.tar``, or in the cache, e.g.
+    ``vox-512.pth.tar``), else the preset named in it (:func:`preset_in_name`)."""
+    name = Path(str(label)).name
+    for entry in registry().values():
+        if entry.preset in preset_names() and name in (entry.file, entry.original):
+            return entry.preset
+    return preset_in_name(label)
+
+
+def registered_preset(label: str) -> str | None:
+    """The preset of the registered checkpoint (published, or in ``FOMM_MODELS``) whose sha256 is
+    this file's, whatever the file is called now; None for a file not registered (or no file)."""
+    path = Path(str(label))
+    entries = [e for e in registry().values() if e.sha256 and e.preset in preset_names()]
+    if not entries or not path.is_file():
         return None
-    cfg = load_preset(named)
-    fitted = fit_anti_alias(cfg, states)
-    if fitted is cfg:  # its own kernels: the shapes decide, as for any checkpoint
+    size = path.stat().st_size
+    entries = [e for e in entries if e.size in (None, size)]
+    if not entries:
         return None
-    shapes = expected_part_shapes(fitted, INFERENCE_PARTS)
-    return None if any(mismatch_count(compare_state(shapes[p], states[p])) for p in INFERENCE_PARTS) else fitted
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return next((e.preset for e in entries if e.sha256 == digest.hexdigest()), None)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -2,17 +2,32 @@
 ranked by fit, and the one preset chosen for a checkpoint that carries no config.
 
 Shapes come from a weightless (``meta`` device) build of the model, so comparing a checkpoint with
-every preset allocates nothing.
+every preset allocates nothing. Each preset is compared in the anti-alias kind the checkpoint
+stores when the preset is known in it (:func:`fomm.models.anti_alias.known_kind`): vox-512 in
+both of its kinds, so a 13 x 13 vox checkpoint fits vox-256 and vox-512 alike; which one it is
+then comes from what the file is registered as, or from its name, else a one-line error.
 """
 
 from __future__ import annotations
 
+import json
+
 import torch
 
 from fomm.config import Config, load_preset, preset_names
-from fomm.errors import FommError
+from fomm.errors import FommError, plural
+from fomm.models.anti_alias import known_kind
 from fomm.models.checkpoint_io import INFERENCE_PARTS
 from fomm.models.first_order_model import FirstOrderModel
+
+
+class AmbiguousPreset(FommError):
+    """A checkpoint without a config fits presets that compute different functions; ``presets``:
+    one of each kind (what ``--config`` may be)."""
+
+    def __init__(self, message: str, presets: list[str]):
+        super().__init__(message)
+        self.presets = presets
 
 
 def expected_shapes(config: Config, part: str) -> dict[str, tuple]:
@@ -72,30 +87,39 @@ def match_presets(states: dict[str, dict], configs: dict[str, Config] | None = N
     return sorted(ranked)
 
 
-def preset_configs() -> dict[str, Config]:
-    """Every bundled preset, loaded once, by name."""
-    return {name: load_preset(name) for name in preset_names()}
+def preset_configs(states: dict[str, dict] | None = None) -> dict[str, Config]:
+    """Every bundled preset, loaded once, by name; with ``states``, each in the anti-alias kind
+    those store when the preset is known in it (module doc)."""
+    configs = {name: load_preset(name) for name in preset_names()}
+    return configs if states is None else {name: known_kind(cfg, states) for name, cfg in configs.items()}
 
 
-def preset_for(path, states: dict[str, dict], prefer: str | None = None) -> Config:
+def preset_for(path, states: dict[str, dict], prefer: str | None = None, registered=None) -> Config:
     """The one preset whose tensor shapes fit ``states`` (each preset is loaded once).
 
     Presets with identical networks (taichi-256 and vox-256) fit alike; ``prefer`` (e.g. the
-    preset the file name points to) is taken among those, else the first by name."""
-    configs = preset_configs()
+    preset the file name points to) is taken among those, else the first by name. When the
+    fitting presets compute different functions (vox-256 and the community's vox-512), the shapes
+    cannot choose: ``registered()`` (asked then only: e.g. the preset whose registered sha256 the
+    file has), else ``prefer``, must name one of them, else a one-line error."""
+    configs = preset_configs(states)
     ranked = match_presets(states, configs)
     gk, _, name = ranked[0]
-    tied = [n for g, d, n in ranked if (g, d) == ranked[0][:2]]
-    if prefer in tied:
-        name = prefer
     if gk:
         detail = describe_mismatch(*_first_mismatch(configs[name], states))
         raise FommError(
             f"{path} fits no bundled preset (closest: {name}: {detail}); pass --config with "
             f"the YAML it was trained with"
         )
-    _check_unambiguous(path, [configs[n] for g, _, n in ranked if g == 0])
-    return configs[name]
+    fitting = [n for g, _, n in ranked if g == 0]
+    if _functions(configs, fitting) == 1:
+        tied = [n for g, d, n in ranked if (g, d) == ranked[0][:2]]
+        return configs[prefer if prefer in tied else name]
+    chosen = registered() if registered else None
+    chosen = chosen if chosen in fitting else prefer
+    if chosen not in fitting:
+        raise _ambiguous(path, configs, fitting)
+    return configs[chosen]
 
 
 def inference_options(cfg: Config) -> dict:
@@ -105,16 +129,36 @@ def inference_options(cfg: Config) -> dict:
     return options
 
 
-def _check_unambiguous(path, configs: list[Config]) -> None:
-    """Presets with the same tensor shapes may still compute different functions (e.g. two that
-    differ only in the keypoint padding or ``align_corners``): then the shapes cannot choose."""
-    first = inference_options(configs[0])
-    differ = [c.name for c in configs[1:] if inference_options(c) != first]
-    if differ:
-        raise FommError(
-            f"{path} carries no config and fits several presets that compute different functions "
-            f"({', '.join([configs[0].name, *differ])}); pass --config with the one it was trained with"
-        )
+def _function(cfg: Config) -> tuple:
+    """What a config computes from a checkpoint's weights: its model options and frame size."""
+    return json.dumps(inference_options(cfg), sort_keys=True), tuple(cfg.frame_shape)
+
+
+def _functions(configs: dict[str, Config], names: list[str]) -> int:
+    return len({_function(configs[n]) for n in names})
+
+
+def _ambiguous(path, configs: dict[str, Config], names: list[str]) -> AmbiguousPreset:
+    """Presets with the same tensor shapes may still compute different functions (e.g. vox-256 and
+    the community's vox-512, or two that differ only in the keypoint padding): one line naming
+    one of each kind (the shortest name) and the fix."""
+    groups: dict[tuple, list[str]] = {}
+    for n in names:
+        groups.setdefault(_function(configs[n]), []).append(n)
+    shown = [min(group, key=lambda n: (len(n), n)) for group in groups.values()]
+    listed = ", ".join(_kind(name, len(group) - 1, configs[name]) for name, group in zip(shown, groups.values()))
+    return AmbiguousPreset(
+        f"{path} carries no config and fits several presets that compute different functions: {listed}; "
+        f"nothing in the file tells them apart: pass the one it was trained with, --config {' or --config '.join(shown)} "
+        "(or name the file after it)",
+        shown,
+    )
+
+
+def _kind(name: str, twins: int, cfg: Config) -> str:
+    """``vox-256 (and 6 presets of its network) at 256x256``."""
+    also = f" (and {plural(twins, 'preset')} of its network)" if twins else ""
+    return f"{name}{also} at {cfg.frame_shape[1]}x{cfg.frame_shape[0]}"
 
 
 def _first_mismatch(cfg: Config, states: dict) -> tuple[dict, dict, dict]:
