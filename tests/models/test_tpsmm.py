@@ -168,3 +168,21 @@ def test_the_engine_hands_its_fast_options_to_tpsmm():
     engine = AnimationEngine(model, precision="fast", fast_dtype=torch.bfloat16, channels_last=False)
     assert engine.inference.low_dtype == torch.bfloat16 and engine.inference.channels_last is False
     assert AnimationEngine(model, precision="fast", fast_dtype=torch.bfloat16).inference.channels_last is True
+
+
+def test_fast_single_mask_model_keeps_the_hourglass_fp32_and_casts_for_its_head(monkeypatch):
+    """Without ``multi_mask`` the one occlusion head takes the fp32 hourglass's output cast to bf16
+    (measured 48.9 dB against exact on this tiny model)."""
+    import fomm.models.tpsmm.inference as tpsmm_inference
+    from fomm import animate
+
+    config = copy.deepcopy(TINY_TPSMM)
+    config["model_params"]["common_params"]["multi_mask"] = False
+    model = random_tpsmm_model(config)
+    forced = lambda p, d, dtype=None: (torch.bfloat16 if p == "fast" else None, False)  # noqa: E731
+    monkeypatch.setattr(tpsmm_inference, "resolve_precision", forced)
+    rng = np.random.default_rng(0)
+    source, driving = rng.random((64, 64, 3), dtype=np.float32), rng.random((3, 64, 64, 3), dtype=np.float32)
+    exact, fast = animate(model, source, driving), animate(model, source, driving, precision="fast")
+    psnr = 10 * np.log10(1.0 / np.mean((exact.astype(np.float64) - fast) ** 2))
+    assert 45 <= psnr < 80, psnr

@@ -74,9 +74,16 @@ class DenseMotionNetwork(nn.Module):
 
     @property
     def compute_dtype(self) -> torch.dtype:
-        """The dtype the hourglass and the heads run in: their weights' (fp32, or bf16/fp16 once
-        fast inference converted them, :func:`fomm.models.fused.to_low_precision`)."""
+        """The dtype the hourglass and the contribution head run in: their weights' (fp32, also in
+        fast inference; bf16/fp16 if converted, :func:`fomm.models.fused.to_low_precision`)."""
         return self.maps.weight.dtype
+
+    @property
+    def mask_dtype(self) -> torch.dtype:
+        """The dtype of the occlusion heads and their up-sampling blocks: low precision in fast
+        inference, where the hourglass and the contribution head before them stay fp32
+        (:class:`fomm.models.tpsmm.inference.TpsmmInference`)."""
+        return self.occlusion[0].weight.dtype
 
     def forward(self, source_image, kp_driving, kp_source, bg_param=None, dropout_flag=False, dropout_p=0.0):
         if self.scale_factor != 1:
@@ -143,6 +150,8 @@ class DenseMotionNetwork(nn.Module):
 
     def occlusion_maps(self, levels: list[torch.Tensor]) -> list[torch.Tensor]:
         """Sigmoid masks from the finest hourglass levels, then from up-sampled finest features."""
+        if self.mask_dtype != self.compute_dtype:  # fast inference: fp32 hourglass, low-precision heads
+            levels = [x.to(self.mask_dtype) for x in levels[-OCCLUSION_MASKS:]]
         if not self.multi_mask:
             return [torch.sigmoid(at_least_fp32(self.occlusion[0](levels[-1])))]
         from_levels = OCCLUSION_MASKS - self.up_nums

@@ -8,14 +8,16 @@ then moves them exactly as TPSMM's ``relative_kp``: there are no Jacobians); the
 feature maps and the dense motion network's down-sampled copy) is computed once.
 
 ``precision='fast'`` works as FOMM's (:mod:`fomm.models.inference`): where the device computes
-bf16 natively, copies of the dense motion and inpainting networks get their weights converted once
-to bf16 (fp16 on GPUs without bf16) in channels-last memory (:func:`fomm.models.fused.to_low_precision`),
-and their convolutions and activations run in it; their InstanceNorms normalise the bf16
-activations in fp32 (:class:`ChannelNorm`, fp32 affine parameters). The TPS solve, the heatmaps,
-the sampling grids and warps, the contribution softmax, the mask sigmoids, the final sigmoid and
-the blend run in fp32, and the encoder's maps are kept fp32 (they are warped). The keypoint
-detector (a ResNet-18: bf16 weights would move the parity keypoints by 2.2 px at 256 px, where
-issue 26 allows 0.05 px) and the AVD network stay fp32.
+bf16 natively, copies of the inpainting network and of the dense motion network's occlusion heads
+get their weights converted once to bf16 (fp16 on GPUs without bf16) in channels-last memory
+(:func:`fomm.models.fused.to_low_precision`), and their convolutions and activations run in it;
+their InstanceNorms normalise the bf16 activations in fp32 (:class:`ChannelNorm`, fp32 affine
+parameters). The dense motion hourglass and its contribution head stay fp32
+(:data:`DENSE_LOW_PRECISION_PARTS` says why), as do the TPS solve, the heatmaps, the sampling
+grids and warps, the contribution softmax, the mask sigmoids, the final sigmoid and the blend, and
+the encoder's maps (they are warped). The keypoint detector (a ResNet-18: bf16 weights would move
+the parity keypoints by 2.2 px at 256 px, where issue 26 allows 0.05 px) and the AVD network stay
+fp32.
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ from fomm.errors import FommError
 from fomm.models.fused import to_low_precision
 from fomm.models.inference import resolve_precision
 from fomm.models.tpsmm.model import TpsmmModel
+
+# The dense motion network's parts that run in low precision in ``fast``: the occlusion heads and
+# their up-sampling blocks. Its hourglass and contribution head stay fp32 (under 4% of a frame's
+# FLOPs at vox-256: they run at 1/4 size): the flow mixes the K + 1 transformations by the
+# contribution maps, so where those reach far outside the frame (to |x| = 11 in the parity fixture's
+# avd mode, whose frame is [-1, 1]) a bf16 hourglass's small change of the maps (0.005) moves the
+# flow by up to 1.3 px: 39.0 dB against exact there, 51.7 dB with these two in fp32.
+DENSE_LOW_PRECISION_PARTS = ("up", "occlusion")
 
 
 @dataclass
@@ -66,8 +76,8 @@ def expand(x: torch.Tensor, batch: int) -> torch.Tensor:
 class TpsmmInference:
     """``keypoints`` / ``encode_source`` / ``animate`` / ``avd`` for a :class:`TpsmmModel`.
 
-    ``precision='fast'`` converts the dense motion and inpainting networks to bf16/fp16 weights
-    once where the device has native kernels (a GPU, an AVX-512 BF16 / AMX CPU; module doc), else
+    ``precision='fast'`` converts the inpainting network and the occlusion heads to bf16/fp16
+    weights once where the device has native kernels (a GPU, an AVX-512 BF16 / AMX CPU; module doc), else
     runs fp32 with one warning (FOMM's int8 path is not ported to TPSMM). ``fast_dtype`` forces the
     low-precision dtype (tests: bf16 where it is emulated); ``channels_last`` the memory layout of
     the low-precision path. The caller's model is never changed.
@@ -96,20 +106,26 @@ class TpsmmInference:
         self.channels_last = channels_last and self.low_dtype is not None
         self.dense, self.inpainting = model.dense_motion_network, model.inpainting_network
         if self.low_dtype is not None:  # converted copies, once
-            self.dense, self.inpainting = (self._low_precision(part) for part in (self.dense, self.inpainting))
+            self.dense = self._low_precision(self.dense, parts=DENSE_LOW_PRECISION_PARTS)
+            self.inpainting = self._low_precision(self.inpainting)
         self.frame_shape = tuple(model.frame_shape)
         self.calibrating = False
 
-    def _low_precision(self, network: nn.Module) -> nn.Module:
-        """A copy of ``network`` with low-precision weights, its InstanceNorms as
-        :class:`ChannelNorm` with fp32 affine parameters (normalising in fp32 and rounding once:
-        49.0 dB against exact on the parity clip instead of 45.4 dB with bf16 ones)."""
-        network = copy.deepcopy(network).eval()
-        for module in list(network.modules()):
-            for name, child in module.named_children():
-                if isinstance(child, nn.InstanceNorm2d):
-                    setattr(module, name, ChannelNorm(child))
-        return to_low_precision(network, self.low_dtype, self.channels_last, keep=(ChannelNorm,))
+    def _low_precision(self, network: nn.Module, parts: tuple[str, ...] | None = None) -> nn.Module:
+        """A copy of ``network`` whose children named in ``parts`` (all of it when None) have
+        low-precision weights, their InstanceNorms as :class:`ChannelNorm` with fp32 affine
+        parameters (normalising in fp32 and rounding once: 49.0 dB against exact on the parity
+        clip instead of 45.4 dB with bf16 ones); the other children stay fp32, shared with
+        ``network`` rather than copied (the dense hourglass holds 38 M parameters at vox-256)."""
+        shared = {} if parts is None else {id(c): c for n, c in network.named_children() if n not in parts}
+        network = copy.deepcopy(network, shared).eval()  # the memo maps each shared child to itself
+        for part in [network] if parts is None else [getattr(network, p) for p in parts if hasattr(network, p)]:
+            for module in list(part.modules()):
+                for name, child in module.named_children():
+                    if isinstance(child, nn.InstanceNorm2d):
+                        setattr(module, name, ChannelNorm(child))
+            to_low_precision(part, self.low_dtype, self.channels_last, keep=(ChannelNorm,))
+        return network
 
     def to_input(self, frames_bhwc: np.ndarray) -> torch.Tensor:
         """``(B, H, W, 3)`` float32 -> ``(B, 3, H, W)`` on the device (channels-last memory in the
