@@ -24,6 +24,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from fomm.data.video_io.containers import frame_to_ndarray
+
 try:  # accurate rounding: the mean colour of a frame does not drift by a grey level
     _FLAGS = av.video.reformatter.Interpolation.BILINEAR | av.video.reformatter.Interpolation.ACCURATE_RND
 except AttributeError:  # pragma: no cover - depends on the PyAV version
@@ -152,7 +154,7 @@ class Reader:
 
     @staticmethod
     def _rgb(frame, size, turns: int) -> np.ndarray:
-        arr = frame.to_ndarray(format="rgb24", width=size[0], height=size[1], interpolation=_FLAGS)
+        arr = frame_to_ndarray(frame, format="rgb24", width=size[0], height=size[1], interpolation=_FLAGS)
         if turns:
             arr = np.ascontiguousarray(np.rot90(arr, turns))
         return arr

@@ -104,13 +104,29 @@ except AttributeError:  # pragma: no cover - depends on the PyAV version
     DECODE_FLAGS = ENCODE_FLAGS = None
 
 
-def _frame_to_rgb(frame) -> np.ndarray:
-    # One swscale thread: its slice-thread pool (the default, one thread per core) hung in a forked
-    # DataLoader worker (PyAV 18.1.1, FFmpeg 8), and a frame of a dataset clip is too small to gain.
+def swscale(frame, **kwargs):
+    """``frame.reformat(**kwargs)`` in one swscale thread, as every frame conversion in fomm is.
+
+    PyAV 17+ scales with a pool of one thread per core by default: that pool hung in a forked
+    DataLoader worker (PyAV 18.1.1, FFmpeg 8), and fomm converts in several processes at once
+    (loader and ``fomm prepare`` workers), where a pool per process only oversubscribes the cores.
+    """
     try:
-        arr = frame.to_ndarray(format="rgb24", interpolation=DECODE_FLAGS, threads=1)
-    except TypeError:  # pragma: no cover - PyAV without the threads argument
-        arr = frame.to_ndarray(format="rgb24", interpolation=DECODE_FLAGS)
+        return frame.reformat(threads=1, **kwargs)
+    except TypeError:  # pragma: no cover - PyAV < 17: no threads argument, one thread anyway
+        return frame.reformat(**kwargs)
+
+
+def frame_to_ndarray(frame, **kwargs) -> np.ndarray:
+    """``frame.to_ndarray(**kwargs)`` in one swscale thread (see :func:`swscale`)."""
+    try:
+        return frame.to_ndarray(threads=1, **kwargs)
+    except TypeError:  # pragma: no cover - PyAV < 17: no threads argument, one thread anyway
+        return frame.to_ndarray(**kwargs)
+
+
+def _frame_to_rgb(frame) -> np.ndarray:
+    arr = frame_to_ndarray(frame, format="rgb24", interpolation=DECODE_FLAGS)
     try:
         rotation = frame.rotation or 0
     except Exception:  # side data that PyAV cannot parse: show the frame as stored

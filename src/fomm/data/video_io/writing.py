@@ -19,7 +19,7 @@ from PIL import Image
 from fomm.atomic import atomic_path, make_temp_dir
 from fomm.data.image_ops import to_rgb_uint8, warn_once
 from fomm.data.video_io.audio import AudioTrack
-from fomm.data.video_io.containers import ENCODE_FLAGS, av_reason, open_container
+from fomm.data.video_io.containers import ENCODE_FLAGS, av_reason, open_container, swscale
 from fomm.data.video_io.paths import file_in_the_way, make_public
 from fomm.errors import FommError
 
@@ -225,8 +225,9 @@ class VideoWriter:
         try:
             if self._audio is not None:
                 self._audio.pump(self.num_frames / float(self._rate))
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame = frame.reformat(format="yuv420p", interpolation=ENCODE_FLAGS)
+            frame = swscale(
+                av.VideoFrame.from_ndarray(rgb, format="rgb24"), format="yuv420p", interpolation=ENCODE_FLAGS
+            )
             self._mux(self._stream.encode(frame))
         except av.FFmpegError as exc:
             raise FommError(f"writing {self.path} failed ({av_reason(exc)}); check free disk space") from None
