@@ -8,9 +8,10 @@ import pytest
 
 from face_clips import write_video  # noqa: I001 - tests/face_clips.py
 from fomm.errors import FommError
-from fomm.prepare.clips import ClipPlan, clip_box, decode_size, split_drifting, subject_size
+from fomm.prepare.clips import ClipPlan, clip_box, decode_size, plan_clips, split_drifting, subject_size
 from fomm.prepare.decode import NotAVideo, Reader, analysis_hw
 from fomm.prepare.find import find_sources, source_id
+from fomm.prepare.shots import ShotAnalysis
 from fomm.prepare.split import assign_splits, in_shard, num_test, parse_shard
 from fomm.prepare.track import Track, fit_to_shots, stride_for
 
@@ -115,6 +116,18 @@ def test_a_wandering_subject_is_cut_where_it_leaves_its_first_box():
     assert [(p.start, p.end) for p in pieces] == [(5, 12), (12, 19), (19, 25)]
     assert (pieces[1].boxes[0] == boxes[7]).all()
     assert [(p.start, p.end) for p in split_drifting(Track(0, 20, boxes[:1].repeat(20, 0)))] == [(0, 20)]
+
+
+def test_a_too_short_clip_is_dropped_with_its_length_in_words():
+    """prepare.json's reason stays "too-short"; its detail reads as a sentence (1 frame, 2 frames)."""
+    boxes = np.array([[0.0, 0, 100, 100]])
+    tracks = [Track(3, 4, boxes), Track(10, 12, boxes.repeat(2, 0))]
+    kept, dropped = plan_clips(tracks, (200, 200), ShotAnalysis(), 1.0, margin=0.1, min_frames=32, min_size=8)
+    assert kept == [] and [(d["reason"], d["start"], d["end"]) for d in dropped] == [
+        ("too-short", 3, 4),
+        ("too-short", 10, 12),
+    ]
+    assert [d["detail"] for d in dropped] == ["1 frame < --min-frames 32", "2 frames < --min-frames 32"]
 
 
 def test_command_errors_are_one_line_and_write_nothing(tmp_path, capsys):

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from fomm.data.image_ops import resize_frame
+from fomm.errors import plural
 from fomm.prepare.shots import STILL, ShotAnalysis
 from fomm.prepare.track import Track
 
@@ -105,7 +106,9 @@ def plan_clips(
         n = track.end - track.start
         where = {"start": int(track.start), "end": int(track.end)}
         if n < min_frames:
-            dropped.append({"reason": "too-short", "detail": f"{n} frames < --min-frames {min_frames}", **where})
+            dropped.append(
+                {"reason": "too-short", "detail": f"{plural(n, 'frame')} < --min-frames {min_frames}", **where}
+            )
             continue
         if subject < min_size:
             dropped.append({"reason": "too-small", "detail": f"subject {subject} px < --min-size {min_size}", **where})
