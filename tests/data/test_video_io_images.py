@@ -108,6 +108,19 @@ def test_the_program_s_own_pillow_limit_is_left_to_it(tmp_path, monkeypatch):
         assert message.startswith(f"Pillow refuses to decode {gif}") and "PIL.Image.MAX_IMAGE_PIXELS" in message
 
 
+def test_a_format_whose_header_pillow_refuses_is_one_line(tmp_path):
+    """A GIMP brush checks Pillow's own limit while its header is read (before ours can)."""
+    import struct
+
+    header = struct.pack(">IIIII", 30, 2, 40000, 40000, 1) + b"GIMP" + struct.pack(">I", 0) + b"b\0"
+    path = tmp_path / "brush.png"  # named as an image, as an upload may be
+    path.write_bytes(header + bytes(64))
+    for reader in (video_io.decode_image, video_io.read_image):
+        with pytest.raises(FommError) as exc:
+            reader(path)
+        assert str(exc.value).startswith(f"Pillow refuses to decode {path} (Image size (1600000000 pixels)")
+
+
 def test_pillow_open_reads_the_header_of_files_and_bytes_as_image_open_does(tmp_path):
     for ext in (".png", ".jpg", ".bmp", ".webp", ".tif", ".gif", ".ppm"):
         path = tmp_path / f"a{ext}"

@@ -39,7 +39,7 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _NOT_THIS_FORMAT = (SyntaxError, IndexError, TypeError, struct.error)
 
 
-def pillow_open(source: Path | bytes) -> Image.Image:
+def pillow_open(source: Path | bytes, label=None) -> Image.Image:
     """Pillow's lazy open (the header, no pixels) of a file or of encoded bytes, without Pillow's
     own bomb check.
 
@@ -47,7 +47,9 @@ def pillow_open(source: Path | bytes) -> Image.Image:
     belongs to the program fomm runs in; switching it off around our opens would leave the
     program's other threads unprotected meanwhile. So this walks Pillow's registered formats as
     ``Image.open`` does, minus that check, and never touches the setting: the caller checks the size
-    against fomm's own limit (:func:`check_image_pixels`) before decoding.
+    against fomm's own limit (:func:`check_image_pixels`) before decoding. A few formats check
+    Pillow's limit in their header already (GIMP brushes): their refusal is one line (``label``:
+    what it calls the image).
     """
     if isinstance(source, bytes):
         prefix, name = source[:16], ""
@@ -65,6 +67,8 @@ def pillow_open(source: Path | bytes) -> Image.Image:
             return factory(io.BytesIO(source) if isinstance(source, bytes) else source, name)
         except _NOT_THIS_FORMAT:
             continue
+        except DecompressionBombError as exc:
+            raise pillow_refused(label or name or "image", exc) from None
     raise UnidentifiedImageError(f"cannot identify image file {name or '(in memory)'}")
 
 
@@ -98,14 +102,14 @@ def max_image_pixels(max_pixels: int | None = None) -> int:
     return int(max_pixels)
 
 
-def _header_size(data: np.ndarray) -> tuple[int, int] | None:
+def _header_size(data: np.ndarray, path: Path) -> tuple[int, int] | None:
     """``(width, height)`` from an encoded image's header, without decoding pixels; None when the
     header cannot be read (the decoder then reports the file as corrupt)."""
     head = data[:24].tobytes()
     if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":  # the common case, read directly
         return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
     try:
-        with pillow_open(data.tobytes()) as im:
+        with pillow_open(data.tobytes(), path) as im:
             return int(im.size[0]), int(im.size[1])
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return None
@@ -132,7 +136,7 @@ def decode_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.n
         raise FommError(f"cannot read image {path} ({exc.strerror}); check the path and its permissions") from None
     if data.size == 0:
         raise FommError(f"image {path} is an empty file; re-export or re-download it")
-    size = _header_size(data)
+    size = _header_size(data, path)
     if size is not None:
         check_image_pixels(path, *size, max_pixels=max_pixels)
     jpeg = path.suffix.lower() in (".jpg", ".jpeg")
@@ -152,7 +156,7 @@ def decode_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.n
 def _decode_with_pillow(path: Path, data: np.ndarray) -> np.ndarray:
     """Formats or variants OpenCV does not read (the size was checked by the caller)."""
     try:
-        with pillow_open(data.tobytes()) as im:
+        with pillow_open(data.tobytes(), path) as im:
             return np.asarray(im.convert("RGBA") if im.mode in ("P", "PA", "LA", "RGBA") else im.convert("RGB"))
     except DecompressionBombError as exc:
         raise pillow_refused(path, exc) from None
