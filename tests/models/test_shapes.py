@@ -130,3 +130,12 @@ def test_presets_of_one_function_need_no_tie_break(presets, tmp_path, monkeypatc
     monkeypatch.setattr(shapes, "known_kind", lambda cfg, states: cfg)  # vox-512: its own kernels only
     assert load_model(copy_as("k13", tmp_path / "taichi-cpk.pth.tar")).config.name == "taichi-256"
     assert load_model(copy_as("k13", tmp_path / "model.pth.tar")).config.name == "taichi-256"
+
+
+@pytest.mark.parametrize("name", ["vox-512.pth.tar", "first-order-model-checkpoint-94.pth.tar"])
+def test_a_given_config_other_than_the_name_s_size_is_said(presets, tmp_path, name):
+    """The same family at another size computes another function: one warning line (vox-adv-256
+    and vox-256, one function, are not said; tests/models/test_checkpoint.py)."""
+    path = copy_as("k13", tmp_path / name)
+    with pytest.warns(UserWarning, match=rf"{name} looks like a vox-512 checkpoint .*--config vox-256 is used"):
+        assert load_model(path, config=presets["vox-256"]).config.frame_shape == (256, 256)

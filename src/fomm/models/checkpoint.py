@@ -69,6 +69,7 @@ from fomm.models.shapes import (  # noqa: F401 (re-exported)
     mismatch_count,
     preset_configs,
     preset_for,
+    same_function,
 )
 from fomm.models.sniff import sniff_checkpoint  # noqa: F401 (re-exported)
 from fomm.models.tpsmm.checkpoint import is_tpsmm_checkpoint, load_tpsmm_model
@@ -219,8 +220,11 @@ def _warn_if_other_preset(data: dict, cfg: Config, label: str) -> None:
                 stacklevel=4,
             )
         return
-    named = preset_in_name(label)
-    if named and cfg.name and named != cfg.name and named.split("-")[0] != cfg.name.split("-")[0]:
+    named = preset_by_name(label)
+    if named is None or not cfg.name or named == cfg.name:
+        return
+    # vox-adv-256 is vox-256 for inference: said only for another kind of data or another function
+    if named.split("-")[0] != cfg.name.split("-")[0] or not same_function(cfg, named):
         warnings.warn(
             f"{Path(label).name} looks like a {named} checkpoint (its file name) but --config {cfg.name} "
             f"is used; their tensor shapes may fit both, so pass --config {named} if it is one",

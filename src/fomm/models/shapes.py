@@ -134,6 +134,11 @@ def _function(cfg: Config) -> tuple:
     return json.dumps(inference_options(cfg), sort_keys=True), tuple(cfg.frame_shape)
 
 
+def same_function(cfg: Config, preset: str) -> bool:
+    """Whether ``cfg`` computes from a checkpoint's weights what preset ``preset`` computes."""
+    return _function(cfg) == _function(load_preset(preset))
+
+
 def _functions(configs: dict[str, Config], names: list[str]) -> int:
     return len({_function(configs[n]) for n in names})
 
