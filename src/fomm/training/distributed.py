@@ -185,6 +185,35 @@ def sum_tensor(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return t
 
 
+def broadcast_state(module: nn.Module, info: DistInfo) -> None:
+    """Give every process the first process's parameters and buffers (what DDP does when it wraps a
+    module): parts that start from random weights, e.g. one a checkpoint leaves out, then agree."""
+    if not info.enabled:
+        return
+    with torch.no_grad():
+        for tensor in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(tensor.data, src=0)
+
+
+def average_gradients(parameters, info: DistInfo) -> None:
+    """Average the gradients of ``parameters`` over the processes, as DDP does after ``backward``,
+    in one all-reduce (for models whose parts are called through other methods than ``forward``,
+    which DDP does not see). Parameters without a gradient are skipped: every process runs the same
+    code, so the same ones have none."""
+    if not info.enabled:
+        return
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= info.world_size
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view(g.shape))
+        offset += g.numel()
+
+
 class StopSignal:
     """Turns SIGTERM and Ctrl-C (SIGINT) into a request to stop after the current step (main thread
     only). A second Ctrl-C interrupts at once (KeyboardInterrupt). Under torchrun every process
@@ -224,6 +253,8 @@ class StopSignal:
 
 __all__ = [
     "CpuSyncBatchNorm2d",
+    "average_gradients",
+    "broadcast_state",
     "DistInfo",
     "StopSignal",
     "all_true",

@@ -3,6 +3,7 @@ avd``, or ``--resume`` of a TPSMM run."""
 
 from __future__ import annotations
 
+import os
 import warnings
 
 from fomm.errors import FommError
@@ -36,5 +37,6 @@ def run_tpsmm_train(args) -> int:
         )
     opts = options_from_args(TpsmmTrainOptions, args, progress=not args.quiet)
     path = TpsmmTrainer(args.config, opts).run()
-    print(f"fomm train: {opts.stage} stage checkpoint {path}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, the first process speaks
+        print(f"fomm train: {opts.stage} stage checkpoint {path}")
     return 0

@@ -15,11 +15,20 @@ Checkpoints (``RUN_DIR/checkpoints/step-XXXXXXXX.pt``, the newest ``keep``, and 
 the newest) hold the parts in the original layout (the original code loads them), the config,
 and the optimizers, schedulers, epoch, position in the epoch, step and RNG states: ``--resume``
 continues the batch order, the warps and the dropout draws where the run stopped.
+
+Multi-process (``torchrun --nproc_per_node=N -m fomm.cli train ...``), as FOMM runs: gloo on the
+CPU, NCCL on CUDA; ``batch_size`` is the global batch, split evenly over the processes; a
+distributed sampler shards the data; the BatchNorm statistics of the keypoint detector and the
+background predictor cover the global batch; the gradients are averaged over the processes after
+each backward (:func:`fomm.training.distributed.average_gradients`, DDP's arithmetic: the parts are
+called through other methods than ``forward``); every process has its own warp and dropout
+streams, all saved in the checkpoint; only the first process writes files.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +57,7 @@ from fomm.training.tpsmm.records import (
 from fomm.training.vgg import build_vgg19
 
 STAGES = ("main", "avd")
+RANK_STRIDE = 1_000_003  # seed offset of each process's warp and dropout streams
 
 
 @dataclass
@@ -71,6 +81,7 @@ class TpsmmTrainOptions:
     keep: int = 3
     vgg19_weights: str | None = None
     workers: int = 0
+    threads: int | None = None
     allow_resize: bool = False
     precision: str | None = None  # as FOMM's: None is speed.DEFAULT_PRECISION, or the run's own on resume
     progress: bool = True
@@ -83,18 +94,40 @@ class TpsmmTrainer:
         if opts.stage not in STAGES:
             raise FommError(f"unknown stage '{opts.stage}'; use main or avd")
         self.opts = opts
-        self.run_dir = Path(opts.out)
-        self.device = resolve_device(opts.device)
-        self.dist = D.DistInfo()
+        self.run_dir = Path(os.path.abspath(opts.out))
+        self._setup_device()
         self.last_checkpoint: Path | None = None
+        self.saved_step = -1
         self.state = self._start_state(config)
         self.cfg: TpsmmConfig = self.state["config"]
         self._apply_overrides()
         self.model: TpsmmModel = self.state["model"].to(self.device)
+        D.broadcast_state(self.model, self.dist)  # e.g. an AVD network a checkpoint leaves out
+        if self.dist.enabled:  # statistics over the global batch; before the optimizers see the parameters
+            for name in ("kp_detector", "bg_predictor"):
+                if getattr(self.model, name) is not None:
+                    setattr(self.model, name, D.convert_sync_batchnorm(getattr(self.model, name), self.device.type))
         self.precision = self._precision()
         self.cpu_autocast = S.autocast_dtype(self.precision, self.device.type)
-        self.transform_generator = torch.Generator().manual_seed(self.seed + 1)
+        offset = RANK_STRIDE * self.dist.rank  # 0 for a single process: its streams as before
+        self.transform_generator = torch.Generator().manual_seed(self.seed + 1 + offset)
+        if offset:
+            torch.manual_seed(self.seed + offset)  # the dropout draws (a resume restores them)
         self._build_optimizers()
+
+    def _setup_device(self) -> None:
+        """The device and, under torchrun, the process group and the CPU threads per process."""
+        opts, world = self.opts, D.env_world_size()
+        want = resolve_device(opts.device) if opts.device != "auto" or world <= 1 else None
+        if want is None:
+            want = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+        if world > 1 and want.type not in ("cpu", "cuda"):
+            raise FommError("distributed training supports cpu and cuda only; use --device cpu or cuda")
+        self.dist = D.init_distributed(want.type)
+        self.device = torch.device("cuda", self.dist.local_rank) if want.type == "cuda" and self.dist.enabled else want
+        if self.device.type == "cpu" and (opts.threads or self.dist.enabled):
+            local_world = int(os.environ.get("LOCAL_WORLD_SIZE", self.dist.world_size))
+            torch.set_num_threads(int(opts.threads or max(1, (os.cpu_count() or 1) // max(1, local_world))))
 
     # -- setup --------------------------------------------------------------------------------------
     def _start_state(self, config) -> dict:
@@ -191,63 +224,106 @@ class TpsmmTrainer:
                     {**resumed["schedulers"][k], "milestones": self.schedulers[k].milestones}
                 )
             self.epoch, self.epoch_step, self.step = resumed["epoch"], resumed["epoch_step"], resumed["step"]
-            R.restore_rng(resumed["rng"], self.transform_generator)
+            self.saved_step, self.last_checkpoint = self.step, self.resume_path
+            self._restore_rng(resumed)
+
+    def _restore_rng(self, resumed: dict) -> None:
+        """This process's RNG states from the checkpoint (one per process; a dict before torchrun runs)."""
+        states = resumed["rng"] if isinstance(resumed["rng"], list) else [resumed["rng"]]
+        if self.dist.rank < len(states):
+            R.restore_rng(states[self.dist.rank], self.transform_generator)
+        if int(resumed.get("world_size", 1)) != self.dist.world_size:
+            self.say(
+                f"note: the run had {plural(int(resumed.get('world_size', 1)), 'process', 'processes')}, now "
+                f"{self.dist.world_size}; it continues but is not an exact continuation"
+            )
 
     # -- the loop -----------------------------------------------------------------------------------
     def run(self) -> Path:
-        dataset, _ = build_dataset(self.cfg, self.seed, self.opts.allow_resize)
+        """Train until the last epoch or ``--max-steps``; the last checkpoint."""
+        try:
+            return self._run()
+        finally:
+            D.shutdown_distributed(self.dist)
+
+    def _run(self) -> Path:
         params = self.cfg.train_avd_params if self.opts.stage == "avd" else self.cfg.train_params
-        steps_per_epoch = len(dataset) // params.batch_size
-        if steps_per_epoch == 0:
-            raise FommError(
-                f"the dataset has {plural(len(dataset), 'item')}, fewer than one batch of {params.batch_size}; "
-                f"lower --batch-size or raise --num-repeats"
-            )
+        dataset, steps_per_epoch = self._dataset(params.batch_size)
         objective = None
         if self.opts.stage == "main":
             objective = TpsmmObjective(self.model, self.cfg.train_params, self._vgg(), self.transform_generator)
             objective.to(self.device)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        log = None
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            log = CsvLog(self.run_dir / ("log.csv" if self.opts.stage == "main" else "log-avd.csv"))
         write_run_json(self, "running", new_run=True)
         self._say_start()
-        log = CsvLog(self.run_dir / ("log.csv" if self.opts.stage == "main" else "log-avd.csv"))
-        last, trained = None, None
+        trained = None
         while self.epoch < params.num_epochs and not self._done():
-            loader = epoch_loader(
-                dataset,
-                epoch=self.epoch,
-                skip_batches=self.epoch_step,
-                seed=self.seed,
-                rank=0,
-                world_size=1,
-                batch_per_rank=params.batch_size,
-                steps_per_epoch=steps_per_epoch,
-                workers=self.opts.workers,
-                pin_memory=False,
-            )
-            for batch in loader:
+            for batch in self._loader(dataset, steps_per_epoch):
                 losses, generated = self._step(objective, batch)
                 self.step += 1
                 self.epoch_step += 1
                 trained = (batch, generated)
-                if self.step % self.opts.log_every == 0 or self.step == 1:
-                    log.write(self.step, self.epoch, losses)
-                if self.opts.vis_every and self.step % self.opts.vis_every == 0:
-                    self._visualize(*trained)
-                if self.opts.checkpoint_every and self.step % self.opts.checkpoint_every == 0:
-                    last = self._checkpoint()
+                self._after_step(losses, trained, log)
                 if self._done():
                     break
             if self.epoch_step >= steps_per_epoch:  # a whole epoch: the schedules move on
                 self.epoch, self.epoch_step = self.epoch + 1, 0
                 for scheduler in self.schedulers.values():
                     scheduler.step()
-        if last is None or R.list_checkpoints(self.run_dir)[-1][0] != self.step:
-            last = self._checkpoint()
+        last = self._checkpoint() if self.saved_step != self.step else self.last_checkpoint
         if trained is not None and self.opts.vis_every and self.step % self.opts.vis_every:
             self._visualize(*trained)  # the last step's picture too
         write_run_json(self, "finished" if self.epoch >= params.num_epochs else "stopped at --max-steps")
         return last
+
+    def _dataset(self, batch_size: int):
+        """The training dataset and the steps per epoch of each process."""
+        world = self.dist.world_size
+        if batch_size % world:
+            raise FommError(
+                f"batch_size {batch_size} is not divisible by the {world} processes; pass --batch-size as a "
+                f"multiple of --nproc_per_node"
+            )
+        self.batch_per_rank = batch_size // world
+        dataset, _ = build_dataset(self.cfg, self.seed, self.opts.allow_resize)
+        steps_per_epoch = len(dataset) // world // self.batch_per_rank
+        if steps_per_epoch == 0:
+            raise FommError(
+                f"the dataset has {plural(len(dataset), 'item')}, fewer than one batch of {batch_size}; "
+                f"lower --batch-size or raise --num-repeats"
+            )
+        return dataset, steps_per_epoch
+
+    def _loader(self, dataset, steps_per_epoch: int):
+        return epoch_loader(
+            dataset,
+            epoch=self.epoch,
+            skip_batches=self.epoch_step,
+            seed=self.seed,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            batch_per_rank=self.batch_per_rank,
+            steps_per_epoch=steps_per_epoch,
+            workers=self.opts.workers,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    def _after_step(self, losses: dict, trained: tuple, log: CsvLog | None) -> None:
+        """The log row (the mean over the processes), the picture and the checkpoint of a step."""
+        o = self.opts
+        if (o.log_every and self.step % o.log_every == 0) or self.step == 1:
+            names = list(losses)
+            values = torch.tensor([losses[n] for n in names], dtype=torch.float64, device=self.device)
+            total = D.sum_tensor(values, self.dist).cpu()
+            if log is not None:
+                log.write(self.step, self.epoch, {n: float(v) / self.dist.world_size for n, v in zip(names, total)})
+        if o.vis_every and self.step % o.vis_every == 0:
+            self._visualize(*trained)
+        if o.checkpoint_every and self.step % o.checkpoint_every == 0:
+            self._checkpoint()
 
     def _say_start(self) -> None:
         what = f"resuming from {self.resume_path}" if self.resume_path else "starting"
@@ -279,12 +355,14 @@ class TpsmmTrainer:
         with self._autocast():
             losses, generated = objective(x, self.epoch)
         loss = sum(v.float() for v in losses.values())
-        if not torch.isfinite(loss):
+        if not D.all_true(bool(torch.isfinite(loss)), self.dist, self.device):
             raise FommError(
-                f"the loss is {float(loss)} at step {self.step}; lower the learning rate (the last checkpoint is kept)"
+                f"the loss is not finite at step {self.step + 1} ({float(loss):.4g} here); lower the learning "
+                f"rate (the last checkpoint is kept)"
             )
         loss.backward()
         m = self.model
+        D.average_gradients(m.parameters(), self.dist)
         clip_grad_norm_(m.kp_detector.parameters(), max_norm=10, norm_type=math.inf)
         clip_grad_norm_(m.dense_motion_network.parameters(), max_norm=10, norm_type=math.inf)
         bg_active = m.bg_predictor is not None and self.epoch >= self.cfg.train_params.bg_start
@@ -309,6 +387,7 @@ class TpsmmTrainer:
         rec = m.avd_network(kp_source, {"fg_kp": kp_random})["fg_kp"]
         loss = ap.lambda_shift * torch.abs(kp_driving - rec).mean()
         loss.backward()
+        D.average_gradients(m.avd_network.parameters(), self.dist)
         self.optimizers["avd"].step()
         self.optimizers["avd"].zero_grad()
         m.has_avd = True
@@ -323,18 +402,24 @@ class TpsmmTrainer:
         return vgg
 
     def _checkpoint(self) -> Path:
-        extra = {
-            "stage": self.opts.stage,
-            "epoch": self.epoch,
-            "epoch_step": self.epoch_step,
-            "step": self.step,
-            "seed": self.seed,
-            "precision": self.precision,
-            "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
-            "schedulers": {k: R.scheduler_state(s) for k, s in self.schedulers.items()},
-            "rng": R.capture_rng(self.transform_generator),
-        }
-        path = write_tpsmm_checkpoint(self.run_dir, self.step, self.model, extra, self.opts.keep)
-        self.last_checkpoint = path
+        """``step-XXXXXXXX.pt`` with every process's RNG states (written by the first process)."""
+        rngs = D.gather_objects(R.capture_rng(self.transform_generator), self.dist)
+        path = R.checkpoint_dir(self.run_dir) / f"step-{self.step:08d}.pt"
+        if self.dist.is_main:
+            extra = {
+                "stage": self.opts.stage,
+                "epoch": self.epoch,
+                "epoch_step": self.epoch_step,
+                "step": self.step,
+                "seed": self.seed,
+                "precision": self.precision,
+                "world_size": self.dist.world_size,
+                "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
+                "schedulers": {k: R.scheduler_state(s) for k, s in self.schedulers.items()},
+                "rng": rngs,
+            }
+            write_tpsmm_checkpoint(self.run_dir, self.step, self.model, extra, self.opts.keep)
+        D.barrier(self.dist)
+        self.last_checkpoint, self.saved_step = path, self.step
         write_run_json(self, "running")
         return path
