@@ -5,12 +5,15 @@ Shapes come from a weightless (``meta`` device) build of the model, so comparing
 every preset allocates nothing. Each preset is compared in the anti-alias kind the checkpoint
 stores when the preset is known in it (:func:`fomm.models.anti_alias.known_kind`): vox-512 in
 both of its kinds, so a 13 x 13 vox checkpoint fits vox-256 and vox-512 alike; which one it is
-then comes from what the file is registered as, or from its name, else a one-line error.
+then comes from what the file is registered as, or from its name, else the smallest frame size
+(the original's published checkpoints and its training outputs are 256 px) with one warning line
+naming the other kind's ``--config``.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 
 import torch
 
@@ -101,7 +104,8 @@ def preset_for(path, states: dict[str, dict], prefer: str | None = None, registe
     preset the file name points to) is taken among those, else the first by name. When the
     fitting presets compute different functions (vox-256 and the community's vox-512), the shapes
     cannot choose: ``registered()`` (asked then only: e.g. the preset whose registered sha256 the
-    file has), else ``prefer``, must name one of them, else a one-line error."""
+    file has), else ``prefer``, names one of them; else the kind of the smallest frame size is
+    taken with one warning line, and only a tie at that size is a one-line error."""
     configs = preset_configs(states)
     ranked = match_presets(states, configs)
     gk, _, name = ranked[0]
@@ -117,9 +121,36 @@ def preset_for(path, states: dict[str, dict], prefer: str | None = None, registe
         return configs[prefer if prefer in tied else name]
     chosen = registered() if registered else None
     chosen = chosen if chosen in fitting else prefer
-    if chosen not in fitting:
-        raise _ambiguous(path, configs, fitting)
+    if chosen in fitting:
+        return configs[chosen]
+    return _smallest(path, configs, fitting)
+
+
+def _smallest(path, configs: dict[str, Config], names: list[str]) -> Config:
+    """The fitting kind of the smallest frame size (what an unnamed file of these shapes most often
+    is: a 256 px checkpoint of the original code), said in one warning line with the fix."""
+    kinds = _kinds(configs, names)
+    size = min(configs[n].frame_shape[0] * configs[n].frame_shape[1] for n in kinds)
+    smallest = [n for n in kinds if configs[n].frame_shape[0] * configs[n].frame_shape[1] == size]
+    if len(smallest) > 1:
+        raise _ambiguous(path, configs, names)
+    chosen, others = smallest[0], [n for n in kinds if n != smallest[0]]
+    listed = ", ".join(_kind(n, len(kinds[n]) - 1, configs[n]) for n in others)
+    warnings.warn(
+        f"{path} carries no config and its name does not say which model it is: read as {chosen} at "
+        f"{configs[chosen].frame_shape[1]}x{configs[chosen].frame_shape[0]}; its shapes fit {listed} too "
+        f"(pass --config {' or --config '.join(others)} if it is that one)",
+        stacklevel=2,
+    )
     return configs[chosen]
+
+
+def _kinds(configs: dict[str, Config], names: list[str]) -> dict[str, list[str]]:
+    """The shortest name of each function among ``names`` -> the names computing it."""
+    groups: dict[tuple, list[str]] = {}
+    for n in names:
+        groups.setdefault(_function(configs[n]), []).append(n)
+    return {min(group, key=lambda n: (len(n), n)): group for group in groups.values()}
 
 
 def inference_options(cfg: Config) -> dict:
@@ -147,11 +178,9 @@ def _ambiguous(path, configs: dict[str, Config], names: list[str]) -> AmbiguousP
     """Presets with the same tensor shapes may still compute different functions (e.g. vox-256 and
     the community's vox-512, or two that differ only in the keypoint padding): one line naming
     one of each kind (the shortest name) and the fix."""
-    groups: dict[tuple, list[str]] = {}
-    for n in names:
-        groups.setdefault(_function(configs[n]), []).append(n)
-    shown = [min(group, key=lambda n: (len(n), n)) for group in groups.values()]
-    listed = ", ".join(_kind(name, len(group) - 1, configs[name]) for name, group in zip(shown, groups.values()))
+    kinds = _kinds(configs, names)
+    shown = list(kinds)
+    listed = ", ".join(_kind(name, len(group) - 1, configs[name]) for name, group in kinds.items())
     return AmbiguousPreset(
         f"{path} carries no config and fits several presets that compute different functions: {listed}; "
         f"nothing in the file tells them apart: pass the one it was trained with, --config {' or --config '.join(shown)} "
