@@ -15,9 +15,10 @@ Before ``dropout_epoch`` the contribution maps are trained with dropout (Eq. 7-8
 probability rising linearly from ``dropout_startp`` by ``dropout_maxp`` per ``dropout_inc_epoch``
 epochs, capped at ``dropout_maxp``.
 
-Under bf16 autocast (``--precision bf16``/``auto``, applied by the trainer) the convolutions run in
-bf16 while the keypoints, the TPS solve, the sampling grids, the random warps and the background
-affines stay fp32 (:func:`fp32_math`), as FOMM's objective keeps its geometry fp32.
+Under bf16 autocast (``--precision bf16``/``auto``, applied by the trainer) the keypoint detector,
+background predictor, inpainting network and VGG-19 convolutions run in bf16, while the keypoints
+(the ResNet head), the TPS solve, the sampling grids, the dense motion network, the random warps
+and the background affines stay fp32 (:func:`fp32_math`), as FOMM's objective keeps its geometry fp32.
 """
 
 from __future__ import annotations
@@ -74,16 +75,18 @@ class TpsmmObjective(nn.Module):
         return losses, generated
 
     def dense_motion(self, source, kp_source: dict, kp_driving: dict, bg_param, p: float | None) -> dict:
-        """The dense motion network's outputs (dropout with probability ``p``, none when None); the
-        same as calling it, but its sampling grids (the TPS solve and warps, matrix products that
-        bf16 autocast would round) are computed in fp32."""
+        """The dense motion network's outputs (dropout with probability ``p``, none when None), the
+        same as calling it, in fp32 even under bf16 autocast: its sampling grids (the TPS solve and
+        warps, matrix products autocast would round) and its hourglass, whose bf16 error in the
+        contribution maps the TPS grids amplify (measured for fast inference, which keeps it fp32
+        too; it runs at ``scale_factor`` resolution, a few % of a step)."""
         dense = self.model.dense_motion_network
-        small = dense.down(source) if dense.scale_factor != 1 else source
         with fp32_math(source):
+            small = dense.down(source) if dense.scale_factor != 1 else source
             bg = None if bg_param is None else bg_param.float()
-            size = tuple(small.shape[2:])
-            grids = dense.transformations(kp_driving["fg_kp"].float(), kp_source["fg_kp"].float(), size, bg)
-        return dense.from_transformations(small, kp_driving, kp_source, grids, p is not None, p or 0.0)
+            kp_d, kp_s = ({"fg_kp": kp["fg_kp"].float()} for kp in (kp_driving, kp_source))
+            grids = dense.transformations(kp_d["fg_kp"], kp_s["fg_kp"], tuple(small.shape[2:]), bg)
+            return dense.from_transformations(small.float(), kp_d, kp_s, grids, p is not None, p or 0.0)
 
     def reconstruction(self, driving: torch.Tensor, prediction: torch.Tensor) -> dict:
         """The perceptual (and pixel) terms over the image pyramid."""
