@@ -126,3 +126,27 @@ def test_engine_fast_mode_uses_int8_without_bf16(monkeypatch):
     assert engine.inference.calibrating
     next(engine.run(driving[:2]))
     assert not engine.inference.calibrating
+
+
+def test_int8_frames_leave_the_process_warning_filters_alone(monkeypatch):
+    """A catch_warnings() per activation would swap the process's filters under other threads (an
+    app serving other requests): quantizing and converting frames must not enter one, and the
+    deprecation PyTorch raises for quantized tensors stays silent."""
+    import warnings
+
+    from fomm.models.quantized import _quantize_dynamic
+
+    conv = Int8Conv(torch.randn(4, 4, 3, 3) * 0.1, torch.zeros(4), (1, 1), relu=False)
+    x = torch.rand(1, 4, 8, 8)
+    with torch.no_grad():
+        conv(x)
+        conv.finish_calibration(margin=0.25)
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("catch_warnings() entered on the int8 path")
+
+        monkeypatch.setattr(warnings, "catch_warnings", refuse)
+        filters = list(warnings.filters)
+        out = conv.forward_q(_quantize_dynamic(x)).dequantize()
+        fresh = Int8Conv(torch.randn(4, 4, 3, 3), torch.zeros(4), (1, 1), relu=True)
+    assert out.shape == (1, 4, 8, 8) and fresh.calibrating and warnings.filters == filters

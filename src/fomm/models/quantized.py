@@ -27,7 +27,6 @@ warning) where they do not.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import warnings
@@ -69,12 +68,10 @@ def int8_supported() -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _quiet():
-    """PyTorch 2.13 marks quantized-tensor creation as deprecated; the pinned version has it."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
-        yield
+# PyTorch 2.13 marks quantized-tensor creation as deprecated; the pinned version has it. One filter
+# for the process, set once: a catch_warnings() around every activation would swap the process's
+# filters while other threads (other app requests) issue their own warnings.
+warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
@@ -93,8 +90,7 @@ def _quantize_dynamic(x: torch.Tensor, relu: bool = False) -> torch.Tensor:
         lo, hi = (float(v) for v in torch.aminmax(_flat(x)))
         lo, hi = min(lo, 0.0), max(hi, 0.0)
     scale = max(hi - lo, 1e-8) / ACTIVATION_LEVELS
-    with _quiet():
-        return torch.quantize_per_tensor(x, scale, int(round(-lo / scale)), torch.quint8)
+    return torch.quantize_per_tensor(x, scale, int(round(-lo / scale)), torch.quint8)
 
 
 class Int8Conv(nn.Module):
@@ -112,10 +108,9 @@ class Int8Conv(nn.Module):
         self.relu = relu
         w = self.weight.float()
         w_scale = w.abs().amax(dim=(1, 2, 3)).clamp_min(1e-12) / 127
-        with _quiet():
-            qweight = torch.quantize_per_channel(
-                w, w_scale.double(), torch.zeros(len(w_scale), dtype=torch.long), 0, torch.qint8
-            )
+        qweight = torch.quantize_per_channel(
+            w, w_scale.double(), torch.zeros(len(w_scale), dtype=torch.long), 0, torch.qint8
+        )
         self.packed = torch.ops.quantized.conv2d_prepack(
             qweight, self.bias.float(), [1, 1], list(self.padding), [1, 1], 1
         )
