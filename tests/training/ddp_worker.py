@@ -75,7 +75,15 @@ def main(config_path: str, data: str, out: str, report: str) -> None:
     final: dict = {}
     checks: dict = {}
     opts = T.TrainOptions(
-        out=out, data=data, max_steps=4, batch_size=4, checkpoint_every=2, vis_every=2, log_every=1, progress=False
+        out=out,
+        data=data,
+        max_steps=4,
+        batch_size=4,
+        checkpoint_every=2,
+        vis_every=2,
+        log_every=1,
+        progress=False,
+        precision="fp32",
     )
     trainer = T.Trainer(config_path, opts)
 

@@ -14,7 +14,9 @@ from fomm.models.first_order_model import FirstOrderModel
 from fomm.training.generator_init import calibrate_norms, generator_norms, identity_init
 from fomm.training.trainer import train
 
-QUIET = dict(progress=False, threads=1, tensorboard=False, vis_every=0, log_every=1)
+QUIET = dict(
+    progress=False, threads=1, tensorboard=False, vis_every=0, log_every=1, precision="fp32"
+)  # numbers must not depend on the CPU's bf16 (the default is auto)
 
 
 def _full_res(tiny_config: dict) -> dict:

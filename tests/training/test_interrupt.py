@@ -19,7 +19,9 @@ from fomm.models.first_order_model import FirstOrderModel
 from fomm.training.run_dir import RunLock, checkpoint_dir, latest_checkpoint, write_checkpoint
 from fomm.training.trainer import Trainer, TrainOptions
 
-QUIET = dict(progress=False, threads=1, tensorboard=False, vis_every=0, log_every=0)
+QUIET = dict(
+    progress=False, threads=1, tensorboard=False, vis_every=0, log_every=0, precision="fp32"
+)  # numbers must not depend on the CPU's bf16 (the default is auto)
 
 
 def test_out_naming_a_file_is_one_line_before_setup(tmp_path, capsys):

@@ -17,7 +17,9 @@ from fomm.training.losses import GeneratorFullModel, Transform
 from fomm.training.trainer import Trainer, TrainOptions
 from fomm.training.vgg import random_vgg19
 
-QUIET = dict(progress=False, threads=1, tensorboard=False, vis_every=0, checkpoint_every=0, log_every=1)
+QUIET = dict(
+    progress=False, threads=1, tensorboard=False, vis_every=0, checkpoint_every=0, log_every=1, precision="fp32"
+)
 REL = 1e-5  # float32: relative error allowed on a loss value and on a gradient's norm
 
 
@@ -177,7 +179,7 @@ def test_resume_keeps_the_runs_precision(tmp_path, tiny_config, tiny_data):
     out = tmp_path / "run"
     _first_step(tiny_config, tiny_data, out, precision="bf16", checkpoint_every=1)
     assert torch.load(out / "checkpoints" / "best.pt", weights_only=True)["train_meta"]["precision"] == "bf16"
-    _, seen = _first_step(tiny_config, None, out, resume=True, max_steps=2)
+    _, seen = _first_step(tiny_config, None, out, resume=True, max_steps=2, precision=None)
     assert seen["autocast"] is torch.bfloat16 and seen["trainer"].options.precision == "bf16"
     run = json.loads((out / "run.json").read_text())
     assert run["options"]["precision"] == "bf16" and run["cpu_autocast"] == "bfloat16"
@@ -190,7 +192,7 @@ from pathlib import Path
 from fomm import cpu
 from fomm.training.trainer import Trainer, TrainOptions
 cfg, data, out = json.loads(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
-quiet = dict(progress=False, threads=1, tensorboard=False, vis_every=0, checkpoint_every=0, log_every=1)
+quiet = dict(progress=False, threads=1, tensorboard=False, vis_every=0, checkpoint_every=0, log_every=1, precision="fp32")
 results = {}
 for mode in ("default", "tuned"):  # glibc's defaults first: nothing tuned before them in this process
     os.environ["FOMM_ALLOCATOR"] = mode

@@ -21,7 +21,9 @@ from fomm.testing import moving_square_video, write_frame_folder
 from fomm.training import losses as L
 from fomm.training.trainer import Trainer, TrainOptions, latest_checkpoint, list_checkpoints, train
 
-QUIET = dict(progress=False, threads=1, tensorboard=False)
+QUIET = dict(
+    progress=False, threads=1, tensorboard=False, precision="fp32"
+)  # numbers must not depend on the CPU's bf16 (the default is auto)
 
 
 def _states_equal(a: dict, b: dict) -> list[str]:

@@ -65,7 +65,16 @@ TINY = {
 
 # ``fomm train`` in a subprocess: one thread each, and no progress bar, TensorBoard or pictures
 FOMM_TRAIN = [sys.executable, "-m", "fomm.cli", "train"]
-QUIET_FLAGS = ["--threads", "1", "--quiet", "--no-tensorboard", "--vis-every", "0"]
+QUIET_FLAGS = [
+    "--threads",
+    "1",
+    "--quiet",
+    "--no-tensorboard",
+    "--vis-every",
+    "0",
+    "--precision",
+    "fp32",
+]  # the runs' numbers must not depend on the CPU's bf16 (the default is auto)
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
 
 
