@@ -25,8 +25,8 @@ cache) the perceptual loss uses a fixed random-weight VGG19 and says so.
 
 Thin-Plate Spline Motion Model: --config tpsmm-vox-256 (or any tpsmm-* preset or TPSMM YAML)
 trains it with its own objective; --stage avd --init-from CKPT then trains its AVD network
-(docs/tpsmm.md); --precision, --vis-every and multi-process runs (torchrun) apply to both
-models; --compile and --lr-scale are FOMM only.
+(docs/tpsmm.md); --precision, --vis-every, --compile and multi-process runs (torchrun) apply
+to both models; --lr-scale is FOMM only.
 
 Ctrl-C finishes the current step, checkpoints it, prints the command that continues the run and
 exits with status 130 (a second Ctrl-C stops at once); SIGTERM does the same and exits 0. One run
@@ -109,7 +109,8 @@ def _add_train_arguments(p) -> None:
     p.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile the keypoint detector and generator (for GPUs; compiling takes minutes on a CPU)",
+        help="torch.compile the keypoint detector and generator (TPSMM: keypoint detector and inpainting "
+        "network); for GPUs: compiling takes minutes on a CPU",
     )
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument(

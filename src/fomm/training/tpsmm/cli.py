@@ -14,7 +14,6 @@ from fomm.training.tpsmm.trainer import TpsmmTrainer, TpsmmTrainOptions
 
 # fomm train options that TPSMM runs do not use: said in one warning line when given
 FOMM_ONLY = {
-    "--compile": lambda a: a.compile,
     "--lr-scale": lambda a: a.lr_scale is not None,
 }
 

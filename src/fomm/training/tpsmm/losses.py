@@ -31,6 +31,8 @@ from fomm.config.limits import perceptual_depth
 from fomm.models.blocks import ImagePyramid
 from fomm.models.tpsmm.tps import RandomTPS
 
+COMPILED = ("kp_detector", "inpainting_network")  # the parts --compile compiles
+
 
 def dropout_probability(epoch: int, train_params) -> float | None:
     """The contribution-map dropout probability at ``epoch`` (None: no dropout any more)."""
@@ -52,14 +54,22 @@ class TpsmmObjective(nn.Module):
         self.pyramid = ImagePyramid(train_params.scales, model.config.model_params.common_params.num_channels)
         self.vgg = vgg
         self.generator = generator  # the random TPS warps' own RNG (exact resume)
+        self.parts = {name: getattr(model, name) for name in COMPILED}  # what forward calls (maybe compiled)
+
+    def compile_parts(self, compile_fn=None) -> None:
+        """``--compile``: call the keypoint detector and the inpainting network compiled (the same
+        parameters). The dense motion network, called through several of its methods, stays eager."""
+        compile_fn = compile_fn or torch.compile
+        self.parts = {name: compile_fn(getattr(self.model, name)) for name in COMPILED}
 
     def forward(self, x: dict, epoch: int) -> tuple[dict, dict]:
         m = self.model
-        kp_source, kp_driving = m.kp_detector(x["source"]), m.kp_detector(x["driving"])
+        detect = self.parts["kp_detector"]
+        kp_source, kp_driving = detect(x["source"]), detect(x["driving"])
         use_bg = m.bg_predictor is not None and epoch >= self.tp.bg_start
         bg_param = m.bg_predictor(x["source"], x["driving"]) if use_bg else None
         dense = self.dense_motion(x["source"], kp_source, kp_driving, bg_param, dropout_probability(epoch, self.tp))
-        generated = m.inpainting_network(x["source"], dense)
+        generated = self.parts["inpainting_network"](x["source"], dense)
         generated.update({"kp_source": kp_source, "kp_driving": kp_driving})
         losses = self.reconstruction(x["driving"], generated["prediction"])
         if self.weights.equivariance_value:
@@ -113,7 +123,7 @@ class TpsmmObjective(nn.Module):
         with fp32_math(driving):
             grid = warp.grid(driving)
             warped_frame = F.grid_sample(driving, grid, padding_mode="reflection", align_corners=True)
-        kp_warped = self.model.kp_detector(warped_frame)["fg_kp"]
+        kp_warped = self.parts["kp_detector"](warped_frame)["fg_kp"]
         if generated is not None:
             generated.update(transformed_frame=warped_frame.detach(), transformed_kp={"fg_kp": kp_warped.detach()})
         with fp32_math(driving):

@@ -82,6 +82,7 @@ class TpsmmTrainOptions:
     vgg19_weights: str | None = None
     workers: int = 0
     threads: int | None = None
+    compile: bool = False
     allow_resize: bool = False
     precision: str | None = None  # as FOMM's: None is speed.DEFAULT_PRECISION, or the run's own on resume
     progress: bool = True
@@ -250,9 +251,14 @@ class TpsmmTrainer:
         params = self.cfg.train_avd_params if self.opts.stage == "avd" else self.cfg.train_params
         dataset, steps_per_epoch = self._dataset(params.batch_size)
         objective = None
+        self.detect = self.model.kp_detector  # the AVD stage's keypoints
         if self.opts.stage == "main":
             objective = TpsmmObjective(self.model, self.cfg.train_params, self._vgg(), self.transform_generator)
             objective.to(self.device)
+            if self.opts.compile:
+                objective.compile_parts()
+        elif self.opts.compile:
+            self.detect = torch.compile(self.model.kp_detector)
         log = None
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -327,7 +333,7 @@ class TpsmmTrainer:
 
     def _say_start(self) -> None:
         what = f"resuming from {self.resume_path}" if self.resume_path else "starting"
-        fast = ", bfloat16 autocast" if self.cpu_autocast else ""
+        fast = (", bfloat16 autocast" if self.cpu_autocast else "") + (", compiled" if self.opts.compile else "")
         self.say(f"TPSMM stage {self.opts.stage}, {what} at step {self.step}, device {self.device}{fast}")
 
     def say(self, message: str) -> None:
@@ -381,8 +387,8 @@ class TpsmmTrainer:
         m.eval()
         m.avd_network.train()
         with torch.no_grad(), self._autocast():  # the detector's convolutions; the AVD network stays fp32
-            kp_source = m.kp_detector(x["source"])
-            kp_driving = m.kp_detector(x["driving"])["fg_kp"]
+            kp_source = self.detect(x["source"])
+            kp_driving = self.detect(x["driving"])["fg_kp"]
             kp_random = random_scale(kp_driving, ap.random_scale, self.transform_generator)
         rec = m.avd_network(kp_source, {"fg_kp": kp_random})["fg_kp"]
         loss = ap.lambda_shift * torch.abs(kp_driving - rec).mean()
