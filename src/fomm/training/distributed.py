@@ -107,7 +107,10 @@ class CpuSyncBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        c = x.shape[1]
+        c, dtype = x.shape[1], x.dtype
+        # bf16/fp16 activations (autocast) are normalised in fp32, as BatchNorm's own kernel does: in
+        # bf16 the sums, the count and E[x^2] - E[x]^2 would lose the variance
+        x = x.float() if dtype in (torch.bfloat16, torch.float16) else x
         count = torch.full((1,), float(x.numel() // c), dtype=x.dtype, device=x.device)
         local = torch.cat([x.sum(dim=(0, 2, 3)), (x * x).sum(dim=(0, 2, 3)), count])
         total = _AllReduceSum.apply(local)
@@ -124,7 +127,7 @@ class CpuSyncBatchNorm2d(nn.BatchNorm2d):
         out = (x - mean.view(1, c, 1, 1)) * torch.rsqrt(var.view(1, c, 1, 1) + self.eps)
         if self.affine:
             out = out * self.weight.view(1, c, 1, 1) + self.bias.view(1, c, 1, 1)
-        return out
+        return out.to(dtype)
 
 
 def convert_sync_batchnorm(module: nn.Module, device_type: str) -> nn.Module:
