@@ -4,12 +4,14 @@ avd``, or ``--resume`` of a TPSMM run."""
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import warnings
 
 from fomm.errors import FommError
 from fomm.models.tpsmm.config import is_tpsmm_config
 from fomm.training.options import options_from_args
-from fomm.training.tpsmm.records import latest_tpsmm_checkpoint
+from fomm.training.tpsmm.records import latest_tpsmm_checkpoint, resume_command
 from fomm.training.tpsmm.trainer import TpsmmTrainer, TpsmmTrainOptions
 
 # fomm train options that TPSMM runs do not use: said in one warning line when given
@@ -35,7 +37,17 @@ def run_tpsmm_train(args) -> int:
             f"{', '.join(ignored)}: not used by Thin-Plate Spline Motion Model runs (FOMM only)", stacklevel=2
         )
     opts = options_from_args(TpsmmTrainOptions, args, progress=not args.quiet)
-    path = TpsmmTrainer(args.config, opts).run()
+    trainer = TpsmmTrainer(args.config, opts)
+    try:
+        path = trainer.run()
+    except KeyboardInterrupt:  # a second Ctrl-C: stopped at once
+        last = trainer.last_checkpoint
+        kept = f"the last checkpoint is {last}; continue with: {resume_command(trainer)}"
+        print(f"fomm train: interrupted at once; {kept if last else 'no checkpoint was written'}", file=sys.stderr)
+        return 130
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, the first process speaks
         print(f"fomm train: {opts.stage} stage checkpoint {path}")
+    if trainer.status.startswith("interrupted"):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run is saved and reported: a late Ctrl-C changes nothing
+        return 130
     return 0

@@ -48,8 +48,10 @@ from fomm.training.loader import build_dataset, epoch_loader
 from fomm.training.tpsmm.losses import TpsmmObjective, random_scale
 from fomm.training.tpsmm.records import (
     CsvLog,
+    ended_by,
     latest_tpsmm_checkpoint,
     read_tpsmm,
+    resume_command,
     write_run_json,
     write_tpsmm_checkpoint,
     write_visualization,
@@ -241,48 +243,75 @@ class TpsmmTrainer:
 
     # -- the loop -----------------------------------------------------------------------------------
     def run(self) -> Path:
-        """Train until the last epoch or ``--max-steps``; the last checkpoint."""
+        """Train until the last epoch, ``--max-steps`` or a stop signal, holding the run folder's
+        lock (one run at a time, as FOMM runs); the last checkpoint. ``self.status`` says how it ended."""
+        lock = R.RunLock(self.run_dir) if self.dist.is_main else None
+        self.status, started = "running", False
         try:
+            if lock is not None:
+                lock.acquire()
+                R.clean_temporaries(self.run_dir)
+            started = True
             return self._run()
+        except BaseException as exc:
+            if started:
+                write_run_json(self, ended_by(exc))
+            raise
         finally:
+            if lock is not None:
+                lock.release(remove_empty=not started)
             D.shutdown_distributed(self.dist)
 
     def _run(self) -> Path:
         params = self.cfg.train_avd_params if self.opts.stage == "avd" else self.cfg.train_params
         dataset, steps_per_epoch = self._dataset(params.batch_size)
-        objective = None
-        self.detect = self.model.kp_detector  # the AVD stage's keypoints
-        if self.opts.stage == "main":
-            objective = TpsmmObjective(self.model, self.cfg.train_params, self._vgg(), self.transform_generator)
-            objective.to(self.device)
-            if self.opts.compile:
-                objective.compile_parts()
-        elif self.opts.compile:
-            self.detect = torch.compile(self.model.kp_detector)
-        log = None
-        if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            log = CsvLog(self.run_dir / ("log.csv" if self.opts.stage == "main" else "log-avd.csv"))
+        objective = self._objective()
+        log = CsvLog(self.run_dir / ("log.csv" if self.opts.stage == "main" else "log-avd.csv"))
+        log = log if self.dist.is_main else None
         write_run_json(self, "running", new_run=True)
         self._say_start()
-        trained = None
-        while self.epoch < params.num_epochs and not self._done():
-            for batch in self._loader(dataset, steps_per_epoch):
-                losses, generated = self._step(objective, batch)
-                self.step += 1
-                self.epoch_step += 1
-                trained = (batch, generated)
-                self._after_step(losses, trained, log)
-                if self._done():
-                    break
-            if self.epoch_step >= steps_per_epoch:  # a whole epoch: the schedules move on
-                self.epoch, self.epoch_step = self.epoch + 1, 0
-                for scheduler in self.schedulers.values():
-                    scheduler.step()
+        trained, stop = None, D.StopSignal()  # SIGTERM and Ctrl-C: finish the step, checkpoint, stop
+        try:
+            while self.epoch < params.num_epochs and not self._done() and not stop.seen:
+                for batch in self._loader(dataset, steps_per_epoch):
+                    if self._done() or stop.check(self.dist, self.device):
+                        break
+                    losses, generated = self._step(objective, batch)
+                    self.step += 1
+                    self.epoch_step += 1
+                    trained = (batch, generated)
+                    self._after_step(losses, trained, log)
+                if self.epoch_step >= steps_per_epoch:  # a whole epoch: the schedules move on
+                    self.epoch, self.epoch_step = self.epoch + 1, 0
+                    for scheduler in self.schedulers.values():
+                        scheduler.step()
+            return self._finish(trained, stop, params.num_epochs)
+        finally:
+            stop.restore()
+
+    def _objective(self) -> TpsmmObjective | None:
+        """The main stage's objective (None for the AVD stage), its parts compiled with ``--compile``."""
+        self.detect = self.model.kp_detector  # the AVD stage's keypoints
+        if self.opts.stage == "avd":
+            if self.opts.compile:
+                self.detect = torch.compile(self.model.kp_detector)
+            return None
+        objective = TpsmmObjective(self.model, self.cfg.train_params, self._vgg(), self.transform_generator)
+        objective.to(self.device)
+        if self.opts.compile:
+            objective.compile_parts()
+        return objective
+
+    def _finish(self, trained: tuple | None, stop: D.StopSignal, num_epochs: int) -> Path:
+        """The last checkpoint and picture, run.json's status, and how to continue a stopped run."""
         last = self._checkpoint() if self.saved_step != self.step else self.last_checkpoint
         if trained is not None and self.opts.vis_every and self.step % self.opts.vis_every:
             self._visualize(*trained)  # the last step's picture too
-        write_run_json(self, "finished" if self.epoch >= params.num_epochs else "stopped at --max-steps")
+        self.status = "finished" if self.epoch >= num_epochs else "stopped at --max-steps"
+        if stop.seen:
+            self.status = "interrupted (Ctrl-C)" if stop.interrupted else f"stopped by {stop.name}"
+            self.say(f"{self.status} at step {self.step}; continue with: {resume_command(self)}")
+        write_run_json(self, self.status)
         return last
 
     def _dataset(self, batch_size: int):
