@@ -19,7 +19,7 @@ from fomm.models.checkpoint import read_checkpoint
 
 HERE = Path(__file__).resolve().parent
 PARTS = ("kp_detector", "dense_motion_network", "inpainting_network", "bg_predictor")
-pytestmark = pytest.mark.slow  # torchrun with two training processes, three times
+pytestmark = pytest.mark.slow  # torchrun with two training processes, four times
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def torchrun(config: Path, data: Path, out: Path, report: Path, max_steps: int, 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, data):
     """``straight``: 3 steps; ``halves``: 2 steps, then ``--resume`` to 3 (2 steps per epoch: it
-    crosses an epoch end and its scheduler step)."""
+    crosses an epoch end and its scheduler step); ``avd``: 2 AVD-stage steps from ``straight``."""
     tmp = tmp_path_factory.mktemp("tpsmm-ddp")
     config, report = tmp / "tiny.yaml", tmp / "report"
     config.write_text(yaml.safe_dump(tiny_config()))
@@ -48,6 +48,7 @@ def runs(tmp_path_factory, data):
     torchrun(config, data, tmp / "straight", report, 3, "straight")
     torchrun(config, data, tmp / "halves", report, 2, "first")
     torchrun(config, data, tmp / "halves", report, 3, "resume")
+    torchrun(tmp / "straight" / "checkpoints" / "best.pt", data, tmp / "avd", report, 2, "avd")
     return tmp, report
 
 
@@ -93,3 +94,16 @@ def test_a_resumed_run_continues_exactly(runs):
     assert all(torch.equal(r0[k], r1[k]) for k in r0)
     info = json.loads((tmp / "halves" / "run.json").read_text())
     assert [(run["start_step"], run["world_size"]) for run in info["runs"]] == [(0, 2), (2, 2)]
+
+
+def test_the_avd_stage_trains_the_same_network_on_both_processes(runs):
+    tmp, report = runs
+    w0, w1 = torch.load(report / "avd-rank0.pt"), torch.load(report / "avd-rank1.pt")
+    assert not [k for k in w0 if not torch.equal(w0[k], w1[k])]  # the untrained AVD network starts as rank 0's
+    saved = read_checkpoint(tmp / "avd" / "checkpoints" / "step-00000002.pt")
+    before = read_checkpoint(tmp / "straight" / "checkpoints" / "step-00000003.pt")
+    assert saved["stage"] == "avd" and saved["world_size"] == 2
+    assert all(torch.equal(v, w0[f"avd_network.{k}"]) for k, v in saved["avd_network"].items())
+    assert all(torch.equal(v, saved["kp_detector"][k]) for k, v in before["kp_detector"].items())  # frozen
+    rows = (tmp / "avd" / "log-avd.csv").read_text().splitlines()
+    assert rows[0] == "step,epoch,seconds,rec_kp" and len(rows) == 3

@@ -4,6 +4,7 @@ schedules, exact resume, and the AVD stage."""
 from __future__ import annotations
 
 import copy
+import csv
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from fomm.models.checkpoint import load_model, read_checkpoint
 from fomm.models.tpsmm.config import load_tpsmm_preset, resolve_tpsmm_config
 from fomm.testing import TINY_TPSMM, random_tpsmm_model
 from fomm.training.tpsmm.losses import TpsmmObjective, dropout_probability
+from fomm.training.tpsmm.records import CsvLog, loss_columns
 
 
 def tiny_config(**train) -> dict:
@@ -42,6 +44,24 @@ def test_objective_terms_and_the_background_start():
     sum(after.values()).backward()
     assert model.dense_motion_network.maps.weight.grad.abs().sum() > 0
     assert len(generated["warped_encoder_maps"]) == 4
+
+
+def test_log_columns_hold_the_terms_that_start_later(tmp_path):
+    """vox-256's background loss starts at epoch 10: log.csv has its column from the first row on."""
+    assert loss_columns(load_tpsmm_preset("tpsmm-vox-256"), "main") == [
+        "perceptual",
+        "equivariance_value",
+        "warp_loss",
+        "bg",
+    ]
+    assert loss_columns(load_tpsmm_preset("tpsmm-mgif-256"), "main")[-1] == "warp_loss"  # no background model
+    log = CsvLog(tmp_path / "log.csv", loss_columns(resolve_tpsmm_config(tiny_config(bg_start=1)), "main"))
+    log.write(1, 0, {"pixel": 0.5, "equivariance_value": 1.0, "warp_loss": 2.0})
+    log.write(2, 1, {"pixel": 0.25, "equivariance_value": 1.0, "warp_loss": 2.0, "bg": 0.125})
+    with (tmp_path / "log.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["step", "epoch", "seconds", "pixel", "equivariance_value", "warp_loss", "bg"]
+    assert (rows[0]["bg"], rows[1]["bg"], rows[1]["pixel"]) == ("", "0.125", "0.25")
 
 
 @pytest.fixture(scope="module")

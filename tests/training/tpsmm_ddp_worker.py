@@ -1,6 +1,6 @@
 """Worker for test_tpsmm_ddp.py, launched by ``python -m torch.distributed.run --nproc_per_node=2``.
 
-It trains (or resumes) the tiny TPSMM config with the real trainer, records every file the trainer
+It trains (or resumes, or trains the AVD network of) the tiny TPSMM config with the real trainer, records every file the trainer
 writes on this rank, and saves this rank's final weights to ``REPORT/<tag>-rank<R>.pt`` and what
 it saw to ``REPORT/<tag>-rank<R>.json`` (test-only output, outside the run folder).
 """
@@ -48,12 +48,13 @@ def main(config: str, data: str, out: str, report: str, max_steps: str, tag: str
     R.atomic_write_bytes = recorder(R.atomic_write_bytes, writes)
     write_row = REC.CsvLog.write
     REC.CsvLog.write = lambda self, *a: (writes.append(str(self.path)), write_row(self, *a))[1]
-    resume = tag.startswith("resume")
+    resume, avd = tag.startswith("resume"), tag == "avd"  # avd: ``config`` is the checkpoint to start from
     opts = TpsmmTrainOptions(
         out=out, data=data, resume=resume, max_steps=int(max_steps), batch_size=4, num_repeats=2,
         checkpoint_every=2, vis_every=2, log_every=1, precision="fp32", progress=False,
+        stage="avd" if avd else "main", init_from=config if avd else None,
     )  # fmt: skip
-    trainer = TpsmmTrainer(None if resume else config, opts)
+    trainer = TpsmmTrainer(None if resume or avd else config, opts)
     checks = {
         "world_size": trainer.dist.world_size,
         "backend": trainer.dist.backend,

@@ -95,24 +95,25 @@ class _AllReduceSum(torch.autograd.Function):
         return grad
 
 
-class CpuSyncBatchNorm2d(nn.BatchNorm2d):
-    """BatchNorm2d whose training statistics cover every process's batch (gloo, CPU tensors).
+class _CpuSyncNorm:
+    """BatchNorm whose training statistics cover every process's batch (gloo, CPU tensors).
 
     Forward all-reduces ``[sum, sum of squares, count]`` per channel with an autograd-aware
     all-reduce, so gradients also flow through the global
     statistics, as in :class:`torch.nn.SyncBatchNorm`. Without a process group, or in eval mode,
-    it is a plain BatchNorm2d.
+    it is the plain BatchNorm.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
         c, dtype = x.shape[1], x.dtype
+        dims, shape = (0, *range(2, x.dim())), (1, c) + (1,) * (x.dim() - 2)
         # bf16/fp16 activations (autocast) are normalised in fp32, as BatchNorm's own kernel does: in
         # bf16 the sums, the count and E[x^2] - E[x]^2 would lose the variance
         x = x.float() if dtype in (torch.bfloat16, torch.float16) else x
         count = torch.full((1,), float(x.numel() // c), dtype=x.dtype, device=x.device)
-        local = torch.cat([x.sum(dim=(0, 2, 3)), (x * x).sum(dim=(0, 2, 3)), count])
+        local = torch.cat([x.sum(dim=dims), (x * x).sum(dim=dims), count])
         total = _AllReduceSum.apply(local)
         n = total[-1]
         mean = total[:c] / n
@@ -124,24 +125,31 @@ class CpuSyncBatchNorm2d(nn.BatchNorm2d):
                 self.running_mean.mul_(1 - momentum).add_(mean.detach() * momentum)
                 self.running_var.mul_(1 - momentum).add_(unbiased * momentum)
                 self.num_batches_tracked.add_(1)
-        out = (x - mean.view(1, c, 1, 1)) * torch.rsqrt(var.view(1, c, 1, 1) + self.eps)
+        out = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:
-            out = out * self.weight.view(1, c, 1, 1) + self.bias.view(1, c, 1, 1)
+            out = out * self.weight.view(shape) + self.bias.view(shape)
         return out.to(dtype)
 
 
+class CpuSyncBatchNorm2d(_CpuSyncNorm, nn.BatchNorm2d):
+    """:class:`torch.nn.BatchNorm2d` with statistics over every process's batch (see :class:`_CpuSyncNorm`)."""
+
+
+class CpuSyncBatchNorm1d(_CpuSyncNorm, nn.BatchNorm1d):
+    """:class:`torch.nn.BatchNorm1d` with statistics over every process's batch (TPSMM's AVD network)."""
+
+
 def convert_sync_batchnorm(module: nn.Module, device_type: str) -> nn.Module:
-    """Replace every BatchNorm2d of ``module`` by its synchronised version (state kept)."""
+    """Replace every BatchNorm2d (and BatchNorm1d) of ``module`` by its synchronised version (state kept)."""
     if device_type == "cuda":
         return nn.SyncBatchNorm.convert_sync_batchnorm(module)
     return _convert_cpu(module)
 
 
 def _convert_cpu(module: nn.Module) -> nn.Module:
-    if type(module) is nn.BatchNorm2d:
-        new = CpuSyncBatchNorm2d(
-            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
-        )
+    synced = {nn.BatchNorm2d: CpuSyncBatchNorm2d, nn.BatchNorm1d: CpuSyncBatchNorm1d}.get(type(module))
+    if synced is not None:
+        new = synced(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
         new.load_state_dict(module.state_dict())
         new.train(module.training)
         return new.to(next(iter(module.state_dict().values())).device)
@@ -255,6 +263,7 @@ class StopSignal:
 
 
 __all__ = [
+    "CpuSyncBatchNorm1d",
     "CpuSyncBatchNorm2d",
     "average_gradients",
     "broadcast_state",

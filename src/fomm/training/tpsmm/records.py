@@ -115,17 +115,30 @@ def resume_command(t) -> str:
     return " ".join(words + [flag for flag, on in flags.items() if on])
 
 
-class CsvLog:
-    """``log.csv``: step, epoch, seconds and each loss term (columns from the first row)."""
+def loss_columns(cfg, stage: str) -> list[str]:
+    """The loss terms a stage logs, in the objective's order: every term the config turns on, also
+    those that start later (``bg`` from ``bg_start``; its cells are empty before)."""
+    if stage == "avd":
+        return ["rec_kp"]
+    w = cfg.train_params.loss_weights
+    on = {"perceptual": sum(w.perceptual), "pixel": w.pixel, "equivariance_value": w.equivariance_value}
+    on.update(warp_loss=w.warp_loss, bg=w.bg if cfg.model_params.common_params.bg else 0)
+    return [name for name, weight in on.items() if weight]
 
-    def __init__(self, path: Path):
-        self.path, self.start, self.fields = path, time.time(), None
+
+class CsvLog:
+    """``log.csv``: step, epoch, seconds and the loss terms ``columns`` (a resumed run's file keeps
+    its own columns)."""
+
+    def __init__(self, path: Path, columns: list[str]):
+        self.path, self.start, self.columns, self.fields = path, time.time(), columns, None
 
     def write(self, step: int, epoch: int, losses: dict) -> None:
         row = {"step": step, "epoch": epoch, "seconds": round(time.time() - self.start, 2), **losses}
         new = not self.path.is_file()
         if self.fields is None:
-            self.fields = list(row) if new else next(csv.reader(self.path.open()))
+            head = ["step", "epoch", "seconds", *self.columns]
+            self.fields = head if new else next(csv.reader(self.path.open()))
         with self.path.open("a", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=self.fields, extrasaction="ignore")
             if new:

@@ -18,8 +18,8 @@ continues the batch order, the warps and the dropout draws where the run stopped
 
 Multi-process (``torchrun --nproc_per_node=N -m fomm.cli train ...``), as FOMM runs: gloo on the
 CPU, NCCL on CUDA; ``batch_size`` is the global batch, split evenly over the processes; a
-distributed sampler shards the data; the BatchNorm statistics of the keypoint detector and the
-background predictor cover the global batch; the gradients are averaged over the processes after
+distributed sampler shards the data; the BatchNorm statistics of the keypoint detector, the
+background predictor and the AVD network cover the global batch; the gradients are averaged over the processes after
 each backward (:func:`fomm.training.distributed.average_gradients`, DDP's arithmetic: the parts are
 called through other methods than ``forward``); every process has its own warp and dropout
 streams, all saved in the checkpoint; only the first process writes files.
@@ -50,6 +50,7 @@ from fomm.training.tpsmm.records import (
     CsvLog,
     ended_by,
     latest_tpsmm_checkpoint,
+    loss_columns,
     read_tpsmm,
     resume_command,
     write_run_json,
@@ -107,7 +108,7 @@ class TpsmmTrainer:
         self.model: TpsmmModel = self.state["model"].to(self.device)
         D.broadcast_state(self.model, self.dist)  # e.g. an AVD network a checkpoint leaves out
         if self.dist.enabled:  # statistics over the global batch; before the optimizers see the parameters
-            for name in ("kp_detector", "bg_predictor"):
+            for name in ("kp_detector", "bg_predictor", "avd_network"):
                 if getattr(self.model, name) is not None:
                     setattr(self.model, name, D.convert_sync_batchnorm(getattr(self.model, name), self.device.type))
         self.precision = self._precision()
@@ -266,7 +267,8 @@ class TpsmmTrainer:
         params = self.cfg.train_avd_params if self.opts.stage == "avd" else self.cfg.train_params
         dataset, steps_per_epoch = self._dataset(params.batch_size)
         objective = self._objective()
-        log = CsvLog(self.run_dir / ("log.csv" if self.opts.stage == "main" else "log-avd.csv"))
+        name = "log.csv" if self.opts.stage == "main" else "log-avd.csv"
+        log = CsvLog(self.run_dir / name, loss_columns(self.cfg, self.opts.stage))
         log = log if self.dist.is_main else None
         write_run_json(self, "running", new_run=True)
         self._say_start()
