@@ -64,6 +64,17 @@ def test_log_columns_hold_the_terms_that_start_later(tmp_path):
     assert (rows[0]["bg"], rows[1]["bg"], rows[1]["pixel"]) == ("", "0.125", "0.25")
 
 
+def test_fomm_only_flags_are_said_in_one_warning_line(tmp_path, capsys):
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config()))
+    argv = ["train", "--config", str(tmp_path / "tiny.yaml"), "--out", str(tmp_path / "run"), "--quiet"]
+    argv += ["--data", str(tmp_path / "none"), "--lr-scale", "2", "--memory-format", "channels_last"]
+    assert main([*argv, "--compile", "--vis-every", "5", "--precision", "bf16"]) == 2  # no data: one error line
+    err = capsys.readouterr().err
+    assert "fomm: warning: --lr-scale, --memory-format: not used by Thin-Plate Spline Motion Model runs" in err
+    assert err.count("warning") == 1 and "--compile" not in err and "--precision" not in err
+    assert not (tmp_path / "run").exists()  # a run that failed during setup leaves no folder
+
+
 @pytest.fixture(scope="module")
 def data(synthetic_dataset):
     return synthetic_dataset("puppet", num_train=4, num_test=1, num_frames=6, size=64, seed=5, num_cross_pairs=0)

@@ -26,7 +26,7 @@ cache) the perceptual loss uses a fixed random-weight VGG19 and says so.
 Thin-Plate Spline Motion Model: --config tpsmm-vox-256 (or any tpsmm-* preset or TPSMM YAML)
 trains it with its own objective; --stage avd --init-from CKPT then trains its AVD network
 (docs/tpsmm.md); --precision, --vis-every, --compile and multi-process runs (torchrun) apply
-to both models; --lr-scale is FOMM only.
+to both models; --lr-scale and --memory-format are FOMM only.
 
 Ctrl-C finishes the current step, checkpoints it, prints the command that continues the run and
 exits with status 130 (a second Ctrl-C stops at once); SIGTERM does the same and exits 0. One run

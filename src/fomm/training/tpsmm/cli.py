@@ -17,6 +17,7 @@ from fomm.training.tpsmm.trainer import TpsmmTrainer, TpsmmTrainOptions
 # fomm train options that TPSMM runs do not use: said in one warning line when given
 FOMM_ONLY = {
     "--lr-scale": lambda a: a.lr_scale is not None,
+    "--memory-format": lambda a: a.memory_format != "auto",  # TPSMM runs keep PyTorch's layout
 }
 
 

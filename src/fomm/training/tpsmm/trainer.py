@@ -247,20 +247,19 @@ class TpsmmTrainer:
         """Train until the last epoch, ``--max-steps`` or a stop signal, holding the run folder's
         lock (one run at a time, as FOMM runs); the last checkpoint. ``self.status`` says how it ended."""
         lock = R.RunLock(self.run_dir) if self.dist.is_main else None
-        self.status, started = "running", False
+        self.status, self.started = "running", False  # started: past the setup, run.json written
         try:
             if lock is not None:
                 lock.acquire()
                 R.clean_temporaries(self.run_dir)
-            started = True
             return self._run()
         except BaseException as exc:
-            if started:
+            if self.started:
                 write_run_json(self, ended_by(exc))
             raise
         finally:
-            if lock is not None:
-                lock.release(remove_empty=not started)
+            if lock is not None:  # a new folder that failed during setup is removed
+                lock.release(remove_empty=not self.started)
             D.shutdown_distributed(self.dist)
 
     def _run(self) -> Path:
@@ -270,6 +269,7 @@ class TpsmmTrainer:
         name = "log.csv" if self.opts.stage == "main" else "log-avd.csv"
         log = CsvLog(self.run_dir / name, loss_columns(self.cfg, self.opts.stage))
         log = log if self.dist.is_main else None
+        self.started = True
         write_run_json(self, "running", new_run=True)
         self._say_start()
         trained, stop = None, D.StopSignal()  # SIGTERM and Ctrl-C: finish the step, checkpoint, stop
