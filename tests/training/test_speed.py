@@ -40,11 +40,12 @@ def test_autocast_dtype_selection(flags, precision, device, expected):
     assert S.autocast_dtype(precision, device, flags) is expected
 
 
-def test_precision_of_new_and_resumed_runs(monkeypatch):
+def test_precision_of_new_and_resumed_runs():
     """A new run takes --precision or the default; a resumed run keeps its own (fp32 when its
     checkpoint predates the record) unless --precision names another, which a note says."""
-    monkeypatch.setattr(S, "DEFAULT_PRECISION", "auto")
+    assert S.DEFAULT_PRECISION == "auto" and S.TPSMM_DEFAULT_PRECISION == "fp32"
     assert S.resolve_precision(None, None, resuming=False) == ("auto", None)
+    assert S.resolve_precision(None, None, resuming=False, default="fp32") == ("fp32", None)
     assert S.resolve_precision("fp32", None, resuming=False) == ("fp32", None)
     assert S.resolve_precision(None, "bf16", resuming=True) == ("bf16", None)
     assert S.resolve_precision("bf16", "bf16", resuming=True) == ("bf16", None)

@@ -118,7 +118,7 @@ def _add_train_arguments(p) -> None:
         choices=("fp32", "bf16", "auto"),
         default=None,
         help="CPU arithmetic: fp32 (exact losses), bf16 autocast, or auto (bf16 where the CPU has it natively); "
-        "default: fp32 for a new run, the run's own on --resume",
+        "default: auto for a new run (fp32 for TPSMM), the run's own on --resume",
     )
     p.add_argument(
         "--memory-format",

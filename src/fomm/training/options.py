@@ -35,7 +35,7 @@ class TrainOptions:
     init_from: str | os.PathLike | None = None  # a new run starts from these weights (matching tensors)
     compile: bool = False
     amp: bool | None = None  # None: on for CUDA, off elsewhere
-    # CPU autocast: fp32 | bf16 | auto (bf16 where the CPU has it natively); None: speed.DEFAULT_PRECISION
+    # CPU autocast: fp32 | bf16 | auto (bf16 where the CPU has it natively); None: speed.DEFAULT_PRECISION (auto)
     # for a new run, the run's own on resume
     precision: str | None = None
     memory_format: str = "auto"  # contiguous | channels_last | auto (channels_last on the CPU)

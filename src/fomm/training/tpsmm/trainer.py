@@ -87,7 +87,7 @@ class TpsmmTrainOptions:
     threads: int | None = None
     compile: bool = False
     allow_resize: bool = False
-    precision: str | None = None  # as FOMM's: None is speed.DEFAULT_PRECISION, or the run's own on resume
+    precision: str | None = None  # None: speed.TPSMM_DEFAULT_PRECISION, or the run's own on resume
     progress: bool = True
 
 
@@ -188,7 +188,9 @@ class TpsmmTrainer:
         default for a new run and the run's own on ``--resume``."""
         resumed = self.state["resume"]
         stored = resumed.get("precision") if resumed else None
-        precision, note = S.resolve_precision(self.opts.precision, stored, resuming=resumed is not None)
+        precision, note = S.resolve_precision(
+            self.opts.precision, stored, resuming=resumed is not None, default=S.TPSMM_DEFAULT_PRECISION
+        )
         if note:
             self.say(note)
         return precision
