@@ -20,10 +20,12 @@ def test_compile_time_is_printed_once_and_weights_are_frozen(monkeypatch, tmp_pa
     import torch._inductor.config as inductor_config
 
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(inductor_config, "freezing", False)
     monkeypatch.setattr(torch, "compile", lambda fn: fn)
-    call = compiled.compile_call(lambda x: x + 1, "generator")
-    assert inductor_config.freezing and (tmp_path / "cache").is_dir()
+    # the config module's own patch(): pytest's monkeypatch undoes a setattr on it by deleting the
+    # setting (torch._inductor.config.freezing then "does not exist" for every later compile)
+    with inductor_config.patch(freezing=False):
+        call = compiled.compile_call(lambda x: x + 1, "generator")
+        assert inductor_config.freezing and (tmp_path / "cache").is_dir()
     assert call(1) == 2 and call(2) == 3
     err = capsys.readouterr().err
     assert err.count("torch.compile of the generator") == 1 and str(tmp_path / "cache") in err
