@@ -74,6 +74,28 @@ def init_distributed(device_type: str) -> DistInfo:
     return DistInfo(rank, world, local_rank, backend)
 
 
+def training_device(device: str, threads: int | None) -> tuple[DistInfo, torch.device]:
+    """The process group (under torchrun) and the device of one training process: ``device``
+    (``auto``: CUDA when there is one), this process's GPU under torchrun; on the CPU ``threads``
+    (default: the cores shared evenly by this machine's processes)."""
+    from fomm.models.checkpoint import resolve_device
+
+    want = resolve_device(device) if device != "auto" or env_world_size() <= 1 else None
+    if want is None:
+        want = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    if want.type not in ("cpu", "cuda") and env_world_size() > 1:
+        raise FommError("distributed training supports cpu and cuda only; use --device cpu or cuda")
+    info = init_distributed(want.type)
+    if want.type == "cuda":
+        want = torch.device("cuda", info.local_rank if info.enabled else (want.index or 0))
+        torch.cuda.set_device(want)
+        torch.backends.cudnn.benchmark = True
+    if want.type == "cpu":
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size))
+        torch.set_num_threads(int(threads or max(1, (os.cpu_count() or 1) // max(1, local_world))))
+    return info, want
+
+
 def shutdown_distributed(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()

@@ -286,7 +286,7 @@ def run_info(t) -> dict:
         "world_size": t.dist.world_size,
         "backend": t.dist.backend,
         "amp": t.amp,
-        "cpu_autocast": str(t.cpu_autocast).removeprefix("torch.") if t.cpu_autocast else None,
+        "cpu_autocast": autocast_name(t.cpu_autocast),
         "compile": bool(t.options.compile),
         "cpu_allocator": getattr(t, "cpu_allocator", None),
         "threads": torch.get_num_threads(),
@@ -368,6 +368,18 @@ class RunLock:
 # ------------------------------------------------------------------------------------------------
 # run.json
 # ------------------------------------------------------------------------------------------------
+def ended_by(exc: BaseException) -> str:
+    """run.json's status for a run stopped by ``exc``."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    return f"error: {exc}" if isinstance(exc, FommError) else f"error: {type(exc).__name__}: {exc}"
+
+
+def autocast_name(dtype: torch.dtype | None) -> str | None:
+    """run.json's ``cpu_autocast``: ``bfloat16``, or None for float32."""
+    return str(dtype).removeprefix("torch.") if dtype else None
+
+
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S")
 
@@ -430,19 +442,20 @@ RESUME_FLAGS = (  # TrainOptions field, flag, default (the options a checkpoint 
 )
 
 
-def resume_command(run_dir: Path, options, world_size: int = 1) -> str:
-    """The command line that continues this run with the same options."""
+def resume_command(run_dir: Path, options, world_size: int = 1, extra: tuple[str, ...] = ()) -> str:
+    """The command line that continues this run with the same options (those ``options`` has:
+    FOMM's TrainOptions or TPSMM's); ``extra`` words follow ``--resume``."""
     head = f"torchrun --nproc_per_node={world_size} -m fomm.cli train" if world_size > 1 else "fomm train"
-    words = [head, "--out", shlex.quote(str(run_dir)), "--resume"]
+    words = [head, "--out", shlex.quote(str(run_dir)), "--resume", *extra]
     for name, flag, default in RESUME_FLAGS:
-        value = getattr(options, name)
+        value = getattr(options, name, default)
         if value != default:
             words += [flag, shlex.quote(str(value))]
     for on, flag in (
         (options.compile, "--compile"),
-        (options.amp is False, "--no-amp"),
+        (getattr(options, "amp", None) is False, "--no-amp"),
         (options.allow_resize, "--allow-resize"),
-        (not options.tensorboard, "--no-tensorboard"),
+        (not getattr(options, "tensorboard", True), "--no-tensorboard"),
         (not options.progress, "--quiet"),
     ):
         if on:

@@ -54,7 +54,6 @@ from tqdm import tqdm
 from fomm.config import Config, resolve_config
 from fomm.cpu import allocator_info, tune_allocator
 from fomm.errors import FommError, plural
-from fomm.models.checkpoint import resolve_device
 from fomm.training import distributed as D
 from fomm.training import model_setup as M
 from fomm.training import run_dir as R
@@ -131,22 +130,7 @@ class Trainer:
 
     def _setup_device(self) -> None:
         opts = self.options
-        want = resolve_device(opts.device) if opts.device != "auto" or D.env_world_size() <= 1 else None
-        if want is None:
-            want = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-        if want.type == "mps" and D.env_world_size() > 1:
-            raise FommError("distributed training supports cpu and cuda only; use --device cpu or cuda")
-        self.dist = D.init_distributed(want.type)
-        if want.type == "cuda":
-            self.device = torch.device("cuda", self.dist.local_rank if self.dist.enabled else (want.index or 0))
-            torch.cuda.set_device(self.device)
-            torch.backends.cudnn.benchmark = True
-        else:
-            self.device = want
-        if self.device.type == "cpu":
-            local_world = int(os.environ.get("LOCAL_WORLD_SIZE", self.dist.world_size))
-            threads = opts.threads or max(1, (os.cpu_count() or 1) // max(1, local_world))
-            torch.set_num_threads(int(threads))
+        self.dist, self.device = D.training_device(opts.device, opts.threads)
         # glibc keeps freed activations for the next step (fomm.cpu; FOMM_ALLOCATOR=default opts out)
         self.cpu_allocator = None  # run.json: what tune_allocator decided (CPU runs only)
         if self.device.type == "cpu":
@@ -479,7 +463,7 @@ class Trainer:
             return self._finish(status, last_values, stop)
         except BaseException as exc:
             bar.close()
-            self._write_run_json(_ended_by(exc))
+            self._write_run_json(R.ended_by(exc))
             raise
         finally:
             stop.restore()
@@ -577,15 +561,6 @@ class Trainer:
             status,
             last_values,
         )
-
-
-def _ended_by(exc: BaseException) -> str:
-    """run.json's status for a run stopped by ``exc``."""
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted (Ctrl-C)"
-    if isinstance(exc, FommError):
-        return f"error: {exc}"
-    return f"error: {type(exc).__name__}: {exc}"
 
 
 def _fmt_losses(losses: dict) -> str:

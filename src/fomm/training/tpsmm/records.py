@@ -6,7 +6,6 @@ each start, as FOMM runs record them; see :mod:`fomm.training.run_dir`) and ``vi
 from __future__ import annotations
 
 import csv
-import shlex
 import sys
 import time
 from dataclasses import asdict
@@ -71,7 +70,7 @@ def run_info(t) -> dict:
         "seed": t.seed,
         "options": opts,
         "precision": t.precision,  # as asked (auto: bf16 only where the CPU has it natively)
-        "cpu_autocast": str(t.cpu_autocast).replace("torch.", "") if t.cpu_autocast else None,
+        "cpu_autocast": R.autocast_name(t.cpu_autocast),
         "device": str(t.device),
         "world_size": t.dist.world_size,
         "backend": t.dist.backend,
@@ -94,25 +93,10 @@ def write_run_json(t, status: str, new_run: bool = False) -> None:
     R.write_run_json(t.run_dir, status, run_info(t), start)
 
 
-def ended_by(exc: BaseException) -> str:
-    """run.json's status for a run stopped by ``exc``."""
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted (Ctrl-C)"
-    return f"error: {exc}" if isinstance(exc, FommError) else f"error: {type(exc).__name__}: {exc}"
-
-
 def resume_command(t) -> str:
     """The command line that continues the run of TPSMM trainer ``t`` with its options."""
-    o, world = t.opts, t.dist.world_size
-    head = f"torchrun --nproc_per_node={world} -m fomm.cli train" if world > 1 else "fomm train"
-    words = [head, "--out", shlex.quote(str(t.run_dir)), "--resume"] + (["--stage", "avd"] if o.stage == "avd" else [])
-    defaults = dict(max_steps=None, workers=0, device="auto", threads=None, checkpoint_every=500, vis_every=250)
-    defaults.update(log_every=10, keep=3)
-    for name, default in defaults.items():
-        if getattr(o, name) != default:
-            words += ["--" + name.replace("_", "-"), shlex.quote(str(getattr(o, name)))]
-    flags = {"--compile": o.compile, "--allow-resize": o.allow_resize, "--quiet": not o.progress}
-    return " ".join(words + [flag for flag, on in flags.items() if on])
+    stage = ("--stage", "avd") if t.opts.stage == "avd" else ()
+    return R.resume_command(t.run_dir, t.opts, t.dist.world_size, stage)
 
 
 def loss_columns(cfg, stage: str) -> list[str]:

@@ -37,7 +37,7 @@ import torch
 from torch.nn.utils import clip_grad_norm_
 
 from fomm.errors import FommError, plural
-from fomm.models.checkpoint import read_checkpoint, resolve_device
+from fomm.models.checkpoint import read_checkpoint
 from fomm.models.tpsmm.checkpoint import load_tpsmm_model
 from fomm.models.tpsmm.config import TpsmmConfig, resolve_tpsmm_config
 from fomm.models.tpsmm.model import TpsmmModel
@@ -48,7 +48,6 @@ from fomm.training.loader import build_dataset, epoch_loader
 from fomm.training.tpsmm.losses import TpsmmObjective, random_scale
 from fomm.training.tpsmm.records import (
     CsvLog,
-    ended_by,
     latest_tpsmm_checkpoint,
     loss_columns,
     read_tpsmm,
@@ -99,7 +98,7 @@ class TpsmmTrainer:
             raise FommError(f"unknown stage '{opts.stage}'; use main or avd")
         self.opts = opts
         self.run_dir = Path(os.path.abspath(opts.out))
-        self._setup_device()
+        self.dist, self.device = D.training_device(opts.device, opts.threads)
         self.last_checkpoint: Path | None = None
         self.saved_step = -1
         self.state = self._start_state(config)
@@ -118,20 +117,6 @@ class TpsmmTrainer:
         if offset:
             torch.manual_seed(self.seed + offset)  # the dropout draws (a resume restores them)
         self._build_optimizers()
-
-    def _setup_device(self) -> None:
-        """The device and, under torchrun, the process group and the CPU threads per process."""
-        opts, world = self.opts, D.env_world_size()
-        want = resolve_device(opts.device) if opts.device != "auto" or world <= 1 else None
-        if want is None:
-            want = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-        if world > 1 and want.type not in ("cpu", "cuda"):
-            raise FommError("distributed training supports cpu and cuda only; use --device cpu or cuda")
-        self.dist = D.init_distributed(want.type)
-        self.device = torch.device("cuda", self.dist.local_rank) if want.type == "cuda" and self.dist.enabled else want
-        if self.device.type == "cpu" and (opts.threads or self.dist.enabled):
-            local_world = int(os.environ.get("LOCAL_WORLD_SIZE", self.dist.world_size))
-            torch.set_num_threads(int(opts.threads or max(1, (os.cpu_count() or 1) // max(1, local_world))))
 
     # -- setup --------------------------------------------------------------------------------------
     def _start_state(self, config) -> dict:
@@ -257,7 +242,7 @@ class TpsmmTrainer:
             return self._run()
         except BaseException as exc:
             if self.started:
-                write_run_json(self, ended_by(exc))
+                write_run_json(self, R.ended_by(exc))
             raise
         finally:
             if lock is not None:  # a new folder that failed during setup is removed
