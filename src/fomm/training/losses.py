@@ -41,7 +41,6 @@ Reproducing a stored run: pass ``transform=Transform.from_params(theta, control_
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,6 +59,7 @@ from fomm.training.recipe import (
     separation_loss,
     spread_weight,
 )
+from fomm.training.speed import no_autocast
 from fomm.training.vgg import build_vgg19
 
 
@@ -86,13 +86,6 @@ def _unwrap(module: nn.Module) -> nn.Module:
 
 def detach_kp(kp: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {key: value.detach() for key, value in kp.items()}
-
-
-def _no_autocast(device_type: str):
-    try:
-        return torch.autocast(device_type=device_type, enabled=False)
-    except RuntimeError:  # pragma: no cover - device type without autocast
-        return contextlib.nullcontext()
 
 
 class Transform:
@@ -390,7 +383,7 @@ class GeneratorFullModel(nn.Module):
 
         factor = equivariance_factor(self.train_params, self.step)
         values: dict[str, torch.Tensor] = {}
-        with _no_autocast(driving.device.type):
+        with no_autocast(driving.device.type):
             if lw.get("equivariance_value", 0) != 0:
                 value = equivariance_value(kp_driving, transformed_kp, transform)
                 values["equivariance_value"] = factor * lw["equivariance_value"] * value

@@ -23,6 +23,8 @@ memory layout; bfloat16 rounds convolutions to 8 mantissa bits):
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from fomm.cpu import native_bf16
@@ -68,6 +70,15 @@ def resolve_precision(
     if given is None or given == own:
         return own, None
     return given, f"note: --precision {given} on --resume; the run trained with {own} until now"
+
+
+def no_autocast(device_type: str):
+    """A region where autocast is off: the geometry and the loss algebra stay fp32 under
+    ``--precision bf16`` (matrix products would otherwise round to bf16)."""
+    try:
+        return torch.autocast(device_type=device_type, enabled=False)
+    except RuntimeError:  # pragma: no cover - device type without autocast
+        return contextlib.nullcontext()
 
 
 def use_channels_last(memory_format: str, device_type: str) -> bool:

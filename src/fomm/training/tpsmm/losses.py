@@ -18,7 +18,7 @@ epochs, capped at ``dropout_maxp``.
 Under bf16 autocast (``--precision bf16``/``auto``, applied by the trainer) the keypoint detector,
 background predictor, inpainting network and VGG-19 convolutions run in bf16, while the keypoints
 (the ResNet head), the TPS solve, the sampling grids, the dense motion network, the random warps
-and the background affines stay fp32 (:func:`fp32_math`), as FOMM's objective keeps its geometry fp32.
+and the background affines stay fp32 (:func:`fomm.training.speed.no_autocast`), as FOMM's objective keeps its geometry fp32.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from torch import nn
 from fomm.config.limits import perceptual_depth
 from fomm.models.blocks import ImagePyramid
 from fomm.models.tpsmm.tps import RandomTPS
+from fomm.training.speed import no_autocast
 
 COMPILED = ("kp_detector", "inpainting_network")  # the parts --compile compiles
 
@@ -80,7 +81,7 @@ class TpsmmObjective(nn.Module):
         if use_bg and self.weights.bg:
             reverse = m.bg_predictor(x["driving"], x["source"])
             eye = torch.eye(3, dtype=reverse.dtype, device=reverse.device)
-            with fp32_math(reverse):
+            with no_autocast(reverse.device.type):
                 losses["bg"] = self.weights.bg * torch.abs(eye - torch.matmul(bg_param, reverse)).mean()
         return losses, generated
 
@@ -91,7 +92,7 @@ class TpsmmObjective(nn.Module):
         contribution maps the TPS grids amplify (measured for fast inference, which keeps it fp32
         too; it runs at ``scale_factor`` resolution, a few % of a step)."""
         dense = self.model.dense_motion_network
-        with fp32_math(source):
+        with no_autocast(source.device.type):
             small = dense.down(source) if dense.scale_factor != 1 else source
             bg = None if bg_param is None else bg_param.float()
             kp_d, kp_s = ({"fg_kp": kp["fg_kp"].float()} for kp in (kp_driving, kp_source))
@@ -120,13 +121,13 @@ class TpsmmObjective(nn.Module):
         frame and its keypoints go into ``generated`` (``transformed_frame``, ``transformed_kp``)."""
         tp = self.tp.transform_params
         warp = RandomTPS(driving.shape[0], tp.sigma_affine, tp.sigma_tps, tp.points_tps, generator=self.generator)
-        with fp32_math(driving):
+        with no_autocast(driving.device.type):
             grid = warp.grid(driving)
             warped_frame = F.grid_sample(driving, grid, padding_mode="reflection", align_corners=True)
         kp_warped = self.parts["kp_detector"](warped_frame)["fg_kp"]
         if generated is not None:
             generated.update(transformed_frame=warped_frame.detach(), transformed_kp={"fg_kp": kp_warped.detach()})
-        with fp32_math(driving):
+        with no_autocast(driving.device.type):
             return torch.abs(kp_driving["fg_kp"].float() - warp.warp_coordinates(kp_warped.float())).mean()
 
     def warp(self, driving: torch.Tensor, generated: dict) -> torch.Tensor:
@@ -134,12 +135,6 @@ class TpsmmObjective(nn.Module):
         targets = self.model.inpainting_network.driving_encoding(driving, generated["occlusion_map"])
         warped = generated["warped_encoder_maps"]
         return sum(torch.abs(t - w).mean() for t, w in zip(targets, reversed(warped)))
-
-
-def fp32_math(like: torch.Tensor):
-    """A region where autocast is off (on ``like``'s device): the geometry and the loss algebra stay
-    fp32 under ``--precision bf16`` (matrix products would otherwise round to bf16)."""
-    return torch.autocast(like.device.type, enabled=False)
 
 
 def random_scale(kp: torch.Tensor, scale: float, generator: torch.Generator | None = None) -> torch.Tensor:
