@@ -24,7 +24,6 @@ Every command and the Python API load weights here, and each step happens here o
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import warnings
@@ -58,7 +57,7 @@ from fomm.models.device import resolve_device
 from fomm.models.exported import ExportedModel
 from fomm.models.first_order_model import FirstOrderModel
 from fomm.models.precision import BACKENDS
-from fomm.models.registry import registry
+from fomm.models.registry import file_sha256, registry
 from fomm.models.shapes import (  # noqa: F401 (re-exported)
     compare_state,
     describe_mismatch,
@@ -173,11 +172,8 @@ def registered_preset(label: str) -> str | None:
     entries = [e for e in entries if e.size in (None, size)]
     if not entries:
         return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return next((e.preset for e in entries if e.sha256 == digest.hexdigest()), None)
+    digest = file_sha256(path)
+    return next((e.preset for e in entries if e.sha256 == digest), None)
 
 
 # ------------------------------------------------------------------------------------------------

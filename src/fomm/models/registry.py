@@ -24,6 +24,7 @@ Environment:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -210,6 +211,15 @@ def _read_models_file(path: Path) -> dict[str, Checkpoint]:
                 f'"size", "page", "licence", "original"'
             ) from None
     return out
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file, read in 1 MiB blocks (checkpoints are hundreds of megabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def normalise_sha256(value: str | None) -> str | None:

@@ -28,7 +28,6 @@ features, so the substitute is announced at the start of training and recorded i
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import torch
 from torch import nn
 
 from fomm.errors import FommError
+from fomm.models.registry import file_sha256
 
 SUBSTITUTE_SEED = 19_0000_0019
 ENV_VAR = "FOMM_VGG19_WEIGHTS"
@@ -175,14 +175,6 @@ def find_vgg19_weights(
     return None, "none found"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def build_vgg19(explicit: str | Path | None = None, config_value: str | Path | None = None) -> tuple[Vgg19, dict]:
     """VGG19 with ImageNet weights when a file is found, else the random substitute.
 
@@ -207,5 +199,5 @@ def build_vgg19(explicit: str | Path | None = None, config_value: str | Path | N
         "source": "imagenet-file",
         "path": str(path),
         "found_via": via,
-        "sha256": _sha256(path),
+        "sha256": file_sha256(path),
     }
