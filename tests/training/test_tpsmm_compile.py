@@ -15,11 +15,6 @@ from test_tpsmm_train import tiny_config, train  # noqa: I001 - tests/training/t
 from fomm.models.checkpoint import read_checkpoint
 
 
-@pytest.fixture(scope="module")
-def data(synthetic_dataset):
-    return synthetic_dataset("puppet", num_train=4, num_test=1, num_frames=6, size=64, seed=5, num_cross_pairs=0)
-
-
 def losses(run) -> list[dict]:
     with (run / "log.csv").open() as fh:
         return [
@@ -28,10 +23,10 @@ def losses(run) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_compiled_parts_give_eager_losses_and_plain_checkpoints(data, tmp_path, monkeypatch, capsys):
+def test_compiled_parts_give_eager_losses_and_plain_checkpoints(tpsmm_data, tmp_path, monkeypatch, capsys):
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config()))
     config = ["--config", str(tmp_path / "tiny.yaml"), "--max-steps", "2", "--vis-every", "0"]
-    assert train(data, tmp_path / "eager", *config) == 0
+    assert train(tpsmm_data, tmp_path / "eager", *config) == 0
     compiled, real = [], torch.compile
 
     def aot_eager(module, **options):
@@ -39,7 +34,7 @@ def test_compiled_parts_give_eager_losses_and_plain_checkpoints(data, tmp_path, 
         return real(module, backend="aot_eager", **options)
 
     monkeypatch.setattr(torch, "compile", aot_eager)
-    assert train(data, tmp_path / "compiled", *config, "--compile") == 0
+    assert train(tpsmm_data, tmp_path / "compiled", *config, "--compile") == 0
     assert compiled == ["TpsKeypointDetector", "InpaintingNetwork"]
     err = capsys.readouterr().err
     assert ", compiled" in err and "not used by Thin-Plate Spline" not in err  # --compile is no longer FOMM only

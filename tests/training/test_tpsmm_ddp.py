@@ -22,11 +22,6 @@ PARTS = ("kp_detector", "dense_motion_network", "inpainting_network", "bg_predic
 pytestmark = pytest.mark.slow  # torchrun with two training processes, four times
 
 
-@pytest.fixture(scope="module")
-def data(synthetic_dataset):
-    return synthetic_dataset("puppet", num_train=4, num_test=1, num_frames=6, size=64, seed=5, num_cross_pairs=0)
-
-
 def torchrun(config: Path, data: Path, out: Path, report: Path, max_steps: int, tag: str) -> None:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
@@ -38,17 +33,17 @@ def torchrun(config: Path, data: Path, out: Path, report: Path, max_steps: int, 
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, data):
+def runs(tmp_path_factory, tpsmm_data):
     """``straight``: 3 steps; ``halves``: 2 steps, then ``--resume`` to 3 (2 steps per epoch: it
     crosses an epoch end and its scheduler step); ``avd``: 2 AVD-stage steps from ``straight``."""
     tmp = tmp_path_factory.mktemp("tpsmm-ddp")
     config, report = tmp / "tiny.yaml", tmp / "report"
     config.write_text(yaml.safe_dump(tiny_config()))
     report.mkdir()
-    torchrun(config, data, tmp / "straight", report, 3, "straight")
-    torchrun(config, data, tmp / "halves", report, 2, "first")
-    torchrun(config, data, tmp / "halves", report, 3, "resume")
-    torchrun(tmp / "straight" / "checkpoints" / "best.pt", data, tmp / "avd", report, 2, "avd")
+    torchrun(config, tpsmm_data, tmp / "straight", report, 3, "straight")
+    torchrun(config, tpsmm_data, tmp / "halves", report, 2, "first")
+    torchrun(config, tpsmm_data, tmp / "halves", report, 3, "resume")
+    torchrun(tmp / "straight" / "checkpoints" / "best.pt", tpsmm_data, tmp / "avd", report, 2, "avd")
     return tmp, report
 
 

@@ -78,24 +78,21 @@ def test_a_new_tpsmm_run_takes_its_own_default_precision(tmp_path):
     assert TpsmmTrainer(tiny_config(), opts).precision == S.TPSMM_DEFAULT_PRECISION == "fp32"
 
 
-@pytest.fixture(scope="module")
-def data(synthetic_dataset):
-    return synthetic_dataset("puppet", num_train=4, num_test=1, num_frames=6, size=64, seed=5, num_cross_pairs=0)
-
-
 @pytest.mark.slow
-def test_a_bf16_run_records_its_precision_and_resume_keeps_it(data, tmp_path, capsys):
+def test_a_bf16_run_records_its_precision_and_resume_keeps_it(tpsmm_data, tmp_path, capsys):
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config()))
     out = tmp_path / "run"
-    assert train(data, out, "--config", str(tmp_path / "tiny.yaml"), "--max-steps", "1", "--precision", "bf16") == 0
+    assert (
+        train(tpsmm_data, out, "--config", str(tmp_path / "tiny.yaml"), "--max-steps", "1", "--precision", "bf16") == 0
+    )
     info = json.loads((out / "run.json").read_text())
     assert (info["precision"], info["cpu_autocast"], info["status"]) == ("bf16", "bfloat16", "stopped at --max-steps")
-    assert train(data, out, "--resume", "--max-steps", "2") == 0  # no --precision: the run's own
+    assert train(tpsmm_data, out, "--resume", "--max-steps", "2") == 0  # no --precision: the run's own
     assert "note: --precision" not in capsys.readouterr().err
     assert read_checkpoint(out / "checkpoints" / "step-00000002.pt")["precision"] == "bf16"
     info = json.loads((out / "run.json").read_text())
     assert info["cpu_autocast"] == "bfloat16" and [r["start_step"] for r in info["runs"]] == [0, 1]
-    assert train(data, out, "--resume", "--max-steps", "3", "--precision", "fp32") == 0  # named: it changes
+    assert train(tpsmm_data, out, "--resume", "--max-steps", "3", "--precision", "fp32") == 0  # named: it changes
     assert "note: --precision fp32 on --resume; the run trained with bf16 until now" in capsys.readouterr().err
     assert read_checkpoint(out / "checkpoints" / "step-00000003.pt")["precision"] == "fp32"
     rows = (out / "log.csv").read_text().splitlines()

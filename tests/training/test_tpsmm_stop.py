@@ -22,11 +22,6 @@ pytestmark = pytest.mark.slow  # tiny training runs
 PARTS = ("kp_detector", "dense_motion_network", "inpainting_network", "bg_predictor")
 
 
-@pytest.fixture(scope="module")
-def data(synthetic_dataset):
-    return synthetic_dataset("puppet", num_train=4, num_test=1, num_frames=6, size=64, seed=5, num_cross_pairs=0)
-
-
 @pytest.fixture
 def config(tmp_path):
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config()))
@@ -45,36 +40,36 @@ def stop_during_step(monkeypatch, step: int, action) -> None:
     monkeypatch.setattr(TpsmmTrainer, "_step", spy)
 
 
-def test_ctrl_c_checkpoints_the_step_and_the_run_continues_exactly(data, tmp_path, config, monkeypatch, capsys):
-    assert train(data, tmp_path / "straight", *config, "--max-steps", "3") == 0
+def test_ctrl_c_checkpoints_the_step_and_the_run_continues_exactly(tpsmm_data, tmp_path, config, monkeypatch, capsys):
+    assert train(tpsmm_data, tmp_path / "straight", *config, "--max-steps", "3") == 0
     stop_during_step(monkeypatch, 1, lambda: os.kill(os.getpid(), signal.SIGINT))  # mid-epoch (2 steps each)
-    assert train(data, tmp_path / "halves", *config, "--max-steps", "3") == 130
+    assert train(tpsmm_data, tmp_path / "halves", *config, "--max-steps", "3") == 130
     err = capsys.readouterr().err
     assert f"interrupted (Ctrl-C) at step 1; continue with: fomm train --out {tmp_path / 'halves'} --resume" in err
     assert json.loads((tmp_path / "halves" / "run.json").read_text())["status"] == "interrupted (Ctrl-C)"
     assert [s for s, _ in R.list_checkpoints(tmp_path / "halves")] == [1]
     monkeypatch.undo()
-    assert train(data, tmp_path / "halves", "--resume", "--max-steps", "3") == 0
+    assert train(tpsmm_data, tmp_path / "halves", "--resume", "--max-steps", "3") == 0
     a = read_checkpoint(tmp_path / "straight" / "checkpoints" / "step-00000003.pt")
     b = read_checkpoint(tmp_path / "halves" / "checkpoints" / "step-00000003.pt")
     for part in PARTS:
         assert all(torch.equal(v, b[part][k]) for k, v in a[part].items()), part
 
 
-def test_an_error_is_recorded_and_a_held_folder_is_refused(data, tmp_path, config, monkeypatch, capsys):
+def test_an_error_is_recorded_and_a_held_folder_is_refused(tpsmm_data, tmp_path, config, monkeypatch, capsys):
     def fail():
         raise FommError("the loss is not finite at step 2")
 
     stop_during_step(monkeypatch, 2, fail)
     out = tmp_path / "run"
-    assert train(data, out, *config, "--max-steps", "3") == 2
+    assert train(tpsmm_data, out, *config, "--max-steps", "3") == 2
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "error: the loss is not finite at step 2" and info["runs"][-1]["end_step"] == 1
     capsys.readouterr()
     lock = R.RunLock(out)
     lock.acquire()  # another fomm train holds the folder
     try:
-        assert train(data, out, "--resume", "--max-steps", "3") == 2
+        assert train(tpsmm_data, out, "--resume", "--max-steps", "3") == 2
     finally:
         lock.release()
     err = capsys.readouterr().err.strip()

@@ -75,11 +75,6 @@ def test_fomm_only_flags_are_said_in_one_warning_line(tmp_path, capsys):
     assert not (tmp_path / "run").exists()  # a run that failed during setup leaves no folder
 
 
-@pytest.fixture(scope="module")
-def data(synthetic_dataset):
-    return synthetic_dataset("puppet", num_train=4, num_test=1, num_frames=6, size=64, seed=5, num_cross_pairs=0)
-
-
 def train(data, out, *extra) -> int:
     args = ["train", "--data", str(data), "--out", str(out), "--batch-size", "2", "--log-every", "1", "--quiet"]
     if "--resume" not in extra and "--precision" not in extra:
@@ -88,12 +83,12 @@ def train(data, out, *extra) -> int:
 
 
 @pytest.mark.slow
-def test_training_resumes_exactly_and_trains_the_avd_network(data, tmp_path):
+def test_training_resumes_exactly_and_trains_the_avd_network(tpsmm_data, tmp_path):
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config()))
     config = ["--config", str(tmp_path / "tiny.yaml")]
-    assert train(data, tmp_path / "straight", *config, "--max-steps", "3") == 0
-    assert train(data, tmp_path / "halves", *config, "--max-steps", "2") == 0
-    assert train(data, tmp_path / "halves", "--resume", "--max-steps", "3") == 0  # crosses an epoch end
+    assert train(tpsmm_data, tmp_path / "straight", *config, "--max-steps", "3") == 0
+    assert train(tpsmm_data, tmp_path / "halves", *config, "--max-steps", "2") == 0
+    assert train(tpsmm_data, tmp_path / "halves", "--resume", "--max-steps", "3") == 0  # crosses an epoch end
     a = read_checkpoint(tmp_path / "straight" / "checkpoints" / "step-00000003.pt")
     b = read_checkpoint(tmp_path / "halves" / "checkpoints" / "step-00000003.pt")
     assert a["epoch"] == b["epoch"] == 1
@@ -102,18 +97,18 @@ def test_training_resumes_exactly_and_trains_the_avd_network(data, tmp_path):
             assert torch.equal(tensor, b[part][key]), f"{part}.{key}"
     trained = tmp_path / "straight" / "checkpoints" / "best.pt"
     assert not load_model(trained).has_avd
-    assert train(data, tmp_path / "avd", "--stage", "avd", "--init-from", str(trained), "--max-steps", "2") == 0
+    assert train(tpsmm_data, tmp_path / "avd", "--stage", "avd", "--init-from", str(trained), "--max-steps", "2") == 0
     model = load_model(tmp_path / "avd" / "checkpoints" / "best.pt")
     assert model.has_avd
     assert (tmp_path / "avd" / "log-avd.csv").read_text().startswith("step,epoch,seconds,rec_kp")
 
 
-def test_avd_stage_needs_a_tpsmm_checkpoint(data, tmp_path, capsys):
+def test_avd_stage_needs_a_tpsmm_checkpoint(tpsmm_data, tmp_path, capsys):
     from fomm.testing import random_checkpoint
 
     fomm_ckpt = random_checkpoint(tmp_path / "fomm.pth.tar")
-    assert train(data, tmp_path / "a", "--stage", "avd", "--init-from", str(fomm_ckpt)) != 0
+    assert train(tpsmm_data, tmp_path / "a", "--stage", "avd", "--init-from", str(fomm_ckpt)) != 0
     err = capsys.readouterr().err.strip()
     assert "is not a Thin-Plate Spline Motion Model checkpoint" in err and len(err.splitlines()) == 1
-    assert train(data, tmp_path / "b", "--stage", "avd") != 0
+    assert train(tpsmm_data, tmp_path / "b", "--stage", "avd") != 0
     assert "pass --init-from CKPT" in capsys.readouterr().err

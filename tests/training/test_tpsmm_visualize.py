@@ -64,16 +64,11 @@ def test_the_picture_has_tpsmm_columns_and_its_keypoints(step):
     assert abs(float(image[BAND + S :, 4 * S : 5 * S, 0].mean()) / 255 - float(mask.mean())) < 0.01
 
 
-@pytest.fixture(scope="module")
-def data(synthetic_dataset):
-    return synthetic_dataset("puppet", num_train=4, num_test=1, num_frames=6, size=64, seed=5, num_cross_pairs=0)
-
-
 @pytest.mark.slow
-def test_a_run_writes_a_picture_every_vis_every_steps_and_at_its_end(data, tmp_path, capsys):
+def test_a_run_writes_a_picture_every_vis_every_steps_and_at_its_end(tpsmm_data, tmp_path, capsys):
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config()))
     out = tmp_path / "run"
-    assert train(data, out, "--config", str(tmp_path / "tiny.yaml"), "--max-steps", "3", "--vis-every", "2") == 0
+    assert train(tpsmm_data, out, "--config", str(tmp_path / "tiny.yaml"), "--max-steps", "3", "--vis-every", "2") == 0
     assert "not used by Thin-Plate Spline" not in capsys.readouterr().err  # --vis-every is no longer FOMM only
     assert sorted(p.name for p in (out / "vis").iterdir()) == ["step-00000002.png", "step-00000003.png"]
     picture = cv2.imread(str(out / "vis" / "step-00000003.png"))
