@@ -115,15 +115,21 @@ def write_checkpoint(
     keep: int,
     is_best: bool = False,
     keep_as: str | None = None,
+    save=None,
 ) -> Path:
     """Write ``checkpoints/step-XXXXXXXX.pt`` atomically, point ``best.pt`` at it when ``is_best``
     (and ``checkpoints/<keep_as>``, never rotated, when given), and delete all but the newest
     ``keep`` step checkpoints. Temporary files of an earlier, killed write are removed first.
+    ``save(path, model, extra)`` writes the file (default: FOMM's layout, ``save_checkpoint``).
     """
     folder = checkpoint_dir(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
     clean_temporaries(folder)
     path = folder / f"step-{int(step):08d}.pt"
-    save_checkpoint(path, model, **extra)
+    if save is None:
+        save_checkpoint(path, model, **extra)
+    else:
+        save(path, model, extra)
     if is_best:
         _link_atomic(path, folder / "best.pt")
     if keep_as:

@@ -45,16 +45,13 @@ def latest_tpsmm_checkpoint(run_dir) -> tuple[Path, dict] | None:
 
 
 def write_tpsmm_checkpoint(run_dir: Path, step: int, model, extra: dict, keep: int) -> Path:
-    """``checkpoints/step-XXXXXXXX.pt`` (atomic), ``best.pt`` pointing to it, the oldest beyond ``keep`` removed."""
-    folder = R.checkpoint_dir(run_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    R.clean_temporaries(folder)
-    path = folder / f"step-{step:08d}.pt"
-    atomic_torch_save(tpsmm_checkpoint_dict(model, **extra), path)
-    R._link_atomic(path, folder / "best.pt")
-    for _, old in R.list_checkpoints(run_dir)[: -int(keep)]:
-        old.unlink(missing_ok=True)
-    return path
+    """``checkpoints/step-XXXXXXXX.pt`` in the original's TPSMM layout (atomic), ``best.pt`` pointing
+    to it, the oldest beyond ``keep`` removed (:func:`fomm.training.run_dir.write_checkpoint`)."""
+
+    def save(path: Path, model, extra: dict) -> None:
+        atomic_torch_save(tpsmm_checkpoint_dict(model, **extra), path)
+
+    return R.write_checkpoint(run_dir, step, model, extra, keep, is_best=True, save=save)
 
 
 def run_info(t) -> dict:
